@@ -1,0 +1,131 @@
+"""The `initmap` command. Each verb parses, validates, then calls into the library.
+
+Bad input of any kind ends here as one line on stderr and exit code 2, before anything is
+written. jax is imported only after the host is split into one XLA device per core.
+"""
+
+import argparse
+import difflib
+import json
+import sys
+
+from research.devices import configure_host_devices
+from research.errors import SpecError
+from research.spec import AXES, SPEC_FIELDS
+
+SWEEP_EXAMPLES = """\
+examples:
+  initmap sweep quick                               # the 3-minute tanh map
+  initmap sweep dip-tanh --seeds 8                  # a preset, with more seeds
+  initmap sweep my.toml --sigma-w2 1 1.5 2 --depth 4 16 64
+  initmap sweep quick --activation relu --out runs/quick-relu --fresh
+  initmap sweep quick --json > summary.json         # machine-readable summary
+
+Every spec field is an option (--field-name VALUE; axes take several values). Results go to
+runs/<name>/ (or --out): spec.toml, manifest.json, runs/part-*.parquet, phase.png. Re-running
+the same command resumes: finished runs are skipped. Read results with
+  pandas.read_parquet("runs/quick/runs")   or   research.load_runs("runs/quick")
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) and a did-you-mean for unknown options."""
+
+    def error(self, message: str):
+        if "unrecognized arguments" in message:
+            unknown = message.split(":", 1)[1].split()
+            flags = [a for a in self._option_string_actions if a.startswith("--")]
+            for arg in unknown:
+                if arg.startswith("--"):
+                    close = difflib.get_close_matches(arg.split("=")[0], flags, n=1)
+                    hint = f"; did you mean {close[0]}?" if close else ""
+                    message = f"unknown field {arg}{hint} (see {self.prog} --help)"
+                    break
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="train a population over a grid and map what converges",
+                       description="Train every run of a preset or TOML spec as vmapped "
+                                   "populations; store results; draw the phase diagram.",
+                       epilog=SWEEP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", metavar="PRESET|FILE.toml",
+                   help="a preset name (see `initmap presets`) or a TOML spec file")
+    fields = p.add_argument_group("spec fields (override the preset or file)")
+    for name in SPEC_FIELDS:
+        flag = "--" + name.replace("_", "-")
+        if name in AXES:
+            fields.add_argument(flag, dest=f"field_{name}", nargs="+", metavar="V",
+                                help="axis: one or more values")
+        else:
+            fields.add_argument(flag, dest=f"field_{name}", metavar="V",
+                                help=f"default {SPEC_FIELDS[name].default!r}")
+    p.add_argument("--fresh", action="store_true", help="delete stored results and start over")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--no-plot", action="store_true", help="skip phase.png")
+    p.set_defaults(func=_run_sweep)
+
+
+def _run_sweep(args) -> int:
+    from research import report, spec, sweep
+
+    overrides = {key[len("field_"):]: value for key, value in vars(args).items()
+                 if key.startswith("field_") and value is not None}
+    sweep_spec = spec.load(args.source, overrides)
+    result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
+                             command=" ".join(["initmap"] + sys.argv[1:]))
+    plot_path = None
+    if not args.no_plot and len(result.runs):
+        plot_path = report.plot_phase(result.runs, result.out / "phase.png",
+                                      title=sweep_spec.name)
+    summary = report.summary(result, plot_path)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif not args.quiet:
+        print(report.summary_text(result, summary))
+    return 0
+
+
+def _add_presets(sub) -> None:
+    p = sub.add_parser("presets", help="list the named sweeps and what each shows")
+    p.set_defaults(func=_run_presets)
+
+
+def _run_presets(args) -> int:
+    from research import spec
+
+    for name in spec.preset_names():
+        print(f"{name:12s} {spec.preset_summary(name)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from research import theory_cmd
+
+    parser = Parser(prog="initmap", description="Which initial weight scales train, measured "
+                    "over populations of networks, beside mean-field theory.",
+                    epilog="Run `initmap VERB --help` for examples.")
+    sub = parser.add_subparsers(dest="verb", required=True, parser_class=Parser)
+    _add_sweep(sub)
+    theory_cmd.add_parser(sub)
+    _add_presets(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_host_devices()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SpecError as err:
+        sys.stderr.write(f"initmap {args.verb}: error: {err}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: finished populations are stored; re-run to resume\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Devices: one XLA device per CPU core, and the member axis sharded over all local devices."""
+
+import os
+
+import numpy as np
+
+HOST_DEVICES_ENV = "INITMAP_HOST_DEVICES"
+
+
+def configure_host_devices() -> None:
+    """Split the CPU into one XLA device per core (override: INITMAP_HOST_DEVICES=n).
+
+    Must run before jax is imported. On 2 cores, sharding the member axis over two host devices
+    measured 1.5–1.9× over one device. Harmless on GPU/TPU hosts: it only adds CPU devices.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags:
+        return
+    count = os.environ.get(HOST_DEVICES_ENV) or str(os.cpu_count() or 1)
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+
+
+def member_sharding():
+    """(sharded over members on axis 0, replicated) NamedShardings over all local devices."""
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.array(jax.local_devices()), ("members",))
+    return NamedSharding(mesh, PartitionSpec("members")), NamedSharding(mesh, PartitionSpec())
+
+
+def device_count() -> int:
+    import jax
+
+    return jax.local_device_count()
+
+
+def describe() -> list[str]:
+    import jax
+
+    return [f"{d.platform}:{d.id} {d.device_kind}" for d in jax.local_devices()]

@@ -1,0 +1,221 @@
+"""Population training: one network's training written once, vmapped over members.
+
+`init_member` and `train_chunk` are the single-network functions (the readable, testable ones);
+a population is `jit(vmap(...))` of them. Static settings (`Program`) select the compiled
+program; per-member scalars (`Hyper`) are traced, so one compile serves every σ, lr and seed.
+A member that diverges is frozen at that step with `jnp.where`, so NaNs never reach its
+neighbours or its own later steps.
+"""
+
+import functools
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from research.data import Dataset
+from research.models import MODELS
+from research.models.mlp import ModelConfig
+from research.outcomes import Criterion, is_diverged, meets_target
+from research.spec import RunSpec
+
+# fold_in tags: one root key per run, split by purpose.
+INIT_KEY, DATA_KEY = 0, 1
+
+
+@dataclass(frozen=True)
+class Program:
+    """Everything static about a bucket: it selects one compiled program."""
+
+    arch: str
+    model: ModelConfig
+    optimizer: str
+    batch_size: int
+    log_every: int
+    crit: Criterion
+    early_stop: bool
+
+
+class Hyper(NamedTuple):
+    """Per-member traced scalars (arrays of shape (members,) in a population)."""
+
+    seed: jax.Array
+    sigma_w2: jax.Array
+    sigma_b2: jax.Array
+    lr: jax.Array
+    momentum: jax.Array
+
+
+class Data(NamedTuple):
+    x: jax.Array
+    y: jax.Array
+    x_eval: jax.Array  # fixed training subset that loss and accuracy are logged on
+    y_eval: jax.Array
+    x_test: jax.Array
+    y_test: jax.Array
+
+
+class MemberState(NamedTuple):
+    params: dict
+    opt_state: optax.OptState
+    initial_loss: jax.Array
+    running: jax.Array  # False once diverged (or converged, with early_stop): then frozen
+    diverged_step: jax.Array  # -1 while not diverged
+
+
+def program_for(run: RunSpec, data: Dataset) -> Program:
+    model = ModelConfig(activation=run.activation, depth=run.depth, width=run.width,
+                        in_dim=data.x.shape[1], out_dim=data.out_dim, init=run.init)
+    crit = Criterion(classification=data.is_classification, target_acc=run.target_acc,
+                     target_loss_ratio=run.target_loss_ratio, diverge_factor=run.diverge_factor)
+    return Program(arch=run.arch, model=model, optimizer=run.optimizer,
+                   batch_size=run.batch_size, log_every=run.log_every, crit=crit,
+                   early_stop=run.early_stop)
+
+
+def hyper_for(runs: list[RunSpec]) -> Hyper:
+    return Hyper(seed=np.array([r.seed for r in runs], np.uint32),
+                 sigma_w2=np.array([r.sigma_w2 for r in runs], np.float32),
+                 sigma_b2=np.array([r.sigma_b2 for r in runs], np.float32),
+                 lr=np.array([r.lr for r in runs], np.float32),
+                 momentum=np.array([r.momentum for r in runs], np.float32))
+
+
+def data_for(dataset: Dataset, eval_size: int) -> Data:
+    n_eval = min(eval_size, len(dataset.x))
+    return Data(x=dataset.x, y=dataset.y, x_eval=dataset.x[:n_eval], y_eval=dataset.y[:n_eval],
+                x_test=dataset.x_test, y_test=dataset.y_test)
+
+
+def optimizer(program: Program, hp: Hyper) -> optax.GradientTransformation:
+    if program.optimizer == "sgd":
+        return optax.sgd(hp.lr)
+    if program.optimizer == "momentum":
+        return optax.sgd(hp.lr, momentum=hp.momentum)
+    if program.optimizer == "adam":
+        return optax.adam(hp.lr, b1=hp.momentum)
+    raise ValueError(f"unknown optimizer {program.optimizer!r}")
+
+
+def metrics(out: jax.Array, y: jax.Array, classification: bool) -> tuple[jax.Array, jax.Array]:
+    """(loss, accuracy): cross-entropy for classification; mean squared error (accuracy nan)."""
+    if classification:
+        loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
+        return loss, jnp.mean(jnp.argmax(out, axis=-1) == y)
+    return jnp.mean((out - y) ** 2), jnp.float32(jnp.nan)
+
+
+def loss_and_acc(params: dict, x: jax.Array, y: jax.Array, program: Program):
+    out = MODELS[program.arch].apply(params, x, program.model)
+    return metrics(out, y, program.crit.classification)
+
+
+def _keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
+    root = jax.random.key(seed)
+    return jax.random.fold_in(root, INIT_KEY), jax.random.fold_in(root, DATA_KEY)
+
+
+def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, dict]:
+    """One network at step 0, and its init-time diagnostics."""
+    init_key, _ = _keys(hp.seed)
+    model = MODELS[program.arch]
+    params = model.init(init_key, hp.sigma_w2, hp.sigma_b2, program.model)
+
+    def eval_loss(p):
+        out, q = model.forward(p, data.x_eval, program.model)
+        loss, acc = metrics(out, data.y_eval, program.crit.classification)
+        return loss, (acc, q)
+
+    (loss, (acc, q)), grads = jax.value_and_grad(eval_loss, has_aux=True)(params)
+    state = MemberState(params=params, opt_state=optimizer(program, hp).init(params),
+                        initial_loss=loss, running=jnp.bool_(True),
+                        diverged_step=jnp.int32(-1))
+    diagnostics = {"initial_loss": loss, "initial_acc": acc, "init_q": q,
+                   "init_grad_norm": model.weight_grad_norms(grads)}
+    return state, diagnostics
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def _select(keep: jax.Array, new, old):
+    return jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
+
+
+def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
+                program: Program, n_logs: int) -> tuple[MemberState, tuple[jax.Array, jax.Array]]:
+    """`n_logs × log_every` SGD steps of one network from `start_step`; the eval loss and
+    accuracy after every `log_every` steps."""
+    _, data_key = _keys(hp.seed)
+    opt = optimizer(program, hp)
+    n_train = data.x.shape[0]
+    crit = program.crit
+    batch_loss = functools.partial(loss_and_acc, program=program)
+
+    def sgd_step(state: MemberState, step: jax.Array) -> tuple[MemberState, None]:
+        # The member's own data order: its seed and the global step, nothing else.
+        idx = jax.random.randint(jax.random.fold_in(data_key, step), (program.batch_size,),
+                                 0, n_train)
+        (loss, _), grads = jax.value_and_grad(batch_loss, has_aux=True)(
+            state.params, data.x[idx], data.y[idx])
+        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        bad = is_diverged(loss, state.initial_loss, crit) | ~_all_finite(params)
+        keep = state.running & ~bad
+        return MemberState(params=_select(keep, params, state.params),
+                           opt_state=_select(keep, opt_state, state.opt_state),
+                           initial_loss=state.initial_loss, running=keep,
+                           diverged_step=jnp.where(state.running & bad, step,
+                                                   state.diverged_step)), None
+
+    def logged_block(state: MemberState, block: jax.Array):
+        first = start_step + block * program.log_every
+        steps = first + jnp.arange(program.log_every, dtype=jnp.int32)
+        state, _ = jax.lax.scan(sgd_step, state, steps)
+        logged_step = first + program.log_every
+        loss, acc = loss_and_acc(state.params, data.x_eval, data.y_eval, program)
+        bad = is_diverged(loss, state.initial_loss, crit)
+        diverged_step = jnp.where(state.running & bad, logged_step, state.diverged_step)
+        running = state.running & ~bad
+        if program.early_stop:
+            running = running & ~meets_target(loss, acc, state.initial_loss, crit)
+        return state._replace(running=running, diverged_step=diverged_step), (loss, acc)
+
+    return jax.lax.scan(logged_block, state, jnp.arange(n_logs, dtype=jnp.int32))
+
+
+def evaluate(params: dict, data: Data, program: Program) -> tuple[jax.Array, jax.Array]:
+    """Loss and accuracy on the held-out split."""
+    if data.x_test.shape[0] == 0:
+        return jnp.float32(jnp.nan), jnp.float32(jnp.nan)
+    return loss_and_acc(params, data.x_test, data.y_test, program)
+
+
+# The population versions: one compiled program per (Program, shapes), members on axis 0.
+@functools.partial(jax.jit, static_argnames=("program",))
+def init_population(hp: Hyper, data: Data, program: Program):
+    return jax.vmap(init_member, in_axes=(0, None, None))(hp, data, program)
+
+
+@functools.partial(jax.jit, static_argnames=("program", "n_logs"), donate_argnums=(0,))
+def train_population_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
+                           program: Program, n_logs: int):
+    return jax.vmap(train_chunk, in_axes=(0, 0, None, None, None, None))(
+        state, hp, data, start_step, program, n_logs)
+
+
+@functools.partial(jax.jit, static_argnames=("program",))
+def evaluate_population(params: dict, data: Data, program: Program):
+    return jax.vmap(evaluate, in_axes=(0, None, None))(params, data, program)
+
+
+@functools.partial(jax.jit, static_argnames=("program", "n_logs"))
+def train_member(hp: Hyper, data: Data, program: Program, n_logs: int):
+    """One network, all steps, no vmap: the slow obvious version the population must equal."""
+    state, diagnostics = init_member(hp, data, program)
+    state, logs = train_chunk(state, hp, data, jnp.int32(0), program, n_logs)
+    return state, diagnostics, logs, evaluate(state.params, data, program)

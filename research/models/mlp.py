@@ -1,0 +1,71 @@
+"""Fully connected network: input layer, (depth - 1) identical hidden layers scanned, readout.
+
+`depth` counts hidden layers (each followed by the activation). The repeated layers are stacked
+along a leading axis and run with `lax.scan`, so compile time does not grow with depth.
+"""
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from research import init as init_schemes
+from research.activations import get_activation
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    activation: str
+    depth: int
+    width: int
+    in_dim: int
+    out_dim: int
+    init: str
+
+
+def init(key: jax.Array, sigma_w2: jax.Array, sigma_b2: jax.Array, cfg: ModelConfig) -> dict:
+    """Parameters of one network; σ_w², σ_b² may be traced (one value per vmapped member)."""
+    key_in, key_hidden, key_out = jax.random.split(key, 3)
+
+    def dense(k, fan_in, fan_out):
+        return init_schemes.dense(k, fan_in, fan_out, cfg.init, sigma_w2, sigma_b2)
+
+    w_in, b_in = dense(key_in, cfg.in_dim, cfg.width)
+    hidden_keys = jax.random.split(key_hidden, cfg.depth - 1)
+    w_hidden, b_hidden = jax.vmap(lambda k: dense(k, cfg.width, cfg.width))(hidden_keys)
+    w_out, b_out = dense(key_out, cfg.width, cfg.out_dim)
+    return {"w_in": w_in, "b_in": b_in, "w_hidden": w_hidden, "b_hidden": b_hidden,
+            "w_out": w_out, "b_out": b_out}
+
+
+def forward(params: dict, x: jax.Array, cfg: ModelConfig) -> tuple[jax.Array, jax.Array]:
+    """(outputs, q) where q[l] is the mean squared pre-activation of hidden layer l + 1."""
+    phi = get_activation(cfg.activation)
+    h = x @ params["w_in"] + params["b_in"][None, :]
+
+    def layer(h, wb):
+        w, b = wb
+        h_next = phi(h) @ w + b[None, :]
+        return h_next, jnp.mean(h_next**2)
+
+    q_first = jnp.mean(h**2)
+    h, q_rest = jax.lax.scan(layer, h, (params["w_hidden"], params["b_hidden"]))
+    out = phi(h) @ params["w_out"] + params["b_out"][None, :]
+    return out, jnp.concatenate([q_first[None], q_rest])
+
+
+def apply(params: dict, x: jax.Array, cfg: ModelConfig) -> jax.Array:
+    return forward(params, x, cfg)[0]
+
+
+def weight_names(cfg: ModelConfig) -> list[str]:
+    """Weight matrices in forward order, matching `weight_grad_norms`."""
+    return ["w_in"] + [f"w_hidden_{i}" for i in range(cfg.depth - 1)] + ["w_out"]
+
+
+def weight_grad_norms(grads: dict) -> jax.Array:
+    """Frobenius norm of each weight matrix's gradient, input layer to readout."""
+    hidden = jnp.sqrt(jnp.sum(grads["w_hidden"] ** 2, axis=(1, 2)))
+    first = jnp.sqrt(jnp.sum(grads["w_in"] ** 2))[None]
+    last = jnp.sqrt(jnp.sum(grads["w_out"] ** 2))[None]
+    return jnp.concatenate([first, hidden, last])

@@ -1,0 +1,204 @@
+"""A sweep from spec to stored results: plan populations, train them, write parts, summarise.
+
+Populations are cut from the *full* grid in a fixed order (not from what is left to do), so a
+resumed sweep re-trains exactly the populations an uninterrupted one would, and its results are
+bit-for-bit those of the uninterrupted sweep.
+"""
+
+import dataclasses
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from research import devices, engine, store
+from research.data import Dataset, fingerprint, load_dataset
+from research.outcomes import classify, meets_target
+from research.spec import RunSpec, SweepSpec, expand, out_dir, to_toml
+
+
+@dataclass(frozen=True)
+class Population:
+    bucket: int
+    index: int
+    runs: tuple[RunSpec, ...]
+    size: int  # padded to a multiple of the device count
+
+
+def bucket_runs(runs: list[RunSpec]) -> list[list[RunSpec]]:
+    """Runs grouped by static signature, in order of first appearance."""
+    buckets: dict[tuple, list[RunSpec]] = {}
+    for run in runs:
+        buckets.setdefault(run.static_key, []).append(run)
+    return list(buckets.values())
+
+
+def plan(runs: list[RunSpec], max_members: int, n_devices: int) -> list[Population]:
+    populations = []
+    for b, bucket in enumerate(bucket_runs(runs)):
+        size = min(max_members, len(bucket))
+        size = -(-size // n_devices) * n_devices
+        for i, start in enumerate(range(0, len(bucket), size)):
+            populations.append(Population(b, i, tuple(bucket[start:start + size]), size))
+    return populations
+
+
+def logs_per_chunk(n_logs: int, wanted: int) -> int:
+    """The largest divisor of n_logs that is <= wanted: every chunk has the same length,
+    so each bucket compiles its training chunk once."""
+    return max(d for d in range(1, min(n_logs, max(wanted, 1)) + 1) if n_logs % d == 0)
+
+
+def train(population: Population, dataset: Dataset, spec: SweepSpec,
+          on_steps: Callable[[int], None] = lambda n: None) -> list[dict]:
+    """Train one population; one result record per real (non-padding) run."""
+    import jax
+    import jax.numpy as jnp
+
+    runs = list(population.runs)
+    first = runs[0]
+    program = engine.program_for(first, dataset)
+    sharded, replicated = devices.member_sharding()
+    n_devices = devices.device_count()
+    size = -(-max(population.size, len(runs)) // n_devices) * n_devices
+    padded = runs + [runs[-1]] * (size - len(runs))  # padding members are dropped below
+    hp = jax.device_put(engine.hyper_for(padded), sharded)
+    data = jax.device_put(engine.data_for(dataset, first.eval_size), replicated)
+
+    state, diag = engine.init_population(hp, data, program)
+    n_logs = first.steps // first.log_every
+    chunk_logs = logs_per_chunk(n_logs, spec.chunk_steps // first.log_every)
+    chunk_steps = chunk_logs * first.log_every
+    losses, accs = [], []
+    for start in range(0, first.steps, chunk_steps):
+        state, (loss, acc) = engine.train_population_chunk(
+            state, hp, data, jnp.int32(start), program, chunk_logs)
+        losses.append(np.asarray(loss))
+        accs.append(np.asarray(acc))
+        on_steps(len(runs) * chunk_steps)
+        if not np.asarray(state.running).any():  # every member decided: stop early
+            on_steps(len(runs) * (first.steps - start - chunk_steps))
+            break
+    test_loss, test_acc = engine.evaluate_population(state.params, data, program)
+    host = jax.device_get({"diag": diag, "running": state.running,
+                           "diverged_step": state.diverged_step,
+                           "test_loss": test_loss, "test_acc": test_acc})
+    loss_log, acc_log = np.concatenate(losses, axis=1), np.concatenate(accs, axis=1)
+    return [_record(run, i, host, loss_log, acc_log, program)
+            for i, run in enumerate(runs)]
+
+
+def _record(run: RunSpec, i: int, host: dict, loss_log, acc_log, program) -> dict:
+    diag = host["diag"]
+    initial_loss = float(diag["initial_loss"][i])
+    steps = np.arange(loss_log.shape[1] + 1) * run.log_every
+    loss = np.concatenate([[initial_loss], loss_log[i]]).astype(np.float64)
+    acc = np.concatenate([[float(diag["initial_acc"][i])], acc_log[i]]).astype(np.float64)
+    # Cut the curve where the member was frozen: later entries describe frozen weights.
+    stop = int(host["diverged_step"][i])
+    if stop < 0 and run.early_stop and not host["running"][i]:
+        good = meets_target(loss, acc, initial_loss, program.crit)
+        stop = int(steps[np.argmax(good)])
+    if stop >= 0:
+        keep = steps <= stop
+        steps, loss, acc = steps[keep], loss[keep], acc[keep]
+    outcome, diverged_step, converged_step = classify(
+        loss, acc, steps, initial_loss, int(host["diverged_step"][i]), program.crit)
+    diverged = outcome == "diverged"
+    return {
+        "run_id": run.run_id, **dataclasses.asdict(run),
+        "outcome": outcome, "diverged_step": diverged_step, "converged_step": converged_step,
+        "initial_loss": initial_loss, "final_loss": float(loss[-1]),
+        "initial_train_acc": float(acc[0]), "final_train_acc": float(acc[-1]),
+        "final_test_loss": np.nan if diverged else float(host["test_loss"][i]),
+        "final_test_acc": np.nan if diverged else float(host["test_acc"][i]),
+        "loss_curve": loss.tolist(), "acc_curve": acc.tolist(), "curve_steps": steps.tolist(),
+        "init_q": np.asarray(diag["init_q"][i], np.float64).tolist(),
+        "init_grad_norm": np.asarray(diag["init_grad_norm"][i], np.float64).tolist(),
+    }
+
+
+def code_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text = version("initmap")
+    except PackageNotFoundError:
+        text = "unknown"
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).parent, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{text}+{sha}" if sha else text
+
+
+def _bucket_label(run: RunSpec) -> str:
+    return f"{run.arch} {run.activation} depth={run.depth} width={run.width}"
+
+
+@dataclass
+class SweepResult:
+    out: Path
+    runs: pd.DataFrame  # this spec's runs (also those stored by an earlier, resumed call)
+    manifest: dict
+    trained: int  # runs trained by this call
+
+
+def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True,
+              command: str = "") -> SweepResult:
+    """Train every run of `spec` not already stored in its folder. Raises SpecError on bad
+    input before anything is written."""
+    import jax
+    from tqdm.auto import tqdm
+
+    runs = expand(spec)
+    dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width)
+    out = out_dir(spec)
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    store.write_text(out / "spec.toml", to_toml(spec))
+    done = store.done_run_ids(out)
+    populations = plan(runs, spec.max_members, devices.device_count())
+    todo = [p for p in populations if any(r.run_id not in done for r in p.runs)]
+    manifest = {
+        "name": spec.name, "command": command, "code_version": code_version(),
+        "jax_version": jax.__version__, "python": sys.version.split()[0],
+        "devices": devices.describe(), "dataset": spec.dataset,
+        "dataset_fingerprint": fingerprint(dataset), "n_runs": len(runs),
+        "n_populations": len(populations), "started": datetime.now(UTC).isoformat(),
+        "status": "running", "buckets": {},
+    }
+    store.write_json(out / "manifest.json", manifest)
+    total = sum(len(p.runs) * p.runs[0].steps for p in todo)
+    started = time.perf_counter()
+    trained = 0
+    with tqdm(total=total, unit="step", unit_scale=True, disable=not progress,
+              desc=spec.name, dynamic_ncols=True, file=sys.stderr) as bar:
+        for pop in todo:
+            label = _bucket_label(pop.runs[0])
+            bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
+            t0 = time.perf_counter()
+            records = train(pop, dataset, spec, on_steps=bar.update)
+            records = [r for r in records if r["run_id"] not in done]
+            store.append_part(out, records, f"b{pop.bucket:03d}-p{pop.index:04d}")
+            trained += len(records)
+            entry = manifest["buckets"].setdefault(label, {"runs": 0, "wall_time_s": 0.0})
+            entry["runs"] += len(records)
+            entry["wall_time_s"] = round(entry["wall_time_s"] + time.perf_counter() - t0, 3)
+            store.write_json(out / "manifest.json", manifest)
+    manifest.update(status="complete", finished=datetime.now(UTC).isoformat(),
+                    wall_time_s=round(time.perf_counter() - started, 3), trained=trained)
+    store.write_json(out / "manifest.json", manifest)
+    ids = {r.run_id for r in runs}
+    frame = store.load_runs(out)
+    frame = frame[frame["run_id"].isin(ids)].reset_index(drop=True)
+    return SweepResult(out=out, runs=frame, manifest=manifest, trained=trained)

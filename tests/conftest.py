@@ -1,0 +1,20 @@
+"""Test-wide settings: two host devices (so sharding is exercised), strict rank promotion."""
+
+import os
+
+os.environ.setdefault("INITMAP_HOST_DEVICES", "2")
+
+from research.devices import configure_host_devices  # noqa: E402
+
+configure_host_devices()
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path, monkeypatch):
+    # Sweeps default to ./runs/<name>: keep every test's output in its own folder.
+    monkeypatch.chdir(tmp_path)
