@@ -31,6 +31,10 @@ the same command resumes: finished runs are skipped. Read results with
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (exit 2) and a did-you-mean for unknown options."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # `--sigma-w` must not silently mean --sigma-w2
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):
         if "unrecognized arguments" in message:
             unknown = message.split(":", 1)[1].split()
@@ -101,6 +105,43 @@ def _run_presets(args) -> int:
     return 0
 
 
+BENCH_EXAMPLES = """\
+examples:
+  initmap bench                        # all cases, 500 steps; about 3 minutes on 2 cores
+  initmap bench --steps 200 --json     # shorter, machine-readable
+  pip install -e ".[bench]"            # adds the PyTorch baseline
+"""
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="network-steps/s of the engine against baselines",
+                       description="Train the same MLP populations with the engine, one network "
+                                   "at a time (jit + lax.scan) and with a PyTorch eager loop; "
+                                   "print network-steps/s and the ratios.",
+                       epilog=BENCH_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=500, help="SGD steps per network (default 500)")
+    p.add_argument("--baseline-networks", type=int, default=32,
+                   help="networks the baselines train before scaling to the population "
+                        "(default 32)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=_run_bench)
+
+
+def _run_bench(args) -> int:
+    from research import bench, devices
+
+    if args.steps < 1:
+        raise SpecError("steps", args.steps, reason="must be >= 1")
+    if args.baseline_networks < 1:
+        raise SpecError("baseline_networks", args.baseline_networks, reason="must be >= 1")
+    rows = bench.run(steps=args.steps, baseline_networks=args.baseline_networks)
+    if args.json:
+        print(json.dumps({"devices": devices.describe(), "rows": rows}, indent=2))
+    else:
+        print(bench.table(rows, devices.describe()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from research import theory_cmd
 
@@ -111,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     theory_cmd.add_parser(sub)
     _add_presets(sub)
+    _add_bench(sub)
     return parser
 
 

@@ -54,16 +54,15 @@ def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarra
     activation, sigma_b2 = runs["activation"].iloc[0], float(runs["sigma_b2"].iloc[0])
     fine = np.linspace(sigmas.min(), sigmas.max(), 400)
     depth_curve = np.asarray(theory.trainable_depth(activation, fine, sigma_b2), np.float64)
-    x, y = _index_coords(fine, sigmas), _index_coords(np.clip(depth_curve, None, 1e9), depths)
-    top = len(depths) - 0.5
-    y = np.where(depth_curve > depths.max(), top, y)  # above the grid: pin to the top edge
+    # Outside the depth grid the curve is not drawn (interp gives nan there).
+    x, y = _index_coords(fine, sigmas), _index_coords(depth_curve, depths)
     ax.plot(x, y, color="white", lw=2.2)
     ax.plot(x, y, color="black", lw=1.2, ls="--", label=f"6·ξ_c ({activation}, σ_b²={sigma_b2:g})")
     critical = theory.critical_sigma_w2(activation, sigma_b2)
     if critical is not None and sigmas.min() <= critical <= sigmas.max():
         xc = float(_index_coords(critical, sigmas))
         ax.axvline(xc, color="black", lw=1.2, label=f"critical σ_w² = {critical:.2f}")
-    ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7, frameon=False)
 
 
 def plot_phase(runs: pd.DataFrame, path: Path, title: str = "") -> Path:

@@ -6,6 +6,7 @@ bit-for-bit those of the uninterrupted sweep.
 """
 
 import dataclasses
+import json
 import shutil
 import subprocess
 import sys
@@ -144,6 +145,14 @@ def _bucket_label(run: RunSpec) -> str:
     return f"{run.arch} {run.activation} depth={run.depth} width={run.width}"
 
 
+def _previous_buckets(path: Path) -> dict:
+    """Per-bucket runs and wall time of earlier (interrupted) calls, so totals accumulate."""
+    try:
+        return json.loads(path.read_text()).get("buckets", {})
+    except (OSError, ValueError):
+        return {}
+
+
 @dataclass
 class SweepResult:
     out: Path
@@ -175,7 +184,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True,
         "devices": devices.describe(), "dataset": spec.dataset,
         "dataset_fingerprint": fingerprint(dataset), "n_runs": len(runs),
         "n_populations": len(populations), "started": datetime.now(UTC).isoformat(),
-        "status": "running", "buckets": {},
+        "status": "running", "buckets": _previous_buckets(out / "manifest.json"),
     }
     store.write_json(out / "manifest.json", manifest)
     total = sum(len(p.runs) * p.runs[0].steps for p in todo)
