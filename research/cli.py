@@ -73,8 +73,9 @@ def _add_sweep(sub) -> None:
 
 
 def _run_sweep(args) -> int:
-    from research import report, spec, sweep
+    from research import devices, report, spec, sweep
 
+    devices.enable_compilation_cache()
     overrides = {key[len("field_"):]: value for key, value in vars(args).items()
                  if key.startswith("field_") and value is not None}
     sweep_spec = spec.load(args.source, overrides)
@@ -153,12 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     theory_cmd.add_parser(sub)
     _add_presets(sub)
     _add_bench(sub)
+    for verb_parser in sub.choices.values():
+        verb_parser.set_defaults(verb_parser=verb_parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     configure_host_devices()
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # reported by the verb's own parser, which knows the fields to suggest
+        args.verb_parser.error("unrecognized arguments: " + " ".join(unknown))
     try:
         return args.func(args)
     except SpecError as err:

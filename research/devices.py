@@ -39,3 +39,19 @@ def describe() -> list[str]:
     import jax
 
     return [f"{d.platform}:{d.id} {d.device_kind}" for d in jax.local_devices()]
+
+
+def enable_compilation_cache() -> None:
+    """Keep compiled programs on disk (the user cache dir; INITMAP_COMPILE_CACHE=0 disables).
+
+    Compilation is most of a small sweep's time (measured: 17 s → 5.5 s for one quick bucket
+    on a second run), and resumes and figure re-runs compile the same programs again.
+    """
+    if os.environ.get("INITMAP_COMPILE_CACHE", "1") == "0":
+        return
+    import jax
+
+    from research.data import cache_dir
+
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -24,6 +24,7 @@ from research.spec import RunSpec
 
 # fold_in tags: one root key per run, split by purpose.
 INIT_KEY, DATA_KEY = 0, 1
+GRAD_PROBE_EXAMPLES = 64  # eval inputs whose single-example gradients the diagnostics average
 
 
 @dataclass(frozen=True)
@@ -119,22 +120,27 @@ def _keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, dict]:
-    """One network at step 0, and its init-time diagnostics."""
+    """One network at step 0, and its init-time diagnostics: the per-layer mean squared
+    pre-activation on the eval inputs (the empirical q^l), and the per-layer weight-gradient norm
+    (root mean square over GRAD_PROBE_EXAMPLES single-example gradients, the quantity whose
+    layer-to-layer ratio mean-field theory predicts as χ₁)."""
     init_key, _ = _keys(hp.seed)
     model = MODELS[program.arch]
     params = model.init(init_key, hp.sigma_w2, hp.sigma_b2, program.model)
+    out, q = model.forward(params, data.x_eval, program.model)
+    loss, acc = metrics(out, data.y_eval, program.crit.classification)
 
-    def eval_loss(p):
-        out, q = model.forward(p, data.x_eval, program.model)
-        loss, acc = metrics(out, data.y_eval, program.crit.classification)
-        return loss, (acc, q)
+    def example_grad_norms(x, y):
+        grads = jax.grad(lambda p: loss_and_acc(p, x[None], y[None], program)[0])(params)
+        return model.weight_grad_norms(grads) ** 2
 
-    (loss, (acc, q)), grads = jax.value_and_grad(eval_loss, has_aux=True)(params)
+    probe = slice(0, GRAD_PROBE_EXAMPLES)
+    grad_sq = jax.vmap(example_grad_norms)(data.x_eval[probe], data.y_eval[probe])
     state = MemberState(params=params, opt_state=optimizer(program, hp).init(params),
                         initial_loss=loss, running=jnp.bool_(True),
                         diverged_step=jnp.int32(-1))
     diagnostics = {"initial_loss": loss, "initial_acc": acc, "init_q": q,
-                   "init_grad_norm": model.weight_grad_norms(grads)}
+                   "init_grad_norm": jnp.sqrt(jnp.mean(grad_sq, axis=0))}
     return state, diagnostics
 
 

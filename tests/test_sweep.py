@@ -79,7 +79,7 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
     full = sweep.run_sweep(spec.load(str(spec_file), {"out": str(tmp_path / "full")}),
                            progress=False)
     resumed = load_runs(out)
-    assert len(resumed) == len(full.runs) == 48
+    assert len(resumed) == len(full.runs) == 24
     pd.testing.assert_frame_equal(_sorted(resumed), _sorted(full.runs))
 
 
