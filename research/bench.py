@@ -94,7 +94,7 @@ def time_torch(runs, dataset: Dataset) -> float | None:
     return time.perf_counter() - start
 
 
-def run(steps: int = 500, baseline_networks: int = 32, cases=CASES) -> list[dict]:
+def run(steps: int = 1000, baseline_networks: int = 32, cases=CASES) -> list[dict]:
     """One row per case. Baselines train the first `baseline_networks` of the same population
     and are scaled to the full count (their cost is linear in networks; compile counted once)."""
     dataset = load_dataset("mnist1d")

@@ -108,7 +108,7 @@ def _run_presets(args) -> int:
 
 BENCH_EXAMPLES = """\
 examples:
-  initmap bench                        # all cases, 500 steps; about 3 minutes on 2 cores
+  initmap bench                        # all cases, 1000 steps; a few minutes on 2 cores
   initmap bench --steps 200 --json     # shorter, machine-readable
   pip install -e ".[bench]"            # adds the PyTorch baseline
 """
@@ -120,7 +120,7 @@ def _add_bench(sub) -> None:
                                    "at a time (jit + lax.scan) and with a PyTorch eager loop; "
                                    "print network-steps/s and the ratios.",
                        epilog=BENCH_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=500, help="SGD steps per network (default 500)")
+    p.add_argument("--steps", type=int, default=1000, help="SGD steps per network (default 1000)")
     p.add_argument("--baseline-networks", type=int, default=32,
                    help="networks the baselines train before scaling to the population "
                         "(default 32)")

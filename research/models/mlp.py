@@ -25,17 +25,11 @@ class ModelConfig:
 
 def init(key: jax.Array, sigma_w2: jax.Array, sigma_b2: jax.Array, cfg: ModelConfig) -> dict:
     """Parameters of one network; σ_w², σ_b² may be traced (one value per vmapped member)."""
-    key_in, key_hidden, key_out = jax.random.split(key, 3)
-
-    def dense(k, fan_in, fan_out):
-        return init_schemes.dense(k, fan_in, fan_out, cfg.init, sigma_w2, sigma_b2)
-
-    w_in, b_in = dense(key_in, cfg.in_dim, cfg.width)
-    hidden_keys = jax.random.split(key_hidden, cfg.depth - 1)
-    w_hidden, b_hidden = jax.vmap(lambda k: dense(k, cfg.width, cfg.width))(hidden_keys)
-    w_out, b_out = dense(key_out, cfg.width, cfg.out_dim)
-    return {"w_in": w_in, "b_in": b_in, "w_hidden": w_hidden, "b_hidden": b_hidden,
-            "w_out": w_out, "b_out": b_out}
+    hidden = cfg.depth - 1
+    weights = {"w_in": (cfg.in_dim, cfg.width), "w_hidden": (hidden, cfg.width, cfg.width),
+               "w_out": (cfg.width, cfg.out_dim)}
+    biases = {"b_in": (cfg.width,), "b_hidden": (hidden, cfg.width), "b_out": (cfg.out_dim,)}
+    return init_schemes.params(key, weights, biases, cfg.init, sigma_w2, sigma_b2)
 
 
 def forward(params: dict, x: jax.Array, cfg: ModelConfig) -> tuple[jax.Array, jax.Array]:
