@@ -126,7 +126,7 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
     layer-to-layer ratio mean-field theory predicts as χ₁)."""
     init_key, _ = _keys(hp.seed)
     model = MODELS[program.arch]
-    params = model.init(init_key, hp.sigma_w2, hp.sigma_b2, program.model)
+    params = model.init(init_key, hp, program.model)
     out, q = model.forward(params, data.x_eval, program.model)
     loss, acc = metrics(out, data.y_eval, program.crit.classification)
 
@@ -135,7 +135,9 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
         return model.weight_grad_norms(grads) ** 2
 
     probe = slice(0, GRAD_PROBE_EXAMPLES)
-    grad_sq = jax.vmap(example_grad_norms)(data.x_eval[probe], data.y_eval[probe])
+    # lax.map in small batches: a vmap over all probes would hold 64 full gradients per member.
+    grad_sq = jax.lax.map(lambda xy: example_grad_norms(*xy),
+                          (data.x_eval[probe], data.y_eval[probe]), batch_size=8)
     state = MemberState(params=params, opt_state=optimizer(program, hp).init(params),
                         initial_loss=loss, running=jnp.bool_(True),
                         diverged_step=jnp.int32(-1))

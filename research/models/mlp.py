@@ -23,13 +23,14 @@ class ModelConfig:
     init: str
 
 
-def init(key: jax.Array, sigma_w2: jax.Array, sigma_b2: jax.Array, cfg: ModelConfig) -> dict:
-    """Parameters of one network; σ_w², σ_b² may be traced (one value per vmapped member)."""
+def init(key: jax.Array, hp, cfg: ModelConfig) -> dict:
+    """Parameters of one network. `hp` holds the member's traced scalars (σ_w², σ_b², …), so
+    the same code initialises a whole vmapped population."""
     hidden = cfg.depth - 1
     weights = {"w_in": (cfg.in_dim, cfg.width), "w_hidden": (hidden, cfg.width, cfg.width),
                "w_out": (cfg.width, cfg.out_dim)}
     biases = {"b_in": (cfg.width,), "b_hidden": (hidden, cfg.width), "b_out": (cfg.out_dim,)}
-    return init_schemes.params(key, weights, biases, cfg.init, sigma_w2, sigma_b2)
+    return init_schemes.params(key, weights, biases, cfg.init, hp.sigma_w2, hp.sigma_b2)
 
 
 def forward(params: dict, x: jax.Array, cfg: ModelConfig) -> tuple[jax.Array, jax.Array]:
