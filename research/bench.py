@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from research import engine, spec, sweep
+from research import engine, plan, spec, sweep
 from research.data import Dataset, load_dataset
 
 
@@ -43,7 +43,7 @@ def time_engine(runs, dataset: Dataset) -> float:
 
     jax.clear_caches()
     start = time.perf_counter()
-    pop = sweep.Population(0, 0, tuple(runs), len(runs))
+    pop = plan.Population(0, 0, tuple(runs), len(runs))
     sweep.train(pop, dataset, spec.SweepSpec(chunk_steps=runs[0].steps))
     return time.perf_counter() - start
 

@@ -69,18 +69,34 @@ def _add_sweep(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--no-plot", action="store_true", help="skip phase.png")
+    p.add_argument("--shard", metavar="K/N", help="train only shard K of N (every N-th "
+                   "population); shards share the results folder")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan and a calibrated time estimate; train nothing")
     p.set_defaults(func=_run_sweep)
 
 
 def _run_sweep(args) -> int:
-    from research import devices, report, spec, sweep
+    from research import devices, plan, report, spec, sweep
 
     devices.enable_compilation_cache()
     overrides = {key[len("field_"):]: value for key, value in vars(args).items()
                  if key.startswith("field_") and value is not None}
     sweep_spec = spec.load(args.source, overrides)
+    shard = plan.parse_shard(args.shard)
+    show = (lambda text: None) if args.quiet or args.json else print
     result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
-                             command=" ".join(["initmap"] + sys.argv[1:]))
+                             command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
+                             dry_run=args.dry_run, on_plan=show)
+    if args.dry_run:
+        estimate = result.estimate
+        if args.json:
+            print(json.dumps({"plan": result.plan_text, "estimate": estimate}, indent=2))
+        elif estimate:
+            print(f"estimated time: {estimate['estimated_s'] / 60:.1f} min (calibrated on "
+                  f"{estimate['probe_bucket']}; compile ≈ "
+                  f"{estimate['compile_s_per_bucket']:.1f} s per bucket)")
+        return 0
     plot_path = None
     if not args.no_plot and len(result.runs):
         plot_path = report.plot_phase(result.runs, result.out / "phase.png",
@@ -169,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as err:
         sys.stderr.write(f"initmap {args.verb}: error: {err}\n")
         return 2
+    except OSError as err:  # a write failure: disk full, read-only folder, …
+        sys.stderr.write(f"initmap {args.verb}: error: {err}\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: finished populations are stored; re-run to resume\n")
         return 130

@@ -99,15 +99,29 @@ def from_npz(path: str) -> Dataset:
     for name in ("x", "y"):
         if name not in arrays:
             raise SpecError("dataset", f"npz:{path}", reason=f"missing array '{name}'")
+    for name, arr in arrays.items():
+        if name in ("x", "y", "x_test", "y_test") and not (
+                np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise SpecError("dataset", f"npz:{path}",
+                            reason=f"array '{name}' has dtype {arr.dtype}; expected numbers")
+    if arrays["x"].ndim < 2 or len(arrays["x"]) == 0:
+        raise SpecError("dataset", f"npz:{path}", reason="array 'x' must have shape (n, features)")
     x = arrays["x"].reshape(len(arrays["x"]), -1).astype(np.float64)
     y = arrays["y"]
-    x_test = arrays.get("x_test", x[:0]).reshape(-1, x.shape[1]).astype(np.float64)
+    x_test = arrays.get("x_test", x[:0])
+    if x_test.size % x.shape[1] or (len(x_test) and x_test[0].size != x.shape[1]):
+        raise SpecError("dataset", f"npz:{path}", reason=f"array 'x_test' has shape "
+                        f"{x_test.shape}; its examples must match 'x' ({x.shape[1]} features)")
+    x_test = x_test.reshape(-1, x.shape[1]).astype(np.float64)
     y_test = arrays.get("y_test", y[:0])
-    for name, arr in (("x", x), ("x_test", x_test)):
+    for name, arr in (("x", x), ("x_test", x_test), ("y", y), ("y_test", y_test)):
         if not np.all(np.isfinite(arr)):
             raise SpecError("dataset", f"npz:{path}", reason=f"array '{name}' has NaN or inf")
     if len(y) != len(x) or len(y_test) != len(x_test):
-        raise SpecError("dataset", f"npz:{path}", reason="x and y have different lengths")
+        raise SpecError("dataset", f"npz:{path}",
+                        reason=f"arrays 'x' and 'y' have different lengths ({len(x)}, {len(y)})")
+    if np.issubdtype(y.dtype, np.integer) and y.min(initial=0) < 0:
+        raise SpecError("dataset", f"npz:{path}", reason="integer labels 'y' must be >= 0")
     x, x_test = _standardise(x, x_test)
     if np.issubdtype(y.dtype, np.integer):
         n_classes = int(max(y.max(), y_test.max(initial=0))) + 1

@@ -1,9 +1,5 @@
-"""A sweep from spec to stored results: plan populations, train them, write parts, summarise.
-
-Populations are cut from the *full* grid in a fixed order (not from what is left to do), so a
-resumed sweep re-trains exactly the populations an uninterrupted one would, and its results are
-bit-for-bit those of the uninterrupted sweep.
-"""
+"""A sweep from spec to stored results: train the planned populations, write parts, keep a
+manifest. Planning (buckets, populations, shards) lives in `plan.py`."""
 
 import dataclasses
 import json
@@ -19,36 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from research import devices, engine, store
+from research import devices, engine, plan, store
 from research.data import Dataset, fingerprint, load_dataset
+from research.errors import SpecError
 from research.outcomes import classify, meets_target
+from research.plan import Population, Shard
 from research.spec import RunSpec, SweepSpec, expand, out_dir, to_toml
-
-
-@dataclass(frozen=True)
-class Population:
-    bucket: int
-    index: int
-    runs: tuple[RunSpec, ...]
-    size: int  # padded to a multiple of the device count
-
-
-def bucket_runs(runs: list[RunSpec]) -> list[list[RunSpec]]:
-    """Runs grouped by static signature, in order of first appearance."""
-    buckets: dict[tuple, list[RunSpec]] = {}
-    for run in runs:
-        buckets.setdefault(run.static_key, []).append(run)
-    return list(buckets.values())
-
-
-def plan(runs: list[RunSpec], max_members: int, n_devices: int) -> list[Population]:
-    populations = []
-    for b, bucket in enumerate(bucket_runs(runs)):
-        size = min(max_members, len(bucket))
-        size = -(-size // n_devices) * n_devices
-        for i, start in enumerate(range(0, len(bucket), size)):
-            populations.append(Population(b, i, tuple(bucket[start:start + size]), size))
-    return populations
 
 
 def logs_per_chunk(n_logs: int, wanted: int) -> int:
@@ -141,10 +113,6 @@ def code_version() -> str:
     return f"{text}+{sha}" if sha else text
 
 
-def _bucket_label(run: RunSpec) -> str:
-    return f"{run.arch} {run.activation} depth={run.depth} width={run.width}"
-
-
 def _previous_buckets(path: Path) -> dict:
     """Per-bucket runs and wall time of earlier (interrupted) calls, so totals accumulate."""
     try:
@@ -159,54 +127,72 @@ class SweepResult:
     runs: pd.DataFrame  # this spec's runs (also those stored by an earlier, resumed call)
     manifest: dict
     trained: int  # runs trained by this call
+    plan_text: str = ""
+    estimate: dict | None = None  # the calibration, on a dry run
 
 
-def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True,
-              command: str = "") -> SweepResult:
-    """Train every run of `spec` not already stored in its folder. Raises SpecError on bad
-    input before anything is written."""
+def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, command: str = "",
+              shard: Shard = plan.WHOLE, dry_run: bool = False,
+              on_plan=lambda text: None) -> SweepResult:
+    """Train every run of `spec` (of `shard`) not already stored in its folder.
+
+    Raises SpecError on bad input before anything is written; a dry run writes nothing at all.
+    """
     import jax
     from tqdm.auto import tqdm
 
+    if fresh and not shard.whole:
+        raise SpecError("fresh", reason="cannot be combined with --shard: shards share one "
+                        "folder; delete it once before launching them")
     runs = expand(spec)
     dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width)
     out = out_dir(spec)
+    pops = plan.populations(runs, spec.max_members, devices.device_count())
+    if dry_run:
+        todo = plan.select(pops, shard, set() if fresh else store.done_run_ids(out, quiet=True))
+        text = plan.describe(runs, pops, todo, shard)
+        on_plan(text)
+        estimate = plan.calibrate(todo, dataset, spec) if todo else None
+        return SweepResult(out, pd.DataFrame(), {"name": spec.name}, 0, text, estimate)
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    store.write_text(out / "spec.toml", to_toml(spec))
-    done = store.done_run_ids(out)
-    populations = plan(runs, spec.max_members, devices.device_count())
-    todo = [p for p in populations if any(r.run_id not in done for r in p.runs)]
-    manifest = {
-        "name": spec.name, "command": command, "code_version": code_version(),
-        "jax_version": jax.__version__, "python": sys.version.split()[0],
-        "devices": devices.describe(), "dataset": spec.dataset,
-        "dataset_fingerprint": fingerprint(dataset), "n_runs": len(runs),
-        "n_populations": len(populations), "started": datetime.now(UTC).isoformat(),
-        "status": "running", "buckets": _previous_buckets(out / "manifest.json"),
-    }
-    store.write_json(out / "manifest.json", manifest)
-    total = sum(len(p.runs) * p.runs[0].steps for p in todo)
-    started = time.perf_counter()
-    trained = 0
-    with tqdm(total=total, unit="step", unit_scale=True, disable=not progress,
-              desc=spec.name, dynamic_ncols=True, file=sys.stderr) as bar:
-        for pop in todo:
-            label = _bucket_label(pop.runs[0])
-            bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
-            t0 = time.perf_counter()
-            records = train(pop, dataset, spec, on_steps=bar.update)
-            records = [r for r in records if r["run_id"] not in done]
-            store.append_part(out, records, f"b{pop.bucket:03d}-p{pop.index:04d}")
-            trained += len(records)
-            entry = manifest["buckets"].setdefault(label, {"runs": 0, "wall_time_s": 0.0})
-            entry["runs"] += len(records)
-            entry["wall_time_s"] = round(entry["wall_time_s"] + time.perf_counter() - t0, 3)
-            store.write_json(out / "manifest.json", manifest)
-    manifest.update(status="complete", finished=datetime.now(UTC).isoformat(),
-                    wall_time_s=round(time.perf_counter() - started, 3), trained=trained)
-    store.write_json(out / "manifest.json", manifest)
+    with store.exclusive(out, f"sweep{shard.tag}"):
+        store.write_text(out / "spec.toml", to_toml(spec))
+        done = store.done_run_ids(out)
+        todo = plan.select(pops, shard, done)
+        on_plan(plan.describe(runs, pops, todo, shard))
+        manifest_path = out / f"manifest{shard.tag}.json"
+        manifest = {
+            "name": spec.name, "command": command, "code_version": code_version(),
+            "jax_version": jax.__version__, "python": sys.version.split()[0],
+            "devices": devices.describe(), "dataset": spec.dataset,
+            "dataset_fingerprint": fingerprint(dataset), "n_runs": len(runs),
+            "n_populations": len(pops), "shard": f"{shard.k}/{shard.n}",
+            "started": datetime.now(UTC).isoformat(), "status": "running",
+            "buckets": _previous_buckets(manifest_path),
+        }
+        store.write_json(manifest_path, manifest)
+        total = sum(len(p.runs) * p.runs[0].steps for p in todo)
+        started = time.perf_counter()
+        trained = 0
+        with tqdm(total=total, unit="step", unit_scale=True, disable=not progress,
+                  desc=spec.name, dynamic_ncols=True, file=sys.stderr) as bar:
+            for pop in todo:
+                label = plan.bucket_label(pop.runs[0])
+                bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
+                t0 = time.perf_counter()
+                records = train(pop, dataset, spec, on_steps=bar.update)
+                records = [r for r in records if r["run_id"] not in done]
+                store.append_part(out, records, pop.label)
+                trained += len(records)
+                entry = manifest["buckets"].setdefault(label, {"runs": 0, "wall_time_s": 0.0})
+                entry["runs"] += len(records)
+                entry["wall_time_s"] = round(entry["wall_time_s"] + time.perf_counter() - t0, 3)
+                store.write_json(manifest_path, manifest)
+        manifest.update(status="complete", finished=datetime.now(UTC).isoformat(),
+                        wall_time_s=round(time.perf_counter() - started, 3), trained=trained)
+        store.write_json(manifest_path, manifest)
     ids = {r.run_id for r in runs}
     frame = store.load_runs(out)
     frame = frame[frame["run_id"].isin(ids)].reset_index(drop=True)

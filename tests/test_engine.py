@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from research import engine, spec, sweep
+from research import engine, plan, spec, sweep
 from research.data import load_dataset
 from tests.helpers import tiny_spec
 
@@ -28,7 +28,7 @@ def _single(run, dataset):
 
 
 def _population(runs, dataset, size=None):
-    pop = sweep.Population(0, 0, tuple(runs), size or len(runs))
+    pop = plan.Population(0, 0, tuple(runs), size or len(runs))
     return sweep.train(pop, dataset, tiny_spec())
 
 
