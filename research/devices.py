@@ -55,3 +55,18 @@ def enable_compilation_cache() -> None:
 
     jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+AUTO_MEMORY_FRACTION = 0.5  # of device memory (CPU: of physical RAM), left for everything else
+
+
+def memory_budget() -> int:
+    """Default bytes for populations, all local devices together: half of accelerator memory,
+    or half of physical RAM when the devices are CPU slices of one host."""
+    import jax
+
+    devices = jax.local_devices()
+    stats = devices[0].memory_stats() if devices[0].platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return int(AUTO_MEMORY_FRACTION * stats["bytes_limit"] * len(devices))
+    return int(AUTO_MEMORY_FRACTION * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))

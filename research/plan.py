@@ -68,11 +68,72 @@ def bucket_runs(runs: list[RunSpec]) -> list[list[RunSpec]]:
     return list(buckets.values())
 
 
-def populations(runs: list[RunSpec], max_members: int, n_devices: int) -> list[Population]:
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}
+PROBE_BATCH = 8  # engine: single-example gradients computed 8 at a time at init
+SAFETY = 2.0  # the estimate below was checked to bound XLA's own memory analysis (tests)
+
+
+def member_bytes(run: RunSpec, in_dim: int, out_dim: int) -> int:
+    """Estimated peak bytes one member needs (float32): the larger of init (parameters,
+    optimizer state, the gradient probes, the eval forward) and a training chunk (parameters,
+    their update and gradients, optimizer state, the activations kept for the backward pass)."""
+    width, depth = run.width, run.depth
+    params = (in_dim * width + (depth - 1) * width**2 + width * out_dim
+              + depth * width + out_dim)
+    slots = OPTIMIZER_SLOTS[run.optimizer]
+    eval_floats = run.eval_size * (2 * width + out_dim)
+    init = params * (1 + slots + PROBE_BATCH + 1) + eval_floats
+    train = (params * (4 + slots) + run.batch_size * width * (depth + 1) * 4 + eval_floats)
+    return int(4 * max(init, train) * SAFETY)
+
+
+def parse_budget(text: str) -> int | None:
+    """'auto' -> None; '512MB', '2GB', '1.5e9' -> bytes."""
+    if text == "auto":
+        return None
+    units = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+    upper = text.strip().upper()
+    scale = next((v for k, v in units.items() if upper.endswith(k)), 1.0)
+    number = upper[:-2] if scale != 1.0 else upper
+    try:
+        value = float(number) * scale
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SpecError("memory_budget", text,
+                        reason="expected 'auto' or a size such as 512MB, 8GB")
+    return int(value)
+
+
+def population_size(bucket: list[RunSpec], max_members: int, n_devices: int,
+                    budget: int, in_dim: int, out_dim: int) -> int:
+    """Members per population: as many as fit the memory budget (all devices together), at
+    most max_members, a multiple of the device count."""
+    need = member_bytes(bucket[0], in_dim, out_dim)
+    fit = budget // need
+    if fit < n_devices:
+        raise SpecError("memory_budget", f"{budget / 1e6:.0f}MB", reason=(
+            f"one member of {bucket_label(bucket[0])} needs ≈ {need / 1e6:.0f} MB per "
+            f"device and {n_devices} devices need one each; raise --memory-budget"))
+    size = _ceil_to(min(max_members, len(bucket)), n_devices)
+    return size if size <= fit else fit // n_devices * n_devices
+
+
+def _ceil_to(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def populations(runs: list[RunSpec], max_members: int, n_devices: int,
+                budget: int | None = None, in_dim: int = 40,
+                out_dim: int = 10) -> list[Population]:
+    """Each bucket cut, in grid order, into populations that fit `budget` bytes (None: no
+    memory bound, only max_members)."""
     out = []
     for b, bucket in enumerate(bucket_runs(runs)):
-        size = min(max_members, len(bucket))
-        size = -(-size // n_devices) * n_devices
+        if budget is None:
+            size = _ceil_to(min(max_members, len(bucket)), n_devices)
+        else:
+            size = population_size(bucket, max_members, n_devices, budget, in_dim, out_dim)
         for i, start in enumerate(range(0, len(bucket), size)):
             out.append(Population(b, i, tuple(bucket[start:start + size]), size))
     return out

@@ -29,7 +29,7 @@ AXES = ("depth", "width", "sigma_w2", "sigma_b2", "lr")
 # Per-member (traced) hyper-parameters: vmapped, never recompiled for.
 DYNAMIC = ("seed", "sigma_w2", "sigma_b2", "lr", "momentum")
 # Fields that only say where/how to execute: not part of a run's identity.
-EXECUTION = ("name", "out", "chunk_steps", "max_members")
+EXECUTION = ("name", "out", "chunk_steps", "max_members", "memory_budget")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ class SweepSpec:
     diverge_factor: float = 1000.0  # diverged iff loss is non-finite or > this * initial loss
     early_stop: bool = False  # freeze a member once it meets the success criterion
     chunk_steps: int = 250  # steps per compiled scan call; the progress bar moves between calls
-    max_members: int = 512  # members per compiled population (memory bound)
+    max_members: int = 512  # members per compiled population, at most
+    memory_budget: str = "auto"  # bytes for a population, e.g. "8GB"; auto: half of memory
     out: str = ""  # results folder; default runs/<name>
 
 
@@ -203,6 +204,9 @@ def validate(spec: SweepSpec) -> SweepSpec:
         raise SpecError("target_loss_ratio", spec.target_loss_ratio, reason="must be > 0")
     if spec.diverge_factor <= 1:
         raise SpecError("diverge_factor", spec.diverge_factor, reason="must be > 1")
+    from research.plan import parse_budget
+
+    parse_budget(spec.memory_budget)
     if spec.steps % spec.log_every:
         raise SpecError("log_every", spec.log_every,
                         reason=f"must divide steps ({spec.steps})")

@@ -147,7 +147,9 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     runs = expand(spec)
     dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width)
     out = out_dir(spec)
-    pops = plan.populations(runs, spec.max_members, devices.device_count())
+    budget = plan.parse_budget(spec.memory_budget) or devices.memory_budget()
+    pops = plan.populations(runs, spec.max_members, devices.device_count(), budget,
+                            dataset.x.shape[1], dataset.out_dim)
     if dry_run:
         todo = plan.select(pops, shard, set() if fresh else store.done_run_ids(out, quiet=True))
         text = plan.describe(runs, pops, todo, shard)
