@@ -43,7 +43,7 @@ def time_engine(runs, dataset: Dataset) -> float:
 
     jax.clear_caches()
     start = time.perf_counter()
-    pop = plan.Population(0, 0, tuple(runs), len(runs))
+    pop = plan.Population(0, 0, tuple(runs))
     sweep.train(pop, dataset, spec.SweepSpec(chunk_steps=runs[0].steps))
     return time.perf_counter() - start
 

@@ -16,7 +16,8 @@ def configure_host_devices() -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" in flags:
         return
-    count = os.environ.get(HOST_DEVICES_ENV) or str(os.cpu_count() or 1)
+    # The cores this process may run on (a Slurm task or a container may get fewer than the host).
+    count = os.environ.get(HOST_DEVICES_ENV) or str(len(os.sched_getaffinity(0)) or 1)
     os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 

@@ -19,7 +19,6 @@ class Population:
     bucket: int
     index: int
     runs: tuple[RunSpec, ...]
-    size: int  # padded to a multiple of the device count
 
     @property
     def label(self) -> str:
@@ -105,37 +104,29 @@ def parse_budget(text: str) -> int | None:
     return int(value)
 
 
-def population_size(bucket: list[RunSpec], max_members: int, n_devices: int,
-                    budget: int, in_dim: int, out_dim: int) -> int:
-    """Members per population: as many as fit the memory budget (all devices together), at
-    most max_members, a multiple of the device count."""
-    need = member_bytes(bucket[0], in_dim, out_dim)
+def piece_size(run: RunSpec, n_devices: int, budget: int, in_dim: int, out_dim: int) -> int:
+    """Members per compiled call: as many as fit the memory budget (all devices together), a
+    multiple of the device count."""
+    need = member_bytes(run, in_dim, out_dim)
     fit = budget // need
     if fit < n_devices:
         raise SpecError("memory_budget", f"{budget / 1e6:.0f}MB", reason=(
-            f"one member of {bucket_label(bucket[0])} needs ≈ {need / 1e6:.0f} MB per "
-            f"device and {n_devices} devices need one each; raise --memory-budget"))
-    size = _ceil_to(min(max_members, len(bucket)), n_devices)
-    return size if size <= fit else fit // n_devices * n_devices
+            f"one member of {bucket_label(run)} needs ≈ {need / 1e6:.0f} MB per device and "
+            f"{n_devices} devices need one each; raise --memory-budget"))
+    return fit // n_devices * n_devices
 
 
-def _ceil_to(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
+def populations(runs: list[RunSpec], max_members: int) -> list[Population]:
+    """Each bucket cut, in grid order, into populations of at most max_members runs.
 
-
-def populations(runs: list[RunSpec], max_members: int, n_devices: int,
-                budget: int | None = None, in_dim: int = 40,
-                out_dim: int = 10) -> list[Population]:
-    """Each bucket cut, in grid order, into populations that fit `budget` bytes (None: no
-    memory bound, only max_members)."""
+    The cut depends on the spec alone (not on devices or memory), so shards on different
+    machines always partition the same runs; a population too large for one device's memory
+    is trained in pieces (`piece_size`).
+    """
     out = []
     for b, bucket in enumerate(bucket_runs(runs)):
-        if budget is None:
-            size = _ceil_to(min(max_members, len(bucket)), n_devices)
-        else:
-            size = population_size(bucket, max_members, n_devices, budget, in_dim, out_dim)
-        for i, start in enumerate(range(0, len(bucket), size)):
-            out.append(Population(b, i, tuple(bucket[start:start + size]), size))
+        for i, start in enumerate(range(0, len(bucket), max_members)):
+            out.append(Population(b, i, tuple(bucket[start:start + max_members])))
     return out
 
 
@@ -161,7 +152,7 @@ def calibrate(todo: list[Population], dataset, spec) -> dict:
     steps = min(first.steps, max(first.log_every, (spec.chunk_steps // first.log_every)
                                  * first.log_every))
     short = Population(probe.bucket, probe.index,
-                       tuple(dataclasses.replace(r, steps=steps) for r in probe.runs), probe.size)
+                       tuple(dataclasses.replace(r, steps=steps) for r in probe.runs))
     quick = dataclasses.replace(spec, chunk_steps=steps)
     started = time.perf_counter()
     sweep.train(short, dataset, quick)

@@ -31,16 +31,26 @@ def logs_per_chunk(n_logs: int, wanted: int) -> int:
 
 def train(population: Population, dataset: Dataset, spec: SweepSpec,
           on_steps: Callable[[int], None] = lambda n: None) -> list[dict]:
-    """Train one population; one result record per real (non-padding) run."""
-    import jax
-    import jax.numpy as jnp
-
+    """Train one population, in pieces that fit the memory budget; one record per run."""
     runs = list(population.runs)
+    n_devices = devices.device_count()
+    budget = plan.parse_budget(spec.memory_budget) or devices.memory_budget()
+    fit = plan.piece_size(runs[0], n_devices, budget, dataset.x.shape[1], dataset.out_dim)
+    # Every piece padded to one size (a multiple of the device count): one compile per bucket.
+    size = min(fit, -(-len(runs) // n_devices) * n_devices)
+    records = []
+    for start in range(0, len(runs), size):
+        records += _train_piece(runs[start:start + size], size, dataset, spec, on_steps)
+    return records
+
+
+def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSpec,
+                 on_steps: Callable[[int], None]) -> list[dict]:
+    import jax
+
     first = runs[0]
     program = engine.program_for(first, dataset)
     sharded, replicated = devices.member_sharding()
-    n_devices = devices.device_count()
-    size = -(-max(population.size, len(runs)) // n_devices) * n_devices
     padded = runs + [runs[-1]] * (size - len(runs))  # padding members are dropped below
     hp = jax.device_put(engine.hyper_for(padded), sharded)
     data = jax.device_put(engine.data_for(dataset, first.eval_size), replicated)
@@ -51,8 +61,11 @@ def train(population: Population, dataset: Dataset, spec: SweepSpec,
     chunk_steps = chunk_logs * first.log_every
     losses, accs = [], []
     for start in range(0, first.steps, chunk_steps):
-        state, (loss, acc) = engine.train_population_chunk(
-            state, hp, data, jnp.int32(start), program, chunk_logs)
+        step0 = jax.device_put(np.int32(start), replicated)
+        # Everything the chunk reads is on device already: an implicit copy here is a bug.
+        with jax.transfer_guard_host_to_device("disallow"):
+            state, (loss, acc) = engine.train_population_chunk(
+                state, hp, data, step0, program, chunk_logs)
         losses.append(np.asarray(loss))
         accs.append(np.asarray(acc))
         on_steps(len(runs) * chunk_steps)
@@ -147,9 +160,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     runs = expand(spec)
     dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width)
     out = out_dir(spec)
-    budget = plan.parse_budget(spec.memory_budget) or devices.memory_budget()
-    pops = plan.populations(runs, spec.max_members, devices.device_count(), budget,
-                            dataset.x.shape[1], dataset.out_dim)
+    pops = plan.populations(runs, spec.max_members)
     if dry_run:
         todo = plan.select(pops, shard, set() if fresh else store.done_run_ids(out, quiet=True))
         text = plan.describe(runs, pops, todo, shard)

@@ -27,9 +27,8 @@ def _single(run, dataset):
     return state, diag, np.asarray(loss), np.asarray(acc)
 
 
-def _population(runs, dataset, size=None):
-    pop = plan.Population(0, 0, tuple(runs), size or len(runs))
-    return sweep.train(pop, dataset, tiny_spec())
+def _population(runs, dataset):
+    return sweep.train(plan.Population(0, 0, tuple(runs)), dataset, tiny_spec())
 
 
 def test_population_equals_loop_of_single_runs(mnist):
@@ -45,7 +44,7 @@ def test_population_equals_loop_of_single_runs(mnist):
 
 def test_member_result_does_not_depend_on_its_population(mnist):
     target = spec.expand(tiny_spec(sigma_w2=[1.5], lr=[0.1], seeds=1))[0]
-    alone = _population([target], mnist, size=2)[0]
+    alone = _population([target], mnist)[0]
     rng = np.random.default_rng(0)
     others = [dataclasses.replace(target, seed=int(s), sigma_w2=float(w), lr=float(lr))
               for s, w, lr in zip(rng.integers(1, 10**6, 99), rng.uniform(0.1, 8, 99),
@@ -90,3 +89,18 @@ def test_early_stop_freezes_converged_members_and_cuts_the_curve(mnist):
     record = _population(runs, mnist)[0]
     assert record["outcome"] == "converged"
     assert record["curve_steps"][-1] == record["converged_step"] < 60
+
+
+def test_a_training_chunk_makes_no_host_transfers(mnist):
+    from research import devices
+
+    runs = spec.expand(tiny_spec(seeds=2))
+    program = engine.program_for(runs[0], mnist)
+    sharded, replicated = devices.member_sharding()
+    hp = jax.device_put(engine.hyper_for(runs), sharded)
+    data = jax.device_put(engine.data_for(mnist, 100), replicated)
+    state, _ = engine.init_population(hp, data, program)
+    start = jax.device_put(np.int32(0), replicated)
+    with jax.transfer_guard("disallow"):
+        state, logs = engine.train_population_chunk(state, hp, data, start, program, 2)
+        jax.block_until_ready((state, logs))

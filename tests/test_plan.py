@@ -2,9 +2,10 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
-from research import devices, engine, plan, spec
+from research import devices, engine, plan, spec, sweep
 from research.data import load_dataset
 from research.errors import SpecError
 from tests.helpers import tiny_spec
@@ -19,21 +20,35 @@ def test_budget_parsing():
             plan.parse_budget(bad)
 
 
-def test_a_small_budget_splits_a_bucket_into_populations_that_fit():
-    runs = spec.expand(tiny_spec(width=[64], seeds=8))  # 16 runs, one bucket
-    need = plan.member_bytes(runs[0], 40, 10)
-    pops = plan.populations(runs, 512, 2, budget=need * 5, in_dim=40, out_dim=10)
-    assert [len(p.runs) for p in pops] == [4, 4, 4, 4]
-    assert all(p.size * need <= need * 5 for p in pops)
+def test_populations_depend_on_the_spec_only():
+    runs = spec.expand(tiny_spec(width=[64], depth=[2, 3], seeds=5))  # 2 buckets of 10 runs
+    pops = plan.populations(runs, max_members=4)
+    assert [len(p.runs) for p in pops] == [4, 4, 2, 4, 4, 2]
     assert sorted(r.run_id for p in pops for r in p.runs) == sorted(r.run_id for r in runs)
-    assert len(plan.populations(runs, 512, 2, budget=None)) == 1
 
 
-def test_a_budget_below_one_member_per_device_is_an_error():
-    runs = spec.expand(tiny_spec(width=[64]))
-    need = plan.member_bytes(runs[0], 40, 10)
+def test_piece_size_fits_the_budget_in_multiples_of_the_device_count():
+    run = spec.expand(tiny_spec(width=[64]))[0]
+    need = plan.member_bytes(run, 40, 10)
+    assert plan.piece_size(run, 2, need * 5, 40, 10) == 4
+    assert plan.piece_size(run, 2, need * 1000, 40, 10) == 1000
     with pytest.raises(SpecError, match="raise --memory-budget"):
-        plan.populations(runs, 512, 2, budget=need, in_dim=40, out_dim=10)
+        plan.piece_size(run, 2, need, 40, 10)
+
+
+def test_a_small_budget_trains_in_pieces_with_the_same_results(tmp_path):
+    s = tiny_spec(seeds=4, out=str(tmp_path / "whole"))
+    whole = sweep.run_sweep(s, progress=False).runs
+    need = plan.member_bytes(spec.expand(s)[0], 40, 10)
+    pieces = sweep.run_sweep(spec.from_dict({"out": str(tmp_path / "pieces"),
+                                             "memory_budget": f"{need * 2.5 / 1e3}KB"}, s),
+                             progress=False).runs
+    cols = ["run_id", "outcome", "final_loss", "loss_curve"]
+    a = whole.sort_values("run_id")[cols].reset_index(drop=True)
+    b = pieces.sort_values("run_id")[cols].reset_index(drop=True)
+    assert (a["run_id"] == b["run_id"]).all() and (a["outcome"] == b["outcome"]).all()
+    np.testing.assert_allclose(np.stack(a["loss_curve"]), np.stack(b["loss_curve"]),
+                               rtol=2e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(("depth", "width", "optimizer"),
