@@ -3,6 +3,7 @@ process on the same networks: (a) one network at a time with jit + lax.scan, (b)
 per-step loop. Every time includes compilation; nothing here is asserted, only reported.
 """
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -92,6 +93,29 @@ def time_torch(runs, dataset: Dataset) -> float | None:
             loss.backward()
             opt.step()
     return time.perf_counter() - start
+
+
+def compaction(steps: int = 1000, networks: int = 256) -> dict:
+    """A sweep where half the members diverge at once (lr 100× too large): with compaction they
+    leave the population after the first chunk; without, they ride along frozen to the end."""
+    import jax
+
+    dataset = load_dataset("mnist1d")
+    chunk = steps // 10 if steps % 10 == 0 else steps  # ten chunks: ten chances to compact
+    s = spec.from_dict({"depth": [4], "width": [32], "sigma_w2": [1.0], "lr": [0.05, 5.0],
+                        "steps": steps, "log_every": chunk, "chunk_steps": chunk,
+                        "seeds": networks // 2, "max_members": 4096})
+    pop = plan.Population(0, 0, tuple(spec.expand(s)))
+    times = {}
+    for compact in (False, True):
+        jax.clear_caches()
+        start = time.perf_counter()
+        records = sweep.train(pop, dataset, dataclasses.replace(s, compact=compact))
+        times[compact] = time.perf_counter() - start
+    diverged = sum(r["outcome"] == "diverged" for r in records)
+    return {"networks": networks, "steps": steps, "diverged": diverged,
+            "without_s": times[False], "with_s": times[True],
+            "speedup": times[False] / times[True]}
 
 
 def run(steps: int = 1000, baseline_networks: int = 32, cases=CASES) -> list[dict]:

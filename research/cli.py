@@ -152,10 +152,15 @@ def _run_bench(args) -> int:
     if args.baseline_networks < 1:
         raise SpecError("baseline_networks", args.baseline_networks, reason="must be >= 1")
     rows = bench.run(steps=args.steps, baseline_networks=args.baseline_networks)
+    compaction = bench.compaction(steps=args.steps)
     if args.json:
-        print(json.dumps({"devices": devices.describe(), "rows": rows}, indent=2))
+        print(json.dumps({"devices": devices.describe(), "rows": rows,
+                          "compaction": compaction}, indent=2))
     else:
         print(bench.table(rows, devices.describe()))
+        print(f"\ncompaction: {compaction['networks']} networks × {compaction['steps']} steps, "
+              f"{compaction['diverged']} diverge at once: {compaction['without_s']:.1f} s "
+              f"without, {compaction['with_s']:.1f} s with ({compaction['speedup']:.2f}×)")
     return 0
 
 

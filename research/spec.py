@@ -29,7 +29,7 @@ AXES = ("depth", "width", "sigma_w2", "sigma_b2", "lr")
 # Per-member (traced) hyper-parameters: vmapped, never recompiled for.
 DYNAMIC = ("seed", "sigma_w2", "sigma_b2", "lr", "momentum")
 # Fields that only say where/how to execute: not part of a run's identity.
-EXECUTION = ("name", "out", "chunk_steps", "max_members", "memory_budget")
+EXECUTION = ("name", "out", "chunk_steps", "max_members", "memory_budget", "compact")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class SweepSpec:
     early_stop: bool = False  # freeze a member once it meets the success criterion
     chunk_steps: int = 250  # steps per compiled scan call; the progress bar moves between calls
     max_members: int = 512  # members per compiled population, at most
+    compact: bool = True  # drop decided members from a population once half are decided
     memory_budget: str = "auto"  # bytes for a population, e.g. "8GB"; auto: half of memory
     out: str = ""  # results folder; default runs/<name>
 

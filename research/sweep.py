@@ -51,34 +51,74 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
     first = runs[0]
     program = engine.program_for(first, dataset)
     sharded, replicated = devices.member_sharding()
-    padded = runs + [runs[-1]] * (size - len(runs))  # padding members are dropped below
-    hp = jax.device_put(engine.hyper_for(padded), sharded)
+    # slots[i] is the run that population slot i trains; padding slots repeat the last run.
+    slots = np.array(list(range(len(runs))) + [len(runs) - 1] * (size - len(runs)))
+    hp = jax.device_put(engine.hyper_for([runs[i] for i in slots]), sharded)
     data = jax.device_put(engine.data_for(dataset, first.eval_size), replicated)
 
     state, diag = engine.init_population(hp, data, program)
+    diag = jax.device_get(diag)
     n_logs = first.steps // first.log_every
     chunk_logs = logs_per_chunk(n_logs, spec.chunk_steps // first.log_every)
     chunk_steps = chunk_logs * first.log_every
-    losses, accs = [], []
-    for start in range(0, first.steps, chunk_steps):
+    host = {"diag": {k: v[:len(runs)] for k, v in diag.items()},
+            "running": np.zeros(len(runs), bool), "diverged_step": np.full(len(runs), -1),
+            "test_loss": np.full(len(runs), np.nan), "test_acc": np.full(len(runs), np.nan)}
+    loss_log = np.full((len(runs), n_logs), np.nan, np.float32)
+    acc_log = np.full((len(runs), n_logs), np.nan, np.float32)
+    for block, start in enumerate(range(0, first.steps, chunk_steps)):
         step0 = jax.device_put(np.int32(start), replicated)
         # Everything the chunk reads is on device already: an implicit copy here is a bug.
         with jax.transfer_guard_host_to_device("disallow"):
             state, (loss, acc) = engine.train_population_chunk(
                 state, hp, data, step0, program, chunk_logs)
-        losses.append(np.asarray(loss))
-        accs.append(np.asarray(acc))
+        members, first_slot = np.unique(slots, return_index=True)
+        logged = slice(block * chunk_logs, (block + 1) * chunk_logs)
+        loss_log[members, logged] = np.asarray(loss)[first_slot]
+        acc_log[members, logged] = np.asarray(acc)[first_slot]
         on_steps(len(runs) * chunk_steps)
-        if not np.asarray(state.running).any():  # every member decided: stop early
+        running = np.asarray(state.running)
+        if not running.any():  # every member decided: stop early
             on_steps(len(runs) * (first.steps - start - chunk_steps))
             break
+        if spec.compact:
+            state, hp, slots = _compact(state, hp, slots, running, data, program, host)
+    _settle(state, slots, np.ones(len(slots), bool), data, program, host)
+    return [_record(run, i, host, loss_log, acc_log, program) for i, run in enumerate(runs)]
+
+
+def _settle(state, slots, leaving, data, program, host: dict) -> None:
+    """Record the final state of the runs in the `leaving` slots (first slot of each run)."""
+    import jax
+
     test_loss, test_acc = engine.evaluate_population(state.params, data, program)
-    host = jax.device_get({"diag": diag, "running": state.running,
-                           "diverged_step": state.diverged_step,
-                           "test_loss": test_loss, "test_acc": test_acc})
-    loss_log, acc_log = np.concatenate(losses, axis=1), np.concatenate(accs, axis=1)
-    return [_record(run, i, host, loss_log, acc_log, program)
-            for i, run in enumerate(runs)]
+    final = jax.device_get({"running": state.running, "diverged_step": state.diverged_step,
+                            "test_loss": test_loss, "test_acc": test_acc})
+    members, first_slot = np.unique(slots, return_index=True)
+    keep = leaving[first_slot]
+    for key, values in final.items():
+        host[key][members[keep]] = np.asarray(values)[first_slot[keep]]
+
+
+def _compact(state, hp, slots, running, data, program, host):
+    """Drop decided members from the population once at most half still train.
+
+    Sizes are the device count times a power of two, so a bucket compiles a handful of sizes
+    at most; the members that leave are evaluated and recorded first.
+    """
+    import jax
+
+    n_devices = devices.device_count()
+    live = np.flatnonzero(running)
+    target = n_devices * 2 ** int(np.ceil(np.log2(-(-len(live) // n_devices))))
+    if target >= len(slots):
+        return state, hp, slots
+    staying = np.isin(slots, slots[live])
+    _settle(state, slots, ~staying, data, program, host)
+    index = np.concatenate([live, np.repeat(live[-1], target - len(live))])
+    sharded, _ = devices.member_sharding()
+    state, hp = jax.device_put(jax.tree.map(lambda a: a[index], (state, hp)), sharded)
+    return state, hp, slots[index]
 
 
 def _record(run: RunSpec, i: int, host: dict, loss_log, acc_log, program) -> dict:

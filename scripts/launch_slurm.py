@@ -26,9 +26,9 @@ no communication at all. There is no collective to hang when one node is slow or
 node loses only its own shard's in-flight population; and shards run on any mix of machines
 (CPU and GPU nodes, different sizes, a laptop), started whenever the scheduler finds room.
 
-All tasks of one launch must cut the grid into the same populations, and a population's size is
-padded to a multiple of the device count: the launcher therefore pins INITMAP_HOST_DEVICES (the
-XLA CPU devices per task) for every task, rather than letting each take its node's core count.
+Which runs a shard trains depends on the spec alone (not on a node's devices or memory), so
+tasks on different kinds of node still partition the sweep exactly. Each task splits the cores
+it was given into XLA devices (INITMAP_HOST_DEVICES: --cpus-per-task when given).
 """
 
 import argparse
@@ -81,7 +81,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                    help="time limit per task, minutes (default 120)")
     p.add_argument("--cpus-per-task", type=int, metavar="C",
                    help=f"CPUs per task; also each task's {HOST_DEVICES_ENV} (default: "
-                        f"${HOST_DEVICES_ENV} if set, else this machine's core count)")
+                        f"${HOST_DEVICES_ENV} if set, else the cores each task may use)")
     p.add_argument("--gpus-per-node", type=int, metavar="G", help="GPUs per task")
     p.add_argument("--mem-gb", type=float, metavar="X", help="memory per task")
     p.add_argument("--local", action="store_true",
@@ -115,7 +115,8 @@ def main(argv: list[str]) -> int:
     out = spec.out_dir(sweep_spec).absolute()
     run_ids = {run.run_id for run in spec.expand(sweep_spec)}
     n_runs = len(run_ids)
-    host_devices = os.environ.get(HOST_DEVICES_ENV) or str(args.cpus_per_task or os.cpu_count())
+    # Empty: each task counts the cores it may run on (research.devices).
+    host_devices = os.environ.get(HOST_DEVICES_ENV) or str(args.cpus_per_task or "")
 
     try:
         executor = submitit.AutoExecutor(folder=args.log_dir or out / "logs",

@@ -104,3 +104,26 @@ def test_a_training_chunk_makes_no_host_transfers(mnist):
     with jax.transfer_guard("disallow"):
         state, logs = engine.train_population_chunk(state, hp, data, start, program, 2)
         jax.block_until_ready((state, logs))
+
+
+def test_compaction_drops_decided_members_without_changing_results(mnist, monkeypatch):
+    runs = spec.expand(tiny_spec(sigma_w2=[1.0], lr=[0.05, 1e4], seeds=4, steps=60,
+                                 chunk_steps=10))
+    sizes = []
+    compact = sweep._compact
+
+    def spy(*args):
+        out = compact(*args)
+        sizes.append(len(out[2]))
+        return out
+
+    monkeypatch.setattr(sweep, "_compact", spy)
+    pop = plan.Population(0, 0, tuple(runs))
+    compacted = sweep.train(pop, mnist, tiny_spec(chunk_steps=10))
+    full = sweep.train(pop, mnist, tiny_spec(chunk_steps=10, compact=False))
+    assert sizes and min(sizes) == 4 < len(runs)  # the 4 diverging members left
+    for a, b in zip(compacted, full, strict=True):
+        assert a["outcome"] == b["outcome"] and a["diverged_step"] == b["diverged_step"]
+        np.testing.assert_allclose(a["loss_curve"], b["loss_curve"], rtol=2e-5, atol=1e-6)
+        np.testing.assert_allclose(a["final_test_acc"], b["final_test_acc"], atol=1e-6)
+    assert sum(r["outcome"] == "diverged" for r in full) == 4
