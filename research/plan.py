@@ -7,11 +7,16 @@ bit-for-bit the same.
 """
 
 import dataclasses
+import itertools
+import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 from research.errors import SpecError
-from research.spec import RunSpec
+from research.spec import AXES, RunSpec, SweepSpec
 
 
 @dataclass(frozen=True)
@@ -59,12 +64,75 @@ def bucket_label(run: RunSpec) -> str:
     return f"{run.arch} {run.activation} depth={run.depth} width={run.width}"
 
 
-def bucket_runs(runs: list[RunSpec]) -> list[list[RunSpec]]:
-    """Runs grouped by static signature, in order of first appearance."""
-    buckets: dict[tuple, list[RunSpec]] = {}
-    for run in runs:
-        buckets.setdefault(run.static_key, []).append(run)
-    return list(buckets.values())
+@dataclass(frozen=True)
+class Slot:
+    """Where a population sits in the grid: runs [start, stop) of one bucket."""
+
+    number: int  # position among all populations of the sweep (shards take every n-th)
+    bucket: int
+    index: int
+    start: int
+    stop: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+class Grid:
+    """The runs of a spec, addressed by (bucket, position) and built only when needed, so a
+    sweep of 10⁶ runs plans in milliseconds and memory independent of its size.
+
+    Buckets are the (depth, width) pairs; within one, runs go over σ_w² × σ_b² × lr × seed.
+    This is `spec.expand`'s order, grouped by bucket (tests check they agree).
+    """
+
+    def __init__(self, spec: SweepSpec):
+        self.spec = spec
+        self.statics = list(itertools.product(spec.depth, spec.width))
+        self.shape = (len(spec.sigma_w2), len(spec.sigma_b2), len(spec.lr), spec.seeds)
+        self.per_bucket = math.prod(self.shape)
+        self._scalars = {f.name: getattr(spec, f.name) for f in dataclasses.fields(RunSpec)
+                         if f.name not in AXES and f.name != "seed"}
+
+    def __len__(self) -> int:
+        return len(self.statics) * self.per_bucket
+
+    def run(self, bucket: int, position: int) -> RunSpec:
+        depth, width = self.statics[bucket]
+        w, b, lr, seed = np.unravel_index(position, self.shape)
+        s = self.spec
+        return RunSpec(depth=depth, width=width, sigma_w2=s.sigma_w2[w], sigma_b2=s.sigma_b2[b],
+                       lr=s.lr[lr], seed=int(seed), **self._scalars)
+
+    def slots(self, max_members: int) -> list[Slot]:
+        """Each bucket cut, in order, into populations of at most max_members runs.
+
+        The cut depends on the spec alone (not on devices or memory), so shards on different
+        machines always partition the same runs; a population too large for the memory budget
+        is trained in pieces (`piece_size`).
+        """
+        out = []
+        for b in range(len(self.statics)):
+            for i, start in enumerate(range(0, self.per_bucket, max_members)):
+                stop = min(start + max_members, self.per_bucket)
+                out.append(Slot(len(out), b, i, start, stop))
+        return out
+
+    def population(self, slot: Slot) -> Population:
+        runs = tuple(self.run(slot.bucket, j) for j in range(slot.start, slot.stop))
+        return Population(slot.bucket, slot.index, runs)
+
+    def stored(self, frame: pd.DataFrame) -> pd.Series:
+        """Which rows of a results table are runs of this spec (vectorised: no run ids)."""
+        s = self.spec
+        if frame.empty:
+            return pd.Series(dtype=bool)
+        mask = frame["seed"] < s.seeds
+        for name in AXES:
+            mask &= frame[name].isin(getattr(s, name))
+        for name, value in self._scalars.items():
+            mask &= frame[name] == value
+        return mask
 
 
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}
@@ -116,24 +184,8 @@ def piece_size(run: RunSpec, n_devices: int, budget: int, in_dim: int, out_dim: 
     return fit // n_devices * n_devices
 
 
-def populations(runs: list[RunSpec], max_members: int) -> list[Population]:
-    """Each bucket cut, in grid order, into populations of at most max_members runs.
-
-    The cut depends on the spec alone (not on devices or memory), so shards on different
-    machines always partition the same runs; a population too large for one device's memory
-    is trained in pieces (`piece_size`).
-    """
-    out = []
-    for b, bucket in enumerate(bucket_runs(runs)):
-        for i, start in enumerate(range(0, len(bucket), max_members)):
-            out.append(Population(b, i, tuple(bucket[start:start + max_members])))
-    return out
-
-
-def select(pops: list[Population], shard: Shard, done: set[str]) -> list[Population]:
-    """This shard's populations that still hold a run not stored."""
-    mine = [p for i, p in enumerate(pops) if i % shard.n == shard.k - 1]
-    return [p for p in mine if any(r.run_id not in done for r in p.runs)]
+def shard_slots(slots: list[Slot], shard: Shard) -> list[Slot]:
+    return [slot for slot in slots if slot.number % shard.n == shard.k - 1]
 
 
 def _work(run: RunSpec, in_dim: int, out_dim: int) -> float:
@@ -141,13 +193,14 @@ def _work(run: RunSpec, in_dim: int, out_dim: int) -> float:
     return in_dim * run.width + (run.depth - 1) * run.width**2 + run.width * out_dim
 
 
-def calibrate(todo: list[Population], dataset, spec) -> dict:
-    """Time the most expensive bucket on a short run (compile, then one chunk again, warm) and
-    scale to every population: a rough estimate, printed before a long sweep."""
+def calibrate(grid: Grid, slots: list[Slot], dataset) -> dict:
+    """Time the most expensive bucket on a short run (compile, then the same again, warm) and
+    scale to every slot: a rough estimate, printed before a long sweep."""
     from research import sweep
 
+    spec = grid.spec
     d_in, d_out = dataset.x.shape[1], dataset.out_dim
-    probe = max(todo, key=lambda p: _work(p.runs[0], d_in, d_out))
+    probe = grid.population(max(slots, key=lambda s: _work(grid.run(s.bucket, 0), d_in, d_out)))
     first = probe.runs[0]
     steps = min(first.steps, max(first.log_every, (spec.chunk_steps // first.log_every)
                                  * first.log_every))
@@ -162,25 +215,20 @@ def calibrate(todo: list[Population], dataset, spec) -> dict:
     warm = time.perf_counter() - started
     compile_s = max(cold - warm, 0.0)
     per_work_step = warm / (len(short.runs) * steps * _work(first, d_in, d_out))
-    buckets = {p.bucket for p in todo}
-    train_s = sum(len(p.runs) * p.runs[0].steps * _work(p.runs[0], d_in, d_out) * per_work_step
-                  for p in todo)
+    train_s = sum(len(s) * spec.steps * _work(grid.run(s.bucket, 0), d_in, d_out)
+                  for s in slots) * per_work_step
+    buckets = {s.bucket for s in slots}
     return {"probe_bucket": bucket_label(first), "compile_s_per_bucket": compile_s,
             "estimated_s": train_s + compile_s * len(buckets)}
 
 
-def describe(runs: list[RunSpec], pops: list[Population], todo: list[Population],
+def describe(grid: Grid, all_slots: list[Slot], mine: list[Slot], stored: int,
              shard: Shard) -> str:
-    n_todo = sum(len(p.runs) for p in todo)
-    which = "" if shard.whole else f" (shard {shard.k}/{shard.n})"
-    lines = [f"plan: {len(runs)} runs in {len({p.bucket for p in pops})} buckets, "
-             f"{len(pops)} populations; to train{which}: {n_todo} runs in {len(todo)} "
-             "populations"]
-    seen = set()
-    for p in todo:
-        if p.bucket in seen:
-            continue
-        seen.add(p.bucket)
-        count = sum(len(q.runs) for q in todo if q.bucket == p.bucket)
-        lines.append(f"  {bucket_label(p.runs[0])}: {count} runs × {p.runs[0].steps} steps")
+    which = "" if shard.whole else f" in shard {shard.k}/{shard.n}"
+    lines = [f"plan: {len(grid)} runs in {len(grid.statics)} buckets, {len(all_slots)} "
+             f"populations; {stored} stored already; {sum(len(s) for s in mine)} runs in "
+             f"{len(mine)} populations{which}"]
+    for b in sorted({s.bucket for s in mine}):
+        count = sum(len(s) for s in mine if s.bucket == b)
+        lines.append(f"  {bucket_label(grid.run(b, 0))}: {count} runs × {grid.spec.steps} steps")
     return "\n".join(lines)

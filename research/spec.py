@@ -180,6 +180,10 @@ def validate(spec: SweepSpec) -> SweepSpec:
         raise SpecError("dataset", spec.dataset, reason=f"file not found: {spec.dataset[4:]}")
     if not spec.name or "/" in spec.name:
         raise SpecError("name", spec.name, reason="must be a non-empty name without '/'")
+    for name in AXES:
+        values = getattr(spec, name)
+        if len(set(values)) != len(values):
+            raise SpecError(name, list(values), reason=f"repeats a value: {list(values)}")
     for name in ("depth", "width"):
         for v in getattr(spec, name):
             if v < 1:

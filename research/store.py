@@ -80,9 +80,10 @@ def _read_parts(out: Path, columns: list[str] | None = None,
     return frames
 
 
-def load_runs(out: str | os.PathLike) -> pd.DataFrame:
-    """Every stored run of the sweep in `out` (all shards), one row each (empty if none)."""
-    frames = _read_parts(Path(out))
+def load_runs(out: str | os.PathLike, quiet: bool = False) -> pd.DataFrame:
+    """Every stored run of the sweep in `out` (all shards), one row each (empty if none).
+    `quiet`: skip unreadable parts without moving them (for looking only)."""
+    frames = _read_parts(Path(out), quiet=quiet)
     if not frames:
         return pd.DataFrame()
     frame = pd.concat(frames, ignore_index=True)

@@ -20,7 +20,7 @@ from research.data import Dataset, fingerprint, load_dataset
 from research.errors import SpecError
 from research.outcomes import classify, meets_target
 from research.plan import Population, Shard
-from research.spec import RunSpec, SweepSpec, expand, out_dir, to_toml
+from research.spec import RunSpec, SweepSpec, out_dir, to_toml
 
 
 def logs_per_chunk(n_logs: int, wanted: int) -> int:
@@ -190,6 +190,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     """Train every run of `spec` (of `shard`) not already stored in its folder.
 
     Raises SpecError on bad input before anything is written; a dry run writes nothing at all.
+    Runs are built population by population as training reaches them (see `plan.Grid`).
     """
     import jax
     from tqdm.auto import tqdm
@@ -197,15 +198,16 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     if fresh and not shard.whole:
         raise SpecError("fresh", reason="cannot be combined with --shard: shards share one "
                         "folder; delete it once before launching them")
-    runs = expand(spec)
     dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width)
     out = out_dir(spec)
-    pops = plan.populations(runs, spec.max_members)
+    grid = plan.Grid(spec)
+    all_slots = grid.slots(spec.max_members)
+    mine = plan.shard_slots(all_slots, shard)
     if dry_run:
-        todo = plan.select(pops, shard, set() if fresh else store.done_run_ids(out, quiet=True))
-        text = plan.describe(runs, pops, todo, shard)
+        stored = store.load_runs(out, quiet=True) if not fresh else pd.DataFrame()
+        text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard)
         on_plan(text)
-        estimate = plan.calibrate(todo, dataset, spec) if todo else None
+        estimate = plan.calibrate(grid, mine, dataset) if mine else None
         return SweepResult(out, pd.DataFrame(), {"name": spec.name}, 0, text, estimate)
     if fresh and out.exists():
         shutil.rmtree(out)
@@ -213,25 +215,28 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     with store.exclusive(out, f"sweep{shard.tag}"):
         store.write_text(out / "spec.toml", to_toml(spec))
         done = store.done_run_ids(out)
-        todo = plan.select(pops, shard, done)
-        on_plan(plan.describe(runs, pops, todo, shard))
+        on_plan(plan.describe(grid, all_slots, mine, len(done), shard))
         manifest_path = out / f"manifest{shard.tag}.json"
         manifest = {
             "name": spec.name, "command": command, "code_version": code_version(),
             "jax_version": jax.__version__, "python": sys.version.split()[0],
             "devices": devices.describe(), "dataset": spec.dataset,
-            "dataset_fingerprint": fingerprint(dataset), "n_runs": len(runs),
-            "n_populations": len(pops), "shard": f"{shard.k}/{shard.n}",
+            "dataset_fingerprint": fingerprint(dataset), "n_runs": len(grid),
+            "n_populations": len(all_slots), "shard": f"{shard.k}/{shard.n}",
             "started": datetime.now(UTC).isoformat(), "status": "running",
             "buckets": _previous_buckets(manifest_path),
         }
         store.write_json(manifest_path, manifest)
-        total = sum(len(p.runs) * p.runs[0].steps for p in todo)
         started = time.perf_counter()
         trained = 0
-        with tqdm(total=total, unit="step", unit_scale=True, disable=not progress,
-                  desc=spec.name, dynamic_ncols=True, file=sys.stderr) as bar:
-            for pop in todo:
+        with tqdm(total=sum(len(s) for s in mine) * spec.steps, unit="step", unit_scale=True,
+                  disable=not progress, desc=spec.name, dynamic_ncols=True,
+                  file=sys.stderr) as bar:
+            for slot in mine:
+                pop = grid.population(slot)
+                if all(r.run_id in done for r in pop.runs):
+                    bar.update(len(slot) * spec.steps)
+                    continue
                 label = plan.bucket_label(pop.runs[0])
                 bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
                 t0 = time.perf_counter()
@@ -246,7 +251,6 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         manifest.update(status="complete", finished=datetime.now(UTC).isoformat(),
                         wall_time_s=round(time.perf_counter() - started, 3), trained=trained)
         store.write_json(manifest_path, manifest)
-    ids = {r.run_id for r in runs}
     frame = store.load_runs(out)
-    frame = frame[frame["run_id"].isin(ids)].reset_index(drop=True)
+    frame = frame[grid.stored(frame)].reset_index(drop=True)
     return SweepResult(out=out, runs=frame, manifest=manifest, trained=trained)

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from research import devices, engine, plan, spec, sweep
@@ -20,11 +21,52 @@ def test_budget_parsing():
             plan.parse_budget(bad)
 
 
+def test_grid_holds_exactly_the_expanded_runs_bucket_by_bucket():
+    s = tiny_spec(depth=[2, 3], width=[8, 16], sigma_w2=[0.5, 1.0, 2.0], lr=[0.1, 0.2], seeds=3)
+    grid = plan.Grid(s)
+    expanded = spec.expand(s)
+    from_grid = [r for slot in grid.slots(5) for r in grid.population(slot).runs]
+    assert len(grid) == len(expanded) == len(from_grid)
+    by_bucket = sorted(expanded, key=lambda r: (s.depth.index(r.depth), s.width.index(r.width)))
+    assert from_grid == by_bucket  # same runs, same order within each bucket
+    assert {r.static_key for r in grid.population(grid.slots(5)[0]).runs} == {
+        expanded[0].static_key}
+
+
 def test_populations_depend_on_the_spec_only():
-    runs = spec.expand(tiny_spec(width=[64], depth=[2, 3], seeds=5))  # 2 buckets of 10 runs
-    pops = plan.populations(runs, max_members=4)
-    assert [len(p.runs) for p in pops] == [4, 4, 2, 4, 4, 2]
-    assert sorted(r.run_id for p in pops for r in p.runs) == sorted(r.run_id for r in runs)
+    grid = plan.Grid(tiny_spec(width=[64], depth=[2, 3], seeds=5))  # 2 buckets of 10 runs
+    slots = grid.slots(max_members=4)
+    assert [len(s) for s in slots] == [4, 4, 2, 4, 4, 2]
+    assert [s.number for s in plan.shard_slots(slots, plan.Shard(2, 3))] == [1, 4]
+
+
+def test_a_million_run_grid_plans_without_building_its_runs():
+    import tracemalloc
+
+    s = tiny_spec(sigma_w2=[0.01 * i for i in range(1, 101)], lr=[0.001 * i for i in
+                                                                 range(1, 101)], seeds=50,
+                  depth=[2, 3])
+    tracemalloc.start()
+    grid = plan.Grid(s)
+    slots = grid.slots(s.max_members)
+    mine = plan.shard_slots(slots, plan.Shard(3, 8))
+    text = plan.describe(grid, slots, mine, 0, plan.Shard(3, 8))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(grid) == 1_000_000 and "1000000 runs in 2 buckets" in text
+    assert peak < 5_000_000  # bytes: a list of ~2000 slots, not a million runs
+    last = grid.population(slots[-1]).runs[-1]
+    assert (last.depth, last.sigma_w2, last.lr, last.seed) == (3, 1.0, 0.1, 49)
+
+
+def test_stored_rows_are_matched_to_the_spec_without_run_ids(tmp_path):
+    s = tiny_spec(out=str(tmp_path / "a"))
+    frame = sweep.run_sweep(s, progress=False).runs
+    other = sweep.run_sweep(tiny_spec(out=str(tmp_path / "a"), lr=[0.07]), progress=False)
+    assert len(other.runs) == 4
+    everything = pd.concat([frame, other.runs])
+    mask = plan.Grid(s).stored(everything)
+    assert mask.sum() == 4 and set(everything[mask]["run_id"]) == set(frame["run_id"])
 
 
 def test_piece_size_fits_the_budget_in_multiples_of_the_device_count():

@@ -87,6 +87,9 @@ BAD = [
     (["sweep", "quick", "--dataset", "imagenet"], "dataset"),
     (["sweep", "quick", "--log-every", "7"], "log_every"),
     (["sweep", "quick", "--steps", "1e400"], "steps"),
+    (["sweep", "quick", "--depth", "4", "4"], "depth"),
+    (["sweep", "quick", "--memory-budget", "lots"], "memory_budget"),
+    (["sweep", "quick", "--early-stop", "maybe"], "early_stop"),
 ]
 
 
