@@ -121,10 +121,38 @@ def compaction(steps: int = 1000, networks: int = 256) -> dict:
             "speedup": times[False] / times[True]}
 
 
+def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
+    """FLOP/s of large float32 matmuls sharded over all local devices: the roofline the
+    engine's arithmetic is compared with."""
+    import jax
+    import jax.numpy as jnp
+
+    from research import devices
+
+    sharded, _ = devices.member_sharding()
+    batch = 2 * devices.device_count()
+    a = jax.device_put(jnp.ones((batch, n, n), jnp.float32), sharded)
+    matmul = jax.jit(lambda a: jnp.einsum("bij,bjk->bik", a, a))
+    jax.block_until_ready(matmul(a))
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = matmul(a)
+    jax.block_until_ready(out)
+    return 2 * n**3 * batch * repeats / (time.perf_counter() - start)
+
+
+def flops_per_net_step(case: Case, batch_size: int = 32, in_dim: int = 40,
+                       out_dim: int = 10) -> float:
+    """Forward (2 FLOPs per multiply-add) plus backward (twice the forward) per SGD step."""
+    macs = in_dim * case.width + (case.depth - 1) * case.width**2 + case.width * out_dim
+    return 6 * macs * batch_size
+
+
 def run(steps: int = 1000, baseline_networks: int = 32, cases=CASES) -> list[dict]:
     """One row per case. Baselines train the first `baseline_networks` of the same population
     and are scaled to the full count (their cost is linear in networks; compile counted once)."""
     dataset = load_dataset("mnist1d")
+    peak = matmul_peak()
     rows = []
     for case in cases:
         runs = _runs(case, steps)
@@ -141,6 +169,9 @@ def run(steps: int = 1000, baseline_networks: int = 32, cases=CASES) -> list[dic
             "one_at_a_time_s": single_s, "one_at_a_time_net_steps_per_s": net_steps / single_s,
             "torch_s": torch_s,
             "torch_net_steps_per_s": None if torch_s is None else net_steps / torch_s,
+            "engine_flops_per_s": flops_per_net_step(case) * net_steps / engine_s,
+            "matmul_peak_flops_per_s": peak,
+            "fraction_of_matmul_peak": flops_per_net_step(case) * net_steps / engine_s / peak,
             "speedup_vs_one_at_a_time": single_s / engine_s,
             "speedup_vs_torch": None if torch_s is None else torch_s / engine_s,
         })
@@ -152,15 +183,20 @@ def table(rows: list[dict], devices: list[str]) -> str:
     lines = [f"devices: {len(devices)} × {devices[0].split(' ', 1)[1] if devices else '?'}; "
              "times include compilation; baselines measured on a subset and scaled",
              "",
-             "| case | networks × steps | engine net-steps/s | one-at-a-time (jit+scan) | "
-             "PyTorch eager | engine ÷ one-at-a-time | engine ÷ PyTorch |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             f"matmul peak measured here: {rows[0]['matmul_peak_flops_per_s'] / 1e9:.0f} GFLOP/s"
+             if rows else "",
+             "",
+             "| case | networks × steps | engine net-steps/s | of matmul peak | "
+             "one-at-a-time (jit+scan) | PyTorch eager | engine ÷ one-at-a-time | "
+             "engine ÷ PyTorch |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         no_torch = r["torch_s"] is None
         torch_rate = "not installed" if no_torch else f"{r['torch_net_steps_per_s']:,.0f}"
         torch_ratio = "—" if r["torch_s"] is None else f"{r['speedup_vs_torch']:.1f}×"
         lines.append(
             f"| {r['case']} | {r['networks']} × {r['steps']} | "
-            f"{r['engine_net_steps_per_s']:,.0f} | {r['one_at_a_time_net_steps_per_s']:,.0f} | "
+            f"{r['engine_net_steps_per_s']:,.0f} | {r['fraction_of_matmul_peak']:.0%} | "
+            f"{r['one_at_a_time_net_steps_per_s']:,.0f} | "
             f"{torch_rate} | {r['speedup_vs_one_at_a_time']:.1f}× | {torch_ratio} |")
     return "\n".join(lines)

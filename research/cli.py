@@ -73,6 +73,8 @@ def _add_sweep(sub) -> None:
                    "population); shards share the results folder")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan and a calibrated time estimate; train nothing")
+    p.add_argument("--profile", metavar="DIR",
+                   help="write a JAX profiler trace of the sweep to DIR (TensorBoard, Perfetto)")
     p.set_defaults(func=_run_sweep)
 
 
@@ -85,9 +87,10 @@ def _run_sweep(args) -> int:
     sweep_spec = spec.load(args.source, overrides)
     shard = plan.parse_shard(args.shard)
     show = (lambda text: None) if args.quiet or args.json else print
-    result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
-                             command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
-                             dry_run=args.dry_run, on_plan=show)
+    with devices.profiling(args.profile):
+        result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
+                                 command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
+                                 dry_run=args.dry_run, on_plan=show)
     if args.dry_run:
         estimate = result.estimate
         if args.json:

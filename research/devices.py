@@ -1,5 +1,6 @@
 """Devices: one XLA device per CPU core, and the member axis sharded over all local devices."""
 
+import contextlib
 import os
 
 import numpy as np
@@ -71,3 +72,15 @@ def memory_budget() -> int:
     if stats and "bytes_limit" in stats:
         return int(AUTO_MEMORY_FRACTION * stats["bytes_limit"] * len(devices))
     return int(AUTO_MEMORY_FRACTION * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+@contextlib.contextmanager
+def profiling(folder: str | None):
+    """A JAX profiler trace of the enclosed work written to `folder` (nothing if None)."""
+    if folder is None:
+        yield
+        return
+    import jax
+
+    with jax.profiler.trace(folder):
+        yield

@@ -69,7 +69,8 @@ class MemberState(NamedTuple):
 
 def program_for(run: RunSpec, data: Dataset) -> Program:
     model = ModelConfig(activation=run.activation, depth=run.depth, width=run.width,
-                        in_dim=data.x.shape[1], out_dim=data.out_dim, init=run.init)
+                        in_dim=data.x.shape[1], out_dim=data.out_dim, init=run.init,
+                        compute_dtype=run.compute_dtype)
     crit = Criterion(classification=data.is_classification, target_acc=run.target_acc,
                      target_loss_ratio=run.target_loss_ratio, diverge_factor=run.diverge_factor)
     return Program(arch=run.arch, model=model, optimizer=run.optimizer,

@@ -20,6 +20,7 @@ from research.activations import ACTIVATIONS
 from research.errors import SpecError
 
 ARCHS = ("mlp",)
+COMPUTE_DTYPES = ("float32", "bfloat16")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "zero", "constant")
 DATASETS = ("mnist1d", "teacher_student", "npz:PATH")
@@ -59,6 +60,7 @@ class SweepSpec:
     target_loss_ratio: float = 0.01  # regression: converged iff loss <= this * initial loss
     diverge_factor: float = 1000.0  # diverged iff loss is non-finite or > this * initial loss
     early_stop: bool = False  # freeze a member once it meets the success criterion
+    compute_dtype: str = "float32"  # matmuls in bfloat16 on accelerators; parameters stay f32
     chunk_steps: int = 250  # steps per compiled scan call; the progress bar moves between calls
     max_members: int = 512  # members per compiled population, at most
     compact: bool = True  # drop decided members from a population once half are decided
@@ -92,6 +94,7 @@ class RunSpec:
     target_loss_ratio: float
     diverge_factor: float
     early_stop: bool
+    compute_dtype: str
 
     @property
     def run_id(self) -> str:
@@ -174,6 +177,7 @@ def validate(spec: SweepSpec) -> SweepSpec:
     _check_choice("activation", spec.activation, sorted(ACTIVATIONS))
     _check_choice("optimizer", spec.optimizer, OPTIMIZERS)
     _check_choice("init", spec.init, INITS)
+    _check_choice("compute_dtype", spec.compute_dtype, COMPUTE_DTYPES)
     if not (spec.dataset in DATASETS[:2] or spec.dataset.startswith("npz:")):
         raise SpecError("dataset", spec.dataset, allowed=list(DATASETS))
     if spec.dataset.startswith("npz:") and not Path(spec.dataset[4:]).expanduser().is_file():

@@ -127,3 +127,12 @@ def test_compaction_drops_decided_members_without_changing_results(mnist, monkey
         np.testing.assert_allclose(a["loss_curve"], b["loss_curve"], rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(a["final_test_acc"], b["final_test_acc"], atol=1e-6)
     assert sum(r["outcome"] == "diverged" for r in full) == 4
+
+
+def test_bfloat16_compute_tracks_float32_but_is_not_it(mnist):
+    runs = spec.expand(tiny_spec(sigma_w2=[1.0], seeds=1))
+    bf16 = [spec.expand(tiny_spec(sigma_w2=[1.0], seeds=1, compute_dtype="bfloat16"))[0]]
+    a, b = _population(runs, mnist)[0], _population(bf16, mnist)[0]
+    assert a["run_id"] != b["run_id"]
+    np.testing.assert_allclose(a["loss_curve"], b["loss_curve"], rtol=0.03)
+    assert a["loss_curve"] != b["loss_curve"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from research import cli, load_runs, spec, store, sweep
 from tests.helpers import TINY, tiny_spec
@@ -58,26 +59,44 @@ def test_same_command_twice_gives_identical_results(tmp_path):
     pd.testing.assert_frame_equal(_sorted(a), _sorted(b))
 
 
-def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
+def _kill_spec(tmp_path):
     spec_file = tmp_path / "kill.toml"
     values = {**TINY, "name": "kill", "seeds": 6, "sigma_w2": [0.5, 1.0, 2.0, 4.0],
               "steps": 200, "chunk_steps": 50, "max_members": 2}
     spec_file.write_text(spec.to_toml(spec.from_dict(values)))
+    return spec_file
+
+
+@pytest.mark.parametrize("when", ["during start-up and compile", "mid-sweep"])
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, when):
+    spec_file = _kill_spec(tmp_path)
     out = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]),
+           "INITMAP_COMPILE_CACHE": "0"}
     cmd = [sys.executable, "-m", "research", "sweep", str(spec_file), "--out", str(out),
            "--quiet", "--no-plot"]
     proc = subprocess.Popen(cmd, env=env)
     deadline = time.time() + 120
-    while time.time() < deadline and len(store.part_files(out)) < 2 and proc.poll() is None:
-        time.sleep(0.05)
+    if when == "mid-sweep":
+        while time.time() < deadline and len(store.part_files(out)) < 2 and proc.poll() is None:
+            time.sleep(0.05)
+    else:
+        while time.time() < deadline and not (out / "manifest.json").exists():
+            time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     n_before = len(store.part_files(out))
-    assert 0 < n_before < 12, "the kill should land mid-sweep"
+    assert n_before < 12, "the kill should land before the sweep ends"
+    if when == "mid-sweep":
+        assert n_before > 0
+    # A part whose write was cut short: a temporary file the rename never reached.
+    (out / "runs").mkdir(exist_ok=True)
+    (out / "runs" / ".part-b000-p0099-deadbeef.parquet.tmp").write_bytes(b"PAR1 trunc")
     assert subprocess.run(cmd, env=env).returncode == 0
     full = sweep.run_sweep(spec.load(str(spec_file), {"out": str(tmp_path / "full")}),
                            progress=False)
+    raw = pd.concat([pd.read_parquet(p) for p in store.part_files(out)])
+    assert raw["run_id"].is_unique  # no run stored twice
     resumed = load_runs(out)
     assert len(resumed) == len(full.runs) == 24
     pd.testing.assert_frame_equal(_sorted(resumed), _sorted(full.runs))

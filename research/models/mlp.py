@@ -21,6 +21,7 @@ class ModelConfig:
     in_dim: int
     out_dim: int
     init: str
+    compute_dtype: str = "float32"
 
 
 def init(key: jax.Array, hp, cfg: ModelConfig) -> dict:
@@ -34,19 +35,25 @@ def init(key: jax.Array, hp, cfg: ModelConfig) -> dict:
 
 
 def forward(params: dict, x: jax.Array, cfg: ModelConfig) -> tuple[jax.Array, jax.Array]:
-    """(outputs, q) where q[l] is the mean squared pre-activation of hidden layer l + 1."""
+    """(outputs, q) where q[l] is the mean squared pre-activation of hidden layer l + 1.
+
+    Matmuls run in cfg.compute_dtype (parameters stay float32: the optimizer updates those);
+    outputs and q come back as float32.
+    """
     phi = get_activation(cfg.activation)
-    h = x @ params["w_in"] + params["b_in"][None, :]
+    dtype = jnp.dtype(cfg.compute_dtype)
+    p = jax.tree.map(lambda a: a.astype(dtype), params)
+    h = x.astype(dtype) @ p["w_in"] + p["b_in"][None, :]
 
     def layer(h, wb):
         w, b = wb
         h_next = phi(h) @ w + b[None, :]
-        return h_next, jnp.mean(h_next**2)
+        return h_next, jnp.mean(h_next.astype(jnp.float32) ** 2)
 
-    q_first = jnp.mean(h**2)
-    h, q_rest = jax.lax.scan(layer, h, (params["w_hidden"], params["b_hidden"]))
-    out = phi(h) @ params["w_out"] + params["b_out"][None, :]
-    return out, jnp.concatenate([q_first[None], q_rest])
+    q_first = jnp.mean(h.astype(jnp.float32) ** 2)
+    h, q_rest = jax.lax.scan(layer, h, (p["w_hidden"], p["b_hidden"]))
+    out = phi(h) @ p["w_out"] + p["b_out"][None, :]
+    return out.astype(jnp.float32), jnp.concatenate([q_first[None], q_rest])
 
 
 def apply(params: dict, x: jax.Array, cfg: ModelConfig) -> jax.Array:

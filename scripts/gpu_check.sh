@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The accelerator check, prepared as one short script for a session that is lent a GPU machine
+# (run it there from the repository root; results land in $OUT, or ./gpu-check without it).
+# It needs the image's python3 to have jax with CUDA (no installs are possible there): it stops
+# with a clear message when jax sees no GPU. About 5 minutes on one H200.
+set -euo pipefail
+out="${OUT:-gpu-check}"
+mkdir -p "$out"
+export PYTHONPATH="$PWD" INITMAP_CACHE="$out/cache"
+python3 - <<'PY'
+import jax
+gpus = [d for d in jax.devices() if d.platform == "gpu"]
+raise SystemExit(0 if gpus else "no GPU visible to jax: " + str(jax.devices()))
+PY
+nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv | tee "$out/gpu.txt"
+# Engine vs one-at-a-time (and PyTorch if the image has it), fraction of matmul peak, compaction.
+python3 -m research bench --json > "$out/bench.json"
+# The main job, timed, and the same sweep in bfloat16.
+/usr/bin/time -v python3 -m research sweep quick --out "$out/quick" --quiet --json \
+    > "$out/quick.json" 2> "$out/quick.time"
+python3 -m research sweep quick --compute-dtype bfloat16 --out "$out/quick-bf16" --quiet --json \
+    > "$out/quick-bf16.json"
+# No host transfers inside the training loop, and the engine's core tests, on the GPU.
+python3 -m pytest -q -p no:cacheprovider tests/test_engine.py > "$out/pytest.txt" 2>&1 || true
+tail -n 3 "$out/pytest.txt"
