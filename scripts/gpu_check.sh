@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The accelerator check, prepared as one short script for a session that is lent a GPU machine
 # (run it there from the repository root; results land in $OUT, or ./gpu-check without it).
-# It needs the image's python3 to have jax with CUDA (no installs are possible there): it stops
-# with a clear message when jax sees no GPU. About 5 minutes on one H200.
+# The image there has jax (CUDA), optax, pandas, pyarrow, tqdm, matplotlib, but not mnist1d and
+# nothing can be installed: build the MNIST-1D cache here first and carry it,
+#     INITMAP_CACHE=.gpu-cache python -c 'from research.data import mnist1d; mnist1d()'
+#     device run: bash scripts/gpu_check.sh   with carry: [".gpu-cache"]
+# It stops with a clear message when jax sees no GPU. About 5 minutes on one H200.
 set -euo pipefail
 out="${OUT:-gpu-check}"
 mkdir -p "$out"
-export PYTHONPATH="$PWD" INITMAP_CACHE="$out/cache"
+export PYTHONPATH="$PWD" INITMAP_CACHE="$PWD/.gpu-cache"
 python3 - <<'PY'
 import jax
 gpus = [d for d in jax.devices() if d.platform == "gpu"]
