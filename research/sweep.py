@@ -51,9 +51,9 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
     first = runs[0]
     program = engine.program_for(first, dataset)
     sharded, replicated = devices.member_sharding()
-    # slots[i] is the run that population slot i trains; padding slots repeat the last run.
-    slots = np.array(list(range(len(runs))) + [len(runs) - 1] * (size - len(runs)))
-    hp = jax.device_put(engine.hyper_for([runs[i] for i in slots]), sharded)
+    # owners[i]: the run that population slot i trains; padding slots repeat the last run.
+    owners = np.array(list(range(len(runs))) + [len(runs) - 1] * (size - len(runs)))
+    hp = jax.device_put(engine.hyper_for([runs[i] for i in owners]), sharded)
     data = jax.device_put(engine.data_for(dataset, first.eval_size), replicated)
 
     state, diag = engine.init_population(hp, data, program)
@@ -72,7 +72,7 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
         with jax.transfer_guard_host_to_device("disallow"):
             state, (loss, acc) = engine.train_population_chunk(
                 state, hp, data, step0, program, chunk_logs)
-        members, first_slot = np.unique(slots, return_index=True)
+        members, first_slot = np.unique(owners, return_index=True)
         logged = slice(block * chunk_logs, (block + 1) * chunk_logs)
         loss_log[members, logged] = np.asarray(loss)[first_slot]
         acc_log[members, logged] = np.asarray(acc)[first_slot]
@@ -82,25 +82,25 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
             on_steps(len(runs) * (first.steps - start - chunk_steps))
             break
         if spec.compact:
-            state, hp, slots = _compact(state, hp, slots, running, data, program, host)
-    _settle(state, slots, np.ones(len(slots), bool), data, program, host)
+            state, hp, owners = _compact(state, hp, owners, running, data, program, host)
+    _settle(state, owners, np.ones(len(owners), bool), data, program, host)
     return [_record(run, i, host, loss_log, acc_log, program) for i, run in enumerate(runs)]
 
 
-def _settle(state, slots, leaving, data, program, host: dict) -> None:
-    """Record the final state of the runs in the `leaving` slots (first slot of each run)."""
+def _settle(state, owners, leaving, data, program, host: dict) -> None:
+    """Record the final state of the runs whose slots are `leaving` (first slot of each run)."""
     import jax
 
     test_loss, test_acc = engine.evaluate_population(state.params, data, program)
     final = jax.device_get({"running": state.running, "diverged_step": state.diverged_step,
                             "test_loss": test_loss, "test_acc": test_acc})
-    members, first_slot = np.unique(slots, return_index=True)
+    members, first_slot = np.unique(owners, return_index=True)
     keep = leaving[first_slot]
     for key, values in final.items():
         host[key][members[keep]] = np.asarray(values)[first_slot[keep]]
 
 
-def _compact(state, hp, slots, running, data, program, host):
+def _compact(state, hp, owners, running, data, program, host):
     """Drop decided members from the population once at most half still train.
 
     Sizes are the device count times a power of two, so a bucket compiles a handful of sizes
@@ -111,14 +111,14 @@ def _compact(state, hp, slots, running, data, program, host):
     n_devices = devices.device_count()
     live = np.flatnonzero(running)
     target = n_devices * 2 ** int(np.ceil(np.log2(-(-len(live) // n_devices))))
-    if target >= len(slots):
-        return state, hp, slots
-    staying = np.isin(slots, slots[live])
-    _settle(state, slots, ~staying, data, program, host)
+    if target >= len(owners):
+        return state, hp, owners
+    staying = np.isin(owners, owners[live])
+    _settle(state, owners, ~staying, data, program, host)
     index = np.concatenate([live, np.repeat(live[-1], target - len(live))])
     sharded, _ = devices.member_sharding()
     state, hp = jax.device_put(jax.tree.map(lambda a: a[index], (state, hp)), sharded)
-    return state, hp, slots[index]
+    return state, hp, owners[index]
 
 
 def _record(run: RunSpec, i: int, host: dict, loss_log, acc_log, program) -> dict:
