@@ -96,9 +96,7 @@ def _run_sweep(args) -> int:
         if args.json:
             print(json.dumps({"plan": result.plan_text, "estimate": estimate}, indent=2))
         elif estimate:
-            print(f"estimated time: {estimate['estimated_s'] / 60:.1f} min (calibrated on "
-                  f"{estimate['probe_bucket']}; compile ≈ "
-                  f"{estimate['compile_s_per_bucket']:.1f} s per bucket)")
+            print(plan.estimate_text(estimate))
         return 0
     plot_path = None
     if not args.no_plot and len(result.runs):

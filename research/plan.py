@@ -222,6 +222,15 @@ def calibrate(grid: Grid, slots: list[Slot], dataset) -> dict:
             "estimated_s": train_s + compile_s * len(buckets)}
 
 
+CALIBRATE_ABOVE = 50_000_000  # network-steps: sweeps this large print an estimate before training
+
+
+def estimate_text(estimate: dict) -> str:
+    return (f"estimated time: {estimate['estimated_s'] / 60:.1f} min (calibrated on "
+            f"{estimate['probe_bucket']}; compile ≈ {estimate['compile_s_per_bucket']:.1f} s "
+            "per bucket)")
+
+
 def describe(grid: Grid, all_slots: list[Slot], mine: list[Slot], stored: int,
              shard: Shard) -> str:
     which = "" if shard.whole else f" in shard {shard.k}/{shard.n}"

@@ -216,6 +216,8 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         store.write_text(out / "spec.toml", to_toml(spec))
         done = store.done_run_ids(out)
         on_plan(plan.describe(grid, all_slots, mine, len(done), shard))
+        if progress and sum(len(s) for s in mine) * spec.steps > plan.CALIBRATE_ABOVE:
+            on_plan(plan.estimate_text(plan.calibrate(grid, mine, dataset)))
         manifest_path = out / f"manifest{shard.tag}.json"
         manifest = {
             "name": spec.name, "command": command, "code_version": code_version(),
