@@ -143,6 +143,7 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
                         initial_loss=loss, running=jnp.bool_(True),
                         diverged_step=jnp.int32(-1))
     diagnostics = {"initial_loss": loss, "initial_acc": acc, "init_q": q,
+                   "initial_diversity": model.unit_diversity(params),
                    "init_grad_norm": jnp.sqrt(jnp.mean(grad_sq, axis=0))}
     return state, diagnostics
 
@@ -156,9 +157,9 @@ def _select(keep: jax.Array, new, old):
 
 
 def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
-                program: Program, n_logs: int) -> tuple[MemberState, tuple[jax.Array, jax.Array]]:
-    """`n_logs × log_every` SGD steps of one network from `start_step`; the eval loss and
-    accuracy after every `log_every` steps."""
+                program: Program, n_logs: int) -> tuple[MemberState, tuple[jax.Array, ...]]:
+    """`n_logs × log_every` SGD steps of one network from `start_step`; the eval loss,
+    accuracy and unit diversity after every `log_every` steps."""
     _, data_key = _keys(hp.seed)
     opt = optimizer(program, hp)
     n_train = data.x.shape[0]
@@ -192,7 +193,9 @@ def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array
         running = state.running & ~bad
         if program.early_stop:
             running = running & ~meets_target(loss, acc, state.initial_loss, crit)
-        return state._replace(running=running, diverged_step=diverged_step), (loss, acc)
+        diversity = MODELS[program.arch].unit_diversity(state.params)
+        return (state._replace(running=running, diverged_step=diverged_step),
+                (loss, acc, diversity))
 
     return jax.lax.scan(logged_block, state, jnp.arange(n_logs, dtype=jnp.int32))
 

@@ -64,18 +64,17 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
     host = {"diag": {k: v[:len(runs)] for k, v in diag.items()},
             "running": np.zeros(len(runs), bool), "diverged_step": np.full(len(runs), -1),
             "test_loss": np.full(len(runs), np.nan), "test_acc": np.full(len(runs), np.nan)}
-    loss_log = np.full((len(runs), n_logs), np.nan, np.float32)
-    acc_log = np.full((len(runs), n_logs), np.nan, np.float32)
+    # Logged per run: eval loss, eval accuracy, unit diversity (nan where never reached).
+    logs = np.full((3, len(runs), n_logs), np.nan, np.float32)
     for block, start in enumerate(range(0, first.steps, chunk_steps)):
         step0 = jax.device_put(np.int32(start), replicated)
         # Everything the chunk reads is on device already: an implicit copy here is a bug.
         with jax.transfer_guard_host_to_device("disallow"):
-            state, (loss, acc) = engine.train_population_chunk(
+            state, chunk = engine.train_population_chunk(
                 state, hp, data, step0, program, chunk_logs)
         members, first_slot = np.unique(owners, return_index=True)
         logged = slice(block * chunk_logs, (block + 1) * chunk_logs)
-        loss_log[members, logged] = np.asarray(loss)[first_slot]
-        acc_log[members, logged] = np.asarray(acc)[first_slot]
+        logs[:, members, logged] = np.stack([np.asarray(a) for a in chunk])[:, first_slot]
         on_steps(len(runs) * chunk_steps)
         running = np.asarray(state.running)
         if not running.any():  # every member decided: stop early
@@ -84,7 +83,7 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
         if spec.compact:
             state, hp, owners = _compact(state, hp, owners, running, data, program, host)
     _settle(state, owners, np.ones(len(owners), bool), data, program, host)
-    return [_record(run, i, host, loss_log, acc_log, program) for i, run in enumerate(runs)]
+    return [_record(run, i, host, logs, program) for i, run in enumerate(runs)]
 
 
 def _settle(state, owners, leaving, data, program, host: dict) -> None:
@@ -121,12 +120,14 @@ def _compact(state, hp, owners, running, data, program, host):
     return state, hp, owners[index]
 
 
-def _record(run: RunSpec, i: int, host: dict, loss_log, acc_log, program) -> dict:
+def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
     diag = host["diag"]
     initial_loss = float(diag["initial_loss"][i])
-    steps = np.arange(loss_log.shape[1] + 1) * run.log_every
-    loss = np.concatenate([[initial_loss], loss_log[i]]).astype(np.float64)
-    acc = np.concatenate([[float(diag["initial_acc"][i])], acc_log[i]]).astype(np.float64)
+    steps = np.arange(logs.shape[2] + 1) * run.log_every
+    loss, acc, diversity = (
+        np.concatenate([[float(diag[start][i])], log[i]]).astype(np.float64)
+        for start, log in zip(("initial_loss", "initial_acc", "initial_diversity"), logs,
+                              strict=True))
     # Cut the curve where the member was frozen: later entries describe frozen weights.
     stop = int(host["diverged_step"][i])
     if stop < 0 and run.early_stop and not host["running"][i]:
@@ -134,7 +135,7 @@ def _record(run: RunSpec, i: int, host: dict, loss_log, acc_log, program) -> dic
         stop = int(steps[np.argmax(good)])
     if stop >= 0:
         keep = steps <= stop
-        steps, loss, acc = steps[keep], loss[keep], acc[keep]
+        steps, loss, acc, diversity = steps[keep], loss[keep], acc[keep], diversity[keep]
     outcome, diverged_step, converged_step = classify(
         loss, acc, steps, initial_loss, int(host["diverged_step"][i]), program.crit)
     diverged = outcome == "diverged"
@@ -146,6 +147,7 @@ def _record(run: RunSpec, i: int, host: dict, loss_log, acc_log, program) -> dic
         "final_test_loss": np.nan if diverged else float(host["test_loss"][i]),
         "final_test_acc": np.nan if diverged else float(host["test_acc"][i]),
         "loss_curve": loss.tolist(), "acc_curve": acc.tolist(), "curve_steps": steps.tolist(),
+        "diversity_curve": diversity.tolist(),
         "init_q": np.asarray(diag["init_q"][i], np.float64).tolist(),
         "init_grad_norm": np.asarray(diag["init_grad_norm"][i], np.float64).tolist(),
     }

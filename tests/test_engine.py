@@ -22,8 +22,8 @@ def _single(run, dataset):
     program = engine.program_for(run, dataset)
     hp = jax.tree.map(lambda a: jnp.asarray(a[0]), engine.hyper_for([run]))
     data = engine.data_for(dataset, run.eval_size)
-    state, diag, (loss, acc), _ = engine.train_member(hp, data, program,
-                                                      run.steps // run.log_every)
+    state, diag, (loss, acc, _), _ = engine.train_member(hp, data, program,
+                                                         run.steps // run.log_every)
     return state, diag, np.asarray(loss), np.asarray(acc)
 
 
@@ -136,3 +136,15 @@ def test_bfloat16_compute_tracks_float32_but_is_not_it(mnist):
     assert a["run_id"] != b["run_id"]
     np.testing.assert_allclose(a["loss_curve"], b["loss_curve"], rtol=0.03)
     assert a["loss_curve"] != b["loss_curve"]
+
+
+@pytest.mark.parametrize(("init", "learns"), [("zero", False), ("constant", False),
+                                                ("gaussian", True)])
+def test_only_a_random_init_breaks_the_symmetry_between_units(mnist, init, learns):
+    runs = spec.expand(tiny_spec(init=init, sigma_w2=[1.0], lr=[0.1], seeds=1, steps=60))
+    record = _population(runs, mnist)[0]
+    diversity = np.asarray(record["diversity_curve"])
+    if learns:
+        assert diversity[0] > 0 and diversity[-1] != diversity[0]
+    else:
+        np.testing.assert_array_equal(diversity, 0.0)  # exactly: identical units stay identical

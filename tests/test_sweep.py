@@ -17,7 +17,8 @@ from tests.helpers import TINY, tiny_spec
 
 COLUMNS = {"run_id", "seed", "outcome", "diverged_step", "converged_step", "initial_loss",
            "final_loss", "final_train_acc", "final_test_acc", "loss_curve", "curve_steps",
-           "init_q", "init_grad_norm"} | set(spec.AXES) | {"activation", "optimizer", "init"}
+           "init_q", "init_grad_norm", "diversity_curve"} | set(spec.AXES) | {"activation",
+                                                                 "optimizer", "init"}
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Architectures by name, one module each, all with the same four functions:
 
 `init(key, hp, cfg)` (hp: the member's traced scalars), `forward(params, x, cfg) -> (out, q)`,
-`apply(params, x, cfg)` and `weight_grad_norms(grads)`.
+`apply(params, x, cfg)`, `weight_grad_norms(grads)` and `unit_diversity(params)`.
 """
 
 from research.models import mlp

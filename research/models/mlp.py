@@ -71,3 +71,12 @@ def weight_grad_norms(grads: dict) -> jax.Array:
     first = jnp.sqrt(jnp.sum(grads["w_in"] ** 2))[None]
     last = jnp.sqrt(jnp.sum(grads["w_out"] ** 2))[None]
     return jnp.concatenate([first, hidden, last])
+
+
+def unit_diversity(params: dict) -> jax.Array:
+    """RMS distance of the first hidden layer's units (their incoming weight vectors, the
+    columns of w_in) from its first unit: exactly 0 while all units are identical, as after a
+    zero or constant init, where every unit gets the same gradient and nothing breaks the
+    symmetry. (Measured from a unit, not the centroid, whose rounding would make it ~1e-8.)"""
+    w = params["w_in"]
+    return jnp.sqrt(jnp.mean(jnp.sum((w - w[:, :1]) ** 2, axis=0)))
