@@ -166,7 +166,7 @@ def _run_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from research import theory_cmd
+    from research import figures, theory_cmd
 
     parser = Parser(prog="initmap", description="Which initial weight scales train, measured "
                     "over populations of networks, beside mean-field theory.",
@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     theory_cmd.add_parser(sub)
     _add_presets(sub)
+    figures.add_parser(sub)
     _add_bench(sub)
     for verb_parser in sub.choices.values():
         verb_parser.set_defaults(verb_parser=verb_parser)
