@@ -83,21 +83,20 @@ def symmetry(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """Zero, constant and random inits: loss, unit diversity, and time to learn against ε."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    labelled = []
-    for name, label in (("symmetry-zero", "zero"), ("symmetry-constant", "constant")):
-        labelled.append((label, runs[name]))
+    labelled = [("zero", "zero", runs["symmetry-zero"]),
+                ("constant", "constant", runs["symmetry-constant"])]
     random = runs["symmetry-random"]
     for sigma, group in random.groupby("sigma_w2"):
-        labelled.append((f"Gaussian σ_w² = {sigma:g}", group))
+        labelled.append((f"Gaussian σ_w² = {sigma:g}", f"gaussian{sigma:g}", group))
     facts = {}
-    for label, group in labelled:
+    for label, key, group in labelled:
         row = group.iloc[0]
         line, = axes[0].plot(row["curve_steps"], row["loss_curve"], label=label)
         diversity = np.asarray(row["diversity_curve"])
         # Exactly 0 stays 0: draw it at the axis floor so it is visible on a log scale.
         axes[1].plot(row["curve_steps"], np.where(diversity > 0, diversity, 1e-12),
                      color=line.get_color(), label=label)
-        facts[f"max_diversity_{label}"] = float(np.max(diversity))
+        facts[f"max_diversity_{key}"] = float(np.max(diversity))
     axes[0].set(xlabel="step", ylabel="training loss", title="loss")
     axes[0].legend(fontsize=7)
     axes[1].set(xlabel="step", ylabel="RMS distance between first-layer units", yscale="log",
@@ -106,8 +105,8 @@ def symmetry(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     axes[2].plot(learn.index, learn.to_numpy(), marker="o")
     axes[2].set(xscale="log", xlabel="initial scale σ_w² (Gaussian)",
                 ylabel="steps until loss < 0.9 × initial", title="time to break symmetry")
-    for label, group in labelled[:2]:
-        facts[f"learns_{label}"] = bool(_time_to_learn(group).notna().any())
+    for _, key, group in labelled[:2]:
+        facts[f"loss_falls_{key}"] = bool(_time_to_learn(group).notna().any())
     facts.update({f"steps_to_learn_sigma{k:g}": float(v) for k, v in learn.items()})
     fig.tight_layout()
     _save(fig, path)

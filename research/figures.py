@@ -34,7 +34,7 @@ FIGURES = {f.name: f for f in (
            figure_plots.symmetry, "why random: zero, constant and random inits"),
     Figure("init-scale", ("init-scale",), figure_plots.init_scale,
            "how small: steps to target against σ_w² over five decades"),
-    Figure("lr-init", ("lr-init",), figure_plots.lr_init,
+    Figure("lr-init", ("lr-init", "lr-init-zoom"), figure_plots.lr_init,
            "learning rate × σ_w² trainability (Sohl-Dickstein 2024)"),
     Figure("theory-phase", (), figure_plots.theory_phase,
            "mean-field order/chaos phase diagram with ξ_c contours"),

@@ -50,7 +50,7 @@ def test_symmetry(tmp_path):
                                   {"sigma_w2": 1.0, "loss_curve": [2.3, 1.5, 1.0]}]),
     }
     facts = figure_plots.symmetry(tables, tmp_path / "s.png")
-    assert facts["max_diversity_zero"] == 0 and not facts["learns_constant"]
+    assert facts["max_diversity_zero"] == 0 and not facts["loss_falls_constant"]
     assert facts["steps_to_learn_sigma1e-06"] == 100 and facts["steps_to_learn_sigma1"] == 50
 
 
