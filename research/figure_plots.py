@@ -54,6 +54,8 @@ def relu_depth(runs: dict[str, pd.DataFrame], path: Path) -> dict:
                       label=f"σ_w² = {sigma:g}")
         facts[f"p_converged_depth{deepest}_sigma{sigma:g}"] = float(
             group.loc[group["depth"] == deepest, "p_converged"].iloc[0])
+        trained = group.loc[group["p_converged"] >= 0.5, "depth"]
+        facts[f"deepest_trained_sigma{sigma:g}"] = int(trained.max()) if len(trained) else 0
         colour = left.get_lines()[-1].get_color()
         for curve in table[(table["sigma_w2"] == sigma) & (table["depth"] == deepest)].itertuples():
             loss = np.asarray(curve.loss_curve, dtype=float)
@@ -97,6 +99,7 @@ def symmetry(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         axes[1].plot(row["curve_steps"], np.where(diversity > 0, diversity, 1e-12),
                      color=line.get_color(), label=label)
         facts[f"max_diversity_{key}"] = float(np.max(diversity))
+        facts[f"final_loss_{key}"] = float(row["loss_curve"][-1])
     axes[0].set(xlabel="step", ylabel="training loss", title="loss")
     axes[0].legend(fontsize=7)
     axes[1].set(xlabel="step", ylabel="RMS distance between first-layer units", yscale="log",
