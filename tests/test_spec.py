@@ -122,3 +122,10 @@ def test_bad_toml_files(tmp_path, capsys):
 def test_spec_error_names_field_and_allowed_values():
     with pytest.raises(SpecError, match=r"activation: invalid value 'swish' \(allowed: .*tanh"):
         tiny_spec(activation="swish")
+
+
+def test_every_spec_field_identifies_a_run_or_only_says_how_to_execute():
+    # A new SweepSpec field must reach RunSpec (and so the run id) or be declared EXECUTION.
+    run_fields = {f.name for f in dataclasses.fields(spec.RunSpec)}
+    spec_fields = set(spec.SPEC_FIELDS) - {"seeds"}
+    assert run_fields == (spec_fields - set(spec.EXECUTION)) | {"seed"}
