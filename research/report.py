@@ -29,7 +29,7 @@ def summary_text(result, info: dict) -> str:
              f"({info['trained_now']} trained now, {info['wall_time_s']:.1f} s)"]
     lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in info["outcomes"].items()))
     if len(runs):
-        cells = convergence_map(runs, "depth", "sigma_w2")
+        cells = pd.DataFrame(info["map"])  # computed once, by summary()
         table = cells.pivot(index="depth", columns="sigma_w2", values="p_converged")
         seeds = int(cells["n"].min())
         lines.append(f"\nP(converged), depth × σ_w² (≥ {seeds} runs per cell):")

@@ -124,26 +124,16 @@ def _coerce_scalar(name: str, kind: type, value: Any) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
         raise SpecError(name, value, allowed="true, false")
-    if kind is int:
-        if isinstance(value, bool):
-            raise SpecError(name, value, reason=f"expected an integer, got {value!r}")
+    if kind in (int, float):
+        what = "an integer" if kind is int else "a finite number"
         try:
-            as_float = float(value)
+            number = None if isinstance(value, bool) else float(value)
         except (TypeError, ValueError):
-            raise SpecError(name, value, reason=f"expected an integer, got {value!r}") from None
-        if not as_float.is_integer():
-            raise SpecError(name, value, reason=f"expected an integer, got {value!r}")
-        return int(as_float)
-    if kind is float:
-        if isinstance(value, bool):
-            raise SpecError(name, value, reason=f"expected a number, got {value!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise SpecError(name, value, reason=f"expected a number, got {value!r}") from None
-        if not math.isfinite(number):
-            raise SpecError(name, value, reason=f"expected a finite number, got {value!r}")
-        return number
+            number = None
+        if number is None or not math.isfinite(number) or (kind is int
+                                                            and not number.is_integer()):
+            raise SpecError(name, value, reason=f"expected {what}, got {value!r}")
+        return int(number) if kind is int else number
     if not isinstance(value, str):
         raise SpecError(name, value, reason=f"expected a string, got {value!r}")
     return value
