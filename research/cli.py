@@ -86,7 +86,7 @@ def _run_sweep(args) -> int:
                  if key.startswith("field_") and value is not None}
     sweep_spec = spec.load(args.source, overrides)
     shard = plan.parse_shard(args.shard)
-    show = (lambda text: None) if args.quiet or args.json else print
+    show = None if args.quiet or args.json else print
     with devices.profiling(args.profile):
         result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
                                  command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,

@@ -188,10 +188,11 @@ class SweepResult:
 
 def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, command: str = "",
               shard: Shard = plan.WHOLE, dry_run: bool = False,
-              on_plan=lambda text: None) -> SweepResult:
+              on_plan: Callable[[str], None] | None = None) -> SweepResult:
     """Train every run of `spec` (of `shard`) not already stored in its folder.
 
     Raises SpecError on bad input before anything is written; a dry run writes nothing at all.
+    `on_plan` receives the plan (and, for a long sweep, a calibrated estimate) before training.
     Runs are built population by population as training reaches them (see `plan.Grid`).
     """
     import jax
@@ -208,7 +209,8 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     if dry_run:
         stored = store.load_runs(out, quiet=True) if not fresh else pd.DataFrame()
         text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard)
-        on_plan(text)
+        if on_plan:
+            on_plan(text)
         estimate = plan.calibrate(grid, mine, dataset) if mine else None
         return SweepResult(out, pd.DataFrame(), {"name": spec.name}, 0, text, estimate)
     if fresh and out.exists():
@@ -217,9 +219,10 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     with store.exclusive(out, f"sweep{shard.tag}"):
         store.write_text(out / "spec.toml", to_toml(spec))
         done = store.done_run_ids(out)
-        on_plan(plan.describe(grid, all_slots, mine, len(done), shard))
-        if progress and sum(len(s) for s in mine) * spec.steps > plan.CALIBRATE_ABOVE:
-            on_plan(plan.estimate_text(plan.calibrate(grid, mine, dataset)))
+        if on_plan:
+            on_plan(plan.describe(grid, all_slots, mine, len(done), shard))
+            if sum(len(s) for s in mine) * spec.steps > plan.CALIBRATE_ABOVE:
+                on_plan(plan.estimate_text(plan.calibrate(grid, mine, dataset)))
         manifest_path = out / f"manifest{shard.tag}.json"
         manifest = {
             "name": spec.name, "command": command, "code_version": code_version(),
