@@ -86,6 +86,22 @@ def hyper_for(runs: list[RunSpec]) -> Hyper:
                  momentum=np.array([r.momentum for r in runs], np.float32))
 
 
+def hyper_of(run: RunSpec) -> Hyper:
+    """One run's traced scalars, unbatched: for training it alone with `train_member`."""
+    return jax.tree.map(lambda a: jnp.asarray(a[0]), hyper_for([run]))
+
+
+def place(runs: list[RunSpec], dataset: Dataset) -> tuple[Program, Hyper, Data]:
+    """A population's program, its per-member scalars sharded over the local devices and the
+    data replicated on each: everything a compiled population call reads, already on device."""
+    from research import devices
+
+    sharded, replicated = devices.member_sharding()
+    hp = jax.device_put(hyper_for(runs), sharded)
+    data = jax.device_put(data_for(dataset, runs[0].eval_size), replicated)
+    return program_for(runs[0], dataset), hp, data
+
+
 def data_for(dataset: Dataset, eval_size: int) -> Data:
     n_eval = min(eval_size, len(dataset.x))
     return Data(x=dataset.x, y=dataset.y, x_eval=dataset.x[:n_eval], y_eval=dataset.y[:n_eval],

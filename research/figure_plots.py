@@ -10,23 +10,6 @@ from research import report, theory
 from research.outcomes import convergence_map
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    _pyplot().close(fig)
-    tmp.replace(path)
-
-
 def dip_tanh(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """Schoenholz et al.'s map, with the share of cells the 6·ξ_c rule classifies right."""
     table = runs["dip-tanh"]
@@ -42,7 +25,7 @@ def dip_tanh(runs: dict[str, pd.DataFrame], path: Path) -> dict:
 
 def relu_depth(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """P(converged) against depth per σ_w², and the loss curves of the deepest nets."""
-    plt = _pyplot()
+    plt = report.pyplot()
     table = runs["relu-depth"]
     cells = convergence_map(table, "sigma_w2", "depth")
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -67,7 +50,7 @@ def relu_depth(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     right.set(xlabel="step", ylabel="training loss (eval subset)", yscale="log",
               title=f"loss curves at depth {deepest} (colours as left; × diverged)")
     fig.tight_layout()
-    _save(fig, path)
+    report.save_figure(fig, path)
     return facts
 
 
@@ -83,7 +66,7 @@ def _time_to_learn(table: pd.DataFrame, fraction: float = 0.9) -> pd.Series:
 
 def symmetry(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """Zero, constant and random inits: loss, unit diversity, and time to learn against ε."""
-    plt = _pyplot()
+    plt = report.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     labelled = [("zero", "zero", runs["symmetry-zero"]),
                 ("constant", "constant", runs["symmetry-constant"])]
@@ -112,13 +95,13 @@ def symmetry(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         facts[f"loss_falls_{key}"] = bool(_time_to_learn(group).notna().any())
     facts.update({f"steps_to_learn_sigma{k:g}": float(v) for k, v in learn.items()})
     fig.tight_layout()
-    _save(fig, path)
+    report.save_figure(fig, path)
     return facts
 
 
 def init_scale(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """Steps to the target against σ_w², one line per depth; the critical σ_w² drawn."""
-    plt = _pyplot()
+    plt = report.pyplot()
     table = runs["init-scale"]
     steps = int(table["steps"].iloc[0])
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -142,7 +125,7 @@ def init_scale(runs: dict[str, pd.DataFrame], path: Path) -> dict:
            title="how small should the initial weights be? (tanh MLPs)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    report.save_figure(fig, path)
     facts["critical_sigma_w2"] = critical
     return facts
 
@@ -158,7 +141,7 @@ def _speed_map(table: pd.DataFrame) -> pd.DataFrame:
 
 def lr_init(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """Learning rate × σ_w²: green trained (darker: faster), red diverged (darker: sooner)."""
-    plt = _pyplot()
+    plt = report.pyplot()
     names = [n for n in ("lr-init", "lr-init-zoom") if n in runs]
     fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 5), squeeze=False)
     facts = {}
@@ -171,7 +154,7 @@ def lr_init(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         facts[f"{name}_diverged_share"] = float((runs[name]["outcome"] == "diverged").mean())
     fig.colorbar(image, ax=axes[0].tolist(), label="+: share of run left at target;  "
                                                    "−: share left at divergence")
-    _save(fig, path)
+    report.save_figure(fig, path)
     return facts
 
 

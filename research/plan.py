@@ -172,6 +172,11 @@ def parse_budget(text: str) -> int | None:
     return int(value)
 
 
+def ceil_to(n: int, multiple: int) -> int:
+    """The smallest multiple of `multiple` that is >= n."""
+    return -(-n // multiple) * multiple
+
+
 def piece_size(run: RunSpec, n_devices: int, budget: int, in_dim: int, out_dim: int) -> int:
     """Members per compiled call: as many as fit the memory budget (all devices together), a
     multiple of the device count."""

@@ -65,13 +65,29 @@ def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarra
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7, frameon=False)
 
 
-def plot_phase(runs: pd.DataFrame, path: Path, title: str = "") -> Path:
-    """Heatmap of P(converged) over σ_w² × depth; k/n in each cell; uncertain cells hatched."""
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display anywhere we run)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write `fig` to `path` atomically (temp name, then rename) and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    pyplot().close(fig)
+    tmp.replace(path)
+    return path
+
+
+def plot_phase(runs: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Heatmap of P(converged) over σ_w² × depth; k/n in each cell; uncertain cells hatched."""
+    plt = pyplot()
     cells = convergence_map(runs, "depth", "sigma_w2")
     sigmas = np.sort(cells["sigma_w2"].unique())
     depths = np.sort(cells["depth"].unique())
@@ -99,9 +115,4 @@ def plot_phase(runs: pd.DataFrame, path: Path, title: str = "") -> Path:
                  f"hatched: 95% interval wider than {UNCERTAIN_WIDTH}", fontsize=8)
     fig.colorbar(image, ax=ax, label="P(converged)")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

@@ -37,7 +37,7 @@ def train(population: Population, dataset: Dataset, spec: SweepSpec,
     budget = plan.parse_budget(spec.memory_budget) or devices.memory_budget()
     fit = plan.piece_size(runs[0], n_devices, budget, dataset.x.shape[1], dataset.out_dim)
     # Every piece padded to one size (a multiple of the device count): one compile per bucket.
-    size = min(fit, -(-len(runs) // n_devices) * n_devices)
+    size = min(fit, plan.ceil_to(len(runs), n_devices))
     records = []
     for start in range(0, len(runs), size):
         records += _train_piece(runs[start:start + size], size, dataset, spec, on_steps)
@@ -49,12 +49,10 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
     import jax
 
     first = runs[0]
-    program = engine.program_for(first, dataset)
-    sharded, replicated = devices.member_sharding()
+    _, replicated = devices.member_sharding()
     # owners[i]: the run that population slot i trains; padding slots repeat the last run.
     owners = np.array(list(range(len(runs))) + [len(runs) - 1] * (size - len(runs)))
-    hp = jax.device_put(engine.hyper_for([runs[i] for i in owners]), sharded)
-    data = jax.device_put(engine.data_for(dataset, first.eval_size), replicated)
+    program, hp, data = engine.place([runs[i] for i in owners], dataset)
 
     state, diag = engine.init_population(hp, data, program)
     diag = jax.device_get(diag)
@@ -109,7 +107,8 @@ def _compact(state, hp, owners, running, data, program, host):
 
     n_devices = devices.device_count()
     live = np.flatnonzero(running)
-    target = n_devices * 2 ** int(np.ceil(np.log2(-(-len(live) // n_devices))))
+    target = n_devices * 2 ** int(np.ceil(np.log2(plan.ceil_to(len(live), n_devices)
+                                                  // n_devices)))
     if target >= len(owners):
         return state, hp, owners
     staying = np.isin(owners, owners[live])

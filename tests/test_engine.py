@@ -20,9 +20,8 @@ def mnist():
 def _single(run, dataset):
     """One run alone: no vmap, no sharding, every step in one scan."""
     program = engine.program_for(run, dataset)
-    hp = jax.tree.map(lambda a: jnp.asarray(a[0]), engine.hyper_for([run]))
     data = engine.data_for(dataset, run.eval_size)
-    state, diag, (loss, acc, _), _ = engine.train_member(hp, data, program,
+    state, diag, (loss, acc, _), _ = engine.train_member(engine.hyper_of(run), data, program,
                                                          run.steps // run.log_every)
     return state, diag, np.asarray(loss), np.asarray(acc)
 
@@ -94,11 +93,9 @@ def test_early_stop_freezes_converged_members_and_cuts_the_curve(mnist):
 def test_a_training_chunk_makes_no_host_transfers(mnist):
     from research import devices
 
-    runs = spec.expand(tiny_spec(seeds=2))
-    program = engine.program_for(runs[0], mnist)
-    sharded, replicated = devices.member_sharding()
-    hp = jax.device_put(engine.hyper_for(runs), sharded)
-    data = jax.device_put(engine.data_for(mnist, 100), replicated)
+    runs = spec.expand(tiny_spec(seeds=2, eval_size=100))
+    program, hp, data = engine.place(runs, mnist)
+    _, replicated = devices.member_sharding()
     state, _ = engine.init_population(hp, data, program)
     start = jax.device_put(np.int32(0), replicated)
     with jax.transfer_guard("disallow"):

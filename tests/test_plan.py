@@ -1,6 +1,5 @@
 """Planning: memory-bounded populations, and the memory estimate against XLA's own analysis."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -102,10 +101,7 @@ def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer):
     members = 8
     runs = spec.expand(tiny_spec(depth=[depth], width=[width], optimizer=optimizer,
                                  seeds=members, sigma_w2=[1.0], eval_size=1000))
-    program = engine.program_for(runs[0], dataset)
-    sharded, replicated = devices.member_sharding()
-    hp = jax.device_put(engine.hyper_for(runs), sharded)
-    data = jax.device_put(engine.data_for(dataset, 1000), replicated)
+    program, hp, data = engine.place(runs, dataset)
     init = engine.init_population.lower(hp, data, program).compile()
     state, _ = init(hp, data)
     chunk = engine.train_population_chunk.lower(state, hp, data, jnp.int32(0), program,
