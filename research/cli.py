@@ -166,7 +166,7 @@ def _run_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from research import figures, theory_cmd
+    from research import figures, recommend_cmd, theory_cmd
 
     parser = Parser(prog="initmap", description="Which initial weight scales train, measured "
                     "over populations of networks, beside mean-field theory.",
@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=Parser)
     _add_sweep(sub)
     theory_cmd.add_parser(sub)
+    recommend_cmd.add_parser(sub)
     _add_presets(sub)
     figures.add_parser(sub)
     _add_bench(sub)
