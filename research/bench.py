@@ -120,6 +120,36 @@ def compaction(steps: int = 1000, networks: int = 256) -> dict:
             "speedup": times[False] / times[True]}
 
 
+COMPILE_ARCHS = {"mlp": {}, "resmlp": {"norm": "pre_ln"}, "cnn": {}, "resnet": {},
+                 "transformer": {"norm": "pre_ln", "activation": "gelu"}, "rnn": {}}
+
+
+def compile_vs_depth(depths=(2, 8, 32), archs=tuple(COMPILE_ARCHS)) -> list[dict]:
+    """Seconds to compile one training chunk of an 8-member population, per architecture and
+    depth: repeated layers are scanned, so this should not grow with depth."""
+    import jax
+    import jax.numpy as jnp
+
+    dataset = load_dataset("mnist1d")
+    rows = []
+    for arch in archs:
+        row = {"arch": arch}
+        for depth in depths:
+            s = spec.from_dict({"arch": arch, **COMPILE_ARCHS[arch], "depth": [depth],
+                                "width": [32], "seeds": 8, "steps": 50, "log_every": 50,
+                                "chunk_steps": 50})
+            program, hp, data = engine.place(spec.expand(s), dataset)
+            state = jax.eval_shape(lambda h, d, p=program: engine.init_population(h, d, p)[0],
+                                   hp, data)
+            jax.clear_caches()
+            start = time.perf_counter()
+            engine.train_population_chunk.lower(state, hp, data, jnp.int32(0), program,
+                                                1).compile()
+            row[f"depth {depth}"] = round(time.perf_counter() - start, 2)
+        rows.append(row)
+    return rows
+
+
 def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
     """FLOP/s of large float32 matmuls sharded over all local devices: the roofline the
     engine's arithmetic is compared with."""

@@ -154,19 +154,29 @@ def _run_bench(args) -> int:
         raise SpecError("baseline_networks", args.baseline_networks, reason="must be >= 1")
     rows = bench.run(steps=args.steps, baseline_networks=args.baseline_networks)
     compaction = bench.compaction(steps=args.steps)
+    compiles = bench.compile_vs_depth()
     if args.json:
         print(json.dumps({"devices": devices.describe(), "rows": rows,
-                          "compaction": compaction}, indent=2))
+                          "compaction": compaction, "compile_vs_depth": compiles}, indent=2))
     else:
         print(bench.table(rows, devices.describe()))
         print(f"\ncompaction: {compaction['networks']} networks × {compaction['steps']} steps, "
               f"{compaction['diverged']} diverge at once: {compaction['without_s']:.1f} s "
               f"without, {compaction['with_s']:.1f} s with ({compaction['speedup']:.2f}×)")
+        print("\ncompile time of a training chunk (s), width 32, 8 members: flat in depth, "
+              "as layers are scanned")
+        print(pd_table(compiles))
     return 0
 
 
+def pd_table(rows: list[dict]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_string(index=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from research import figures, recommend_cmd, theory_cmd
+    from research import coordcheck, figures, recommend_cmd, theory_cmd
 
     parser = Parser(prog="initmap", description="Which initial weight scales train, measured "
                     "over populations of networks, beside mean-field theory.",
@@ -177,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend_cmd.add_parser(sub)
     _add_presets(sub)
     figures.add_parser(sub)
+    coordcheck.add_parser(sub)
     _add_bench(sub)
     for verb_parser in sub.choices.values():
         verb_parser.set_defaults(verb_parser=verb_parser)

@@ -16,9 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from research import init as init_schemes
 from research.data import Dataset
 from research.models import MODELS
-from research.models.mlp import ModelConfig
+from research.models.config import ModelConfig
 from research.outcomes import Criterion, is_diverged, meets_target
 from research.spec import RunSpec
 
@@ -48,6 +49,8 @@ class Hyper(NamedTuple):
     sigma_b2: jax.Array
     lr: jax.Array
     momentum: jax.Array
+    branch_scale: jax.Array
+    readout_scale: jax.Array
 
 
 class Data(NamedTuple):
@@ -67,10 +70,18 @@ class MemberState(NamedTuple):
     diverged_step: jax.Array  # -1 while not diverged
 
 
+def model_config(run: RunSpec, in_dim: int, out_dim: int) -> ModelConfig:
+    return ModelConfig(arch=run.arch, activation=run.activation, depth=run.depth,
+                       width=run.width, in_dim=in_dim, out_dim=out_dim, init=run.init,
+                       compute_dtype=run.compute_dtype, norm=run.norm, residual=run.residual,
+                       branch_layers=run.branch_layers, readout=run.readout,
+                       parametrization=run.parametrization, base_width=run.base_width,
+                       padding=run.padding, kernel_size=run.kernel_size,
+                       patch_size=run.patch_size, heads=run.heads)
+
+
 def program_for(run: RunSpec, data: Dataset) -> Program:
-    model = ModelConfig(activation=run.activation, depth=run.depth, width=run.width,
-                        in_dim=data.x.shape[1], out_dim=data.out_dim, init=run.init,
-                        compute_dtype=run.compute_dtype)
+    model = model_config(run, data.x.shape[1], data.out_dim)
     crit = Criterion(classification=data.is_classification, target_acc=run.target_acc,
                      target_loss_ratio=run.target_loss_ratio, diverge_factor=run.diverge_factor)
     return Program(arch=run.arch, model=model, optimizer=run.optimizer,
@@ -80,10 +91,8 @@ def program_for(run: RunSpec, data: Dataset) -> Program:
 
 def hyper_for(runs: list[RunSpec]) -> Hyper:
     return Hyper(seed=np.array([r.seed for r in runs], np.uint32),
-                 sigma_w2=np.array([r.sigma_w2 for r in runs], np.float32),
-                 sigma_b2=np.array([r.sigma_b2 for r in runs], np.float32),
-                 lr=np.array([r.lr for r in runs], np.float32),
-                 momentum=np.array([r.momentum for r in runs], np.float32))
+                 **{name: np.array([getattr(r, name) for r in runs], np.float32)
+                    for name in Hyper._fields[1:]})
 
 
 def hyper_of(run: RunSpec) -> Hyper:
@@ -109,13 +118,29 @@ def data_for(dataset: Dataset, eval_size: int) -> Data:
 
 
 def optimizer(program: Program, hp: Hyper) -> optax.GradientTransformation:
+    """The optimizer, with the parametrisation's per-tensor learning-rate factors (μP) applied
+    to its updates (for SGD, momentum and Adam alike, scaling the update scales the rate)."""
     if program.optimizer == "sgd":
-        return optax.sgd(hp.lr)
-    if program.optimizer == "momentum":
-        return optax.sgd(hp.lr, momentum=hp.momentum)
-    if program.optimizer == "adam":
-        return optax.adam(hp.lr, b1=hp.momentum)
-    raise ValueError(f"unknown optimizer {program.optimizer!r}")
+        base = optax.sgd(hp.lr)
+    elif program.optimizer == "momentum":
+        base = optax.sgd(hp.lr, momentum=hp.momentum)
+    elif program.optimizer == "adam":
+        base = optax.adam(hp.lr, b1=hp.momentum)
+    else:
+        raise ValueError(f"unknown optimizer {program.optimizer!r}")
+    if program.model.parametrization != "mup":
+        return base
+    factors = init_schemes.lr_multipliers(MODELS[program.arch].layout(program.model),
+                                          program.model, program.optimizer)
+    return optax.chain(base, _scale_each(factors))
+
+
+def _scale_each(factors: dict[str, float]) -> optax.GradientTransformation:
+    """Multiply each tensor's update by its factor."""
+    def update(updates, state, params=None):
+        return {name: u * factors[name] for name, u in updates.items()}, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
 def metrics(out: jax.Array, y: jax.Array, classification: bool) -> tuple[jax.Array, jax.Array]:
@@ -126,12 +151,25 @@ def metrics(out: jax.Array, y: jax.Array, classification: bool) -> tuple[jax.Arr
     return jnp.mean((out - y) ** 2), jnp.float32(jnp.nan)
 
 
-def loss_and_acc(params: dict, x: jax.Array, y: jax.Array, program: Program):
-    out = MODELS[program.arch].apply(params, x, program.model)
+def loss_and_acc(params: dict, x: jax.Array, y: jax.Array, program: Program, hp: Hyper):
+    out = MODELS[program.arch].apply(params, x, program.model, hp)
     return metrics(out, y, program.crit.classification)
 
 
-def _keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
+def init_params(hp: Hyper, data: Data, program: Program) -> dict:
+    """One network's parameters at step 0. LSUV rescales its orthogonal draw on the first
+    `batch_size` training examples."""
+    init_key, _ = member_keys(hp.seed)
+    model, cfg = MODELS[program.arch], program.model
+    params = init_schemes.params(init_key, model.layout(cfg), cfg, hp)
+    if cfg.init == "lsuv":
+        batch = data.x[:program.batch_size]
+        params = init_schemes.lsuv(params, lambda p: model.forward(p, batch, cfg, hp)[1],
+                                   model.scale_layer, model.lsuv_layers(cfg))
+    return params
+
+
+def member_keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
     root = jax.random.key(seed)
     return jax.random.fold_in(root, INIT_KEY), jax.random.fold_in(root, DATA_KEY)
 
@@ -141,14 +179,13 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
     pre-activation on the eval inputs (the empirical q^l), and the per-layer weight-gradient norm
     (root mean square over GRAD_PROBE_EXAMPLES single-example gradients, the quantity whose
     layer-to-layer ratio mean-field theory predicts as χ₁)."""
-    init_key, _ = _keys(hp.seed)
     model = MODELS[program.arch]
-    params = model.init(init_key, hp, program.model)
-    out, q = model.forward(params, data.x_eval, program.model)
+    params = init_params(hp, data, program)
+    out, q = model.forward(params, data.x_eval, program.model, hp)
     loss, acc = metrics(out, data.y_eval, program.crit.classification)
 
     def example_grad_norms(x, y):
-        grads = jax.grad(lambda p: loss_and_acc(p, x[None], y[None], program)[0])(params)
+        grads = jax.grad(lambda p: loss_and_acc(p, x[None], y[None], program, hp)[0])(params)
         return model.weight_grad_norms(grads) ** 2
 
     probe = slice(0, GRAD_PROBE_EXAMPLES)
@@ -176,11 +213,11 @@ def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array
                 program: Program, n_logs: int) -> tuple[MemberState, tuple[jax.Array, ...]]:
     """`n_logs × log_every` SGD steps of one network from `start_step`; the eval loss,
     accuracy and unit diversity after every `log_every` steps."""
-    _, data_key = _keys(hp.seed)
+    _, data_key = member_keys(hp.seed)
     opt = optimizer(program, hp)
     n_train = data.x.shape[0]
     crit = program.crit
-    batch_loss = functools.partial(loss_and_acc, program=program)
+    batch_loss = functools.partial(loss_and_acc, program=program, hp=hp)
 
     def sgd_step(state: MemberState, step: jax.Array) -> tuple[MemberState, None]:
         # The member's own data order: its seed and the global step, nothing else.
@@ -203,7 +240,7 @@ def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array
         steps = first + jnp.arange(program.log_every, dtype=jnp.int32)
         state, _ = jax.lax.scan(sgd_step, state, steps)
         logged_step = first + program.log_every
-        loss, acc = loss_and_acc(state.params, data.x_eval, data.y_eval, program)
+        loss, acc = loss_and_acc(state.params, data.x_eval, data.y_eval, program, hp)
         bad = is_diverged(loss, state.initial_loss, crit)
         diverged_step = jnp.where(state.running & bad, logged_step, state.diverged_step)
         running = state.running & ~bad
@@ -216,11 +253,12 @@ def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array
     return jax.lax.scan(logged_block, state, jnp.arange(n_logs, dtype=jnp.int32))
 
 
-def evaluate(params: dict, data: Data, program: Program) -> tuple[jax.Array, jax.Array]:
+def evaluate(params: dict, hp: Hyper, data: Data,
+             program: Program) -> tuple[jax.Array, jax.Array]:
     """Loss and accuracy on the held-out split."""
     if data.x_test.shape[0] == 0:
         return jnp.float32(jnp.nan), jnp.float32(jnp.nan)
-    return loss_and_acc(params, data.x_test, data.y_test, program)
+    return loss_and_acc(params, data.x_test, data.y_test, program, hp)
 
 
 # The population versions: one compiled program per (Program, shapes), members on axis 0.
@@ -237,8 +275,8 @@ def train_population_chunk(state: MemberState, hp: Hyper, data: Data, start_step
 
 
 @functools.partial(jax.jit, static_argnames=("program",))
-def evaluate_population(params: dict, data: Data, program: Program):
-    return jax.vmap(evaluate, in_axes=(0, None, None))(params, data, program)
+def evaluate_population(params: dict, hp: Hyper, data: Data, program: Program):
+    return jax.vmap(evaluate, in_axes=(0, 0, None, None))(params, hp, data, program)
 
 
 @functools.partial(jax.jit, static_argnames=("program", "n_logs"))
@@ -246,4 +284,4 @@ def train_member(hp: Hyper, data: Data, program: Program, n_logs: int):
     """One network, all steps, no vmap: the slow obvious version the population must equal."""
     state, diagnostics = init_member(hp, data, program)
     state, logs = train_chunk(state, hp, data, jnp.int32(0), program, n_logs)
-    return state, diagnostics, logs, evaluate(state.params, data, program)
+    return state, diagnostics, logs, evaluate(state.params, hp, data, program)

@@ -1,8 +1,9 @@
 """Init schemes: a unit-variance draw per scheme, scaled per member by σ.
 
-Every scheme draws entries with unit variance (or exactly 0 / 1), and the caller's σ scales
-them: W by sqrt(σ_w² / fan_in), b by sqrt(σ_b²). Because the scale is applied after the draw, σ
-can be a traced per-member scalar and the whole init is vmappable over a population.
+A model describes its tensors as a `Layout` (name -> Weight | Bias | Const). Every scheme draws
+weight entries with unit variance (or exactly 0 / 1), and the member's σ scales them: W by
+sqrt(σ_w² / fan_in) (see `parametrization`), b by sqrt(σ_b²). Because the scale is applied after
+the draw, σ can be a traced per-member scalar and the whole init is vmappable over a population.
 
 All of a network's weights come from one RNG call (and its biases from a second), sliced into
 shapes: each threefry call costs ~0.4 s of XLA compile on CPU, and a per-matrix draw made
@@ -10,18 +11,53 @@ compilation most of a small sweep's time.
 """
 
 import math
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 
+from research import parametrization
+
 # Standard deviation of N(0, 1) truncated to [-2, 2]; dividing by it restores unit variance.
 _TRUNCATED_STD = 0.8796256610342398
 
-Shapes = dict[str, tuple[int, ...]]
+
+@dataclass(frozen=True)
+class Weight:
+    """A weight tensor (..., fan_in, fan_out), or a conv kernel (..., k, c_in, c_out)."""
+
+    shape: tuple[int, ...]
+    role: str = "hidden"  # see parametrization.ROLES
+    conv: bool = False
+    recurrent: bool = False  # a square recurrent matrix: what the identity scheme sets to I
+    zero: bool = False  # starts at zero whatever the scheme (Fixup's last branch layer)
+    gain: float = 1.0  # a fixed extra factor on the std (Fixup's L^(-1/(2m-2)))
+
+    @property
+    def fan_in(self) -> int:
+        return self.shape[-2] * (self.shape[-3] if self.conv else 1)
+
+
+@dataclass(frozen=True)
+class Bias:
+    shape: tuple[int, ...]
+    role: str = "input"
+
+
+@dataclass(frozen=True)
+class Const:
+    """A learned tensor with a fixed start (SkipInit's gate α = 0)."""
+
+    shape: tuple[int, ...]
+    value: float = 0.0
+    role: str = "scalar"
+
+
+Layout = dict[str, Weight | Bias | Const]
 
 
 def _flat_draw(key: jax.Array, size: int, scheme: str) -> jax.Array:
-    if scheme in ("gaussian", "orthogonal"):
+    if scheme == "gaussian":
         return jax.random.normal(key, (size,))
     if scheme == "uniform":
         return jax.random.uniform(key, (size,), minval=-math.sqrt(3.0), maxval=math.sqrt(3.0))
@@ -32,6 +68,10 @@ def _flat_draw(key: jax.Array, size: int, scheme: str) -> jax.Array:
     if scheme == "constant":
         return jnp.ones((size,))
     raise ValueError(f"unknown init scheme {scheme!r}")
+
+
+# Schemes whose draw is Gaussian before the structure (QR, delta, identity) is imposed.
+_GAUSSIAN_BASED = ("gaussian", "orthogonal", "delta_orthogonal", "identity", "lsuv")
 
 
 def orthogonalize(a: jax.Array) -> jax.Array:
@@ -50,7 +90,26 @@ def orthogonalize(a: jax.Array) -> jax.Array:
     return q * math.sqrt(max(fan_in, fan_out))
 
 
-def _split(flat: jax.Array, shapes: Shapes) -> dict[str, jax.Array]:
+def _structure(draw: jax.Array, w: Weight, scheme: str) -> jax.Array:
+    """Impose the scheme's structure on a unit Gaussian draw of w's shape."""
+    if w.zero:
+        return jnp.zeros(w.shape)
+    if w.conv and scheme == "delta_orthogonal":
+        # Xiao et al. 2018: only the centre tap, an orthogonal matrix. Times √k, so that after
+        # the 1/√(k·c_in) scaling the centre has the entry variance 1/c_in that preserves norms.
+        k = w.shape[-3]
+        centre = orthogonalize(draw[..., k // 2, :, :]) * math.sqrt(k)
+        return jnp.zeros(w.shape).at[..., k // 2, :, :].set(centre)
+    if scheme in ("orthogonal", "lsuv", "delta_orthogonal"):
+        flat = draw.reshape(w.shape[:-3] + (w.fan_in, w.shape[-1])) if w.conv else draw
+        return orthogonalize(flat).reshape(w.shape)
+    if scheme == "identity" and w.recurrent:
+        # Le et al. 2015 (IRNN): W = I, so σ_w² = 1 gives exactly the identity.
+        return jnp.broadcast_to(jnp.eye(w.shape[-1]) * math.sqrt(w.fan_in), w.shape)
+    return draw
+
+
+def _split(flat: jax.Array, shapes: dict[str, tuple[int, ...]]) -> dict[str, jax.Array]:
     out, start = {}, 0
     for name, shape in shapes.items():
         size = math.prod(shape)
@@ -59,27 +118,57 @@ def _split(flat: jax.Array, shapes: Shapes) -> dict[str, jax.Array]:
     return out
 
 
-def unit_weights(key: jax.Array, shapes: Shapes, scheme: str) -> dict[str, jax.Array]:
-    """Weights of shape (..., fan_in, fan_out), entries of unit variance under `scheme`."""
-    draws = _split(_flat_draw(key, sum(math.prod(s) for s in shapes.values()), scheme), shapes)
-    if scheme == "orthogonal":
-        draws = {name: orthogonalize(w) for name, w in draws.items()}
-    return draws
+def unit_weights(key: jax.Array, layout: Layout, scheme: str) -> dict[str, jax.Array]:
+    """Every Weight of the layout with entries of unit variance under `scheme`."""
+    shapes = {name: t.shape for name, t in layout.items() if isinstance(t, Weight)}
+    base = "gaussian" if scheme in _GAUSSIAN_BASED else scheme
+    draws = _split(_flat_draw(key, sum(math.prod(s) for s in shapes.values()), base), shapes)
+    return {name: _structure(draw, layout[name], scheme) for name, draw in draws.items()}
 
 
-def unit_biases(key: jax.Array, shapes: Shapes, scheme: str) -> dict[str, jax.Array]:
+def unit_biases(key: jax.Array, layout: Layout, scheme: str) -> dict[str, jax.Array]:
     """Gaussian biases of unit variance; the zero and constant schemes apply to biases too."""
+    shapes = {name: t.shape for name, t in layout.items() if isinstance(t, Bias)}
     bias_scheme = scheme if scheme in ("zero", "constant") else "gaussian"
     return _split(_flat_draw(key, sum(math.prod(s) for s in shapes.values()), bias_scheme),
                   shapes)
 
 
-def params(key: jax.Array, weights: Shapes, biases: Shapes, scheme: str,
-           sigma_w2: jax.Array, sigma_b2: jax.Array) -> dict[str, jax.Array]:
-    """Every W with entries of variance σ_w²/fan_in (fan_in = shape[-2]), every b with σ_b²."""
+def params(key: jax.Array, layout: Layout, cfg, hp) -> dict[str, jax.Array]:
+    """One network's parameters: weights with entry variance σ_w²/fan_in (as the
+    parametrisation stores them), the readout times hp.readout_scale (or zero), biases with
+    variance σ_b², constants at their value. Keys come out in layout order."""
     key_w, key_b = jax.random.split(key)
-    out = {name: w * jnp.sqrt(sigma_w2 / weights[name][-2])
-           for name, w in unit_weights(key_w, weights, scheme).items()}
-    out.update({name: b * jnp.sqrt(sigma_b2)
-                for name, b in unit_biases(key_b, biases, scheme).items()})
+    weights = unit_weights(key_w, layout, cfg.init)
+    biases = unit_biases(key_b, layout, cfg.init)
+    out = {}
+    for name, t in layout.items():
+        if isinstance(t, Weight):
+            std = parametrization.init_std(t.fan_in, t.role, cfg, hp.sigma_w2) * t.gain
+            if t.role == "output":
+                std = std * (0.0 if cfg.readout == "zero" else hp.readout_scale)
+            out[name] = weights[name] * std
+        elif isinstance(t, Bias):
+            out[name] = biases[name] * jnp.sqrt(hp.sigma_b2)
+        else:
+            out[name] = jnp.full(t.shape, t.value, jnp.float32)
     return out
+
+
+def lr_multipliers(layout: Layout, cfg, optimizer: str) -> dict[str, float]:
+    """Per-tensor learning-rate factors of the parametrisation (all 1 except under μP)."""
+    return {name: parametrization.lr_multiplier(t.role, cfg, optimizer)
+            for name, t in layout.items()}
+
+
+def lsuv(params: dict, forward, scale_layer, n_layers: int) -> dict:
+    """Mishkin & Matas 2015, after the orthogonal draw: layer by layer, scale each layer's
+    weights and bias so that its pre-activations have unit second moment on the batch that
+    `forward(params) -> q` sees (q[l]: layer l's mean squared pre-activation). Scaling both W and
+    b of layer l by c scales its pre-activations by exactly c, so one pass suffices."""
+
+    def fix(layer, params):
+        q = forward(params)[layer]
+        return scale_layer(params, layer, jnp.where(q > 0, jax.lax.rsqrt(q), 1.0))
+
+    return jax.lax.fori_loop(0, n_layers, fix, params)

@@ -82,14 +82,16 @@ class Grid:
     """The runs of a spec, addressed by (bucket, position) and built only when needed, so a
     sweep of 10⁶ runs plans in milliseconds and memory independent of its size.
 
-    Buckets are the (depth, width) pairs; within one, runs go over σ_w² × σ_b² × lr × seed.
+    Buckets are the (depth, width) pairs; within one, runs go over the other axes × seed.
     This is `spec.expand`'s order, grouped by bucket (tests check they agree).
     """
 
     def __init__(self, spec: SweepSpec):
         self.spec = spec
         self.statics = list(itertools.product(spec.depth, spec.width))
-        self.shape = (len(spec.sigma_w2), len(spec.sigma_b2), len(spec.lr), spec.seeds)
+        self.dynamic_axes = [name for name in AXES if name not in ("depth", "width")]
+        self.shape = tuple(len(getattr(spec, name)) for name in self.dynamic_axes) + (
+            spec.seeds,)
         self.per_bucket = math.prod(self.shape)
         self._scalars = {f.name: getattr(spec, f.name) for f in dataclasses.fields(RunSpec)
                          if f.name not in AXES and f.name != "seed"}
@@ -99,10 +101,10 @@ class Grid:
 
     def run(self, bucket: int, position: int) -> RunSpec:
         depth, width = self.statics[bucket]
-        w, b, lr, seed = np.unravel_index(position, self.shape)
-        s = self.spec
-        return RunSpec(depth=depth, width=width, sigma_w2=s.sigma_w2[w], sigma_b2=s.sigma_b2[b],
-                       lr=s.lr[lr], seed=int(seed), **self._scalars)
+        *where, seed = np.unravel_index(position, self.shape)
+        values = {name: getattr(self.spec, name)[i]
+                  for name, i in zip(self.dynamic_axes, where, strict=True)}
+        return RunSpec(depth=depth, width=width, seed=int(seed), **values, **self._scalars)
 
     def slots(self, max_members: int) -> list[Slot]:
         """Each bucket cut, in order, into populations of at most max_members runs.
@@ -140,17 +142,41 @@ PROBE_BATCH = 8  # engine: single-example gradients computed 8 at a time at init
 SAFETY = 2.0  # the estimate below was checked to bound XLA's own memory analysis (tests)
 
 
+def _costs(run: RunSpec, in_dim: int, out_dim: int) -> tuple[int, int, float]:
+    """(parameters, floats per example per layer kept for the backward pass, multiply-adds per
+    example) of a run's network, from its layout."""
+    from research import engine
+    from research.init import Weight
+    from research.models import MODELS
+
+    cfg = engine.model_config(run, in_dim, out_dim)
+    layout = MODELS[run.arch].layout(cfg)
+    params = sum(math.prod(t.shape) for t in layout.values())
+    weights = sum(math.prod(t.shape) for t in layout.values() if isinstance(t, Weight))
+    # Where each weight is applied: every position of a convolution, every RNN time step,
+    # every token of the transformer. Per layer, a convolution keeps its k shifted copies
+    # (im2col), a residual block its branch, a transformer block its attention. The factors
+    # were fitted to XLA's memory analysis (tests/test_plan.py checks the bounds).
+    tokens = -(-in_dim // run.patch_size)
+    positions = {"cnn": in_dim, "resnet": in_dim, "rnn": in_dim,
+                 "transformer": tokens}.get(run.arch, 1)
+    per_layer = {"cnn": run.kernel_size, "resmlp": run.branch_layers + 1,
+                 "resnet": run.branch_layers + 1,
+                 "transformer": 3 + run.heads * tokens // run.width}.get(run.arch, 1)
+    work = weights * positions + (tokens ** 2 * run.width * run.depth * 2
+                                  if run.arch == "transformer" else 0)
+    return params, positions * run.width * per_layer, float(work)
+
+
 def member_bytes(run: RunSpec, in_dim: int, out_dim: int) -> int:
     """Estimated peak bytes one member needs (float32): the larger of init (parameters,
     optimizer state, the gradient probes, the eval forward) and a training chunk (parameters,
     their update and gradients, optimizer state, the activations kept for the backward pass)."""
-    width, depth = run.width, run.depth
-    params = (in_dim * width + (depth - 1) * width**2 + width * out_dim
-              + depth * width + out_dim)
+    params, activations, _ = _costs(run, in_dim, out_dim)
     slots = OPTIMIZER_SLOTS[run.optimizer]
-    eval_floats = run.eval_size * (2 * width + out_dim)
+    eval_floats = run.eval_size * (2 * activations + out_dim)
     init = params * (1 + slots + PROBE_BATCH + 1) + eval_floats
-    train = (params * (4 + slots) + run.batch_size * width * (depth + 1) * 4 + eval_floats)
+    train = params * (4 + slots) + run.batch_size * activations * (run.depth + 1) * 4 + eval_floats
     return int(4 * max(init, train) * SAFETY)
 
 
@@ -194,8 +220,8 @@ def shard_slots(slots: list[Slot], shard: Shard) -> list[Slot]:
 
 
 def _work(run: RunSpec, in_dim: int, out_dim: int) -> float:
-    # Multiply-adds per example of an MLP: what a step's cost scales with, past fixed overheads.
-    return in_dim * run.width + (run.depth - 1) * run.width**2 + run.width * out_dim
+    # Multiply-adds per example: what a step's cost scales with, past fixed overheads.
+    return _costs(run, in_dim, out_dim)[2]
 
 
 def calibrate(grid: Grid, slots: list[Slot], dataset) -> dict:

@@ -19,16 +19,32 @@ from typing import Any
 from research.activations import ACTIVATIONS
 from research.errors import SpecError
 
-ARCHS = ("mlp",)
+ARCHS = ("mlp", "resmlp", "cnn", "resnet", "transformer", "rnn")
+RESIDUAL_ARCHS = ("resmlp", "resnet", "transformer")
+CONV_ARCHS = ("cnn", "resnet")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 OPTIMIZERS = ("sgd", "momentum", "adam")
-INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "zero", "constant")
+INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "zero", "constant",
+         "delta_orthogonal", "identity", "lsuv")
+# Schemes defined for some architectures only (what they were designed for).
+INIT_ARCHS = {"delta_orthogonal": CONV_ARCHS, "identity": ("rnn",), "lsuv": ("mlp", "cnn")}
+NORMS = ("none", "pre_ln", "post_ln")
+RESIDUALS = ("fixed", "inv_sqrt_depth", "fixup", "skipinit")
+READOUTS = ("standard", "zero")
+PARAMETRIZATIONS = ("standard", "ntk", "mup")
+PADDINGS = ("circular", "same")
 DATASETS = ("mnist1d", "teacher_student", "npz:PATH")
 
 # Swept axes: a list in the spec, one value per run.
-AXES = ("depth", "width", "sigma_w2", "sigma_b2", "lr")
+AXES = ("depth", "width", "sigma_w2", "sigma_b2", "lr", "branch_scale", "readout_scale")
 # Per-member (traced) hyper-parameters: vmapped, never recompiled for.
-DYNAMIC = ("seed", "sigma_w2", "sigma_b2", "lr", "momentum")
+DYNAMIC = ("seed", "sigma_w2", "sigma_b2", "lr", "momentum", "branch_scale", "readout_scale")
+# Fields added after results were first stored, with their defaults: they enter a run's id only
+# when set away from the default, so every stored run keeps its id (and resumes, and is found).
+LATER_FIELDS = {"branch_scale": 1.0, "readout_scale": 1.0, "norm": "none",
+                "residual": "fixed", "branch_layers": 2, "readout": "standard",
+                "parametrization": "standard", "base_width": 32, "padding": "circular",
+                "kernel_size": 5, "patch_size": 4, "heads": 4}
 # Fields that only say where/how to execute: not part of a run's identity.
 EXECUTION = ("name", "out", "chunk_steps", "max_members", "memory_budget", "compact")
 
@@ -45,9 +61,21 @@ class SweepSpec:
     sigma_w2: tuple[float, ...] = (1.0,)
     sigma_b2: tuple[float, ...] = (0.05,)
     lr: tuple[float, ...] = (0.01,)
+    branch_scale: tuple[float, ...] = (1.0,)  # residual archs: α in h ← h + α·F(h)
+    readout_scale: tuple[float, ...] = (1.0,)  # multiplies the readout's initial weights
     momentum: float = 0.9  # used by `momentum` (heavy ball) and as Adam's b1
     optimizer: str = "sgd"
     init: str = "gaussian"
+    norm: str = "none"  # residual archs: none, pre_ln; transformer also post_ln
+    residual: str = "fixed"  # branch scaling: fixed α, α/√L, fixup, skipinit (learned α from 0)
+    branch_layers: int = 2  # dense/conv layers per residual branch (1 or 2)
+    readout: str = "standard"  # or "zero": the readout starts at zero
+    parametrization: str = "standard"  # standard, ntk, mup (μP relative to base_width)
+    base_width: int = 32  # μP: the width at which μP equals the standard parametrisation
+    padding: str = "circular"  # convolutions: circular or same (zero) padding
+    kernel_size: int = 5  # convolutions
+    patch_size: int = 4  # transformer: input samples per token
+    heads: int = 4  # transformer: attention heads (must divide width)
     dataset: str = "mnist1d"
     teacher_depth: int = 2  # teacher_student only: the random teacher MLP
     teacher_width: int = 64
@@ -79,9 +107,21 @@ class RunSpec:
     sigma_w2: float
     sigma_b2: float
     lr: float
+    branch_scale: float
+    readout_scale: float
     momentum: float
     optimizer: str
     init: str
+    norm: str
+    residual: str
+    branch_layers: int
+    readout: str
+    parametrization: str
+    base_width: int
+    padding: str
+    kernel_size: int
+    patch_size: int
+    heads: int
     dataset: str
     teacher_depth: int
     teacher_width: int
@@ -98,7 +138,9 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        payload = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        fields_ = {name: value for name, value in dataclasses.asdict(self).items()
+                   if name not in LATER_FIELDS or value != LATER_FIELDS[name]}
+        payload = json.dumps(fields_, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
@@ -168,6 +210,12 @@ def validate(spec: SweepSpec) -> SweepSpec:
     _check_choice("optimizer", spec.optimizer, OPTIMIZERS)
     _check_choice("init", spec.init, INITS)
     _check_choice("compute_dtype", spec.compute_dtype, COMPUTE_DTYPES)
+    _check_choice("norm", spec.norm, NORMS)
+    _check_choice("residual", spec.residual, RESIDUALS)
+    _check_choice("readout", spec.readout, READOUTS)
+    _check_choice("parametrization", spec.parametrization, PARAMETRIZATIONS)
+    _check_choice("padding", spec.padding, PADDINGS)
+    _check_architecture(spec)
     if not (spec.dataset in DATASETS[:2] or spec.dataset.startswith("npz:")):
         raise SpecError("dataset", spec.dataset, allowed=list(DATASETS))
     if spec.dataset.startswith("npz:") and not Path(spec.dataset[4:]).expanduser().is_file():
@@ -189,8 +237,13 @@ def validate(spec: SweepSpec) -> SweepSpec:
     for v in spec.lr:
         if v <= 0:
             raise SpecError("lr", v, reason=f"must be > 0, got {v}")
+    for name in ("branch_scale", "readout_scale"):
+        for v in getattr(spec, name):
+            if v < 0:
+                raise SpecError(name, v, reason=f"must be >= 0, got {v}")
     positive = ("teacher_depth", "teacher_width", "batch_size", "steps", "seeds", "log_every",
-                "eval_size", "chunk_steps", "max_members")
+                "eval_size", "chunk_steps", "max_members", "base_width", "kernel_size",
+                "patch_size", "heads")
     for name in positive:
         v = getattr(spec, name)
         if v < 1:
@@ -213,6 +266,32 @@ def validate(spec: SweepSpec) -> SweepSpec:
         raise SpecError("chunk_steps", spec.chunk_steps,
                         reason=f"must be a multiple of log_every ({spec.log_every})")
     return spec
+
+
+def _check_architecture(spec: SweepSpec) -> None:
+    """Options that only mean something for some architectures are refused elsewhere, rather
+    than silently ignored (and stored as if they had changed the run)."""
+    arch = spec.arch
+    if spec.init in INIT_ARCHS and arch not in INIT_ARCHS[spec.init]:
+        raise SpecError("init", spec.init, reason=f"is defined for arch "
+                        f"{', '.join(INIT_ARCHS[spec.init])}, not {arch}")
+    if arch not in RESIDUAL_ARCHS:
+        for name in ("norm", "residual", "branch_layers", "branch_scale"):
+            if getattr(spec, name) != SPEC_FIELDS[name].default:
+                raise SpecError(name, getattr(spec, name), reason="applies to residual archs "
+                                f"only ({', '.join(RESIDUAL_ARCHS)}), not {arch}")
+    if spec.norm == "post_ln" and arch != "transformer":
+        raise SpecError("norm", spec.norm, reason=f"post_ln is for the transformer; {arch} "
+                        "allows none, pre_ln")
+    if spec.branch_layers not in (1, 2):
+        raise SpecError("branch_layers", spec.branch_layers, allowed="1, 2")
+    if spec.residual == "fixup" and spec.branch_layers != 2:
+        raise SpecError("residual", spec.residual,
+                        reason="fixup scales by L^(-1/(2m-2)): it needs branch_layers = 2")
+    if arch == "transformer" and any(w % spec.heads for w in spec.width):
+        raise SpecError("heads", spec.heads, reason=f"must divide every width {list(spec.width)}")
+    if arch in CONV_ARCHS and spec.kernel_size % 2 == 0:
+        raise SpecError("kernel_size", spec.kernel_size, reason="must be odd (centred kernels)")
 
 
 def from_dict(raw: dict[str, Any], base: SweepSpec | None = None) -> SweepSpec:
@@ -276,15 +355,13 @@ def _toml_value(value: Any) -> str:
 
 
 def expand(spec: SweepSpec) -> list[RunSpec]:
-    """One RunSpec per point of depth × width × σ_w² × σ_b² × lr × seed, in a stable order."""
+    """One RunSpec per point of the axes (in AXES order) × seed, in a stable order."""
     scalars = {f.name: getattr(spec, f.name) for f in fields(RunSpec)
                if f.name not in AXES and f.name != "seed"}
     runs = []
-    for depth, width, sigma_w2, sigma_b2, lr in itertools.product(
-            spec.depth, spec.width, spec.sigma_w2, spec.sigma_b2, spec.lr):
+    for point in itertools.product(*(getattr(spec, name) for name in AXES)):
         for seed in range(spec.seeds):
-            runs.append(RunSpec(depth=depth, width=width, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
-                                lr=lr, seed=seed, **scalars))
+            runs.append(RunSpec(**dict(zip(AXES, point, strict=True)), seed=seed, **scalars))
     return runs
 
 

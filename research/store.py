@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from research.errors import SpecError
+from research.spec import LATER_FIELDS
 
 RUNS_DIR = "runs"
 
@@ -87,6 +88,13 @@ def load_runs(out: str | os.PathLike, quiet: bool = False) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     frame = pd.concat(frames, ignore_index=True)
+    # Runs stored before a field existed ran with its default: fill it in, so every table has
+    # every field (and `Grid.stored` can select on it).
+    for name, default in LATER_FIELDS.items():
+        if name not in frame:
+            frame[name] = default
+        else:
+            frame[name] = frame[name].fillna(default)
     # A population re-trained after a lost part could store a run twice: keep one.
     return frame.drop_duplicates("run_id", keep="first").reset_index(drop=True)
 

@@ -80,15 +80,15 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
             break
         if spec.compact:
             state, hp, owners = _compact(state, hp, owners, running, data, program, host)
-    _settle(state, owners, np.ones(len(owners), bool), data, program, host)
+    _settle(state, hp, owners, np.ones(len(owners), bool), data, program, host)
     return [_record(run, i, host, logs, program) for i, run in enumerate(runs)]
 
 
-def _settle(state, owners, leaving, data, program, host: dict) -> None:
+def _settle(state, hp, owners, leaving, data, program, host: dict) -> None:
     """Record the final state of the runs whose slots are `leaving` (first slot of each run)."""
     import jax
 
-    test_loss, test_acc = engine.evaluate_population(state.params, data, program)
+    test_loss, test_acc = engine.evaluate_population(state.params, hp, data, program)
     final = jax.device_get({"running": state.running, "diverged_step": state.diverged_step,
                             "test_loss": test_loss, "test_acc": test_acc})
     members, first_slot = np.unique(owners, return_index=True)
@@ -112,7 +112,7 @@ def _compact(state, hp, owners, running, data, program, host):
     if target >= len(owners):
         return state, hp, owners
     staying = np.isin(owners, owners[live])
-    _settle(state, owners, ~staying, data, program, host)
+    _settle(state, hp, owners, ~staying, data, program, host)
     index = np.concatenate([live, np.repeat(live[-1], target - len(live))])
     sharded, _ = devices.member_sharding()
     state, hp = jax.device_put(jax.tree.map(lambda a: a[index], (state, hp)), sharded)

@@ -6,15 +6,28 @@ import numpy as np
 import pytest
 
 from research import init
+from research.engine import Hyper
+from research.models.config import ModelConfig
 from research.spec import INITS
 
-SHAPES = {"w": (256, 128), "stack": (3, 128, 128)}
-BIASES = {"b": (128,), "b_stack": (3, 128)}
+LAYOUT = {"w": init.Weight((256, 128)), "stack": init.Weight((3, 128, 128)),
+          "b": init.Bias((128,)), "b_stack": init.Bias((3, 128))}
 
 
-def _draw(scheme, sigma_w2=2.0, sigma_b2=0.3, key=0):
-    return init.params(jax.random.key(key), SHAPES, BIASES, scheme,
-                       jnp.float32(sigma_w2), jnp.float32(sigma_b2))
+def _cfg(scheme: str, **kw) -> ModelConfig:
+    return ModelConfig(arch="mlp", activation="tanh", depth=2, width=128, in_dim=256,
+                       out_dim=10, init=scheme, **kw)
+
+
+def _hp(sigma_w2=2.0, sigma_b2=0.3, **kw) -> Hyper:
+    values = dict(seed=0, sigma_w2=sigma_w2, sigma_b2=sigma_b2, lr=0.1, momentum=0.0,
+                  branch_scale=1.0, readout_scale=1.0)
+    values.update(kw)
+    return Hyper(**{k: jnp.float32(v) for k, v in values.items()})
+
+
+def _draw(scheme, sigma_w2=2.0, sigma_b2=0.3, key=0, layout=LAYOUT, **cfg):
+    return init.params(jax.random.key(key), layout, _cfg(scheme, **cfg), _hp(sigma_w2, sigma_b2))
 
 
 @pytest.mark.parametrize("scheme", ["gaussian", "uniform", "truncated_normal", "orthogonal"])
@@ -34,7 +47,8 @@ def test_uniform_and_truncated_have_their_support():
 
 @pytest.mark.parametrize("shape", [(64, 64), (64, 32), (32, 64), (2, 16, 8)])
 def test_orthogonal_has_orthogonal_rows_or_columns(shape):
-    w = np.asarray(init.unit_weights(jax.random.key(1), {"w": shape}, "orthogonal")["w"])
+    w = np.asarray(init.unit_weights(jax.random.key(1), {"w": init.Weight(shape)},
+                                     "orthogonal")["w"])
     fan_in, fan_out = shape[-2:]
     gram = np.swapaxes(w, -1, -2) @ w if fan_in >= fan_out else w @ np.swapaxes(w, -1, -2)
     eye = np.broadcast_to(np.eye(min(fan_in, fan_out)), gram.shape)
@@ -58,11 +72,13 @@ def test_matrices_of_one_network_are_independent():
 
 def test_every_spec_scheme_is_implemented():
     for scheme in INITS:
-        init.unit_weights(jax.random.key(0), {"w": (3, 2)}, scheme)
+        init.unit_weights(jax.random.key(0), {"w": init.Weight((3, 2))}, scheme)
 
 
 def test_sigma_can_be_a_vmapped_per_member_scalar():
     keys = jax.random.split(jax.random.key(0), 3)
     sigmas = jnp.array([0.5, 1.0, 4.0])
-    draw = jax.vmap(lambda k, s: init.params(k, {"w": (512, 256)}, {}, "gaussian", s, s)["w"])
+    layout = {"w": init.Weight((512, 256))}
+    draw = jax.vmap(lambda k, s: init.params(k, layout, _cfg("gaussian"),
+                                             _hp()._replace(sigma_w2=s))["w"])
     np.testing.assert_allclose(jnp.var(draw(keys, sigmas), axis=(1, 2)) * 512, sigmas, rtol=0.03)

@@ -1,82 +1,67 @@
 """Fully connected network: input layer, (depth - 1) identical hidden layers scanned, readout.
 
 `depth` counts hidden layers (each followed by the activation). The repeated layers are stacked
-along a leading axis and run with `lax.scan`, so compile time does not grow with depth.
+along a leading axis and run with `lax.scan`, so compile time does not grow with depth. The CNN
+(`cnn.py`) is this network with convolutions and a global average pool: it reuses `forward`.
 """
-
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 
 from research import init as init_schemes
-from research.activations import get_activation
+from research.models import layers
+from research.models.config import ModelConfig
+
+Weight, Bias = init_schemes.Weight, init_schemes.Bias
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    activation: str
-    depth: int
-    width: int
-    in_dim: int
-    out_dim: int
-    init: str
-    compute_dtype: str = "float32"
+def layout(cfg: ModelConfig) -> init_schemes.Layout:
+    hidden, width = cfg.depth - 1, cfg.width
+    return {"w_in": Weight((cfg.in_dim, width), role="input"),
+            "w_hidden": Weight((hidden, width, width)),
+            "w_out": Weight((width, cfg.out_dim), role="output"),
+            "b_in": Bias((width,)), "b_hidden": Bias((hidden, width)),
+            "b_out": Bias((cfg.out_dim,), role="scalar")}
 
 
-def init(key: jax.Array, hp, cfg: ModelConfig) -> dict:
-    """Parameters of one network. `hp` holds the member's traced scalars (σ_w², σ_b², …), so
-    the same code initialises a whole vmapped population."""
-    hidden = cfg.depth - 1
-    weights = {"w_in": (cfg.in_dim, cfg.width), "w_hidden": (hidden, cfg.width, cfg.width),
-               "w_out": (cfg.width, cfg.out_dim)}
-    biases = {"b_in": (cfg.width,), "b_hidden": (hidden, cfg.width), "b_out": (cfg.out_dim,)}
-    return init_schemes.params(key, weights, biases, cfg.init, hp.sigma_w2, hp.sigma_b2)
-
-
-def forward(params: dict, x: jax.Array, cfg: ModelConfig) -> tuple[jax.Array, jax.Array]:
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array, jax.Array]:
     """(outputs, q) where q[l] is the mean squared pre-activation of hidden layer l + 1.
-
-    Matmuls run in cfg.compute_dtype (parameters stay float32: the optimizer updates those);
-    outputs and q come back as float32.
-    """
-    phi = get_activation(cfg.activation)
-    dtype = jnp.dtype(cfg.compute_dtype)
-    p = jax.tree.map(lambda a: a.astype(dtype), params)
-    h = x.astype(dtype) @ p["w_in"] + p["b_in"][None, :]
+    Convolutional kernels (3-D) make it a CNN over the input as a 1-channel signal."""
+    net = layers.Net(cfg, hp)
+    conv = params["w_in"].ndim == 3
+    h = net.linear(x[..., None] if conv else x, params["w_in"], params["b_in"])
 
     def layer(h, wb):
-        w, b = wb
-        h_next = phi(h) @ w + b[None, :]
-        return h_next, jnp.mean(h_next.astype(jnp.float32) ** 2)
+        h_next = net.linear(net.phi(h), *wb)
+        return h_next, layers.mean_sq(h_next)
 
-    q_first = jnp.mean(h.astype(jnp.float32) ** 2)
-    h, q_rest = jax.lax.scan(layer, h, (p["w_hidden"], p["b_hidden"]))
-    out = phi(h) @ p["w_out"] + p["b_out"][None, :]
+    q_first = layers.mean_sq(h)
+    h, q_rest = jax.lax.scan(layer, h, (params["w_hidden"], params["b_hidden"]))
+    features = net.phi(h)
+    if conv:  # global average pool over positions
+        features = jnp.mean(features, axis=1)
+    out = net.linear(features, params["w_out"], params["b_out"])
     return out.astype(jnp.float32), jnp.concatenate([q_first[None], q_rest])
 
 
-def apply(params: dict, x: jax.Array, cfg: ModelConfig) -> jax.Array:
-    return forward(params, x, cfg)[0]
-
-
-def weight_names(cfg: ModelConfig) -> list[str]:
-    """Weight matrices in forward order, matching `weight_grad_norms`."""
-    return ["w_in"] + [f"w_hidden_{i}" for i in range(cfg.depth - 1)] + ["w_out"]
+def apply(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> jax.Array:
+    return forward(params, x, cfg, hp)[0]
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:
     """Frobenius norm of each weight matrix's gradient, input layer to readout."""
-    hidden = jnp.sqrt(jnp.sum(grads["w_hidden"] ** 2, axis=(1, 2)))
-    first = jnp.sqrt(jnp.sum(grads["w_in"] ** 2))[None]
-    last = jnp.sqrt(jnp.sum(grads["w_out"] ** 2))[None]
-    return jnp.concatenate([first, hidden, last])
+    return jnp.concatenate([layers.frobenius(grads["w_in"]),
+                            layers.frobenius(grads["w_hidden"], stacked=True),
+                            layers.frobenius(grads["w_out"])])
 
 
 def unit_diversity(params: dict) -> jax.Array:
-    """RMS distance of the first hidden layer's units (their incoming weight vectors, the
-    columns of w_in) from its first unit: exactly 0 while all units are identical, as after a
-    zero or constant init, where every unit gets the same gradient and nothing breaks the
-    symmetry. (Measured from a unit, not the centroid, whose rounding would make it ~1e-8.)"""
-    w = params["w_in"]
-    return jnp.sqrt(jnp.mean(jnp.sum((w - w[:, :1]) ** 2, axis=0)))
+    """How different the first hidden layer's units are (see layers.unit_diversity)."""
+    return layers.unit_diversity(params["w_in"])
+
+
+def lsuv_layers(cfg: ModelConfig) -> int:
+    return cfg.depth
+
+
+scale_layer = layers.scale_plain_layer

@@ -1,0 +1,56 @@
+"""Parametrisations: how σ_w² becomes stored weights, forward multipliers and per-layer learning
+rates. σ_w² keeps one meaning in all three: at init, a layer's effective weights have entry
+variance σ_w²/fan_in (μP's readout aside, which is smaller by base_width/width).
+
+* standard: W ~ N(0, σ_w²/fan_in) stored; forward uses W as is.
+* ntk (Jacot et al. 2018): W ~ N(0, 1) stored; forward multiplies by σ_w/√fan_in, so a
+  gradient step moves wide layers less.
+* mup (Yang et al. 2022, Tensor Programs V, Table 3): width multiplier m = width/base_width;
+  the readout starts with variance σ_w²/fan_in · 1/m; per-layer learning-rate multipliers
+  below. At width = base_width it is exactly the standard parametrisation.
+
+Roles (how a tensor's two dimensions grow with width): `input` (fan-in fixed, fan-out ∝ width:
+input weights, hidden biases), `hidden` (both ∝ width), `output` (fan-in ∝ width, fan-out fixed)
+and `scalar` (neither: the readout bias, learned residual gates).
+"""
+
+import math
+
+import jax.numpy as jnp
+
+ROLES = ("input", "hidden", "output", "scalar")
+
+
+def init_std(fan_in: int, role: str, cfg, sigma_w2):
+    """Standard deviation of a weight's stored entries."""
+    if cfg.parametrization == "ntk":
+        return jnp.float32(1.0)
+    std = jnp.sqrt(sigma_w2 / fan_in)
+    if cfg.parametrization == "mup" and role == "output":
+        std = std * math.sqrt(cfg.base_width / cfg.width)
+    return std
+
+
+def forward_scale(fan_in: int, cfg, sigma_w2):
+    """What the forward pass multiplies a weight's product by."""
+    if cfg.parametrization == "ntk":
+        return jnp.sqrt(sigma_w2 / fan_in)
+    return 1.0
+
+
+def lr_multiplier(role: str, cfg, optimizer: str) -> float:
+    """μP's per-layer learning-rate factor (1 under standard and ntk)."""
+    if cfg.parametrization != "mup" or role == "scalar":
+        return 1.0
+    m = cfg.width / cfg.base_width
+    if optimizer == "adam":  # Adam's update size ignores the gradient's scale
+        return {"input": 1.0, "hidden": 1.0 / m, "output": 1.0 / m}[role]
+    return {"input": m, "hidden": 1.0, "output": 1.0 / m}[role]  # SGD, with or without momentum
+
+
+def attention_scale(head_dim: int, cfg) -> float:
+    """Query·key scale: 1/√d, or μP's 1/d (normalised to agree at base width)."""
+    if cfg.parametrization == "mup":
+        base_head = cfg.base_width / cfg.heads
+        return math.sqrt(base_head) / head_dim
+    return 1.0 / math.sqrt(head_dim)
