@@ -98,6 +98,12 @@ def _run_sweep(args) -> int:
         elif estimate:
             print(plan.estimate_text(estimate))
         return 0
+    if sweep_spec.refine and shard.whole:
+        from research import refine
+
+        found = refine.refine(result.out, log=show or (lambda line: None))
+        if show:
+            show(refine.summary_text(found))
     plot_path = None
     if not args.no_plot and len(result.runs):
         plot_path = report.plot_phase(result.runs, result.out / "phase.png",
@@ -123,8 +129,10 @@ def _run_presets(args) -> int:
     return 0
 
 
+BENCH_PARTS = ("speed", "compaction", "compile")
 BENCH_EXAMPLES = """\
 examples:
+  initmap bench --only compile         # compile time against depth, per architecture
   initmap bench                        # all cases, 1000 steps; a few minutes on 2 cores
   initmap bench --steps 200 --json     # shorter, machine-readable
   pip install -e ".[bench]"            # adds the PyTorch baseline
@@ -141,6 +149,8 @@ def _add_bench(sub) -> None:
     p.add_argument("--baseline-networks", type=int, default=32,
                    help="networks the baselines train before scaling to the population "
                         "(default 32)")
+    p.add_argument("--only", nargs="+", choices=BENCH_PARTS, metavar="PART",
+                   help=f"run only these parts ({', '.join(BENCH_PARTS)}; default all)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=_run_bench)
 
@@ -152,20 +162,28 @@ def _run_bench(args) -> int:
         raise SpecError("steps", args.steps, reason="must be >= 1")
     if args.baseline_networks < 1:
         raise SpecError("baseline_networks", args.baseline_networks, reason="must be >= 1")
-    rows = bench.run(steps=args.steps, baseline_networks=args.baseline_networks)
-    compaction = bench.compaction(steps=args.steps)
-    compiles = bench.compile_vs_depth()
+    parts = set(args.only or BENCH_PARTS)
+    out = {"devices": devices.describe()}
+    if "speed" in parts:
+        out["rows"] = bench.run(steps=args.steps, baseline_networks=args.baseline_networks)
+    if "compaction" in parts:
+        out["compaction"] = bench.compaction(steps=args.steps)
+    if "compile" in parts:
+        out["compile_vs_depth"] = bench.compile_vs_depth()
     if args.json:
-        print(json.dumps({"devices": devices.describe(), "rows": rows,
-                          "compaction": compaction, "compile_vs_depth": compiles}, indent=2))
-    else:
-        print(bench.table(rows, devices.describe()))
-        print(f"\ncompaction: {compaction['networks']} networks × {compaction['steps']} steps, "
-              f"{compaction['diverged']} diverge at once: {compaction['without_s']:.1f} s "
-              f"without, {compaction['with_s']:.1f} s with ({compaction['speedup']:.2f}×)")
-        print("\ncompile time of a training chunk (s), width 32, 8 members: flat in depth, "
-              "as layers are scanned")
-        print(pd_table(compiles))
+        print(json.dumps(out, indent=2))
+        return 0
+    if "rows" in out:
+        print(bench.table(out["rows"], out["devices"]))
+    if "compaction" in out:
+        c = out["compaction"]
+        print(f"\ncompaction: {c['networks']} networks × {c['steps']} steps, {c['diverged']} "
+              f"diverge at once: {c['without_s']:.1f} s without, {c['with_s']:.1f} s with "
+              f"({c['speedup']:.2f}×)")
+    if "compile_vs_depth" in out:
+        print("\ncompile time of one training chunk (s), width 32, 8 members; repeated layers "
+              "are scanned, so it should not grow with depth:")
+        print(pd_table(out["compile_vs_depth"]))
     return 0
 
 

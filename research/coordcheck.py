@@ -85,7 +85,8 @@ def plot(frame: pd.DataFrame, path: Path, title: str) -> Path:
                 rows = frame[(frame["parametrization"] == name) & (frame["layer"] == layer)
                              & (frame["step"] == step)].sort_values("width")
                 ax.plot(rows["width"], rows["rms"], style, color=color, marker="o", ms=3,
-                        label=f"layer {layer}" if step == last else None)
+                        label=(f"layer {layer}" if layer != "out" else "output")
+                        if step == last else None)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("width")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from research import figure_plots
+from research import figure_arch, figure_plots
 from research.errors import SpecError
 
 
@@ -38,6 +38,10 @@ FIGURES = {f.name: f for f in (
            "learning rate × σ_w² trainability (Sohl-Dickstein 2024)"),
     Figure("theory-phase", (), figure_plots.theory_phase,
            "mean-field order/chaos phase diagram with ξ_c contours"),
+    Figure("arch-bands", figure_arch.BANDS, figure_arch.arch_bands,
+           "the band of σ_w² that trains against depth, per network type"),
+    Figure("arch-zoo", figure_arch.ZOO, figure_arch.arch_zoo,
+           "MNIST-1D test accuracy per network type beside Greydanus 2020"),
 )}
 
 EXAMPLES = """\

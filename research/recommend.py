@@ -145,7 +145,8 @@ def _structure(arch: str, activation: str, depth: int, sigma_w2, sigma_b2, width
     if arch == "rnn":
         init = "identity (IRNN, Le et al. 2015)" if activation in RELU_LIKE else "orthogonal"
         return {"recurrent_init": init, "input_sigma_w2": 1.0,
-                "note": "depth = sequence length (time steps unrolled)"}
+                "note": "theory's depth = the sequence length (time steps unrolled); --depth "
+                        "counts stacked layers, as in sweeps"}
     if arch == "cnn":
         return {"note": "fan_in = in_channels × kernel size; for very deep CNNs the "
                         "delta-orthogonal init (Xiao et al. 2018) adds dynamical isometry"}
@@ -228,8 +229,13 @@ def _finite(x) -> float | None:
     return None if math.isnan(x) else x
 
 
+# MNIST-1D's signal length: the depth in time an RNN's signal crosses when it reads it.
+SEQUENCE_LENGTH = 40
+
+
 def recommend(arch: str, activation: str, depth: int, width: int | None = None,
-              sigma_b2: float | None = None, run_dirs=(), data_root=None) -> dict:
+              sigma_b2: float | None = None, run_dirs=(), data_root=None,
+              seq_len: int = SEQUENCE_LENGTH) -> dict:
     """The recommendation as one dict: recommended σ_w², σ_b², band, structure, defaults'
     verdicts, caveats and the evidence from stored sweeps (data_root, default figures/data, and
     run_dirs)."""
@@ -241,12 +247,14 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
     b2_given = sigma_b2 is not None
     sigma_b2 = float(sigma_b2) if b2_given else default_sigma_b2(arch, activation)
     with jax.enable_x64(True):  # the critical line to ~1e-12, as `initmap theory` prints it
-        theory_depth = 1 if arch in RESIDUAL else depth
+        # An RNN's depth (stacked layers, as in sweeps) matters less than its length in time.
+        theory_depth = 1 if arch in RESIDUAL else (seq_len if arch == "rnn" else depth)
         band = dict(theory_band(activation, sigma_b2, theory_depth))
         sigma_w2 = band["critical_sigma_w2"]
         point = theory.point(activation, sigma_w2, sigma_b2) if sigma_w2 else None
         structure = _structure(arch, activation, depth, sigma_w2, sigma_b2, width)
-        defaults = verdicts(arch, activation, depth, width, sigma_b2, band)
+        defaults = verdicts(arch, activation, seq_len if arch == "rnn" else depth, width,
+                            sigma_b2, band)
         found = evidence.gather(arch, activation, depth, width, sigma_b2, sigma_w2, run_dirs,
                                 data_root, band_at=lambda b2, d: theory_band(activation, b2, d))
     for entry in defaults:  # what the sweeps say at each default's σ_w²
@@ -259,6 +267,9 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
     if arch in RESIDUAL:
         band.update(lower=None, upper=None, empty=False,
                     basis="residual: not depth-limited at α = 1/√L")
+    if arch == "rnn" and activation in RELU_LIKE:
+        sigma_w2 = IRNN_SIGMA_W2
+        band.update(lower=None, upper=None, empty=False, basis=IRNN_BASIS)
     return {
         "arch": arch, "activation": activation, "depth": depth, "width": width,
         "recommended_sigma_w2": sigma_w2, "recommended_sigma_b2": sigma_b2,
@@ -268,6 +279,13 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
         "theory": point, "structure": structure, "defaults": defaults,
         "caveats": caveats(arch, activation, depth, width, band), "evidence": found,
     }
+
+
+# An identity recurrence (IRNN) multiplies the state by √σ_w² at every step, with no averaging
+# over random weights: the Gaussian mean-field value (2 for ReLU) does not apply; W = I does.
+IRNN_SIGMA_W2 = 1.0
+IRNN_BASIS = ("identity recurrence: W = √σ_w²·I scales the state by √σ_w² per time step, so "
+              "σ_w² = 1 exactly; the band is measured (arch-bands-rnn), not mean-field")
 
 
 def magic_table(depths=(10, 100), activations=("tanh", "relu")) -> list[dict]:
@@ -280,6 +298,9 @@ def magic_table(depths=(10, 100), activations=("tanh", "relu")) -> list[dict]:
                 bands = {d: theory_band(act, b2, d) for d in depths}
                 crit = bands[depths[0]]["critical_sigma_w2"]
                 extra = _structure(arch, act, depths[-1], None, b2, None)
+                irnn = arch == "rnn" and act in RELU_LIKE
+                if irnn:
+                    crit = IRNN_SIGMA_W2
                 if arch in RESIDUAL:
                     scaling = "α = 1/√(2L)" if arch == "transformer" else "α = 1/√L"
                 elif arch == "rnn":
@@ -288,6 +309,6 @@ def magic_table(depths=(10, 100), activations=("tanh", "relu")) -> list[dict]:
                     scaling = "—"
                 rows.append({"arch": arch, "activation": act, "sigma_w2": crit, "sigma_b2": b2,
                              "scaling": scaling,
-                             **{f"band_depth_{d}": None if arch in RESIDUAL else
+                             **{f"band_depth_{d}": None if arch in RESIDUAL or irnn else
                                 (bands[d]["lower"], bands[d]["upper"]) for d in depths}})
     return rows

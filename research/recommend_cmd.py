@@ -66,7 +66,10 @@ def _add_recommend(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", help=f"one of: {', '.join(ARCHS)}")
     p.add_argument("--activation", help="e.g. tanh, relu, gelu (see `initmap theory --help`)")
-    p.add_argument("--depth", type=int, help="hidden layers / residual blocks / time steps")
+    p.add_argument("--depth", type=int, help="hidden layers / residual blocks / stacked RNN "
+                   "layers")
+    p.add_argument("--seq-len", type=int, default=40, help="rnn: time steps the signal crosses "
+                   "(theory's depth; default 40, MNIST-1D's length)")
     p.add_argument("--width", type=int, help="hidden width (fan-in of the defaults; default 256)")
     p.add_argument("--sigma-b2", type=float, help="bias variance (default 0.05; 0 for ReLU-like "
                    "activations and RNNs)")
@@ -151,8 +154,10 @@ def run_recommend(args) -> int:
     for field in ("arch", "activation", "depth"):
         if getattr(args, field) is None:
             raise SpecError(field, reason=f"--{field} is required (or --table)")
+    if args.seq_len < 1:
+        raise SpecError("seq_len", args.seq_len, reason="must be >= 1")
     result = recommend.recommend(args.arch, args.activation, args.depth, args.width,
-                                 args.sigma_b2, args.from_runs, args.data_root)
+                                 args.sigma_b2, args.from_runs, args.data_root, args.seq_len)
     print(json.dumps(result, indent=2) if args.json else recommend_text(result))
     return 0
 
@@ -163,7 +168,8 @@ def table_text(rows: list[dict]) -> str:
             *(f"band at depth {d}" for d in depths)]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
-        bands = [("not depth-limited" if r[f"band_depth_{d}"] is None
+        unlimited = "measured only" if r["arch"] == "rnn" else "not depth-limited"
+        bands = [(unlimited if r[f"band_depth_{d}"] is None
                   else _band_text(*r[f"band_depth_{d}"])) for d in depths]
         lines.append("| " + " | ".join([r["arch"], r["activation"], _num(r["sigma_w2"]),
                                          _num(r["sigma_b2"]), r["scaling"], *bands]) + " |")
@@ -171,7 +177,7 @@ def table_text(rows: list[dict]) -> str:
     lines.append("No single number: σ_w² is set by the activation (and σ_b²), not by width (the "
                  "variance is σ_w²/fan_in); the band narrows about the critical σ_w² roughly as "
                  "1/depth; residual networks trade the band for a branch scale α that moves "
-                 "with depth. (initmap recommend --table)")
+                 "with depth. For RNNs depth is the sequence length (time steps).")
     return "\n".join(lines)
 
 
@@ -184,7 +190,7 @@ def recommend_text(r: dict) -> str:
     if th:
         lines.append(f"why          critical σ_w² (χ₁ = {_num(th['chi1'])}) at this σ_b²: "
                      f"q* = {_num(th['q_star'])}, ξ_c = {_num(th['xi_c'])}, phase {th['phase']}")
-    if band["basis"] and band["basis"].startswith("residual"):
+    if band["basis"] and band["basis"].startswith(("residual", "identity")):
         lines.append(f"band         {band['basis']}")
     elif band["empty"]:
         lines.append(f"band         none: no σ_w² has {band['rule']} at depth {r['depth']}")

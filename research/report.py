@@ -7,6 +7,7 @@ import pandas as pd
 
 from research.outcomes import OUTCOMES, convergence_map
 
+MEAN_FIELD_ARCHS = ("mlp", "cnn")  # where the q-map theory's critical line and ξ_c apply
 UNCERTAIN_WIDTH = 0.5  # cells whose 95% Wilson interval is wider than this are hatched
 
 
@@ -46,8 +47,11 @@ def _index_coords(values, grid) -> np.ndarray:
 
 
 def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarray) -> None:
-    """Critical σ_w² and the 6·ξ_c trainable-depth curve, where one activation and one σ_b²."""
+    """Critical σ_w² and the 6·ξ_c trainable-depth curve, where one activation and one σ_b², for
+    the plain stacks the theory describes (MLPs, and CNNs: Xiao et al. 2018)."""
     if runs["activation"].nunique() != 1 or runs["sigma_b2"].nunique() != 1:
+        return
+    if not runs["arch"].isin(MEAN_FIELD_ARCHS).all():
         return
     from research import theory
 

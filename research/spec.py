@@ -46,7 +46,7 @@ LATER_FIELDS = {"branch_scale": 1.0, "readout_scale": 1.0, "norm": "none",
                 "parametrization": "standard", "base_width": 32, "padding": "circular",
                 "kernel_size": 5, "patch_size": 4, "heads": 4}
 # Fields that only say where/how to execute: not part of a run's identity.
-EXECUTION = ("name", "out", "chunk_steps", "max_members", "memory_budget", "compact")
+EXECUTION = ("name", "out", "chunk_steps", "max_members", "memory_budget", "compact", "refine")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ class SweepSpec:
     max_members: int = 512  # members per compiled population, at most
     compact: bool = True  # drop decided members from a population once half are decided
     memory_budget: str = "auto"  # bytes for a population, e.g. "8GB"; auto: half of memory
+    refine: bool = False  # afterwards, locate the trainable band's edges (initmap refine)
     out: str = ""  # results folder; default runs/<name>
 
 

@@ -16,3 +16,9 @@ def test_bench_rows_and_table():
 def test_compaction_case_really_diverges_half():
     result = bench.compaction(steps=20, networks=8)
     assert result["diverged"] == 4 and result["with_s"] > 0
+
+
+def test_compile_vs_depth_reports_every_arch_and_depth(capsys):
+    rows = bench.compile_vs_depth(depths=(2, 4), archs=("mlp", "rnn"))
+    assert [r["arch"] for r in rows] == ["mlp", "rnn"]
+    assert all(r[f"depth {d}"] > 0 for r in rows for d in (2, 4))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research import cli, figure_plots, figures, theory
+from research import cli, figure_arch, figure_plots, figures, theory
 
 REPO = Path(__file__).parents[1]
 
@@ -18,6 +18,34 @@ def _runs(rows: list[dict], **common) -> pd.DataFrame:
             "converged_step": -1, "diverged_step": -1, "curve_steps": [0, 50, 100],
             "loss_curve": [2.3, 2.0, 1.5], "diversity_curve": [1.0, 1.1, 1.2]}
     return pd.DataFrame([{**base, **common, **row} for row in rows])
+
+
+def test_arch_bands_reports_the_band_per_type_and_depth(tmp_path):
+    tables = {}
+    for preset in figure_arch.BANDS:
+        arch = preset.removeprefix("arch-bands-").split("-")[0]
+        # trains at σ_w² 1 and 2 at depth 2, only at 2 at depth 6
+        rows = [{"depth": d, "sigma_w2": s, "seed": k,
+                 "outcome": "converged" if (s == 2.0 or (s == 1.0 and d == 2)) else "stalled"}
+                for d in (2, 6) for s in (0.5, 1.0, 2.0, 4.0) for k in range(2)]
+        tables[preset] = _runs(rows, arch=arch, residual="fixed", norm="none",
+                               activation="relu" if "relu" in preset else "tanh")
+    facts = figure_arch.arch_bands(tables, tmp_path / "b.png")
+    assert (tmp_path / "b.png").stat().st_size > 0
+    assert facts["mlp-tanh_depth2"] == "1–2" and facts["cnn_depth6"] == "2–2"
+    tables["arch-bands-rnn"] = tables["arch-bands-rnn"].assign(outcome="stalled")
+    assert figure_arch.arch_bands(tables, tmp_path / "b.png")["rnn_depth2"] == "none"
+
+
+def test_arch_zoo_sets_test_accuracy_beside_the_reference(tmp_path):
+    tables = {p: _runs([{"final_test_acc": a, "seed": k} for k, a in enumerate((0.9, 0.8))],
+                       arch=p.removeprefix("arch-zoo-"), residual="fixed", norm="none")
+              for p in figure_arch.ZOO}
+    facts = figure_arch.arch_zoo(tables, tmp_path / "z.png")
+    assert facts["cnn_test_acc"] == 85.0 and facts["cnn_range"] == "80.0–90.0"
+    assert facts["cnn_reference"] == "94 (CNN)" and "transformer_reference" not in facts
+    table = figure_arch.zoo_table(facts)
+    assert "| cnn | 85.0 (80.0–90.0, 2 seeds) | 94 (CNN) |" in table
 
 
 def test_dip_tanh_counts_where_the_six_xi_c_rule_is_right(tmp_path):

@@ -92,14 +92,17 @@ def test_a_small_budget_trains_in_pieces_with_the_same_results(tmp_path):
                                rtol=2e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(("depth", "width", "optimizer"),
-                         [(4, 32, "sgd"), (6, 128, "adam"), (3, 384, "momentum")])
-def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer):
+@pytest.mark.parametrize(("depth", "width", "optimizer", "arch"),
+                         [(4, 32, "sgd", "mlp"), (6, 128, "adam", "mlp"),
+                          (3, 384, "momentum", "mlp"), (4, 32, "adam", "cnn"),
+                          (4, 64, "sgd", "resmlp"), (3, 32, "adam", "transformer"),
+                          (2, 32, "sgd", "rnn")])
+def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch):
     """The estimate must cover what XLA says the compiled programs need per member (arguments,
     outputs and temporaries, per device × devices ÷ members), with no more than 6× to spare."""
     dataset = load_dataset("mnist1d")
     members = 8
-    runs = spec.expand(tiny_spec(depth=[depth], width=[width], optimizer=optimizer,
+    runs = spec.expand(tiny_spec(depth=[depth], width=[width], optimizer=optimizer, arch=arch,
                                  seeds=members, sigma_w2=[1.0], eval_size=1000))
     program, hp, data = engine.place(runs, dataset)
     init = engine.init_population.lower(hp, data, program).compile()

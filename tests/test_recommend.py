@@ -80,6 +80,14 @@ def test_rnn_tanh_is_critical_at_one_with_orthogonal_recurrence():
     assert r["structure"]["recurrent_init"] == "orthogonal"
 
 
+def test_relu_rnn_gets_the_identity_recurrence_at_one_not_hes_two():
+    """W = √σ_w²·I scales the state by √σ_w² every step: only σ_w² = 1 neither vanishes nor
+    explodes over the sequence (Le et al. 2015), whatever Gaussian mean-field says for ReLU."""
+    r = rec("rnn", "relu", 2)
+    assert r["recommended_sigma_w2"] == 1.0 and "identity" in r["structure"]["recurrent_init"]
+    assert r["band"]["lower"] is None and r["band"]["basis"].startswith("identity")
+
+
 def test_defaults_translated_and_judged():
     r = rec("mlp", "relu", 30, width=64)
     by = {d["default"]: d for d in r["defaults"]}

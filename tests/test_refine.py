@@ -2,12 +2,13 @@
 known edges (found in the promised number of rounds), and one tiny real refine through the CLI."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from research import cli, refine, store, sweep
+from research import cli, refine, spec, store, sweep
 from research.errors import SpecError
 from research.refine import Bracket, band_brackets, bisect_edges, rounds_needed
 from tests.helpers import tiny_spec
@@ -112,3 +113,13 @@ def test_refine_bad_tol_is_one_line_exit_2(tmp_path, capsys):
     (tmp_path / "spec.toml").write_text('name = "x"\n')
     assert cli.main(["refine", str(tmp_path), "--tol", "0"]) == 2
     assert "tol" in capsys.readouterr().err
+
+
+def test_refine_true_in_a_spec_refines_after_the_sweep(tmp_path, capsys):
+    coarse = tiny_spec(sigma_w2=[0.01, 1.0, 100.0], sigma_b2=[0.0], steps=60, log_every=20,
+                       chunk_steps=60, target_acc=0.18, refine=True)
+    path = tmp_path / "coarse.toml"
+    path.write_text(spec.to_toml(coarse))
+    assert cli.main(["sweep", str(path), "--out", "here", "--no-plot"]) == 0
+    assert "dense grid at the same resolution" in capsys.readouterr().out
+    assert set(pd.read_parquet(Path("here") / refine.EDGES_FILE).side) == {"lower", "upper"}
