@@ -7,6 +7,7 @@ A member that diverges is frozen at that step with `jnp.where`, so NaNs never re
 neighbours or its own later steps.
 """
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -71,13 +72,10 @@ class MemberState(NamedTuple):
 
 
 def model_config(run: RunSpec, in_dim: int, out_dim: int) -> ModelConfig:
-    return ModelConfig(arch=run.arch, activation=run.activation, depth=run.depth,
-                       width=run.width, in_dim=in_dim, out_dim=out_dim, init=run.init,
-                       compute_dtype=run.compute_dtype, norm=run.norm, residual=run.residual,
-                       branch_layers=run.branch_layers, readout=run.readout,
-                       parametrization=run.parametrization, base_width=run.base_width,
-                       padding=run.padding, kernel_size=run.kernel_size,
-                       patch_size=run.patch_size, heads=run.heads)
+    """The network's static description: the run's fields of that name, and the data's sizes."""
+    names = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("in_dim",
+                                                                                "out_dim")]
+    return ModelConfig(in_dim=in_dim, out_dim=out_dim, **{n: getattr(run, n) for n in names})
 
 
 def program_for(run: RunSpec, data: Dataset) -> Program:
@@ -152,7 +150,7 @@ def metrics(out: jax.Array, y: jax.Array, classification: bool) -> tuple[jax.Arr
 
 
 def loss_and_acc(params: dict, x: jax.Array, y: jax.Array, program: Program, hp: Hyper):
-    out = MODELS[program.arch].apply(params, x, program.model, hp)
+    out, _ = MODELS[program.arch].forward(params, x, program.model, hp)
     return metrics(out, y, program.crit.classification)
 
 

@@ -22,7 +22,8 @@ ZOO = ("arch-zoo-mlp", "arch-zoo-resmlp", "arch-zoo-cnn", "arch-zoo-resnet",
 
 def _label(table: pd.DataFrame) -> str:
     first = table.iloc[0]
-    extra = {"resmlp": f", α = {first['residual']}", "transformer": f", {first['norm']}"}
+    extra = {"resmlp": f", α: {first['residual']}", "transformer": f", {first['norm']}",
+             "rnn": f", {first['init']} init"}
     return f"{first['arch']} {first['activation']}{extra.get(first['arch'], '')}"
 
 
@@ -40,7 +41,7 @@ def arch_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """One P(converged) map (σ_w² × depth) per network type, k/n per cell, uncertain cells
     hatched, and the mean-field critical line and 6·ξ_c where the theory applies."""
     plt = report.pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
+    fig, axes = plt.subplots(2, 3, figsize=(14, 8), layout="constrained")
     facts = {}
     for ax, preset in zip(axes.ravel(), BANDS, strict=True):
         table = runs[preset]
@@ -63,14 +64,15 @@ def arch_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         ax.set_yticks(range(len(depths)), [str(d) for d in depths], fontsize=7)
         ax.set_xlabel("σ_w²", fontsize=8)
         ax.set_ylabel("layers" if table["arch"].iloc[0] == "rnn" else "depth", fontsize=8)
-        ax.set_title(_label(table), fontsize=9)
+        ax.set_title(f"{_label(table)}; {table['optimizer'].iloc[0]}", fontsize=9)
         name = preset.removeprefix("arch-bands-")
         for depth, edges in band(cells).items():
             facts[f"{name}_depth{depth}"] = ("none" if edges is None
+                                             else f"only {edges[0]:g}" if edges[0] == edges[1]
                                              else f"{edges[0]:g}–{edges[1]:g}")
     fig.colorbar(image, ax=axes.ravel().tolist(), label="P(converged)", shrink=0.8)
-    fig.suptitle("the band of initial σ_w² that trains, per network type (SGD with momentum; "
-                 "hatched: 95% interval wider than 0.5)", fontsize=10)
+    fig.suptitle("the band of initial σ_w² that trains, per network type (k/n seeds converged; "
+                 f"hatched: 95% interval wider than {report.UNCERTAIN_WIDTH})", fontsize=10)
     report.save_figure(fig, path)
     return facts
 

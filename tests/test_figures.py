@@ -32,7 +32,7 @@ def test_arch_bands_reports_the_band_per_type_and_depth(tmp_path):
                                activation="relu" if "relu" in preset else "tanh")
     facts = figure_arch.arch_bands(tables, tmp_path / "b.png")
     assert (tmp_path / "b.png").stat().st_size > 0
-    assert facts["mlp-tanh_depth2"] == "1–2" and facts["cnn_depth6"] == "2–2"
+    assert facts["mlp-tanh_depth2"] == "1–2" and facts["cnn_depth6"] == "only 2"
     tables["arch-bands-rnn"] = tables["arch-bands-rnn"].assign(outcome="stalled")
     assert figure_arch.arch_bands(tables, tmp_path / "b.png")["rnn_depth2"] == "none"
 

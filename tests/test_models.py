@@ -96,7 +96,7 @@ def test_fixup_and_skipinit_branches_start_at_zero(arch, mnist):
         q = _q(program, hp, params, data.x_eval[:64])
         np.testing.assert_allclose(q, q[0], rtol=1e-6)  # no block changes the stream
         if residual == "fixup":
-            out = MODELS[arch].apply(params, data.x_eval[:5], program.model, hp)
+            out, _ = MODELS[arch].forward(params, data.x_eval[:5], program.model, hp)
             np.testing.assert_allclose(out, np.broadcast_to(params["b_out"], out.shape))
         else:
             assert np.all(np.asarray(params["alpha"]) == 0)
@@ -145,7 +145,8 @@ def test_ntk_has_the_same_function_at_init_and_scaled_gradients(mnist):
         x, y = data.x[:32], data.y[:32]
         grads = jax.grad(lambda p, pr=program, h=hp, x=x, y=y: engine.loss_and_acc(
             p, x, y, pr, h)[0])(params)
-        runs[name] = (MODELS["mlp"].apply(params, data.x_eval[:9], program.model, hp), grads)
+        out, _ = MODELS["mlp"].forward(params, data.x_eval[:9], program.model, hp)
+        runs[name] = (out, grads)
     np.testing.assert_allclose(runs["ntk"][0], runs["standard"][0], rtol=1e-5, atol=1e-6)
     ratio = np.sqrt(sigma_w2 / width)
     np.testing.assert_allclose(runs["ntk"][1]["w_hidden"], ratio * runs["standard"][1]["w_hidden"],

@@ -2,7 +2,7 @@
 
 `layout(cfg)` (name -> Weight | Bias | Const: what `init.params` draws, and each tensor's μP
 role), `forward(params, x, cfg, hp) -> (out, q)` (q: the per-layer mean squared pre-activation
-or residual stream), `apply(params, x, cfg, hp)`, `weight_grad_norms(grads)` and
+or residual stream), `weight_grad_norms(grads)` and
 `unit_diversity(params)`; the plain nets (mlp, cnn) also `lsuv_layers(cfg)` and
 `scale_layer(params, layer, c)` for LSUV. `hp` holds the member's traced scalars.
 """

@@ -20,7 +20,6 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
 
 
 forward = mlp.forward
-apply = mlp.apply
 weight_grad_norms = mlp.weight_grad_norms
 unit_diversity = mlp.unit_diversity
 lsuv_layers = mlp.lsuv_layers

@@ -43,6 +43,14 @@ class Net:
         return patches @ w.astype(self.dtype).reshape(-1, w.shape[-1])
 
 
+def readout(net: Net, h: jax.Array, params: dict) -> jax.Array:
+    """The dense readout, after a global average pool over positions for convolutional nets
+    (h: (n, length, channels)); float32 out."""
+    if h.ndim == 3:
+        h = jnp.mean(h, axis=1)
+    return net.linear(h, params["w_out"], params["b_out"]).astype(jnp.float32)
+
+
 def layer_norm(h: jax.Array) -> jax.Array:
     """Over the last axis, without a learned gain or shift (the signal-propagation papers'
     form: the init question is then about the weights alone)."""

@@ -37,15 +37,8 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array
 
     q_first = layers.mean_sq(h)
     h, q_rest = jax.lax.scan(layer, h, (params["w_hidden"], params["b_hidden"]))
-    features = net.phi(h)
-    if conv:  # global average pool over positions
-        features = jnp.mean(features, axis=1)
-    out = net.linear(features, params["w_out"], params["b_out"])
-    return out.astype(jnp.float32), jnp.concatenate([q_first[None], q_rest])
+    return layers.readout(net, net.phi(h), params), jnp.concatenate([q_first[None], q_rest])
 
-
-def apply(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> jax.Array:
-    return forward(params, x, cfg, hp)[0]
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:

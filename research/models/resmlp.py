@@ -59,15 +59,9 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array
 
     q_first = layers.mean_sq(h)
     h, q_rest = jax.lax.scan(block, h, (gates, *branch))
-    features = net.phi(norm(h))
-    if conv:
-        features = jnp.mean(features, axis=1)
-    out = net.linear(features, params["w_out"], params["b_out"])
-    return out.astype(jnp.float32), jnp.concatenate([q_first[None], q_rest])
+    out = layers.readout(net, net.phi(norm(h)), params)
+    return out, jnp.concatenate([q_first[None], q_rest])
 
-
-def apply(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> jax.Array:
-    return forward(params, x, cfg, hp)[0]
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:

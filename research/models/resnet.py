@@ -12,6 +12,5 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
 
 
 forward = resmlp.forward
-apply = resmlp.apply
 weight_grad_norms = resmlp.weight_grad_norms
 unit_diversity = resmlp.unit_diversity

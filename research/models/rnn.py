@@ -45,12 +45,9 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array
     states, q_first = run_layer(sequence, params["w_x"], params["w_h"], params["b_h"])
     states, q_rest = jax.lax.scan(lambda s, p: run_layer(s, *p), states,
                                   (params["w_x_rest"], params["w_h_rest"], params["b_rest"]))
-    out = net.linear(states[-1], params["w_out"], params["b_out"])
-    return out.astype(jnp.float32), jnp.concatenate([q_first[None], q_rest])
+    out = layers.readout(net, states[-1], params)  # from the last layer's final state
+    return out, jnp.concatenate([q_first[None], q_rest])
 
-
-def apply(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> jax.Array:
-    return forward(params, x, cfg, hp)[0]
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:

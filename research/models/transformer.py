@@ -87,12 +87,9 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array
     h, q_rest = jax.lax.scan(block, h, (gates, *stacked))
     if cfg.norm == "pre_ln":
         h = layers.layer_norm(h)
-    out = net.linear(jnp.mean(h, axis=1), params["w_out"], params["b_out"])
-    return out.astype(jnp.float32), jnp.concatenate([q_first[None], q_rest])
+    # mean over tokens, then the readout
+    return layers.readout(net, h, params), jnp.concatenate([q_first[None], q_rest])
 
-
-def apply(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> jax.Array:
-    return forward(params, x, cfg, hp)[0]
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:
