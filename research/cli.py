@@ -124,8 +124,10 @@ def _add_presets(sub) -> None:
 def _run_presets(args) -> int:
     from research import spec
 
-    for name in spec.preset_names():
-        print(f"{name:12s} {spec.preset_summary(name)}")
+    names = spec.preset_names()
+    pad = max(len(name) for name in names)
+    for name in names:
+        print(f"{name:{pad}s}  {spec.preset_summary(name)}")
     return 0
 
 

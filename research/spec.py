@@ -281,6 +281,12 @@ def _check_architecture(spec: SweepSpec) -> None:
             if getattr(spec, name) != SPEC_FIELDS[name].default:
                 raise SpecError(name, getattr(spec, name), reason="applies to residual archs "
                                 f"only ({', '.join(RESIDUAL_ARCHS)}), not {arch}")
+    for names, archs in ((("padding", "kernel_size"), CONV_ARCHS),
+                         (("patch_size", "heads"), ("transformer",))):
+        for name in names:
+            if arch not in archs and getattr(spec, name) != SPEC_FIELDS[name].default:
+                raise SpecError(name, getattr(spec, name), reason=f"applies to "
+                                f"{', '.join(archs)} only, not {arch}")
     if spec.norm == "post_ln" and arch != "transformer":
         raise SpecError("norm", spec.norm, reason=f"post_ln is for the transformer; {arch} "
                         "allows none, pre_ln")

@@ -28,7 +28,7 @@ def test_arch_bands_reports_the_band_per_type_and_depth(tmp_path):
         rows = [{"depth": d, "sigma_w2": s, "seed": k,
                  "outcome": "converged" if (s == 2.0 or (s == 1.0 and d == 2)) else "stalled"}
                 for d in (2, 6) for s in (0.5, 1.0, 2.0, 4.0) for k in range(2)]
-        tables[preset] = _runs(rows, arch=arch, residual="fixed", norm="none",
+        tables[preset] = _runs(rows, arch=arch, residual="fixed", norm="none", init="gaussian",
                                activation="relu" if "relu" in preset else "tanh")
     facts = figure_arch.arch_bands(tables, tmp_path / "b.png")
     assert (tmp_path / "b.png").stat().st_size > 0
@@ -39,7 +39,8 @@ def test_arch_bands_reports_the_band_per_type_and_depth(tmp_path):
 
 def test_arch_zoo_sets_test_accuracy_beside_the_reference(tmp_path):
     tables = {p: _runs([{"final_test_acc": a, "seed": k} for k, a in enumerate((0.9, 0.8))],
-                       arch=p.removeprefix("arch-zoo-"), residual="fixed", norm="none")
+                       arch=p.removeprefix("arch-zoo-"), residual="fixed", norm="none",
+                       init="gaussian")
               for p in figure_arch.ZOO}
     facts = figure_arch.arch_zoo(tables, tmp_path / "z.png")
     assert facts["cnn_test_acc"] == 85.0 and facts["cnn_range"] == "80.0–90.0"

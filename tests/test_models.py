@@ -199,6 +199,7 @@ def test_architecture_options_are_checked(tmp_path):
            ({"arch": "transformer", "width": [30]}, "heads"),
            ({"arch": "resmlp", "residual": "fixup", "branch_layers": 1}, "residual"),
            ({"arch": "cnn", "kernel_size": 4}, "kernel_size"),
+           ({"kernel_size": 3}, "kernel_size"), ({"arch": "cnn", "heads": 2}, "heads"),
            ({"parametrization": "mu"}, "parametrization"), ({"arch": "rnn", "init": "lsuv"},
                                                             "init")]
     for fields, field in bad:
