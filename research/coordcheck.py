@@ -24,7 +24,8 @@ examples:
   initmap coordcheck --arch transformer --norm pre_ln --widths 32 64 128 256
   initmap coordcheck --optimizer sgd --lr 0.1 --json    # rows: width, step, layer, rms
 
-Every run: the preset `quick`'s defaults with the options given; the figure goes to --out.
+Each width is a population of --seeds networks (MNIST-1D, batch 32, the spec defaults otherwise);
+the figure goes to --out.
 """
 
 
