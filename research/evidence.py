@@ -19,7 +19,9 @@ from research.outcomes import wilson_interval
 
 OPTIONAL_COLUMNS = {"branch_scale": 1.0, "readout_scale": 1.0, "parametrization": "standard",
                     "residual": "fixed", "norm": "none"}
-RANDOM_INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal")  # not zero/constant
+# Inits that break the symmetry between units (not zero or constant), structured ones included.
+RANDOM_INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "delta_orthogonal",
+                "identity", "lsuv")
 CELL_KEYS = ["source", "depth", "width", "sigma_b2", "lr", "init", *OPTIONAL_COLUMNS]
 MATCH_RATIO = 1.25  # a stored σ_w² within this factor counts as "measured at" a given σ_w²
 TRAINS = 0.5

@@ -250,13 +250,22 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
         # An RNN's depth (stacked layers, as in sweeps) matters less than its length in time.
         theory_depth = 1 if arch in RESIDUAL else (seq_len if arch == "rnn" else depth)
         band = dict(theory_band(activation, sigma_b2, theory_depth))
-        sigma_w2 = band["critical_sigma_w2"]
-        point = theory.point(activation, sigma_w2, sigma_b2) if sigma_w2 else None
+        irnn = arch == "rnn" and activation in RELU_LIKE
+        sigma_w2 = IRNN_SIGMA_W2 if irnn else band["critical_sigma_w2"]
+        # The Gaussian mean-field point does not describe an identity recurrence.
+        point = theory.point(activation, sigma_w2, sigma_b2) if sigma_w2 and not irnn else None
         structure = _structure(arch, activation, depth, sigma_w2, sigma_b2, width)
         defaults = verdicts(arch, activation, seq_len if arch == "rnn" else depth, width,
                             sigma_b2, band)
+        # Stored cells are judged against theory's band where it applies: plain stacks at their
+        # depth, tanh-like RNNs at their length in time; not residual nets, not the IRNN.
+        band_at = None
+        if arch == "rnn" and not irnn:
+            band_at = lambda b2, d: theory_band(activation, b2, seq_len)  # noqa: E731
+        elif arch not in RESIDUAL and not irnn:
+            band_at = lambda b2, d: theory_band(activation, b2, d)  # noqa: E731
         found = evidence.gather(arch, activation, depth, width, sigma_b2, sigma_w2, run_dirs,
-                                data_root, band_at=lambda b2, d: theory_band(activation, b2, d))
+                                data_root, band_at=band_at)
     for entry in defaults:  # what the sweeps say at each default's σ_w²
         at = evidence.measured_at(found["cells"], entry["sigma_w2"], entry["sigma_b2"])
         entry["measured"] = None if at is None else {
@@ -267,8 +276,7 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
     if arch in RESIDUAL:
         band.update(lower=None, upper=None, empty=False,
                     basis="residual: not depth-limited at α = 1/√L")
-    if arch == "rnn" and activation in RELU_LIKE:
-        sigma_w2 = IRNN_SIGMA_W2
+    if irnn:
         band.update(lower=None, upper=None, empty=False, basis=IRNN_BASIS)
     return {
         "arch": arch, "activation": activation, "depth": depth, "width": width,
