@@ -150,6 +150,12 @@ def compile_vs_depth(depths=(2, 8, 32), archs=tuple(COMPILE_ARCHS)) -> list[dict
     return rows
 
 
+def compile_table(rows: list[dict]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_string(index=False)
+
+
 def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
     """FLOP/s of large float32 matmuls sharded over all local devices: the roofline the
     engine's arithmetic is compared with."""

@@ -185,14 +185,8 @@ def _run_bench(args) -> int:
     if "compile_vs_depth" in out:
         print("\ncompile time of one training chunk (s), width 32, 8 members; repeated layers "
               "are scanned, so it should not grow with depth:")
-        print(pd_table(out["compile_vs_depth"]))
+        print(bench.compile_table(out["compile_vs_depth"]))
     return 0
-
-
-def pd_table(rows: list[dict]) -> str:
-    import pandas as pd
-
-    return pd.DataFrame(rows).to_string(index=False)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -118,13 +118,8 @@ def _trajectory(program, hp, data, steps: int, model):
         _, data_key = engine.member_keys(h.seed)
 
         def step(carry, t):
-            params, opt_state = carry
-            idx = jax.random.randint(jax.random.fold_in(data_key, t), (program.batch_size,), 0,
-                                     data.x.shape[0])
-            grads = jax.grad(lambda p: engine.loss_and_acc(p, data.x[idx], data.y[idx],
-                                                           program, h)[0])(params)
-            updates, opt_state = opt.update(grads, opt_state, params)
-            params = jax.tree.map(jnp.add, params, updates)
+            _, params, opt_state = engine.minibatch_step(*carry, opt, data_key, t, h, data,
+                                                         program)
             return (params, opt_state), sizes(params, h)
 
         _, later = jax.lax.scan(step, (params, opt.init(params)), jnp.arange(steps))

@@ -60,10 +60,10 @@ def mnist1d() -> Dataset:
         finally:
             np.random.set_state(state)
         raw = {k: made[k] for k in ("x", "y", "x_test", "y_test")}
+        from research import store
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(pickle.dumps(raw))
-        os.replace(tmp, path)
+        store.write_bytes(path, pickle.dumps(raw))
     x, x_test = _standardise(raw["x"], raw["x_test"])
     return Dataset(x, raw["y"].astype(np.int32), x_test, raw["y_test"].astype(np.int32), 10)
 

@@ -207,24 +207,30 @@ def _select(keep: jax.Array, new, old):
     return jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
 
 
+def minibatch_step(params: dict, opt_state, opt: optax.GradientTransformation,
+                   data_key: jax.Array, step: jax.Array, hp: Hyper, data: Data,
+                   program: Program) -> tuple[jax.Array, dict, optax.OptState]:
+    """One optimizer step on the member's minibatch of `step`: (loss, params, opt_state).
+    The member's own data order: its data key and the global step, nothing else."""
+    idx = jax.random.randint(jax.random.fold_in(data_key, step), (program.batch_size,), 0,
+                             data.x.shape[0])
+    (loss, _), grads = jax.value_and_grad(loss_and_acc, has_aux=True)(
+        params, data.x[idx], data.y[idx], program, hp)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    return loss, optax.apply_updates(params, updates), opt_state
+
+
 def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
                 program: Program, n_logs: int) -> tuple[MemberState, tuple[jax.Array, ...]]:
     """`n_logs × log_every` SGD steps of one network from `start_step`; the eval loss,
     accuracy and unit diversity after every `log_every` steps."""
     _, data_key = member_keys(hp.seed)
     opt = optimizer(program, hp)
-    n_train = data.x.shape[0]
     crit = program.crit
-    batch_loss = functools.partial(loss_and_acc, program=program, hp=hp)
 
     def sgd_step(state: MemberState, step: jax.Array) -> tuple[MemberState, None]:
-        # The member's own data order: its seed and the global step, nothing else.
-        idx = jax.random.randint(jax.random.fold_in(data_key, step), (program.batch_size,),
-                                 0, n_train)
-        (loss, _), grads = jax.value_and_grad(batch_loss, has_aux=True)(
-            state.params, data.x[idx], data.y[idx])
-        updates, opt_state = opt.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        loss, params, opt_state = minibatch_step(state.params, state.opt_state, opt, data_key,
+                                                 step, hp, data, program)
         bad = is_diverged(loss, state.initial_loss, crit) | ~_all_finite(params)
         keep = state.running & ~bad
         return MemberState(params=_select(keep, params, state.params),

@@ -45,28 +45,14 @@ def arch_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     facts = {}
     for ax, preset in zip(axes.ravel(), BANDS, strict=True):
         table = runs[preset]
-        cells = convergence_map(table, "depth", "sigma_w2")
-        sigmas, depths = np.sort(cells["sigma_w2"].unique()), np.sort(cells["depth"].unique())
-        grid = cells.pivot(index="depth", columns="sigma_w2", values="p_converged")
-        image = ax.imshow(grid.reindex(index=depths, columns=sigmas).to_numpy(), origin="lower",
-                          cmap="viridis", vmin=0, vmax=1, aspect="auto")
-        for row in cells.itertuples():
-            i, j = np.searchsorted(depths, row.depth), np.searchsorted(sigmas, row.sigma_w2)
-            ax.text(j, i, f"{row.converged}/{row.n}", ha="center", va="center", fontsize=7,
-                    color="white" if row.p_converged < 0.6 else "black")
-            if row.hi - row.lo > report.UNCERTAIN_WIDTH:
-                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
-                                           edgecolor="grey", lw=0))
+        image = report.draw_map(ax, table, tick_size=7)
         if table["arch"].iloc[0] in report.MEAN_FIELD_ARCHS:
-            report.theory_overlay(ax, table, sigmas, depths)
             ax.legend(fontsize=6, loc="upper right")
-        ax.set_xticks(range(len(sigmas)), [f"{s:g}" for s in sigmas], fontsize=7)
-        ax.set_yticks(range(len(depths)), [str(d) for d in depths], fontsize=7)
         ax.set_xlabel("σ_w²", fontsize=8)
         ax.set_ylabel("layers" if table["arch"].iloc[0] == "rnn" else "depth", fontsize=8)
         ax.set_title(f"{_label(table)}; {table['optimizer'].iloc[0]}", fontsize=9)
         name = preset.removeprefix("arch-bands-")
-        for depth, edges in band(cells).items():
+        for depth, edges in band(convergence_map(table, "depth", "sigma_w2")).items():
             facts[f"{name}_depth{depth}"] = ("none" if edges is None
                                              else f"only {edges[0]:g}" if edges[0] == edges[1]
                                              else f"{edges[0]:g}–{edges[1]:g}")

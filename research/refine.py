@@ -261,7 +261,7 @@ def _write_edges(path: Path, rows: list[dict]) -> None:
 
     buffer = io.BytesIO()
     pd.DataFrame.from_records(rows).to_parquet(buffer, index=False)
-    store._atomic_write_bytes(path, buffer.getvalue())  # the store's one atomic write
+    store.write_bytes(path, buffer.getvalue())
 
 
 def load_edges(folder: str | Path) -> pd.DataFrame:

@@ -89,30 +89,39 @@ def save_figure(fig, path: Path) -> Path:
     return path
 
 
-def plot_phase(runs: pd.DataFrame, path: Path, title: str = "") -> Path:
-    """Heatmap of P(converged) over σ_w² × depth; k/n in each cell; uncertain cells hatched."""
-    plt = pyplot()
+def draw_map(ax, runs: pd.DataFrame, tick_size: float | None = None):
+    """P(converged) over σ_w² × depth on `ax`: k/n in each cell, cells whose interval is wider
+    than UNCERTAIN_WIDTH hatched, and the theory drawn where it applies. Returns the image."""
+    from matplotlib.patches import Rectangle
+
     cells = convergence_map(runs, "depth", "sigma_w2")
     sigmas = np.sort(cells["sigma_w2"].unique())
     depths = np.sort(cells["depth"].unique())
     grid = cells.pivot(index="depth", columns="sigma_w2", values="p_converged")
     grid = grid.reindex(index=depths, columns=sigmas)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(sigmas), 1.6 + 0.45 * len(depths)))
     image = ax.imshow(grid.to_numpy(), origin="lower", cmap="viridis", vmin=0, vmax=1,
                       aspect="auto")
     for row in cells.itertuples():
         i, j = np.searchsorted(depths, row.depth), np.searchsorted(sigmas, row.sigma_w2)
         if row.hi - row.lo > UNCERTAIN_WIDTH:
-            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
-                                       edgecolor="0.6", lw=0))
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
+                                   edgecolor="0.6", lw=0))
         ax.text(j, i, f"{row.converged}/{row.n}", ha="center", va="center", fontsize=7,
                 color="white" if row.p_converged < 0.6 else "black")
-    ax.set_xticks(range(len(sigmas)), [f"{s:g}" for s in sigmas])
-    ax.set_yticks(range(len(depths)), [str(d) for d in depths])
+    ax.set_xticks(range(len(sigmas)), [f"{s:g}" for s in sigmas], fontsize=tick_size)
+    ax.set_yticks(range(len(depths)), [str(d) for d in depths], fontsize=tick_size)
+    theory_overlay(ax, runs, sigmas, depths)
+    return image
+
+
+def plot_phase(runs: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Heatmap of P(converged) over σ_w² × depth; k/n in each cell; uncertain cells hatched."""
+    plt = pyplot()
+    n_sigmas, n_depths = runs["sigma_w2"].nunique(), runs["depth"].nunique()
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * n_sigmas, 1.6 + 0.45 * n_depths))
+    image = draw_map(ax, runs)
     ax.set_xlabel("σ_w² (weight variance × fan-in)")
     ax.set_ylabel("depth (hidden layers)")
-    if runs["arch"].eq("mlp").all():
-        theory_overlay(ax, runs, sigmas, depths)
     details = runs.iloc[0]
     ax.set_title(f"{title}: P(converged), {details['activation']} {details['arch']}, "
                  f"{details['optimizer']}, {details['steps']} steps\n"

@@ -39,8 +39,13 @@ DATASETS = ("mnist1d", "teacher_student", "npz:PATH")
 AXES = ("depth", "width", "sigma_w2", "sigma_b2", "lr", "branch_scale", "readout_scale")
 # Per-member (traced) hyper-parameters: vmapped, never recompiled for.
 DYNAMIC = ("seed", "sigma_w2", "sigma_b2", "lr", "momentum", "branch_scale", "readout_scale")
-# Fields added after results were first stored, with their defaults: they enter a run's id only
-# when set away from the default, so every stored run keeps its id (and resumes, and is found).
+# Options that mean something for some architectures only (refused elsewhere).
+ARCH_ONLY_FIELDS = ((("norm", "residual", "branch_layers", "branch_scale"), RESIDUAL_ARCHS),
+                    (("padding", "kernel_size"), CONV_ARCHS),
+                    (("patch_size", "heads"), ("transformer",)))
+# Fields added after results were first stored, with the value every earlier run had: they enter
+# a run's id only when set away from it, so every stored run keeps its id (and resumes, and is
+# found). Frozen here, not read from the defaults: a later default change must not move ids.
 LATER_FIELDS = {"branch_scale": 1.0, "readout_scale": 1.0, "norm": "none",
                 "residual": "fixed", "branch_layers": 2, "readout": "standard",
                 "parametrization": "standard", "base_width": 32, "padding": "circular",
@@ -276,13 +281,7 @@ def _check_architecture(spec: SweepSpec) -> None:
     if spec.init in INIT_ARCHS and arch not in INIT_ARCHS[spec.init]:
         raise SpecError("init", spec.init, reason=f"is defined for arch "
                         f"{', '.join(INIT_ARCHS[spec.init])}, not {arch}")
-    if arch not in RESIDUAL_ARCHS:
-        for name in ("norm", "residual", "branch_layers", "branch_scale"):
-            if getattr(spec, name) != SPEC_FIELDS[name].default:
-                raise SpecError(name, getattr(spec, name), reason="applies to residual archs "
-                                f"only ({', '.join(RESIDUAL_ARCHS)}), not {arch}")
-    for names, archs in ((("padding", "kernel_size"), CONV_ARCHS),
-                         (("patch_size", "heads"), ("transformer",))):
+    for names, archs in ARCH_ONLY_FIELDS:
         for name in names:
             if arch not in archs and getattr(spec, name) != SPEC_FIELDS[name].default:
                 raise SpecError(name, getattr(spec, name), reason=f"applies to "

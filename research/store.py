@@ -21,7 +21,8 @@ from research.spec import LATER_FIELDS
 RUNS_DIR = "runs"
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+def write_bytes(path: Path, payload: bytes) -> None:
+    """Write atomically: a temp name, fsync, rename; a failure leaves no partial file."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as fh:
@@ -35,7 +36,7 @@ def _atomic_write_bytes(path: Path, payload: bytes) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode())
+    write_bytes(path, text.encode())
 
 
 def write_json(path: Path, obj: object) -> None:
