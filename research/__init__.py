@@ -4,6 +4,6 @@ The package imports nothing heavy at top level, so the CLI can configure XLA's h
 before jax loads. Read a sweep's results with `research.load_runs(OUT)`.
 """
 
-from research.store import load_runs
+from research.training.store import load_runs
 
 __all__ = ["load_runs"]

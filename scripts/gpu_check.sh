@@ -3,7 +3,7 @@
 # (run it there from the repository root; results land in $OUT, or ./gpu-check without it).
 # The image there has jax (CUDA), optax, pandas, pyarrow, tqdm, matplotlib, but not mnist1d and
 # nothing can be installed: build the MNIST-1D cache here first and carry it,
-#     INITMAP_CACHE=.gpu-cache python -c 'from research.data import mnist1d; mnist1d()'
+#     INITMAP_CACHE=.gpu-cache python -c 'from research.training.data import mnist1d; mnist1d()'
 #     device run: bash scripts/gpu_check.sh   with carry: [".gpu-cache"]
 # It stops with a clear message when jax sees no GPU. About 5 minutes on one H200.
 set -euo pipefail

@@ -38,10 +38,11 @@ import sys
 
 import submitit
 
-from research import load_runs, spec
-from research.cli import Parser, build_parser
-from research.devices import HOST_DEVICES_ENV
-from research.errors import SpecError
+from research import load_runs
+from research.cli.main import Parser, build_parser
+from research.common.errors import SpecError
+from research.training import spec
+from research.training.devices import HOST_DEVICES_ENV
 
 EXAMPLES = """\
 examples:

@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("INITMAP_HOST_DEVICES", "2")
 
-from research.devices import configure_host_devices  # noqa: E402
+from research.training.devices import configure_host_devices  # noqa: E402
 
 configure_host_devices()
 

@@ -1,6 +1,6 @@
 """Small specs shared by the tests: tiny enough to compile and train in seconds."""
 
-from research import spec
+from research.training import spec
 
 TINY = {
     "name": "tiny", "activation": "tanh", "depth": [3], "width": [8],

@@ -1,0 +1,323 @@
+"""`initmap recommend`: the initial scale for one network type and depth, why, and the evidence.
+
+Theory (research/theory/, mean-field) gives the critical σ_w² (χ₁ = 1) and the band of σ_w²
+whose depth scale allows this depth, k·ξ_c ≥ depth (Schoenholz et al. 2017, k = 6). Evidence is
+what stored sweeps measured (`evidence.py`). Pure functions returning dicts; the CLI formats them.
+
+Which theory applies where:
+* mlp, cnn: the mean-field stack. A CNN's channel-averaged signal obeys the MLP's maps with
+  fan_in = in_channels × kernel size (Xiao et al. 2018), so its critical line is the MLP's.
+* rnn: the same maps with depth = sequence length, treating the recurrent weights as fresh each
+  step (Chen, Pennington & Schoenholz 2018 show the critical line survives weight tying).
+* resmlp, resnet, transformer: h ← h + α·branch(h). The skip path keeps the signal, so the plain
+  stack's ξ_c band does not bound depth; the variance instead grows by (1 + α²·growth) per block,
+  and α = 1/√(branches) keeps it O(1) at any depth (Yang & Schoenholz 2017 mean-field ResNets).
+* ReLU has no chaotic phase: above σ_w² = 2 the variance grows without bound (σ_b² > 0) and ξ_c
+  does not exist; there the band edge uses the gradient depth scale 1/|log χ₁| (He et al. 2015:
+  the squared signal is multiplied by χ₁ = σ_w²/2 per layer) with the same k.
+"""
+
+import math
+from functools import lru_cache
+
+import jax
+import numpy as np
+
+from research.advice import conventions
+from research.advice.refine import band_brackets, bisect_edges
+from research.common.activations import get_activation
+from research.common.errors import SpecError
+from research.theory import meanfield as theory
+
+ARCHS = ("mlp", "cnn", "resmlp", "resnet", "transformer", "rnn")
+RESIDUAL = ("resmlp", "resnet", "transformer")
+K = 6.0  # trainable depth = K·ξ_c (Schoenholz et al. 2017)
+DEFAULT_WIDTH = 256  # for fan-dependent conventions when --width is not given
+THEORY_TOL = 1e-4  # log10 σ_w²: band edges to 0.02%
+SEARCH = (1e-4, 1e4)  # σ_w² range searched for band edges (theory.SIGMA_W2_BRACKET)
+GRID_POINTS = 321  # the coarse theory grid: 40 points per decade before bisection
+# the defaults a practitioner meets, as framework calls without arguments
+DEFAULTS = {"pytorch-default": "pytorch-default", "xavier": "xavier-uniform",
+            "he": "kaiming-normal", "lecun": "lecun-normal", "orthogonal": "orthogonal",
+            "flax-default": "flax-default"}
+RELU_LIKE = ("relu", "leaky_relu", "linear")  # positively homogeneous: q* unbounded at σ_b² > 0
+
+
+def check_inputs(arch: str, activation: str, depth, width=None, sigma_b2=None) -> None:
+    if arch not in ARCHS:
+        raise SpecError("arch", arch, allowed=list(ARCHS))
+    get_activation(activation)
+    if isinstance(depth, bool) or not float(depth).is_integer() or depth < 1:
+        raise SpecError("depth", depth, reason=f"must be an integer >= 1, got {depth!r}")
+    if width is not None and (isinstance(width, bool) or not float(width).is_integer()
+                              or width < 1):
+        raise SpecError("width", width, reason=f"must be an integer >= 1, got {width!r}")
+    if sigma_b2 is not None:
+        theory.check_variance("sigma_b2", sigma_b2)
+
+
+def default_sigma_b2(arch: str, activation: str) -> float:
+    """0 for RNNs (Chen et al. 2018) and ReLU-like units (any σ_b² > 0 makes q grow without
+    bound at σ_w² = 2); else 0.05, Schoenholz et al.'s value and the dip-tanh preset's."""
+    return 0.0 if arch == "rnn" or activation in RELU_LIKE else 0.05
+
+
+def depth_scales(activation: str, sigma_w2, sigma_b2) -> dict:
+    """Per σ_w² (array): phase, χ₁, ξ_c, and ξ, the depth scale used for the band: ξ_c, or
+    1/|log χ₁| where q is unbounded (basis 'gradient')."""
+    mf = theory.mean_field_grid(activation, np.atleast_1d(np.asarray(sigma_w2, float)), sigma_b2)
+    chi1 = np.asarray(mf.chi1, float)
+    xi_c = np.asarray(mf.xi_c, float)
+    unbounded = np.asarray(mf.phase) == theory.PHASES.index("unbounded")
+    with np.errstate(divide="ignore"):
+        xi_grad = np.where(np.isclose(chi1, 1.0, rtol=0, atol=1e-9), np.inf,
+                           1.0 / np.abs(np.log(chi1)))
+    return {"phase": [theory.PHASES[int(p)] for p in np.asarray(mf.phase)], "chi1": chi1,
+            "xi_c": xi_c, "xi": np.where(unbounded, xi_grad, xi_c),
+            "basis": np.where(unbounded, "gradient", "xi_c")}
+
+
+@lru_cache(maxsize=256)
+def theory_band(activation: str, sigma_b2: float, depth: int, k: float = K) -> dict:
+    """Critical σ_w² and the σ_w² band with k·ξ ≥ depth, found as `initmap refine` finds a
+    measured one: the longest trainable run on a coarse log grid over SEARCH, then both edges by
+    one batched bisection. An edge is None where the band runs past SEARCH; `empty` when no σ_w²
+    trains at this depth. `jump`: χ₁ just below and above the critical σ_w² where it crosses 1
+    discontinuously (the variance fixed point vanishes there, as for GELU, SiLU)."""
+    critical = theory.critical_sigma_w2(activation, sigma_b2)
+    out = {"critical_sigma_w2": None, "lower": None, "upper": None, "basis": None,
+           "empty": False, "jump": None}
+    if not math.isfinite(critical):
+        return out
+
+    def trains(log10_w2):
+        return k * depth_scales(activation, 10.0 ** np.asarray(log10_w2), sigma_b2)["xi"] >= depth
+
+    grid = np.logspace(*np.log10(SEARCH), GRID_POINTS)
+    coarse = band_brackets(grid, trains(np.log10(grid)).astype(float).tolist())
+    open_ = [coarse[side] for side in ("lower", "upper") if coarse[side] is not None]
+    final = iter(bisect_edges(lambda qs: list(trains([x for _, x in qs])), open_, THEORY_TOL)[0])
+    edges = {side: float(10.0 ** next(final).middle) if coarse[side] else None
+             for side in ("lower", "upper")}
+    near = depth_scales(activation, [critical * (1 - 1e-6), critical * (1 + 1e-6)], sigma_b2)
+    chi_below, chi_above = (float(x) for x in near["chi1"])
+    probe = edges["upper"] or SEARCH[1]
+    out.update(critical_sigma_w2=critical, **edges, empty=coarse["status"][0] == "none",
+               basis=str(depth_scales(activation, probe, sigma_b2)["basis"][0]),
+               jump=(chi_below, chi_above) if abs(chi_above - chi_below) > 1e-3 else None)
+    return out
+
+
+def residual_growth(activation: str, sigma_w2: float, sigma_b2: float, alpha: float,
+                    blocks: int, q0: float = 1.0) -> float:
+    """q_L/q_0 of h ← h + α(W φ(h) + b), W ~ N(0, σ_w²/n): q ← q + α²·q_map(q), the branch being
+    zero-mean and independent of h given h (Yang & Schoenholz 2017)."""
+    q = q0
+    for _ in range(blocks):
+        q = q + alpha**2 * float(theory.q_map(q, sigma_w2, sigma_b2, activation))
+        if not math.isfinite(q) or q > 1e300:
+            return math.inf
+    return q / q0
+
+
+def _branches(arch: str, depth: int) -> int:
+    # a Transformer block has two residual branches (attention, MLP): GPT-2 scales by 1/√(2L)
+    return 2 * depth if arch == "transformer" else depth
+
+
+def _structure(arch: str, activation: str, depth: int, sigma_w2, sigma_b2, width) -> dict:
+    """Per-type advice beyond σ_w²: branch scaling, recurrent init, what theory covers."""
+    if arch in RESIDUAL:
+        n = _branches(arch, depth)
+        alpha = 1.0 / math.sqrt(n)
+        out = {"branch_scale": alpha, "branches": n, "alternatives": [
+            "Fixup (Zhang et al. 2019): zero-init each branch's last layer and scale its other "
+            "m layers' weights by L^(-1/(2m-2)) (L^-1/2 for m = 2), no normalisation",
+            "SkipInit (De & Smith 2020): a learnable branch scale α initialised to 0"]}
+        if sigma_w2 is not None:
+            out["variance_growth"] = {
+                f"alpha=1/sqrt({n})": residual_growth(activation, sigma_w2, sigma_b2, alpha, n),
+                "alpha=1": residual_growth(activation, sigma_w2, sigma_b2, 1.0, n)}
+        if arch == "transformer":
+            gpt = conventions.to_sigma_w2("normal", width or DEFAULT_WIDTH, knob_value=0.02)
+            out["note"] = (f"common practice N(0, 0.02²) is σ_w² = {gpt['sigma_w2']:.3g} at width "
+                           f"{width or DEFAULT_WIDTH}: it shrinks with width unlike σ_w²/fan_in")
+        return out
+    if arch == "rnn":
+        init = "identity (IRNN, Le et al. 2015)" if activation in RELU_LIKE else "orthogonal"
+        return {"recurrent_init": init, "input_sigma_w2": 1.0,
+                "note": "theory's depth = the sequence length (time steps unrolled); --depth "
+                        "counts stacked layers, as in sweeps"}
+    if arch == "cnn":
+        return {"note": "fan_in = in_channels × kernel size; for very deep CNNs the "
+                        "delta-orthogonal init (Xiao et al. 2018) adds dynamical isometry"}
+    return {}
+
+
+def caveats(arch: str, activation: str, depth: int, width, band: dict) -> list[str]:
+    """Where the theory behind the numbers does not apply, said plainly."""
+    out = []
+    if band["critical_sigma_w2"] is None:
+        out.append(f"{activation}: χ₁ never reaches 1 for σ_w² in {SEARCH}: no critical value; "
+                   "only the measurements can say")
+    if band["jump"] is not None:
+        below, above = band["jump"]
+        out.append(f"{activation}: χ₁ jumps from {below:.3g} to {above:.3g} at σ_w² = "
+                   f"{band['critical_sigma_w2']:.4g} (the finite variance fixed point vanishes "
+                   "there): no σ_w² is critical in the mean-field sense; the value given is the "
+                   "jump")
+    if band["empty"] and arch not in RESIDUAL:
+        out.append(f"no σ_w² has k·ξ ≥ {depth} by theory: mean-field predicts no scale trains "
+                   "this deep")
+    if arch in RESIDUAL:
+        out.append("residual networks: mean-field's k·ξ_c depth band is for plain stacks; with "
+                   "α = 1/√(branches) theory puts no depth limit on σ_w², only the branch's own "
+                   "criticality")
+    if arch == "transformer":
+        out.append("attention and LayerNorm are outside this mean-field theory: the σ_w² given "
+                   "is for the MLP branches' weights; the rest is practice, not derivation")
+    if arch == "rnn":
+        out.append("rnn: mean-field for untied weights; tied recurrent weights make the spectrum "
+                   "matter (orthogonal beats Gaussian at the same σ_w²)")
+    if band["basis"] == "gradient":
+        out.append(f"{activation} has no chaotic phase: above the critical σ_w² the variance "
+                   "grows without bound, so the upper edge uses the gradient depth scale "
+                   "1/|log χ₁| instead of ξ_c")
+    if width is not None and depth > width:
+        out.append(f"depth {depth} > width {width}: mean-field is the wide limit; finite-width "
+                   "fluctuations grow with depth/width (Hanin & Nica 2019)")
+    out.append("trainability also depends on the learning rate and step budget; the band is "
+               "where signals propagate, a necessary condition, not a sufficient one")
+    return out
+
+
+def verdicts(arch: str, activation: str, depth: int, width, sigma_b2: float, band: dict) -> list:
+    """Each common default as σ_w² (hidden layer, fan_in = fan_out = width) with its phase, ξ,
+    deepest trainable depth and a verdict at this depth."""
+    fan = width or DEFAULT_WIDTH
+    rows = [conventions.to_sigma_w2(conv, fan, fan) for conv in DEFAULTS.values()]
+    out = []
+    for label, row in zip(DEFAULTS, rows, strict=True):
+        b2 = sigma_b2 if row["sigma_b2"] is None else row["sigma_b2"]
+        s = depth_scales(activation, row["sigma_w2"], b2)
+        xi = float(s["xi"][0])
+        entry = {"default": label, "convention": row["convention"], "call": row["call"],
+                 "sigma_w2": row["sigma_w2"], "sigma_b2": b2, "phase": s["phase"][0],
+                 "chi1": float(s["chi1"][0]), "xi_c": _finite(s["xi_c"][0]),
+                 "depth_scale_basis": str(s["basis"][0]),
+                 "deepest_trainable": None if math.isnan(xi) or arch in RESIDUAL else K * xi}
+        if arch in RESIDUAL:
+            n = _branches(arch, depth)
+            entry["variance_growth_alpha1"] = residual_growth(activation, row["sigma_w2"], b2,
+                                                              1.0, n)
+            entry["verdict"] = (f"as a branch init: phase {s['phase'][0]}; without branch "
+                                f"scaling the variance grows ×{entry['variance_growth_alpha1']:.3g}"
+                                f" over {n} branches")
+        elif math.isnan(xi):
+            entry["verdict"] = "theory gives no depth scale here"
+        elif K * xi >= depth:
+            shown = "∞" if math.isinf(xi) else f"{K * xi:.3g}"
+            entry["verdict"] = f"trains at depth {depth} (k·ξ = {shown} ≥ {depth})"
+        else:
+            entry["verdict"] = (f"too deep: predicted to train only to depth ≈ {K * xi:.3g} "
+                                f"({s['phase'][0]} phase)")
+        out.append(entry)
+    return out
+
+
+def _finite(x) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+# MNIST-1D's signal length: the depth in time an RNN's signal crosses when it reads it.
+SEQUENCE_LENGTH = 40
+
+
+def recommend(arch: str, activation: str, depth: int, width: int | None = None,
+              sigma_b2: float | None = None, run_dirs=(), data_root=None,
+              seq_len: int = SEQUENCE_LENGTH) -> dict:
+    """The recommendation as one dict: recommended σ_w², σ_b², band, structure, defaults'
+    verdicts, caveats and the evidence from stored sweeps (data_root, default figures/data, and
+    run_dirs)."""
+    from research.advice import evidence
+
+    check_inputs(arch, activation, depth, width, sigma_b2)
+    depth = int(depth)
+    width = None if width is None else int(width)
+    b2_given = sigma_b2 is not None
+    sigma_b2 = float(sigma_b2) if b2_given else default_sigma_b2(arch, activation)
+    with jax.enable_x64(True):  # the critical line to ~1e-12, as `initmap theory` prints it
+        # An RNN's depth (stacked layers, as in sweeps) matters less than its length in time.
+        theory_depth = 1 if arch in RESIDUAL else (seq_len if arch == "rnn" else depth)
+        band = dict(theory_band(activation, sigma_b2, theory_depth))
+        irnn = arch == "rnn" and activation in RELU_LIKE
+        sigma_w2 = IRNN_SIGMA_W2 if irnn else band["critical_sigma_w2"]
+        # The Gaussian mean-field point does not describe an identity recurrence.
+        point = theory.point(activation, sigma_w2, sigma_b2) if sigma_w2 and not irnn else None
+        structure = _structure(arch, activation, depth, sigma_w2, sigma_b2, width)
+        defaults = verdicts(arch, activation, seq_len if arch == "rnn" else depth, width,
+                            sigma_b2, band)
+        # Stored cells are judged against theory's band where it applies: plain stacks at their
+        # depth, tanh-like RNNs at their length in time; not residual nets, not the IRNN.
+        band_at = None
+        if arch == "rnn" and not irnn:
+            band_at = lambda b2, d: theory_band(activation, b2, seq_len)  # noqa: E731
+        elif arch not in RESIDUAL and not irnn:
+            band_at = lambda b2, d: theory_band(activation, b2, d)  # noqa: E731
+        found = evidence.gather(arch, activation, depth, width, sigma_b2, sigma_w2, run_dirs,
+                                data_root, band_at=band_at)
+    for entry in defaults:  # what the sweeps say at each default's σ_w²
+        at = evidence.measured_at(found["cells"], entry["sigma_w2"], entry["sigma_b2"])
+        entry["measured"] = None if at is None else {
+            key: at[key] for key in ("sigma_w2", "sigma_b2", "k", "n", "p", "lo", "hi", "source")}
+        if at is not None and "theory_trains" in at and at["theory_trains"] != at["trains"]:
+            entry["verdict"] += (f"; at stored depth {found['depth']} the measurement "
+                                 "disagrees with theory")
+    if arch in RESIDUAL:
+        band.update(lower=None, upper=None, empty=False,
+                    basis="residual: not depth-limited at α = 1/√L")
+    if irnn:
+        band.update(lower=None, upper=None, empty=False, basis=IRNN_BASIS)
+    return {
+        "arch": arch, "activation": activation, "depth": depth, "width": width,
+        "recommended_sigma_w2": sigma_w2, "recommended_sigma_b2": sigma_b2,
+        "sigma_b2_source": "given" if b2_given else "default",
+        "band": {"lower": band["lower"], "upper": band["upper"], "empty": band["empty"],
+                 "k": K, "basis": band["basis"], "rule": f"{K:g}·ξ ≥ depth"},
+        "theory": point, "structure": structure, "defaults": defaults,
+        "caveats": caveats(arch, activation, depth, width, band), "evidence": found,
+    }
+
+
+# An identity recurrence (IRNN) multiplies the state by √σ_w² at every step, with no averaging
+# over random weights: the Gaussian mean-field value (2 for ReLU) does not apply; W = I does.
+IRNN_SIGMA_W2 = 1.0
+IRNN_BASIS = ("identity recurrence: W = √σ_w²·I scales the state by √σ_w² per time step, so "
+              "σ_w² = 1 exactly; the band is measured (arch-bands-rnn), not mean-field")
+
+
+def magic_table(depths=(10, 100), activations=("tanh", "relu")) -> list[dict]:
+    """Per network type and activation: the recommended scale and its band at two depths."""
+    rows = []
+    with jax.enable_x64(True):
+        for arch in ARCHS:
+            for act in activations:
+                b2 = default_sigma_b2(arch, act)
+                bands = {d: theory_band(act, b2, d) for d in depths}
+                crit = bands[depths[0]]["critical_sigma_w2"]
+                extra = _structure(arch, act, depths[-1], None, b2, None)
+                irnn = arch == "rnn" and act in RELU_LIKE
+                if irnn:
+                    crit = IRNN_SIGMA_W2
+                if arch in RESIDUAL:
+                    scaling = "α = 1/√(2L)" if arch == "transformer" else "α = 1/√L"
+                elif arch == "rnn":
+                    scaling = f"recurrent {extra['recurrent_init'].split(' ')[0]}"
+                else:
+                    scaling = "—"
+                rows.append({"arch": arch, "activation": act, "sigma_w2": crit, "sigma_b2": b2,
+                             "scaling": scaling,
+                             **{f"band_depth_{d}": None if arch in RESIDUAL or irnn else
+                                (bands[d]["lower"], bands[d]["upper"]) for d in depths}})
+    return rows

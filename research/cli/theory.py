@@ -1,0 +1,118 @@
+"""`initmap theory`: what mean-field theory says about one (activation, σ_w², σ_b²)."""
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import jax
+
+from research.common.activations import ACTIVATIONS, get_activation
+from research.common.errors import SpecError
+from research.theory import meanfield as theory
+
+EPILOG = """\
+examples:
+  initmap theory --activation tanh --sigma-b2 0.05            # critical σ_w² and the point on it
+  initmap theory --activation tanh --sigma-w2 2.5 --sigma-b2 0.05
+  initmap theory --activation tanh --plot phase.png           # order/chaos diagram
+  initmap theory --activation relu --sigma-w2 2 --sigma-b2 0 --json   # one JSON object
+
+Convention: W ~ N(0, σ_w²/fan_in), b ~ N(0, σ_b²). In --json output, null means "does not exist"
+(e.g. q* when q grows without bound with depth) and Infinity means "diverges" (ξ_c on the critical
+line).
+"""
+
+MEANINGS = {
+    "activation": "",
+    "sigma_w2": "weight variance × fan-in",
+    "sigma_b2": "bias variance",
+    "critical_sigma_w2": "σ_w² where χ₁ = 1 at this σ_b² (edge of chaos)",
+    "q_star": "fixed point of the pre-activation variance q",
+    "chi1": "σ_w² E[φ'(h)²]: per-layer factor on squared gradients",
+    "c_star": "fixed point of the correlation between two inputs",
+    "chi_c": "slope of the correlation map at c*",
+    "xi_c": "correlation depth scale −1/log χ_c (layers)",
+    "xi_q": "variance depth scale (layers)",
+    "phase": "ordered χ₁ < 1 | critical | chaotic χ₁ > 1 | unbounded",
+}
+UNBOUNDED_NOTE = (
+    "q grows without bound with depth (no finite fixed point): c*, χ_c, ξ and the trainable depth "
+    "do not exist; χ₁ is its limit for large q."
+)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `theory` on an argparse subparsers object; its `func` is `run`."""
+    parser = subparsers.add_parser(
+        "theory",
+        help="mean-field theory: critical σ_w², q*, χ₁, ξ_c, order/chaos phase",
+        description="Mean-field theory of a deep random network at initialisation "
+        "(Poole et al. 2016, Schoenholz et al. 2017) for one activation and (σ_w², σ_b²).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--activation", default="tanh", help=f"one of: {', '.join(sorted(ACTIVATIONS))}"
+    )
+    parser.add_argument(
+        "--sigma-w2", type=float, default=None, help="weight variance × fan-in (default: critical)"
+    )
+    parser.add_argument("--sigma-b2", type=float, default=0.05, help="bias variance (0.05)")
+    parser.add_argument("--k", type=float, default=6.0, help="trainable depth = k·ξ_c (6)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--plot", metavar="PATH", help="write the (σ_w², σ_b²) phase diagram")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    get_activation(args.activation)
+    if args.sigma_w2 is not None:
+        theory.check_variance("sigma_w2", args.sigma_w2)
+    theory.check_variance("sigma_b2", args.sigma_b2)
+    if not (math.isfinite(args.k) and args.k > 0):
+        raise SpecError("k", args.k, reason=f"must be a finite number > 0, got {args.k}")
+    if args.plot is not None:
+        plot_path = Path(args.plot)
+        if not plot_path.parent.is_dir():
+            raise SpecError("plot", args.plot, reason=f"no such directory: {plot_path.parent}")
+        formats = ("png", "pdf", "svg")
+        if plot_path.suffix.lstrip(".").lower() not in formats:
+            raise SpecError("plot", args.plot, allowed=[f".{f}" for f in formats])
+
+
+def format_table(result: dict, k: float = 6.0) -> str:
+    """The point dict as aligned `name  value  meaning` rows."""
+
+    def shown(value) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+    meanings = {**MEANINGS, "trainable_depth": f"{k:g}·ξ_c: deeper nets are predicted not to train"}
+    rows = [(key, shown(value), meanings[key]) for key, value in result.items()]
+    name_width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    lines = [f"{n:<{name_width}}  {v:<{value_width}}  {m}".rstrip() for n, v, m in rows]
+    if result["phase"] == "unbounded":
+        lines.append(UNBOUNDED_NOTE)
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the point (table or JSON), optionally write the phase diagram; 0 on success."""
+    _check_args(args)
+    with jax.enable_x64(True):  # the printed numbers resolve the critical line to ~1e-12
+        result = theory.point(args.activation, args.sigma_w2, args.sigma_b2, k=args.k)
+    if args.plot is not None:
+        from research.views.phase_diagram import phase_diagram  # matplotlib only when asked for
+
+        phase_diagram(args.activation, args.plot, mark=(result["sigma_w2"], result["sigma_b2"]))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_table(result, args.k))
+        if args.plot is not None:
+            print(f"phase diagram written to {args.plot}")
+    return 0

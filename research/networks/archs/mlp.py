@@ -1,0 +1,60 @@
+"""Fully connected network: input layer, (depth - 1) identical hidden layers scanned, readout.
+
+`depth` counts hidden layers (each followed by the activation). The repeated layers are stacked
+along a leading axis and run with `lax.scan`, so compile time does not grow with depth. The CNN
+(`cnn.py`) is this network with convolutions and a global average pool: it reuses `forward`.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from research.networks import init as init_schemes
+from research.networks import layers
+from research.networks.config import ModelConfig
+
+Weight, Bias = init_schemes.Weight, init_schemes.Bias
+
+
+def layout(cfg: ModelConfig) -> init_schemes.Layout:
+    hidden, width = cfg.depth - 1, cfg.width
+    return {"w_in": Weight((cfg.in_dim, width), role="input"),
+            "w_hidden": Weight((hidden, width, width)),
+            "w_out": Weight((width, cfg.out_dim), role="output"),
+            "b_in": Bias((width,)), "b_hidden": Bias((hidden, width)),
+            "b_out": Bias((cfg.out_dim,), role="scalar")}
+
+
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array, jax.Array]:
+    """(outputs, q) where q[l] is the mean squared pre-activation of hidden layer l + 1.
+    Convolutional kernels (3-D) make it a CNN over the input as a 1-channel signal."""
+    net = layers.Net(cfg, hp)
+    conv = params["w_in"].ndim == 3
+    h = net.linear(x[..., None] if conv else x, params["w_in"], params["b_in"])
+
+    def layer(h, wb):
+        h_next = net.linear(net.phi(h), *wb)
+        return h_next, layers.mean_sq(h_next)
+
+    q_first = layers.mean_sq(h)
+    h, q_rest = jax.lax.scan(layer, h, (params["w_hidden"], params["b_hidden"]))
+    return layers.readout(net, net.phi(h), params), jnp.concatenate([q_first[None], q_rest])
+
+
+
+def weight_grad_norms(grads: dict) -> jax.Array:
+    """Frobenius norm of each weight matrix's gradient, input layer to readout."""
+    return jnp.concatenate([layers.frobenius(grads["w_in"]),
+                            layers.frobenius(grads["w_hidden"], stacked=True),
+                            layers.frobenius(grads["w_out"])])
+
+
+def unit_diversity(params: dict) -> jax.Array:
+    """How different the first hidden layer's units are (see layers.unit_diversity)."""
+    return layers.unit_diversity(params["w_in"])
+
+
+def lsuv_layers(cfg: ModelConfig) -> int:
+    return cfg.depth
+
+
+scale_layer = layers.scale_plain_layer

@@ -1,0 +1,63 @@
+"""Vanilla RNN reading MNIST-1D one sample per time step (sequence length = the input's 40):
+h_t = φ(W_x x_t + W_h h_{t-1} + b), `depth` stacked layers (the first reads the signal, the
+rest read the layer below; layers 2… are stacked and scanned), readout from the last layer's
+final state. σ_w² scales both the input and the recurrent weights; the identity scheme sets the
+recurrent matrices to √σ_w²·I (Le et al. 2015's IRNN at σ_w² = 1)."""
+
+import jax
+import jax.numpy as jnp
+
+from research.networks import init as init_schemes
+from research.networks import layers
+from research.networks.config import ModelConfig
+
+Weight, Bias = init_schemes.Weight, init_schemes.Bias
+
+
+def layout(cfg: ModelConfig) -> init_schemes.Layout:
+    rest, width = cfg.depth - 1, cfg.width
+    return {"w_x": Weight((1, width), role="input"),
+            "w_h": Weight((width, width), recurrent=True),
+            "w_x_rest": Weight((rest, width, width)),
+            "w_h_rest": Weight((rest, width, width), recurrent=True),
+            "w_out": Weight((width, cfg.out_dim), role="output"),
+            "b_h": Bias((width,)), "b_rest": Bias((rest, width)),
+            "b_out": Bias((cfg.out_dim,), role="scalar")}
+
+
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array, jax.Array]:
+    """(outputs, q): q[l] layer l's mean squared pre-activation over time steps and examples."""
+    net = layers.Net(cfg, hp)
+    sequence = jnp.swapaxes(x, 0, 1)[..., None]  # (time, examples, 1)
+
+    def run_layer(inputs, w_x, w_h, b):
+        drive = net.linear(inputs, w_x, b)  # the input's part of every step, in one matmul
+
+        def step(h, d):
+            a = d + net.linear(h, w_h)
+            h = net.phi(a)
+            return h, (h, layers.mean_sq(a))
+
+        h0 = jnp.zeros(drive.shape[1:], net.dtype)
+        _, (states, q) = jax.lax.scan(step, h0, drive)
+        return states, jnp.mean(q)
+
+    states, q_first = run_layer(sequence, params["w_x"], params["w_h"], params["b_h"])
+    states, q_rest = jax.lax.scan(lambda s, p: run_layer(s, *p), states,
+                                  (params["w_x_rest"], params["w_h_rest"], params["b_rest"]))
+    out = layers.readout(net, states[-1], params)  # from the last layer's final state
+    return out, jnp.concatenate([q_first[None], q_rest])
+
+
+
+def weight_grad_norms(grads: dict) -> jax.Array:
+    """Each layer's input and recurrent weights together, then the readout."""
+    return jnp.concatenate([layers.frobenius(grads["w_x"], grads["w_h"]),
+                            layers.frobenius(grads["w_x_rest"], grads["w_h_rest"],
+                                             stacked=True),
+                            layers.frobenius(grads["w_out"])])
+
+
+def unit_diversity(params: dict) -> jax.Array:
+    """Units of the first layer: their incoming input and recurrent weights."""
+    return layers.unit_diversity(jnp.concatenate([params["w_x"], params["w_h"]]))

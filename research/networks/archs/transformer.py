@@ -1,0 +1,103 @@
+"""A small encoder over MNIST-1D as a token sequence: the signal cut into patches of
+`patch_size` samples (zero-padded to a whole number), each patch embedded (plus a learned
+position embedding) into width = model dimension; `depth` blocks of multi-head self-attention
+and an MLP (4 × width, cfg.activation), each a residual branch with gate α; mean over tokens;
+dense readout.
+
+norm: pre_ln  h ← h + α·A(LN h);  h ← h + α·M(LN h);  LN before the readout
+      post_ln h ← LN(h + α·A(h));  h ← LN(h + α·M(h))
+      none    h ← h + α·A(h);      h ← h + α·M(h)
+Position embeddings are drawn like biases (variance σ_b²).
+"""
+
+import jax
+import jax.numpy as jnp
+
+from research.networks import init as init_schemes
+from research.networks import layers, parametrization
+from research.networks.config import ModelConfig
+
+Weight, Bias, Const = init_schemes.Weight, init_schemes.Bias, init_schemes.Const
+MLP_RATIO = 4
+
+
+def tokens(cfg: ModelConfig) -> int:
+    return -(-cfg.in_dim // cfg.patch_size)
+
+
+def layout(cfg: ModelConfig) -> init_schemes.Layout:
+    blocks, width, hidden = cfg.depth, cfg.width, MLP_RATIO * cfg.width
+    fixup = cfg.residual == "fixup"
+    gain = layers.fixup_gain(cfg, blocks)
+    square = (blocks, width, width)
+    lay = {"w_embed": Weight((cfg.patch_size, width), role="input"),
+           "w_q": Weight(square, gain=gain), "w_k": Weight(square, gain=gain),
+           "w_v": Weight(square, gain=gain), "w_o": Weight(square, zero=fixup),
+           "w_1": Weight((blocks, width, hidden), gain=gain),
+           "w_2": Weight((blocks, hidden, width), zero=fixup),
+           "w_out": Weight((width, cfg.out_dim), role="output", zero=fixup),
+           "b_embed": Bias((width,)), "pos": Bias((tokens(cfg), width)),
+           "b_1": Bias((blocks, hidden)),
+           "b_2": Const((blocks, width), 0.0, "input") if fixup else Bias((blocks, width)),
+           "b_out": Bias((cfg.out_dim,), role="scalar")}
+    if cfg.residual == "skipinit":
+        lay["alpha"] = Const((blocks,), 0.0)
+    return lay
+
+
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array, jax.Array]:
+    """(outputs, q): q[0] the mean square of the embedded tokens, q[l] after block l."""
+    net = layers.Net(cfg, hp)
+    n, n_tokens, width, heads = x.shape[0], tokens(cfg), cfg.width, cfg.heads
+    head_dim = width // heads
+    padded = jnp.pad(x, ((0, 0), (0, n_tokens * cfg.patch_size - x.shape[1])))
+    h = net.linear(padded.reshape(n, n_tokens, cfg.patch_size), params["w_embed"],
+                   params["b_embed"]) + params["pos"].astype(net.dtype)[None]
+    scale = parametrization.attention_scale(head_dim, cfg)
+
+    def attention(h, wq, wk, wv, wo):
+        q, k, v = (net.linear(h, w).reshape(n, n_tokens, heads, head_dim) for w in (wq, wk, wv))
+        logits = jnp.einsum("nthd,nshd->nhts", q, k).astype(jnp.float32) * scale
+        weights = jax.nn.softmax(logits, axis=-1).astype(net.dtype)
+        mixed = jnp.einsum("nhts,nshd->nthd", weights, v).reshape(n, n_tokens, width)
+        return net.linear(mixed, wo)
+
+    def mlp(h, w1, b1, w2, b2):
+        return net.linear(net.phi(net.linear(h, w1, b1)), w2, b2)
+
+    def block(h, p):
+        alpha, wq, wk, wv, wo, w1, b1, w2, b2 = p
+        alpha = alpha.astype(h.dtype)
+        if cfg.norm == "pre_ln":
+            h = h + alpha * attention(layers.layer_norm(h), wq, wk, wv, wo)
+            h = h + alpha * mlp(layers.layer_norm(h), w1, b1, w2, b2)
+        elif cfg.norm == "post_ln":
+            h = layers.layer_norm(h + alpha * attention(h, wq, wk, wv, wo))
+            h = layers.layer_norm(h + alpha * mlp(h, w1, b1, w2, b2))
+        else:
+            h = h + alpha * attention(h, wq, wk, wv, wo)
+            h = h + alpha * mlp(h, w1, b1, w2, b2)
+        return h, layers.mean_sq(h)
+
+    q_first = layers.mean_sq(h)
+    stacked = tuple(params[name] for name in ("w_q", "w_k", "w_v", "w_o", "w_1", "b_1", "w_2",
+                                              "b_2"))
+    gates = layers.branch_gates(params, hp, cfg, cfg.depth)
+    h, q_rest = jax.lax.scan(block, h, (gates, *stacked))
+    if cfg.norm == "pre_ln":
+        h = layers.layer_norm(h)
+    # mean over tokens, then the readout
+    return layers.readout(net, h, params), jnp.concatenate([q_first[None], q_rest])
+
+
+
+def weight_grad_norms(grads: dict) -> jax.Array:
+    """Embedding, each block's weights together, readout."""
+    block = [grads[name] for name in ("w_q", "w_k", "w_v", "w_o", "w_1", "w_2")]
+    return jnp.concatenate([layers.frobenius(grads["w_embed"]),
+                            layers.frobenius(*block, stacked=True),
+                            layers.frobenius(grads["w_out"])])
+
+
+def unit_diversity(params: dict) -> jax.Array:
+    return layers.unit_diversity(params["w_embed"])

@@ -1,0 +1,174 @@
+"""Init schemes: a unit-variance draw per scheme, scaled per member by σ.
+
+A model describes its tensors as a `Layout` (name -> Weight | Bias | Const). Every scheme draws
+weight entries with unit variance (or exactly 0 / 1), and the member's σ scales them: W by
+sqrt(σ_w² / fan_in) (see `parametrization`), b by sqrt(σ_b²). Because the scale is applied after
+the draw, σ can be a traced per-member scalar and the whole init is vmappable over a population.
+
+All of a network's weights come from one RNG call (and its biases from a second), sliced into
+shapes: each threefry call costs ~0.4 s of XLA compile on CPU, and a per-matrix draw made
+compilation most of a small sweep's time.
+"""
+
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from research.networks import parametrization
+
+# Standard deviation of N(0, 1) truncated to [-2, 2]; dividing by it restores unit variance.
+_TRUNCATED_STD = 0.8796256610342398
+
+
+@dataclass(frozen=True)
+class Weight:
+    """A weight tensor (..., fan_in, fan_out), or a conv kernel (..., k, c_in, c_out)."""
+
+    shape: tuple[int, ...]
+    role: str = "hidden"  # see parametrization.ROLES
+    conv: bool = False
+    recurrent: bool = False  # a square recurrent matrix: what the identity scheme sets to I
+    zero: bool = False  # starts at zero whatever the scheme (Fixup's last branch layer)
+    gain: float = 1.0  # a fixed extra factor on the std (Fixup's L^(-1/(2m-2)))
+
+    @property
+    def fan_in(self) -> int:
+        return self.shape[-2] * (self.shape[-3] if self.conv else 1)
+
+
+@dataclass(frozen=True)
+class Bias:
+    shape: tuple[int, ...]
+    role: str = "input"
+
+
+@dataclass(frozen=True)
+class Const:
+    """A learned tensor with a fixed start (SkipInit's gate α = 0)."""
+
+    shape: tuple[int, ...]
+    value: float = 0.0
+    role: str = "scalar"
+
+
+Layout = dict[str, Weight | Bias | Const]
+
+
+def _flat_draw(key: jax.Array, size: int, scheme: str) -> jax.Array:
+    if scheme == "gaussian":
+        return jax.random.normal(key, (size,))
+    if scheme == "uniform":
+        return jax.random.uniform(key, (size,), minval=-math.sqrt(3.0), maxval=math.sqrt(3.0))
+    if scheme == "truncated_normal":
+        return jax.random.truncated_normal(key, -2.0, 2.0, (size,)) / _TRUNCATED_STD
+    if scheme == "zero":
+        return jnp.zeros((size,))
+    if scheme == "constant":
+        return jnp.ones((size,))
+    raise ValueError(f"unknown init scheme {scheme!r}")
+
+
+# Schemes whose draw is Gaussian before the structure (QR, delta, identity) is imposed.
+_GAUSSIAN_BASED = ("gaussian", "orthogonal", "delta_orthogonal", "identity", "lsuv")
+
+
+def orthogonalize(a: jax.Array) -> jax.Array:
+    """Orthonormal columns (or rows, if wider than tall) from a Gaussian matrix via QR, signs
+    fixed so the result is Haar-distributed; scaled to unit entry variance. Batched over leading
+    axes."""
+    fan_in, fan_out = a.shape[-2:]
+    wide = fan_in < fan_out
+    if wide:
+        a = jnp.swapaxes(a, -1, -2)
+    q, r = jnp.linalg.qr(a)
+    q = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    if wide:
+        q = jnp.swapaxes(q, -1, -2)
+    # Orthonormal rows/columns have entry variance 1 / max(fan_in, fan_out).
+    return q * math.sqrt(max(fan_in, fan_out))
+
+
+def _structure(draw: jax.Array, w: Weight, scheme: str) -> jax.Array:
+    """Impose the scheme's structure on a unit Gaussian draw of w's shape."""
+    if w.zero:
+        return jnp.zeros(w.shape)
+    if w.conv and scheme == "delta_orthogonal":
+        # Xiao et al. 2018: only the centre tap, an orthogonal matrix. Times √k, so that after
+        # the 1/√(k·c_in) scaling the centre has the entry variance 1/c_in that preserves norms.
+        k = w.shape[-3]
+        centre = orthogonalize(draw[..., k // 2, :, :]) * math.sqrt(k)
+        return jnp.zeros(w.shape).at[..., k // 2, :, :].set(centre)
+    if scheme in ("orthogonal", "lsuv", "delta_orthogonal"):
+        flat = draw.reshape(w.shape[:-3] + (w.fan_in, w.shape[-1])) if w.conv else draw
+        return orthogonalize(flat).reshape(w.shape)
+    if scheme == "identity" and w.recurrent:
+        # Le et al. 2015 (IRNN): W = I, so σ_w² = 1 gives exactly the identity.
+        return jnp.broadcast_to(jnp.eye(w.shape[-1]) * math.sqrt(w.fan_in), w.shape)
+    return draw
+
+
+def _split(flat: jax.Array, shapes: dict[str, tuple[int, ...]]) -> dict[str, jax.Array]:
+    out, start = {}, 0
+    for name, shape in shapes.items():
+        size = math.prod(shape)
+        out[name] = flat[start:start + size].reshape(shape)
+        start += size
+    return out
+
+
+def unit_weights(key: jax.Array, layout: Layout, scheme: str) -> dict[str, jax.Array]:
+    """Every Weight of the layout with entries of unit variance under `scheme`."""
+    shapes = {name: t.shape for name, t in layout.items() if isinstance(t, Weight)}
+    base = "gaussian" if scheme in _GAUSSIAN_BASED else scheme
+    draws = _split(_flat_draw(key, sum(math.prod(s) for s in shapes.values()), base), shapes)
+    return {name: _structure(draw, layout[name], scheme) for name, draw in draws.items()}
+
+
+def unit_biases(key: jax.Array, layout: Layout, scheme: str) -> dict[str, jax.Array]:
+    """Gaussian biases of unit variance; the zero and constant schemes apply to biases too."""
+    shapes = {name: t.shape for name, t in layout.items() if isinstance(t, Bias)}
+    bias_scheme = scheme if scheme in ("zero", "constant") else "gaussian"
+    return _split(_flat_draw(key, sum(math.prod(s) for s in shapes.values()), bias_scheme),
+                  shapes)
+
+
+def params(key: jax.Array, layout: Layout, cfg, hp) -> dict[str, jax.Array]:
+    """One network's parameters: weights with entry variance σ_w²/fan_in (as the
+    parametrisation stores them), the readout times hp.readout_scale (or zero), biases with
+    variance σ_b², constants at their value. Keys come out in layout order."""
+    key_w, key_b = jax.random.split(key)
+    weights = unit_weights(key_w, layout, cfg.init)
+    biases = unit_biases(key_b, layout, cfg.init)
+    out = {}
+    for name, t in layout.items():
+        if isinstance(t, Weight):
+            std = parametrization.init_std(t.fan_in, t.role, cfg, hp.sigma_w2) * t.gain
+            if t.role == "output":
+                std = std * (0.0 if cfg.readout == "zero" else hp.readout_scale)
+            out[name] = weights[name] * std
+        elif isinstance(t, Bias):
+            out[name] = biases[name] * jnp.sqrt(hp.sigma_b2)
+        else:
+            out[name] = jnp.full(t.shape, t.value, jnp.float32)
+    return out
+
+
+def lr_multipliers(layout: Layout, cfg, optimizer: str) -> dict[str, float]:
+    """Per-tensor learning-rate factors of the parametrisation (all 1 except under μP)."""
+    return {name: parametrization.lr_multiplier(t.role, cfg, optimizer)
+            for name, t in layout.items()}
+
+
+def lsuv(params: dict, forward, scale_layer, n_layers: int) -> dict:
+    """Mishkin & Matas 2015, after the orthogonal draw: layer by layer, scale each layer's
+    weights and bias so that its pre-activations have unit second moment on the batch that
+    `forward(params) -> q` sees (q[l]: layer l's mean squared pre-activation). Scaling both W and
+    b of layer l by c scales its pre-activations by exactly c, so one pass suffices."""
+
+    def fix(layer, params):
+        q = forward(params)[layer]
+        return scale_layer(params, layer, jnp.where(q > 0, jax.lax.rsqrt(q), 1.0))
+
+    return jax.lax.fori_loop(0, n_layers, fix, params)

@@ -1,0 +1,110 @@
+"""Pieces every architecture shares: the parametrised linear map (dense or convolution),
+layer norm, residual gates, and the per-layer diagnostics."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from research.common.activations import get_activation
+from research.networks import parametrization
+
+
+class Net:
+    """One forward pass's context: the config, the member's scalars and the compute dtype.
+    Matmuls run in cfg.compute_dtype; parameters stay float32 (the optimizer updates those)."""
+
+    def __init__(self, cfg, hp):
+        self.cfg, self.hp = cfg, hp
+        self.dtype = jnp.dtype(cfg.compute_dtype)
+        self.phi = get_activation(cfg.activation)
+
+    def linear(self, x: jax.Array, w: jax.Array, b: jax.Array | None = None) -> jax.Array:
+        """x @ w (w: (fan_in, fan_out)) or a 1-D convolution (x: (n, length, c_in), w: (k,
+        c_in, c_out)) with the parametrisation's forward multiplier."""
+        if w.ndim == 3:
+            y, fan_in = self._conv(x, w), w.shape[0] * w.shape[1]
+        else:
+            y, fan_in = x.astype(self.dtype) @ w.astype(self.dtype), w.shape[0]
+        y = y * parametrization.forward_scale(fan_in, self.cfg, self.hp.sigma_w2)
+        if b is None:
+            return y
+        return y + b.astype(self.dtype).reshape((1,) * (y.ndim - b.ndim) + b.shape)
+
+    def _conv(self, x: jax.Array, w: jax.Array) -> jax.Array:
+        # As one matmul over the k shifted copies of the input (im2col): unlike
+        # lax.conv_general_dilated, whose batching rule has gaps under nested vmaps (members ×
+        # gradient probes), this is plain einsum for vmap, and as fast at these sizes.
+        k, length = w.shape[0], x.shape[1]
+        left, right = k // 2, k - 1 - k // 2
+        mode = "wrap" if self.cfg.padding == "circular" else "constant"
+        x = jnp.pad(x.astype(self.dtype), ((0, 0), (left, right), (0, 0)), mode=mode)
+        patches = jnp.concatenate([x[:, j:j + length] for j in range(k)], axis=-1)
+        return patches @ w.astype(self.dtype).reshape(-1, w.shape[-1])
+
+
+def readout(net: Net, h: jax.Array, params: dict) -> jax.Array:
+    """The dense readout, after a global average pool over positions for convolutional nets
+    (h: (n, length, channels)); float32 out."""
+    if h.ndim == 3:
+        h = jnp.mean(h, axis=1)
+    return net.linear(h, params["w_out"], params["b_out"]).astype(jnp.float32)
+
+
+def layer_norm(h: jax.Array) -> jax.Array:
+    """Over the last axis, without a learned gain or shift (the signal-propagation papers'
+    form: the init question is then about the weights alone)."""
+    h32 = h.astype(jnp.float32)
+    mean = jnp.mean(h32, axis=-1, keepdims=True)
+    var = jnp.var(h32, axis=-1, keepdims=True)
+    return ((h32 - mean) * jax.lax.rsqrt(var + 1e-5)).astype(h.dtype)
+
+
+def mean_sq(h: jax.Array) -> jax.Array:
+    return jnp.mean(h.astype(jnp.float32) ** 2)
+
+
+def frobenius(*grads: jax.Array, stacked: bool = False) -> jax.Array:
+    """Norm of the gradients together: one value, or one per layer of stacked tensors."""
+    if stacked:
+        return jnp.sqrt(sum(jnp.sum(g ** 2, axis=tuple(range(1, g.ndim))) for g in grads))
+    return jnp.sqrt(sum(jnp.sum(g ** 2) for g in grads))[None]
+
+
+def unit_diversity(w: jax.Array) -> jax.Array:
+    """RMS distance of a layer's units (their incoming weight vectors: the columns of w, a conv
+    kernel flattened over taps and input channels) from its first unit: exactly 0 while all
+    units are identical, as after a zero or constant init, where every unit gets the same
+    gradient and nothing breaks the symmetry. (Measured from a unit, not the centroid, whose
+    rounding would make it ~1e-8.)"""
+    w = w.reshape(-1, w.shape[-1])
+    return jnp.sqrt(jnp.mean(jnp.sum((w - w[:, :1]) ** 2, axis=0)))
+
+
+def branch_gates(params: dict, hp, cfg, blocks: int) -> jax.Array:
+    """α per residual block in h ← h + α·F(h): fixed (branch_scale), branch_scale/√L, Fixup
+    (branch_scale; its L^(-1/(2m-2)) sits in the init), or SkipInit/ReZero's learned α (from 0)."""
+    if cfg.residual == "skipinit":
+        return params["alpha"]
+    alpha = hp.branch_scale / (math.sqrt(blocks) if cfg.residual == "inv_sqrt_depth" else 1.0)
+    return jnp.full((blocks,), alpha, jnp.float32)
+
+
+def fixup_gain(cfg, blocks: int) -> float:
+    """Fixup (Zhang et al. 2019): a branch's inner layers scaled by L^(-1/(2m-2))."""
+    if cfg.residual != "fixup":
+        return 1.0
+    return blocks ** (-1.0 / (2 * cfg.branch_layers - 2))
+
+
+def scale_plain_layer(params: dict, layer: jax.Array, c: jax.Array) -> dict:
+    """Layer `layer` (0: the input layer, l: hidden layer l) of an mlp/cnn times c, weights and
+    bias: LSUV's step."""
+    out = dict(params)
+    first = jnp.where(layer == 0, c, 1.0)
+    out["w_in"], out["b_in"] = params["w_in"] * first, params["b_in"] * first
+    hidden = jnp.where(jnp.arange(params["w_hidden"].shape[0]) == layer - 1, c, 1.0)
+    out["w_hidden"] = params["w_hidden"] * hidden.reshape((-1,) + (1,) * (
+        params["w_hidden"].ndim - 1))
+    out["b_hidden"] = params["b_hidden"] * hidden[:, None]
+    return out

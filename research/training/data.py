@@ -1,0 +1,148 @@
+"""Datasets as standardised numpy arrays: MNIST-1D (generated locally, cached), a random-teacher
+regression task, and user `.npz` files."""
+
+import hashlib
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from research.common.errors import SpecError
+
+TEACHER_SAMPLES = (4000, 1000)  # train, test: the size of MNIST-1D's default split
+TEACHER_INPUT_DIM = 40
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Standardised inputs; integer labels (classification) or float targets (regression)."""
+
+    x: np.ndarray  # (n_train, d) float32
+    y: np.ndarray  # (n_train,) int32, or (n_train, k) float32
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int  # 0 for regression
+
+    @property
+    def is_classification(self) -> bool:
+        return self.n_classes > 0
+
+    @property
+    def out_dim(self) -> int:
+        return self.n_classes if self.is_classification else self.y.shape[1]
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("INITMAP_CACHE") or os.environ.get("XDG_CACHE_HOME")
+    return Path(root) / "initmap" if root else Path.home() / ".cache" / "initmap"
+
+
+def _standardise(x: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Train statistics for both splits, per feature, so every input has mean 0 and variance 1.
+    mean, std = x.mean(0), x.std(0) + 1e-8
+    return ((x - mean) / std).astype(np.float32), ((x_test - mean) / std).astype(np.float32)
+
+
+def mnist1d() -> Dataset:
+    """MNIST-1D (Greydanus 2020) with the package's default arguments: 4000 train, 1000 test."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    path = cache_dir() / "mnist1d-default.pkl"
+    if path.is_file():
+        raw = pickle.loads(path.read_bytes())
+    else:
+        # make_dataset seeds numpy's global RNG; keep the caller's stream untouched.
+        state = np.random.get_state()
+        try:
+            made = make_dataset(get_dataset_args())
+        finally:
+            np.random.set_state(state)
+        raw = {k: made[k] for k in ("x", "y", "x_test", "y_test")}
+        from research.training import store
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store.write_bytes(path, pickle.dumps(raw))
+    x, x_test = _standardise(raw["x"], raw["x_test"])
+    return Dataset(x, raw["y"].astype(np.int32), x_test, raw["y_test"].astype(np.int32), 10)
+
+
+def teacher_student(depth: int, width: int, seed: int = 0) -> Dataset:
+    """Regression onto a random tanh teacher MLP (σ_w² = 1.5, σ_b² = 0.05: near-critical, so the
+    target is neither constant nor white noise) with Gaussian inputs. Targets standardised."""
+    rng = np.random.default_rng(seed)
+    n = sum(TEACHER_SAMPLES)
+    x = rng.standard_normal((n, TEACHER_INPUT_DIM))
+    h = x
+    for _ in range(depth):
+        w = rng.standard_normal((h.shape[1], width)) * np.sqrt(1.5 / h.shape[1])
+        h = np.tanh(h @ w + rng.standard_normal(width) * np.sqrt(0.05))
+    y = h @ (rng.standard_normal((width, 1)) / np.sqrt(width))
+    y = (y - y.mean()) / y.std()
+    n_train = TEACHER_SAMPLES[0]
+    x_train, x_test = _standardise(x[:n_train], x[n_train:])
+    return Dataset(x_train, y[:n_train].astype(np.float32), x_test,
+                   y[n_train:].astype(np.float32), 0)
+
+
+def from_npz(path: str) -> Dataset:
+    """Arrays `x`, `y` and optionally `x_test`, `y_test`. Integer `y` means classification."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise SpecError("dataset", f"npz:{path}", reason=f"file not found: {path}")
+    try:
+        arrays = dict(np.load(file, allow_pickle=False))
+    except (OSError, ValueError) as err:
+        raise SpecError("dataset", f"npz:{path}",
+                        reason=f"not a readable .npz file: {err}") from None
+    for name in ("x", "y"):
+        if name not in arrays:
+            raise SpecError("dataset", f"npz:{path}", reason=f"missing array '{name}'")
+    for name, arr in arrays.items():
+        if name in ("x", "y", "x_test", "y_test") and not (
+                np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise SpecError("dataset", f"npz:{path}",
+                            reason=f"array '{name}' has dtype {arr.dtype}; expected numbers")
+    if arrays["x"].ndim < 2 or len(arrays["x"]) == 0:
+        raise SpecError("dataset", f"npz:{path}", reason="array 'x' must have shape (n, features)")
+    x = arrays["x"].reshape(len(arrays["x"]), -1).astype(np.float64)
+    y = arrays["y"]
+    x_test = arrays.get("x_test", x[:0])
+    if x_test.size % x.shape[1] or (len(x_test) and x_test[0].size != x.shape[1]):
+        raise SpecError("dataset", f"npz:{path}", reason=f"array 'x_test' has shape "
+                        f"{x_test.shape}; its examples must match 'x' ({x.shape[1]} features)")
+    x_test = x_test.reshape(-1, x.shape[1]).astype(np.float64)
+    y_test = arrays.get("y_test", y[:0])
+    for name, arr in (("x", x), ("x_test", x_test), ("y", y), ("y_test", y_test)):
+        if not np.all(np.isfinite(arr)):
+            raise SpecError("dataset", f"npz:{path}", reason=f"array '{name}' has NaN or inf")
+    if len(y) != len(x) or len(y_test) != len(x_test):
+        raise SpecError("dataset", f"npz:{path}",
+                        reason=f"arrays 'x' and 'y' have different lengths ({len(x)}, {len(y)})")
+    if np.issubdtype(y.dtype, np.integer) and y.min(initial=0) < 0:
+        raise SpecError("dataset", f"npz:{path}", reason="integer labels 'y' must be >= 0")
+    x, x_test = _standardise(x, x_test)
+    if np.issubdtype(y.dtype, np.integer):
+        n_classes = int(max(y.max(), y_test.max(initial=0))) + 1
+        return Dataset(x, y.astype(np.int32), x_test, y_test.astype(np.int32), n_classes)
+    y = y.reshape(len(y), -1).astype(np.float32)
+    return Dataset(x, y, x_test, y_test.reshape(len(y_test), -1).astype(np.float32), 0)
+
+
+def load_dataset(name: str, teacher_depth: int = 2, teacher_width: int = 64) -> Dataset:
+    if name == "mnist1d":
+        return mnist1d()
+    if name == "teacher_student":
+        return teacher_student(teacher_depth, teacher_width)
+    if name.startswith("npz:"):
+        return from_npz(name[4:])
+    raise SpecError("dataset", name, allowed=["mnist1d", "teacher_student", "npz:PATH"])
+
+
+def fingerprint(data: Dataset) -> str:
+    """A short hash of the arrays, recorded in the manifest so results name their data."""
+    digest = hashlib.sha256()
+    for arr in (data.x, data.y, data.x_test, data.y_test):
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()[:16]

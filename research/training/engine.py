@@ -1,0 +1,291 @@
+"""Population training: one network's training written once, vmapped over members.
+
+`init_member` and `train_chunk` are the single-network functions (the readable, testable ones);
+a population is `jit(vmap(...))` of them. Static settings (`Program`) select the compiled
+program; per-member scalars (`Hyper`) are traced, so one compile serves every σ, lr and seed.
+A member that diverges is frozen at that step with `jnp.where`, so NaNs never reach its
+neighbours or its own later steps.
+"""
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from research.networks import init as init_schemes
+from research.networks.config import ModelConfig
+from research.networks.registry import MODELS
+from research.training.data import Dataset
+from research.training.outcomes import Criterion, is_diverged, meets_target
+from research.training.spec import RunSpec
+
+# fold_in tags: one root key per run, split by purpose.
+INIT_KEY, DATA_KEY = 0, 1
+GRAD_PROBE_EXAMPLES = 64  # eval inputs whose single-example gradients the diagnostics average
+
+
+@dataclass(frozen=True)
+class Program:
+    """Everything static about a bucket: it selects one compiled program."""
+
+    arch: str
+    model: ModelConfig
+    optimizer: str
+    batch_size: int
+    log_every: int
+    crit: Criterion
+    early_stop: bool
+
+
+class Hyper(NamedTuple):
+    """Per-member traced scalars (arrays of shape (members,) in a population)."""
+
+    seed: jax.Array
+    sigma_w2: jax.Array
+    sigma_b2: jax.Array
+    lr: jax.Array
+    momentum: jax.Array
+    branch_scale: jax.Array
+    readout_scale: jax.Array
+
+
+class Data(NamedTuple):
+    x: jax.Array
+    y: jax.Array
+    x_eval: jax.Array  # fixed training subset that loss and accuracy are logged on
+    y_eval: jax.Array
+    x_test: jax.Array
+    y_test: jax.Array
+
+
+class MemberState(NamedTuple):
+    params: dict
+    opt_state: optax.OptState
+    initial_loss: jax.Array
+    running: jax.Array  # False once diverged (or converged, with early_stop): then frozen
+    diverged_step: jax.Array  # -1 while not diverged
+
+
+def model_config(run: RunSpec, in_dim: int, out_dim: int) -> ModelConfig:
+    """The network's static description: the run's fields of that name, and the data's sizes."""
+    names = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("in_dim",
+                                                                                "out_dim")]
+    return ModelConfig(in_dim=in_dim, out_dim=out_dim, **{n: getattr(run, n) for n in names})
+
+
+def program_for(run: RunSpec, data: Dataset) -> Program:
+    model = model_config(run, data.x.shape[1], data.out_dim)
+    crit = Criterion(classification=data.is_classification, target_acc=run.target_acc,
+                     target_loss_ratio=run.target_loss_ratio, diverge_factor=run.diverge_factor)
+    return Program(arch=run.arch, model=model, optimizer=run.optimizer,
+                   batch_size=run.batch_size, log_every=run.log_every, crit=crit,
+                   early_stop=run.early_stop)
+
+
+def hyper_for(runs: list[RunSpec]) -> Hyper:
+    return Hyper(seed=np.array([r.seed for r in runs], np.uint32),
+                 **{name: np.array([getattr(r, name) for r in runs], np.float32)
+                    for name in Hyper._fields[1:]})
+
+
+def hyper_of(run: RunSpec) -> Hyper:
+    """One run's traced scalars, unbatched: for training it alone with `train_member`."""
+    return jax.tree.map(lambda a: jnp.asarray(a[0]), hyper_for([run]))
+
+
+def place(runs: list[RunSpec], dataset: Dataset) -> tuple[Program, Hyper, Data]:
+    """A population's program, its per-member scalars sharded over the local devices and the
+    data replicated on each: everything a compiled population call reads, already on device."""
+    from research.training import devices
+
+    sharded, replicated = devices.member_sharding()
+    hp = jax.device_put(hyper_for(runs), sharded)
+    data = jax.device_put(data_for(dataset, runs[0].eval_size), replicated)
+    return program_for(runs[0], dataset), hp, data
+
+
+def data_for(dataset: Dataset, eval_size: int) -> Data:
+    n_eval = min(eval_size, len(dataset.x))
+    return Data(x=dataset.x, y=dataset.y, x_eval=dataset.x[:n_eval], y_eval=dataset.y[:n_eval],
+                x_test=dataset.x_test, y_test=dataset.y_test)
+
+
+def optimizer(program: Program, hp: Hyper) -> optax.GradientTransformation:
+    """The optimizer, with the parametrisation's per-tensor learning-rate factors (μP) applied
+    to its updates (for SGD, momentum and Adam alike, scaling the update scales the rate)."""
+    if program.optimizer == "sgd":
+        base = optax.sgd(hp.lr)
+    elif program.optimizer == "momentum":
+        base = optax.sgd(hp.lr, momentum=hp.momentum)
+    elif program.optimizer == "adam":
+        base = optax.adam(hp.lr, b1=hp.momentum)
+    else:
+        raise ValueError(f"unknown optimizer {program.optimizer!r}")
+    if program.model.parametrization != "mup":
+        return base
+    factors = init_schemes.lr_multipliers(MODELS[program.arch].layout(program.model),
+                                          program.model, program.optimizer)
+    return optax.chain(base, _scale_each(factors))
+
+
+def _scale_each(factors: dict[str, float]) -> optax.GradientTransformation:
+    """Multiply each tensor's update by its factor."""
+    def update(updates, state, params=None):
+        return {name: u * factors[name] for name, u in updates.items()}, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def metrics(out: jax.Array, y: jax.Array, classification: bool) -> tuple[jax.Array, jax.Array]:
+    """(loss, accuracy): cross-entropy for classification; mean squared error (accuracy nan)."""
+    if classification:
+        loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
+        return loss, jnp.mean(jnp.argmax(out, axis=-1) == y)
+    return jnp.mean((out - y) ** 2), jnp.float32(jnp.nan)
+
+
+def loss_and_acc(params: dict, x: jax.Array, y: jax.Array, program: Program, hp: Hyper):
+    out, _ = MODELS[program.arch].forward(params, x, program.model, hp)
+    return metrics(out, y, program.crit.classification)
+
+
+def init_params(hp: Hyper, data: Data, program: Program) -> dict:
+    """One network's parameters at step 0. LSUV rescales its orthogonal draw on the first
+    `batch_size` training examples."""
+    init_key, _ = member_keys(hp.seed)
+    model, cfg = MODELS[program.arch], program.model
+    params = init_schemes.params(init_key, model.layout(cfg), cfg, hp)
+    if cfg.init == "lsuv":
+        batch = data.x[:program.batch_size]
+        params = init_schemes.lsuv(params, lambda p: model.forward(p, batch, cfg, hp)[1],
+                                   model.scale_layer, model.lsuv_layers(cfg))
+    return params
+
+
+def member_keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
+    root = jax.random.key(seed)
+    return jax.random.fold_in(root, INIT_KEY), jax.random.fold_in(root, DATA_KEY)
+
+
+def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, dict]:
+    """One network at step 0, and its init-time diagnostics: the per-layer mean squared
+    pre-activation on the eval inputs (the empirical q^l), and the per-layer weight-gradient norm
+    (root mean square over GRAD_PROBE_EXAMPLES single-example gradients, the quantity whose
+    layer-to-layer ratio mean-field theory predicts as χ₁)."""
+    model = MODELS[program.arch]
+    params = init_params(hp, data, program)
+    out, q = model.forward(params, data.x_eval, program.model, hp)
+    loss, acc = metrics(out, data.y_eval, program.crit.classification)
+
+    def example_grad_norms(x, y):
+        grads = jax.grad(lambda p: loss_and_acc(p, x[None], y[None], program, hp)[0])(params)
+        return model.weight_grad_norms(grads) ** 2
+
+    probe = slice(0, GRAD_PROBE_EXAMPLES)
+    # lax.map in small batches: a vmap over all probes would hold 64 full gradients per member.
+    grad_sq = jax.lax.map(lambda xy: example_grad_norms(*xy),
+                          (data.x_eval[probe], data.y_eval[probe]), batch_size=8)
+    state = MemberState(params=params, opt_state=optimizer(program, hp).init(params),
+                        initial_loss=loss, running=jnp.bool_(True),
+                        diverged_step=jnp.int32(-1))
+    diagnostics = {"initial_loss": loss, "initial_acc": acc, "init_q": q,
+                   "initial_diversity": model.unit_diversity(params),
+                   "init_grad_norm": jnp.sqrt(jnp.mean(grad_sq, axis=0))}
+    return state, diagnostics
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def _select(keep: jax.Array, new, old):
+    return jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
+
+
+def minibatch_step(params: dict, opt_state, opt: optax.GradientTransformation,
+                   data_key: jax.Array, step: jax.Array, hp: Hyper, data: Data,
+                   program: Program) -> tuple[jax.Array, dict, optax.OptState]:
+    """One optimizer step on the member's minibatch of `step`: (loss, params, opt_state).
+    The member's own data order: its data key and the global step, nothing else."""
+    idx = jax.random.randint(jax.random.fold_in(data_key, step), (program.batch_size,), 0,
+                             data.x.shape[0])
+    (loss, _), grads = jax.value_and_grad(loss_and_acc, has_aux=True)(
+        params, data.x[idx], data.y[idx], program, hp)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    return loss, optax.apply_updates(params, updates), opt_state
+
+
+def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
+                program: Program, n_logs: int) -> tuple[MemberState, tuple[jax.Array, ...]]:
+    """`n_logs × log_every` SGD steps of one network from `start_step`; the eval loss,
+    accuracy and unit diversity after every `log_every` steps."""
+    _, data_key = member_keys(hp.seed)
+    opt = optimizer(program, hp)
+    crit = program.crit
+
+    def sgd_step(state: MemberState, step: jax.Array) -> tuple[MemberState, None]:
+        loss, params, opt_state = minibatch_step(state.params, state.opt_state, opt, data_key,
+                                                 step, hp, data, program)
+        bad = is_diverged(loss, state.initial_loss, crit) | ~_all_finite(params)
+        keep = state.running & ~bad
+        return MemberState(params=_select(keep, params, state.params),
+                           opt_state=_select(keep, opt_state, state.opt_state),
+                           initial_loss=state.initial_loss, running=keep,
+                           diverged_step=jnp.where(state.running & bad, step,
+                                                   state.diverged_step)), None
+
+    def logged_block(state: MemberState, block: jax.Array):
+        first = start_step + block * program.log_every
+        steps = first + jnp.arange(program.log_every, dtype=jnp.int32)
+        state, _ = jax.lax.scan(sgd_step, state, steps)
+        logged_step = first + program.log_every
+        loss, acc = loss_and_acc(state.params, data.x_eval, data.y_eval, program, hp)
+        bad = is_diverged(loss, state.initial_loss, crit)
+        diverged_step = jnp.where(state.running & bad, logged_step, state.diverged_step)
+        running = state.running & ~bad
+        if program.early_stop:
+            running = running & ~meets_target(loss, acc, state.initial_loss, crit)
+        diversity = MODELS[program.arch].unit_diversity(state.params)
+        return (state._replace(running=running, diverged_step=diverged_step),
+                (loss, acc, diversity))
+
+    return jax.lax.scan(logged_block, state, jnp.arange(n_logs, dtype=jnp.int32))
+
+
+def evaluate(params: dict, hp: Hyper, data: Data,
+             program: Program) -> tuple[jax.Array, jax.Array]:
+    """Loss and accuracy on the held-out split."""
+    if data.x_test.shape[0] == 0:
+        return jnp.float32(jnp.nan), jnp.float32(jnp.nan)
+    return loss_and_acc(params, data.x_test, data.y_test, program, hp)
+
+
+# The population versions: one compiled program per (Program, shapes), members on axis 0.
+@functools.partial(jax.jit, static_argnames=("program",))
+def init_population(hp: Hyper, data: Data, program: Program):
+    return jax.vmap(init_member, in_axes=(0, None, None))(hp, data, program)
+
+
+@functools.partial(jax.jit, static_argnames=("program", "n_logs"), donate_argnums=(0,))
+def train_population_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
+                           program: Program, n_logs: int):
+    return jax.vmap(train_chunk, in_axes=(0, 0, None, None, None, None))(
+        state, hp, data, start_step, program, n_logs)
+
+
+@functools.partial(jax.jit, static_argnames=("program",))
+def evaluate_population(params: dict, hp: Hyper, data: Data, program: Program):
+    return jax.vmap(evaluate, in_axes=(0, 0, None, None))(params, hp, data, program)
+
+
+@functools.partial(jax.jit, static_argnames=("program", "n_logs"))
+def train_member(hp: Hyper, data: Data, program: Program, n_logs: int):
+    """One network, all steps, no vmap: the slow obvious version the population must equal."""
+    state, diagnostics = init_member(hp, data, program)
+    state, logs = train_chunk(state, hp, data, jnp.int32(0), program, n_logs)
+    return state, diagnostics, logs, evaluate(state.params, hp, data, program)

@@ -1,0 +1,274 @@
+"""Planning a sweep: buckets, fixed populations, shards, and a calibrated time estimate.
+
+Populations are cut from the *full* grid in a fixed order (not from what is left to do), and a
+shard is every n-th population of that list. So a resumed sweep, or the union of n shards,
+re-trains exactly the populations one uninterrupted process would, and its results are
+bit-for-bit the same.
+"""
+
+import dataclasses
+import itertools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from research.common.errors import SpecError
+from research.training.spec import AXES, RunSpec, SweepSpec
+
+
+@dataclass(frozen=True)
+class Population:
+    bucket: int
+    index: int
+    runs: tuple[RunSpec, ...]
+
+    @property
+    def label(self) -> str:
+        return f"b{self.bucket:03d}-p{self.index:04d}"
+
+
+@dataclass(frozen=True)
+class Shard:
+    k: int  # 1-based
+    n: int
+
+    @property
+    def whole(self) -> bool:
+        return self.n == 1
+
+    @property
+    def tag(self) -> str:
+        return "" if self.whole else f"-shard-{self.k}-of-{self.n}"
+
+
+WHOLE = Shard(1, 1)
+
+
+def parse_shard(text: str | None) -> Shard:
+    """'k/n' with 1 <= k <= n; None is the whole sweep."""
+    if text is None:
+        return WHOLE
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise SpecError("shard", text, reason=f"expected k/n such as 2/8, got {text!r}") from None
+    if not 1 <= k <= n:
+        raise SpecError("shard", text, reason=f"needs 1 <= k <= n, got {text!r}")
+    return Shard(k, n)
+
+
+def bucket_label(run: RunSpec) -> str:
+    return f"{run.arch} {run.activation} depth={run.depth} width={run.width}"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a population sits in the grid: runs [start, stop) of one bucket."""
+
+    number: int  # position among all populations of the sweep (shards take every n-th)
+    bucket: int
+    index: int
+    start: int
+    stop: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+class Grid:
+    """The runs of a spec, addressed by (bucket, position) and built only when needed, so a
+    sweep of 10⁶ runs plans in milliseconds and memory independent of its size.
+
+    Buckets are the (depth, width) pairs; within one, runs go over the other axes × seed.
+    This is `spec.expand`'s order, grouped by bucket (tests check they agree).
+    """
+
+    def __init__(self, spec: SweepSpec):
+        self.spec = spec
+        self.statics = list(itertools.product(spec.depth, spec.width))
+        self.dynamic_axes = [name for name in AXES if name not in ("depth", "width")]
+        self.shape = tuple(len(getattr(spec, name)) for name in self.dynamic_axes) + (
+            spec.seeds,)
+        self.per_bucket = math.prod(self.shape)
+        self._scalars = {f.name: getattr(spec, f.name) for f in dataclasses.fields(RunSpec)
+                         if f.name not in AXES and f.name != "seed"}
+
+    def __len__(self) -> int:
+        return len(self.statics) * self.per_bucket
+
+    def run(self, bucket: int, position: int) -> RunSpec:
+        depth, width = self.statics[bucket]
+        *where, seed = np.unravel_index(position, self.shape)
+        values = {name: getattr(self.spec, name)[i]
+                  for name, i in zip(self.dynamic_axes, where, strict=True)}
+        return RunSpec(depth=depth, width=width, seed=int(seed), **values, **self._scalars)
+
+    def slots(self, max_members: int) -> list[Slot]:
+        """Each bucket cut, in order, into populations of at most max_members runs.
+
+        The cut depends on the spec alone (not on devices or memory), so shards on different
+        machines always partition the same runs; a population too large for the memory budget
+        is trained in pieces (`piece_size`).
+        """
+        out = []
+        for b in range(len(self.statics)):
+            for i, start in enumerate(range(0, self.per_bucket, max_members)):
+                stop = min(start + max_members, self.per_bucket)
+                out.append(Slot(len(out), b, i, start, stop))
+        return out
+
+    def population(self, slot: Slot) -> Population:
+        runs = tuple(self.run(slot.bucket, j) for j in range(slot.start, slot.stop))
+        return Population(slot.bucket, slot.index, runs)
+
+    def stored(self, frame: pd.DataFrame) -> pd.Series:
+        """Which rows of a results table are runs of this spec (vectorised: no run ids)."""
+        s = self.spec
+        if frame.empty:
+            return pd.Series(dtype=bool)
+        mask = frame["seed"] < s.seeds
+        for name in AXES:
+            mask &= frame[name].isin(getattr(s, name))
+        for name, value in self._scalars.items():
+            mask &= frame[name] == value
+        return mask
+
+
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}
+PROBE_BATCH = 8  # engine: single-example gradients computed 8 at a time at init
+SAFETY = 2.0  # the estimate below was checked to bound XLA's own memory analysis (tests)
+
+
+def _costs(run: RunSpec, in_dim: int, out_dim: int) -> tuple[int, int, float]:
+    """(parameters, floats per example per layer kept for the backward pass, multiply-adds per
+    example) of a run's network, from its layout."""
+    from research.networks.init import Weight
+    from research.networks.registry import MODELS
+    from research.training import engine
+
+    cfg = engine.model_config(run, in_dim, out_dim)
+    layout = MODELS[run.arch].layout(cfg)
+    params = sum(math.prod(t.shape) for t in layout.values())
+    weights = sum(math.prod(t.shape) for t in layout.values() if isinstance(t, Weight))
+    # Where each weight is applied: every position of a convolution, every RNN time step,
+    # every token of the transformer. Per layer, a convolution keeps its k shifted copies
+    # (im2col), a residual block its branch, a transformer block its attention. The factors
+    # were fitted to XLA's memory analysis (tests/test_plan.py checks the bounds).
+    tokens = -(-in_dim // run.patch_size)
+    positions = {"cnn": in_dim, "resnet": in_dim, "rnn": in_dim,
+                 "transformer": tokens}.get(run.arch, 1)
+    per_layer = {"cnn": run.kernel_size, "resmlp": run.branch_layers + 1,
+                 "resnet": run.branch_layers + 1,
+                 "transformer": 3 + run.heads * tokens // run.width}.get(run.arch, 1)
+    work = weights * positions + (tokens ** 2 * run.width * run.depth * 2
+                                  if run.arch == "transformer" else 0)
+    return params, positions * run.width * per_layer, float(work)
+
+
+def member_bytes(run: RunSpec, in_dim: int, out_dim: int) -> int:
+    """Estimated peak bytes one member needs (float32): the larger of init (parameters,
+    optimizer state, the gradient probes, the eval forward) and a training chunk (parameters,
+    their update and gradients, optimizer state, the activations kept for the backward pass)."""
+    params, activations, _ = _costs(run, in_dim, out_dim)
+    slots = OPTIMIZER_SLOTS[run.optimizer]
+    eval_floats = run.eval_size * (2 * activations + out_dim)
+    init = params * (1 + slots + PROBE_BATCH + 1) + eval_floats
+    train = params * (4 + slots) + run.batch_size * activations * (run.depth + 1) * 4 + eval_floats
+    return int(4 * max(init, train) * SAFETY)
+
+
+def parse_budget(text: str) -> int | None:
+    """'auto' -> None; '512MB', '2GB', '1.5e9' -> bytes."""
+    if text == "auto":
+        return None
+    units = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+    upper = text.strip().upper()
+    scale = next((v for k, v in units.items() if upper.endswith(k)), 1.0)
+    number = upper[:-2] if scale != 1.0 else upper
+    try:
+        value = float(number) * scale
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SpecError("memory_budget", text,
+                        reason="expected 'auto' or a size such as 512MB, 8GB")
+    return int(value)
+
+
+def ceil_to(n: int, multiple: int) -> int:
+    """The smallest multiple of `multiple` that is >= n."""
+    return -(-n // multiple) * multiple
+
+
+def piece_size(run: RunSpec, n_devices: int, budget: int, in_dim: int, out_dim: int) -> int:
+    """Members per compiled call: as many as fit the memory budget (all devices together), a
+    multiple of the device count."""
+    need = member_bytes(run, in_dim, out_dim)
+    fit = budget // need
+    if fit < n_devices:
+        raise SpecError("memory_budget", f"{budget / 1e6:.0f}MB", reason=(
+            f"one member of {bucket_label(run)} needs ≈ {need / 1e6:.0f} MB per device and "
+            f"{n_devices} devices need one each; raise --memory-budget"))
+    return fit // n_devices * n_devices
+
+
+def shard_slots(slots: list[Slot], shard: Shard) -> list[Slot]:
+    return [slot for slot in slots if slot.number % shard.n == shard.k - 1]
+
+
+def _work(run: RunSpec, in_dim: int, out_dim: int) -> float:
+    # Multiply-adds per example: what a step's cost scales with, past fixed overheads.
+    return _costs(run, in_dim, out_dim)[2]
+
+
+def calibrate(grid: Grid, slots: list[Slot], dataset) -> dict:
+    """Time the most expensive bucket on a short run (compile, then the same again, warm) and
+    scale to every slot: a rough estimate, printed before a long sweep."""
+    from research.training import sweep
+
+    spec = grid.spec
+    d_in, d_out = dataset.x.shape[1], dataset.out_dim
+    probe = grid.population(max(slots, key=lambda s: _work(grid.run(s.bucket, 0), d_in, d_out)))
+    first = probe.runs[0]
+    steps = min(first.steps, max(first.log_every, (spec.chunk_steps // first.log_every)
+                                 * first.log_every))
+    short = Population(probe.bucket, probe.index,
+                       tuple(dataclasses.replace(r, steps=steps) for r in probe.runs))
+    quick = dataclasses.replace(spec, chunk_steps=steps)
+    started = time.perf_counter()
+    sweep.train(short, dataset, quick)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    sweep.train(short, dataset, quick)
+    warm = time.perf_counter() - started
+    compile_s = max(cold - warm, 0.0)
+    per_work_step = warm / (len(short.runs) * steps * _work(first, d_in, d_out))
+    train_s = sum(len(s) * spec.steps * _work(grid.run(s.bucket, 0), d_in, d_out)
+                  for s in slots) * per_work_step
+    buckets = {s.bucket for s in slots}
+    return {"probe_bucket": bucket_label(first), "compile_s_per_bucket": compile_s,
+            "estimated_s": train_s + compile_s * len(buckets)}
+
+
+CALIBRATE_ABOVE = 50_000_000  # network-steps: sweeps this large print an estimate before training
+
+
+def estimate_text(estimate: dict) -> str:
+    return (f"estimated time: {estimate['estimated_s'] / 60:.1f} min (calibrated on "
+            f"{estimate['probe_bucket']}; compile ≈ {estimate['compile_s_per_bucket']:.1f} s "
+            "per bucket)")
+
+
+def describe(grid: Grid, all_slots: list[Slot], mine: list[Slot], stored: int,
+             shard: Shard) -> str:
+    which = "" if shard.whole else f" in shard {shard.k}/{shard.n}"
+    lines = [f"plan: {len(grid)} runs in {len(grid.statics)} buckets, {len(all_slots)} "
+             f"populations; {stored} stored already; {sum(len(s) for s in mine)} runs in "
+             f"{len(mine)} populations{which}"]
+    for b in sorted({s.bucket for s in mine}):
+        count = sum(len(s) for s in mine if s.bucket == b)
+        lines.append(f"  {bucket_label(grid.run(b, 0))}: {count} runs × {grid.spec.steps} steps")
+    return "\n".join(lines)

@@ -1,0 +1,122 @@
+"""Results store: one Parquet part per trained population, written atomically.
+
+A part is written to a temporary name and renamed, so a killed sweep leaves only whole parts;
+resuming skips every run id already stored. `load_runs(OUT)` is the way to read a sweep.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from research.common.errors import SpecError
+from research.training.spec import LATER_FIELDS
+
+RUNS_DIR = "runs"
+
+
+def write_bytes(path: Path, payload: bytes) -> None:
+    """Write atomically: a temp name, fsync, rename; a failure leaves no partial file."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    write_bytes(path, text.encode())
+
+
+def write_json(path: Path, obj: object) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def append_part(out: Path, records: list[dict], label: str) -> Path:
+    """Write `records` (one dict per run) as a new part file; return its path."""
+    folder = out / RUNS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"part-{label}-{uuid.uuid4().hex[:8]}.parquet"
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        pd.DataFrame.from_records(records).to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a partial part behind
+        raise
+    return path
+
+
+def part_files(out: Path) -> list[Path]:
+    folder = Path(out) / RUNS_DIR
+    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+
+
+def _read_parts(out: Path, columns: list[str] | None = None,
+                quiet: bool = False) -> list[pd.DataFrame]:
+    """Every readable part. A part that cannot be read (a crash outside our atomic rename, a
+    damaged disk) is moved to runs/quarantine/ with a warning, and its runs count as not done."""
+    frames = []
+    for path in part_files(out):
+        try:
+            frames.append(pd.read_parquet(path, columns=columns))
+        except (OSError, ValueError, pa.ArrowException) as err:
+            if quiet:  # a dry run only looks: it moves nothing
+                continue
+            quarantine = path.parent / "quarantine"
+            quarantine.mkdir(exist_ok=True)
+            os.replace(path, quarantine / path.name)
+            sys.stderr.write(f"warning: unreadable part {path.name} moved to "
+                             f"{quarantine} ({type(err).__name__}); its runs will be re-run\n")
+    return frames
+
+
+def load_runs(out: str | os.PathLike, quiet: bool = False) -> pd.DataFrame:
+    """Every stored run of the sweep in `out` (all shards), one row each (empty if none).
+    `quiet`: skip unreadable parts without moving them (for looking only)."""
+    frames = _read_parts(Path(out), quiet=quiet)
+    if not frames:
+        return pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True)
+    # Runs stored before a field existed ran with its default: fill it in, so every table has
+    # every field (and `Grid.stored` can select on it).
+    for name, default in LATER_FIELDS.items():
+        if name not in frame:
+            frame[name] = default
+        else:
+            frame[name] = frame[name].fillna(default)
+    # A population re-trained after a lost part could store a run twice: keep one.
+    return frame.drop_duplicates("run_id", keep="first").reset_index(drop=True)
+
+
+def done_run_ids(out: Path, quiet: bool = False) -> set[str]:
+    frames = _read_parts(Path(out), columns=["run_id"], quiet=quiet)
+    return set(pd.concat(frames)["run_id"]) if frames else set()
+
+
+@contextlib.contextmanager
+def exclusive(out: Path, name: str):
+    """Hold an exclusive lock on `out` for `name` (one per shard). The OS releases it when the
+    process dies, SIGKILL included, so a crash never leaves a stale lock behind."""
+    path = Path(out) / f".{name}.lock"
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SpecError("out", str(out), reason=f"another sweep is writing to {out} "
+                            "(lock held); wait for it, or choose another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

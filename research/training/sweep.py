@@ -1,0 +1,262 @@
+"""A sweep from spec to stored results: train the planned populations, write parts, keep a
+manifest. Planning (buckets, populations, shards) lives in `plan.py`."""
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from research.common.errors import SpecError
+from research.training import devices, engine, plan, store
+from research.training.data import Dataset, fingerprint, load_dataset
+from research.training.outcomes import classify, meets_target
+from research.training.plan import Population, Shard
+from research.training.spec import RunSpec, SweepSpec, out_dir, to_toml
+
+
+def logs_per_chunk(n_logs: int, wanted: int) -> int:
+    """The largest divisor of n_logs that is <= wanted: every chunk has the same length,
+    so each bucket compiles its training chunk once."""
+    return max(d for d in range(1, min(n_logs, max(wanted, 1)) + 1) if n_logs % d == 0)
+
+
+def train(population: Population, dataset: Dataset, spec: SweepSpec,
+          on_steps: Callable[[int], None] = lambda n: None) -> list[dict]:
+    """Train one population, in pieces that fit the memory budget; one record per run."""
+    runs = list(population.runs)
+    n_devices = devices.device_count()
+    budget = plan.parse_budget(spec.memory_budget) or devices.memory_budget()
+    fit = plan.piece_size(runs[0], n_devices, budget, dataset.x.shape[1], dataset.out_dim)
+    # Every piece padded to one size (a multiple of the device count): one compile per bucket.
+    size = min(fit, plan.ceil_to(len(runs), n_devices))
+    records = []
+    for start in range(0, len(runs), size):
+        records += _train_piece(runs[start:start + size], size, dataset, spec, on_steps)
+    return records
+
+
+def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSpec,
+                 on_steps: Callable[[int], None]) -> list[dict]:
+    import jax
+
+    first = runs[0]
+    _, replicated = devices.member_sharding()
+    # owners[i]: the run that population slot i trains; padding slots repeat the last run.
+    owners = np.array(list(range(len(runs))) + [len(runs) - 1] * (size - len(runs)))
+    program, hp, data = engine.place([runs[i] for i in owners], dataset)
+
+    state, diag = engine.init_population(hp, data, program)
+    diag = jax.device_get(diag)
+    n_logs = first.steps // first.log_every
+    chunk_logs = logs_per_chunk(n_logs, spec.chunk_steps // first.log_every)
+    chunk_steps = chunk_logs * first.log_every
+    host = {"diag": {k: v[:len(runs)] for k, v in diag.items()},
+            "running": np.zeros(len(runs), bool), "diverged_step": np.full(len(runs), -1),
+            "test_loss": np.full(len(runs), np.nan), "test_acc": np.full(len(runs), np.nan)}
+    # Logged per run: eval loss, eval accuracy, unit diversity (nan where never reached).
+    logs = np.full((3, len(runs), n_logs), np.nan, np.float32)
+    for block, start in enumerate(range(0, first.steps, chunk_steps)):
+        step0 = jax.device_put(np.int32(start), replicated)
+        # Everything the chunk reads is on device already: an implicit copy here is a bug.
+        with jax.transfer_guard_host_to_device("disallow"):
+            state, chunk = engine.train_population_chunk(
+                state, hp, data, step0, program, chunk_logs)
+        members, first_slot = np.unique(owners, return_index=True)
+        logged = slice(block * chunk_logs, (block + 1) * chunk_logs)
+        logs[:, members, logged] = np.stack([np.asarray(a) for a in chunk])[:, first_slot]
+        on_steps(len(runs) * chunk_steps)
+        running = np.asarray(state.running)
+        if not running.any():  # every member decided: stop early
+            on_steps(len(runs) * (first.steps - start - chunk_steps))
+            break
+        if spec.compact:
+            state, hp, owners = _compact(state, hp, owners, running, data, program, host)
+    _settle(state, hp, owners, np.ones(len(owners), bool), data, program, host)
+    return [_record(run, i, host, logs, program) for i, run in enumerate(runs)]
+
+
+def _settle(state, hp, owners, leaving, data, program, host: dict) -> None:
+    """Record the final state of the runs whose slots are `leaving` (first slot of each run)."""
+    import jax
+
+    test_loss, test_acc = engine.evaluate_population(state.params, hp, data, program)
+    final = jax.device_get({"running": state.running, "diverged_step": state.diverged_step,
+                            "test_loss": test_loss, "test_acc": test_acc})
+    members, first_slot = np.unique(owners, return_index=True)
+    keep = leaving[first_slot]
+    for key, values in final.items():
+        host[key][members[keep]] = np.asarray(values)[first_slot[keep]]
+
+
+def _compact(state, hp, owners, running, data, program, host):
+    """Drop decided members from the population once at most half still train.
+
+    Sizes are the device count times a power of two, so a bucket compiles a handful of sizes
+    at most; the members that leave are evaluated and recorded first.
+    """
+    import jax
+
+    n_devices = devices.device_count()
+    live = np.flatnonzero(running)
+    target = n_devices * 2 ** int(np.ceil(np.log2(plan.ceil_to(len(live), n_devices)
+                                                  // n_devices)))
+    if target >= len(owners):
+        return state, hp, owners
+    staying = np.isin(owners, owners[live])
+    _settle(state, hp, owners, ~staying, data, program, host)
+    index = np.concatenate([live, np.repeat(live[-1], target - len(live))])
+    sharded, _ = devices.member_sharding()
+    state, hp = jax.device_put(jax.tree.map(lambda a: a[index], (state, hp)), sharded)
+    return state, hp, owners[index]
+
+
+def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
+    diag = host["diag"]
+    initial_loss = float(diag["initial_loss"][i])
+    steps = np.arange(logs.shape[2] + 1) * run.log_every
+    loss, acc, diversity = (
+        np.concatenate([[float(diag[start][i])], log[i]]).astype(np.float64)
+        for start, log in zip(("initial_loss", "initial_acc", "initial_diversity"), logs,
+                              strict=True))
+    # Cut the curve where the member was frozen: later entries describe frozen weights.
+    stop = int(host["diverged_step"][i])
+    if stop < 0 and run.early_stop and not host["running"][i]:
+        good = meets_target(loss, acc, initial_loss, program.crit)
+        stop = int(steps[np.argmax(good)])
+    if stop >= 0:
+        keep = steps <= stop
+        steps, loss, acc, diversity = steps[keep], loss[keep], acc[keep], diversity[keep]
+    outcome, diverged_step, converged_step = classify(
+        loss, acc, steps, initial_loss, int(host["diverged_step"][i]), program.crit)
+    diverged = outcome == "diverged"
+    return {
+        "run_id": run.run_id, **dataclasses.asdict(run),
+        "outcome": outcome, "diverged_step": diverged_step, "converged_step": converged_step,
+        "initial_loss": initial_loss, "final_loss": float(loss[-1]),
+        "initial_train_acc": float(acc[0]), "final_train_acc": float(acc[-1]),
+        "final_test_loss": np.nan if diverged else float(host["test_loss"][i]),
+        "final_test_acc": np.nan if diverged else float(host["test_acc"][i]),
+        "loss_curve": loss.tolist(), "acc_curve": acc.tolist(), "curve_steps": steps.tolist(),
+        "diversity_curve": diversity.tolist(),
+        "init_q": np.asarray(diag["init_q"][i], np.float64).tolist(),
+        "init_grad_norm": np.asarray(diag["init_grad_norm"][i], np.float64).tolist(),
+    }
+
+
+def code_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text = version("initmap")
+    except PackageNotFoundError:
+        text = "unknown"
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).parent, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{text}+{sha}" if sha else text
+
+
+def _previous_buckets(path: Path) -> dict:
+    """Per-bucket runs and wall time of earlier (interrupted) calls, so totals accumulate."""
+    try:
+        return json.loads(path.read_text()).get("buckets", {})
+    except (OSError, ValueError):
+        return {}
+
+
+@dataclass
+class SweepResult:
+    out: Path
+    runs: pd.DataFrame  # this spec's runs (also those stored by an earlier, resumed call)
+    manifest: dict
+    trained: int  # runs trained by this call
+    plan_text: str = ""
+    estimate: dict | None = None  # the calibration, on a dry run
+
+
+def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, command: str = "",
+              shard: Shard = plan.WHOLE, dry_run: bool = False,
+              on_plan: Callable[[str], None] | None = None) -> SweepResult:
+    """Train every run of `spec` (of `shard`) not already stored in its folder.
+
+    Raises SpecError on bad input before anything is written; a dry run writes nothing at all.
+    `on_plan` receives the plan (and, for a long sweep, a calibrated estimate) before training.
+    Runs are built population by population as training reaches them (see `plan.Grid`).
+    """
+    import jax
+    from tqdm.auto import tqdm
+
+    if fresh and not shard.whole:
+        raise SpecError("fresh", reason="cannot be combined with --shard: shards share one "
+                        "folder; delete it once before launching them")
+    dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width)
+    out = out_dir(spec)
+    grid = plan.Grid(spec)
+    all_slots = grid.slots(spec.max_members)
+    mine = plan.shard_slots(all_slots, shard)
+    if dry_run:
+        stored = store.load_runs(out, quiet=True) if not fresh else pd.DataFrame()
+        text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard)
+        if on_plan:
+            on_plan(text)
+        estimate = plan.calibrate(grid, mine, dataset) if mine else None
+        return SweepResult(out, pd.DataFrame(), {"name": spec.name}, 0, text, estimate)
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with store.exclusive(out, f"sweep{shard.tag}"):
+        store.write_text(out / "spec.toml", to_toml(spec))
+        done = store.done_run_ids(out)
+        if on_plan:
+            on_plan(plan.describe(grid, all_slots, mine, len(done), shard))
+            if sum(len(s) for s in mine) * spec.steps > plan.CALIBRATE_ABOVE:
+                on_plan(plan.estimate_text(plan.calibrate(grid, mine, dataset)))
+        manifest_path = out / f"manifest{shard.tag}.json"
+        manifest = {
+            "name": spec.name, "command": command, "code_version": code_version(),
+            "jax_version": jax.__version__, "python": sys.version.split()[0],
+            "devices": devices.describe(), "dataset": spec.dataset,
+            "dataset_fingerprint": fingerprint(dataset), "n_runs": len(grid),
+            "n_populations": len(all_slots), "shard": f"{shard.k}/{shard.n}",
+            "started": datetime.now(UTC).isoformat(), "status": "running",
+            "buckets": _previous_buckets(manifest_path),
+        }
+        store.write_json(manifest_path, manifest)
+        started = time.perf_counter()
+        trained = 0
+        with tqdm(total=sum(len(s) for s in mine) * spec.steps, unit="step", unit_scale=True,
+                  disable=not progress, desc=spec.name, dynamic_ncols=True,
+                  file=sys.stderr) as bar:
+            for slot in mine:
+                pop = grid.population(slot)
+                if all(r.run_id in done for r in pop.runs):
+                    bar.update(len(slot) * spec.steps)
+                    continue
+                label = plan.bucket_label(pop.runs[0])
+                bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
+                t0 = time.perf_counter()
+                records = train(pop, dataset, spec, on_steps=bar.update)
+                records = [r for r in records if r["run_id"] not in done]
+                store.append_part(out, records, pop.label)
+                trained += len(records)
+                entry = manifest["buckets"].setdefault(label, {"runs": 0, "wall_time_s": 0.0})
+                entry["runs"] += len(records)
+                entry["wall_time_s"] = round(entry["wall_time_s"] + time.perf_counter() - t0, 3)
+                store.write_json(manifest_path, manifest)
+        manifest.update(status="complete", finished=datetime.now(UTC).isoformat(),
+                        wall_time_s=round(time.perf_counter() - started, 3), trained=trained)
+        store.write_json(manifest_path, manifest)
+    frame = store.load_runs(out)
+    frame = frame[grid.stored(frame)].reset_index(drop=True)
+    return SweepResult(out=out, runs=frame, manifest=manifest, trained=trained)

@@ -1,0 +1,237 @@
+"""Benchmark: network-steps per second of the engine against two baselines measured in the same
+process on the same networks: (a) one network at a time with jit + lax.scan, (b) a PyTorch eager
+per-step loop. Every time includes compilation; nothing here is asserted, only reported.
+"""
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from research.training import engine, plan, spec, sweep
+from research.training.data import Dataset, load_dataset
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    width: int
+    depth: int
+    networks: int
+
+
+CASES = (
+    Case("small (w16 d4)", 16, 4, 256),
+    Case("target (w32 d4)", 32, 4, 256),
+    Case("medium (w64 d10)", 64, 10, 256),
+)
+
+
+def _runs(case: Case, steps: int) -> list[spec.RunSpec]:
+    # σ_w² spread over both phases, lr fixed: a realistic population, none of it diverging.
+    sigmas = np.geomspace(0.5, 4.0, 16)
+    seeds = -(-case.networks // len(sigmas))
+    s = spec.from_dict({"depth": [case.depth], "width": [case.width],
+                        "sigma_w2": sigmas.tolist(), "lr": [0.01], "optimizer": "sgd",
+                        "steps": steps, "log_every": steps, "chunk_steps": steps,
+                        "seeds": seeds, "batch_size": 32, "max_members": 4096})
+    return spec.expand(s)[:case.networks]
+
+
+def time_engine(runs, dataset: Dataset) -> float:
+    import jax
+
+    jax.clear_caches()
+    start = time.perf_counter()
+    pop = plan.Population(0, 0, tuple(runs))
+    sweep.train(pop, dataset, spec.SweepSpec(chunk_steps=runs[0].steps))
+    return time.perf_counter() - start
+
+
+def time_one_at_a_time(runs, dataset: Dataset) -> float:
+    """jit + lax.scan over steps, one network per call (compiled once: σ, lr, seed are traced)."""
+    import jax
+
+    jax.clear_caches()
+    start = time.perf_counter()
+    program = engine.program_for(runs[0], dataset)
+    data = engine.data_for(dataset, runs[0].eval_size)
+    for run in runs:
+        out = engine.train_member(engine.hyper_of(run), data, program,
+                                  run.steps // run.log_every)
+        jax.block_until_ready(out)
+    return time.perf_counter() - start
+
+
+def time_torch(runs, dataset: Dataset) -> float | None:
+    """The same MLPs in PyTorch, eager, one optimizer step per Python iteration."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    x_all = torch.from_numpy(dataset.x)
+    y_all = torch.from_numpy(dataset.y.astype(np.int64))
+    start = time.perf_counter()
+    for run in runs:
+        gen = torch.Generator().manual_seed(run.seed)
+        dims = [dataset.x.shape[1]] + [run.width] * run.depth + [dataset.out_dim]
+        layers = []
+        for fan_in, fan_out in zip(dims[:-1], dims[1:], strict=True):
+            layer = torch.nn.Linear(fan_in, fan_out)
+            with torch.no_grad():
+                layer.weight.normal_(0, (run.sigma_w2 / fan_in) ** 0.5, generator=gen)
+                layer.bias.normal_(0, run.sigma_b2**0.5, generator=gen)
+            layers += [layer, torch.nn.Tanh()]
+        model = torch.nn.Sequential(*layers[:-1])
+        opt = torch.optim.SGD(model.parameters(), lr=run.lr)
+        for _ in range(run.steps):
+            idx = torch.randint(0, len(x_all), (run.batch_size,), generator=gen)
+            loss = torch.nn.functional.cross_entropy(model(x_all[idx]), y_all[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return time.perf_counter() - start
+
+
+def compaction(steps: int = 1000, networks: int = 256) -> dict:
+    """A sweep where half the members diverge at once (ReLU, lr 10⁴× too large): with compaction
+    they leave the population after the first chunk; without, they ride along frozen to the end.
+    Compaction costs one more compile (the smaller population), so it pays once training time
+    outweighs compile time."""
+    import jax
+
+    dataset = load_dataset("mnist1d")
+    chunk = steps // 10 if steps % 10 == 0 else steps  # ten chunks: ten chances to compact
+    s = spec.from_dict({"depth": [4], "width": [32], "sigma_w2": [2.0], "lr": [0.01, 100.0],
+                        "activation": "relu",
+                        "steps": steps, "log_every": chunk, "chunk_steps": chunk,
+                        "seeds": networks // 2, "max_members": 4096})
+    pop = plan.Population(0, 0, tuple(spec.expand(s)))
+    times = {}
+    for compact in (False, True):
+        jax.clear_caches()
+        start = time.perf_counter()
+        records = sweep.train(pop, dataset, dataclasses.replace(s, compact=compact))
+        times[compact] = time.perf_counter() - start
+    diverged = sum(r["outcome"] == "diverged" for r in records)
+    return {"networks": networks, "steps": steps, "diverged": diverged,
+            "without_s": times[False], "with_s": times[True],
+            "speedup": times[False] / times[True]}
+
+
+COMPILE_ARCHS = {"mlp": {}, "resmlp": {"norm": "pre_ln"}, "cnn": {}, "resnet": {},
+                 "transformer": {"norm": "pre_ln", "activation": "gelu"}, "rnn": {}}
+
+
+def compile_vs_depth(depths=(2, 8, 32), archs=tuple(COMPILE_ARCHS)) -> list[dict]:
+    """Seconds to compile one training chunk of an 8-member population, per architecture and
+    depth: repeated layers are scanned, so this should not grow with depth."""
+    import jax
+    import jax.numpy as jnp
+
+    dataset = load_dataset("mnist1d")
+    rows = []
+    for arch in archs:
+        row = {"arch": arch}
+        for depth in depths:
+            s = spec.from_dict({"arch": arch, **COMPILE_ARCHS[arch], "depth": [depth],
+                                "width": [32], "seeds": 8, "steps": 50, "log_every": 50,
+                                "chunk_steps": 50})
+            program, hp, data = engine.place(spec.expand(s), dataset)
+            state = jax.eval_shape(lambda h, d, p=program: engine.init_population(h, d, p)[0],
+                                   hp, data)
+            jax.clear_caches()
+            start = time.perf_counter()
+            engine.train_population_chunk.lower(state, hp, data, jnp.int32(0), program,
+                                                1).compile()
+            row[f"depth {depth}"] = round(time.perf_counter() - start, 2)
+        rows.append(row)
+    return rows
+
+
+def compile_table(rows: list[dict]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
+    """FLOP/s of large float32 matmuls sharded over all local devices: the roofline the
+    engine's arithmetic is compared with."""
+    import jax
+    import jax.numpy as jnp
+
+    from research.training import devices
+
+    sharded, _ = devices.member_sharding()
+    batch = 2 * devices.device_count()
+    a = jax.device_put(jnp.ones((batch, n, n), jnp.float32), sharded)
+    matmul = jax.jit(lambda a: jnp.einsum("bij,bjk->bik", a, a))
+    jax.block_until_ready(matmul(a))
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = matmul(a)
+    jax.block_until_ready(out)
+    return 2 * n**3 * batch * repeats / (time.perf_counter() - start)
+
+
+def flops_per_net_step(case: Case, batch_size: int = 32, in_dim: int = 40,
+                       out_dim: int = 10) -> float:
+    """Forward (2 FLOPs per multiply-add) plus backward (twice the forward) per SGD step."""
+    macs = in_dim * case.width + (case.depth - 1) * case.width**2 + case.width * out_dim
+    return 6 * macs * batch_size
+
+
+def run(steps: int = 1000, baseline_networks: int = 32, cases=CASES) -> list[dict]:
+    """One row per case. Baselines train the first `baseline_networks` of the same population
+    and are scaled to the full count (their cost is linear in networks; compile counted once)."""
+    dataset = load_dataset("mnist1d")
+    peak = matmul_peak()
+    rows = []
+    for case in cases:
+        runs = _runs(case, steps)
+        net_steps = len(runs) * steps
+        engine_s = time_engine(runs, dataset)
+        subset = runs[:baseline_networks]
+        scale = len(runs) / len(subset)
+        single_s = time_one_at_a_time(subset, dataset) * scale
+        torch_s = time_torch(subset, dataset)
+        torch_s = None if torch_s is None else torch_s * scale
+        rows.append({
+            "case": case.label, "networks": len(runs), "steps": steps,
+            "engine_s": engine_s, "engine_net_steps_per_s": net_steps / engine_s,
+            "one_at_a_time_s": single_s, "one_at_a_time_net_steps_per_s": net_steps / single_s,
+            "torch_s": torch_s,
+            "torch_net_steps_per_s": None if torch_s is None else net_steps / torch_s,
+            "engine_flops_per_s": flops_per_net_step(case) * net_steps / engine_s,
+            "matmul_peak_flops_per_s": peak,
+            "fraction_of_matmul_peak": flops_per_net_step(case) * net_steps / engine_s / peak,
+            "speedup_vs_one_at_a_time": single_s / engine_s,
+            "speedup_vs_torch": None if torch_s is None else torch_s / engine_s,
+        })
+    return rows
+
+
+def table(rows: list[dict], devices: list[str]) -> str:
+    """A Markdown table (it goes into the README as printed)."""
+    lines = [f"devices: {len(devices)} × {devices[0].split(' ', 1)[1] if devices else '?'}; "
+             "times include compilation; baselines measured on a subset and scaled",
+             "",
+             f"matmul peak measured here: {rows[0]['matmul_peak_flops_per_s'] / 1e9:.0f} GFLOP/s"
+             if rows else "",
+             "",
+             "| case | networks × steps | engine net-steps/s | of matmul peak | "
+             "one-at-a-time (jit+scan) | PyTorch eager | engine ÷ one-at-a-time | "
+             "engine ÷ PyTorch |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        no_torch = r["torch_s"] is None
+        torch_rate = "not installed" if no_torch else f"{r['torch_net_steps_per_s']:,.0f}"
+        torch_ratio = "—" if r["torch_s"] is None else f"{r['speedup_vs_torch']:.1f}×"
+        lines.append(
+            f"| {r['case']} | {r['networks']} × {r['steps']} | "
+            f"{r['engine_net_steps_per_s']:,.0f} | {r['fraction_of_matmul_peak']:.0%} | "
+            f"{r['one_at_a_time_net_steps_per_s']:,.0f} | "
+            f"{torch_rate} | {r['speedup_vs_one_at_a_time']:.1f}× | {torch_ratio} |")
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""The per-architecture figures: `arch-bands` (the band of σ_w² that trains against depth, per
+network type) and `arch-zoo` (MNIST-1D test accuracy per type beside the published table)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from research.training.outcomes import convergence_map
+from research.views import report
+
+# Greydanus 2020 (MNIST-1D), test accuracy in %: the paper's reference table. Its recurrent
+# model is a GRU; ours is a vanilla RNN, so that row compares different cells.
+REFERENCE = {"logistic regression": 32.0, "mlp": 68.0, "cnn": 94.0, "rnn": 91.0}
+REFERENCE_MODEL = {"mlp": "MLP", "cnn": "CNN", "rnn": "GRU"}
+
+BANDS = ("arch-bands-mlp-tanh", "arch-bands-mlp-relu", "arch-bands-resmlp", "arch-bands-cnn",
+         "arch-bands-transformer", "arch-bands-rnn")
+ZOO = ("arch-zoo-mlp", "arch-zoo-resmlp", "arch-zoo-cnn", "arch-zoo-resnet",
+       "arch-zoo-transformer", "arch-zoo-rnn")
+
+
+def _label(table: pd.DataFrame) -> str:
+    first = table.iloc[0]
+    extra = {"resmlp": f", α: {first['residual']}", "transformer": f", {first['norm']}",
+             "rnn": f", {first['init']} init"}
+    return f"{first['arch']} {first['activation']}{extra.get(first['arch'], '')}"
+
+
+def band(cells: pd.DataFrame) -> dict[int, tuple[float, float] | None]:
+    """Per depth: the smallest and largest σ_w² with P(converged) ≥ 1/2 (None: nothing
+    trains)."""
+    out = {}
+    for depth, group in cells.groupby("depth"):
+        good = group.loc[group["p_converged"] >= 0.5, "sigma_w2"]
+        out[int(depth)] = (float(good.min()), float(good.max())) if len(good) else None
+    return out
+
+
+def arch_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    """One P(converged) map (σ_w² × depth) per network type, k/n per cell, uncertain cells
+    hatched, and the mean-field critical line and 6·ξ_c where the theory applies."""
+    plt = report.pyplot()
+    fig, axes = plt.subplots(2, 3, figsize=(14, 8), layout="constrained")
+    facts = {}
+    for ax, preset in zip(axes.ravel(), BANDS, strict=True):
+        table = runs[preset]
+        image = report.draw_map(ax, table, tick_size=7)
+        if table["arch"].iloc[0] in report.MEAN_FIELD_ARCHS:
+            ax.legend(fontsize=6, loc="upper right")
+        ax.set_xlabel("σ_w²", fontsize=8)
+        ax.set_ylabel("layers" if table["arch"].iloc[0] == "rnn" else "depth", fontsize=8)
+        ax.set_title(f"{_label(table)}; {table['optimizer'].iloc[0]}", fontsize=9)
+        name = preset.removeprefix("arch-bands-")
+        for depth, edges in band(convergence_map(table, "depth", "sigma_w2")).items():
+            facts[f"{name}_depth{depth}"] = ("none" if edges is None
+                                             else f"only {edges[0]:g}" if edges[0] == edges[1]
+                                             else f"{edges[0]:g}–{edges[1]:g}")
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="P(converged)", shrink=0.8)
+    fig.suptitle("the band of initial σ_w² that trains, per network type (k/n seeds converged; "
+                 f"hatched: 95% interval wider than {report.UNCERTAIN_WIDTH})", fontsize=10)
+    report.save_figure(fig, path)
+    return facts
+
+
+def arch_zoo(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    """Test accuracy per type (mean over seeds, min–max bars) beside Greydanus 2020's table."""
+    plt = report.pyplot()
+    rows = []
+    for preset in ZOO:
+        table = runs[preset]
+        acc = 100 * table["final_test_acc"].to_numpy(dtype=float)
+        arch = table["arch"].iloc[0]
+        rows.append({"arch": arch, "label": _label(table), "mean": float(np.nanmean(acc)),
+                     "lo": float(np.nanmin(acc)), "hi": float(np.nanmax(acc)),
+                     "seeds": int(len(acc)), "reference": REFERENCE.get(arch)})
+    fig, ax = plt.subplots(figsize=(9, 4))
+    x = np.arange(len(rows) + 1)
+    means = [r["mean"] for r in rows]
+    err = np.array([[r["mean"] - r["lo"], r["hi"] - r["mean"]] for r in rows]).T
+    ax.bar(x[1:] - 0.2, means, 0.4, yerr=err, capsize=3, label="initmap (mean, min–max)")
+    refs = [REFERENCE["logistic regression"]] + [r["reference"] or np.nan for r in rows]
+    ax.bar(x + 0.2, refs, 0.4, color="lightgrey", hatch="//", edgecolor="grey",
+           label="Greydanus 2020 (RNN row: a GRU)")
+    ax.set_xticks(x, ["logistic\nregression"] + [r["label"].replace(" ", "\n", 1)
+                                                 for r in rows], fontsize=8)
+    ax.set(ylabel="MNIST-1D test accuracy (%)", ylim=(0, 100),
+           title="test accuracy per network type, each at a sensible init")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    report.save_figure(fig, path)
+    facts = {}
+    for r in rows:
+        facts[f"{r['arch']}_test_acc"] = round(r["mean"], 1)
+        facts[f"{r['arch']}_range"] = f"{r['lo']:.1f}–{r['hi']:.1f}"
+        facts[f"{r['arch']}_seeds"] = r["seeds"]
+        if r["reference"] is not None:
+            facts[f"{r['arch']}_reference"] = (f"{r['reference']:g} "
+                                               f"({REFERENCE_MODEL[r['arch']]})")
+    return facts
+
+
+def zoo_table(facts: dict) -> str:
+    """The README's two-column table, from `initmap figures arch-zoo --json`'s facts."""
+    lines = ["| network | initmap test acc. (%) | Greydanus 2020 (%) |", "| --- | --- | --- |",
+             f"| logistic regression | — | {REFERENCE['logistic regression']:g} |"]
+    for preset in ZOO:
+        arch = preset.removeprefix("arch-zoo-")
+        ref = facts.get(f"{arch}_reference", "—")
+        lines.append(f"| {arch} | {facts[f'{arch}_test_acc']} ({facts[f'{arch}_range']}, "
+                     f"{facts[f'{arch}_seeds']} seeds) | {ref} |")
+    return "\n".join(lines)

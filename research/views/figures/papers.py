@@ -1,0 +1,167 @@
+"""The paper figures' drawing functions. Each takes {preset name: its runs table} and a path,
+draws one PNG, and returns the facts its caption quotes (measured, never typed in)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from research.theory import meanfield as theory
+from research.training.outcomes import convergence_map
+from research.views import report
+
+
+def dip_tanh(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    """Schoenholz et al.'s map, with the share of cells the 6·ξ_c rule classifies right."""
+    table = runs["dip-tanh"]
+    report.plot_phase(table, path, title="dip-tanh")
+    cells = convergence_map(table, "depth", "sigma_w2")
+    sigma_b2 = float(table["sigma_b2"].iloc[0])
+    limit = np.asarray(theory.trainable_depth("tanh", cells["sigma_w2"].to_numpy(), sigma_b2))
+    predicted = cells["depth"].to_numpy() <= np.nan_to_num(limit, nan=np.inf)
+    measured = cells["p_converged"].to_numpy() >= 0.5
+    return {"cells": int(len(cells)), "rule_agrees": int((predicted == measured).sum()),
+            "rule_accuracy": float((predicted == measured).mean())}
+
+
+def relu_depth(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    """P(converged) against depth per σ_w², and the loss curves of the deepest nets."""
+    plt = report.pyplot()
+    table = runs["relu-depth"]
+    cells = convergence_map(table, "sigma_w2", "depth")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    deepest = int(table["depth"].max())
+    facts = {}
+    for sigma, group in cells.groupby("sigma_w2"):
+        err = np.stack([group["p_converged"] - group["lo"], group["hi"] - group["p_converged"]])
+        left.errorbar(group["depth"], group["p_converged"], yerr=err, marker="o", capsize=3,
+                      label=f"σ_w² = {sigma:g}")
+        facts[f"p_converged_depth{deepest}_sigma{sigma:g}"] = float(
+            group.loc[group["depth"] == deepest, "p_converged"].iloc[0])
+        trained = group.loc[group["p_converged"] >= 0.5, "depth"]
+        facts[f"deepest_trained_sigma{sigma:g}"] = int(trained.max()) if len(trained) else 0
+        colour = left.get_lines()[-1].get_color()
+        for curve in table[(table["sigma_w2"] == sigma) & (table["depth"] == deepest)].itertuples():
+            loss = np.asarray(curve.loss_curve, dtype=float)
+            right.plot(curve.curve_steps, loss, lw=1, color=colour, alpha=0.7,
+                       marker="x" if curve.outcome == "diverged" else None, markevery=[-1])
+    left.set(xlabel="depth (hidden layers)", ylabel="P(converged)  (95% Wilson interval)",
+             ylim=(-0.05, 1.05), title="ReLU MLPs: what trains, by depth")
+    left.legend()
+    right.set(xlabel="step", ylabel="training loss (eval subset)", yscale="log",
+              title=f"loss curves at depth {deepest} (colours as left; × diverged)")
+    fig.tight_layout()
+    report.save_figure(fig, path)
+    return facts
+
+
+def _time_to_learn(table: pd.DataFrame, fraction: float = 0.9) -> pd.Series:
+    """First logged step where the loss is below `fraction` × its initial value (nan: never)."""
+    def first(row):
+        loss = np.asarray(row.loss_curve)
+        below = np.flatnonzero(loss < fraction * row.initial_loss)
+        return float(np.asarray(row.curve_steps)[below[0]]) if len(below) else np.nan
+
+    return table.apply(first, axis=1)
+
+
+def symmetry(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    """Zero, constant and random inits: loss, unit diversity, and time to learn against ε."""
+    plt = report.pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    labelled = [("zero", "zero", runs["symmetry-zero"]),
+                ("constant", "constant", runs["symmetry-constant"])]
+    random = runs["symmetry-random"]
+    for sigma, group in random.groupby("sigma_w2"):
+        labelled.append((f"Gaussian σ_w² = {sigma:g}", f"gaussian{sigma:g}", group))
+    facts = {}
+    for label, key, group in labelled:
+        row = group.iloc[0]
+        line, = axes[0].plot(row["curve_steps"], row["loss_curve"], label=label)
+        diversity = np.asarray(row["diversity_curve"])
+        # Exactly 0 stays 0: draw it at the axis floor so it is visible on a log scale.
+        axes[1].plot(row["curve_steps"], np.where(diversity > 0, diversity, 1e-12),
+                     color=line.get_color(), label=label)
+        facts[f"max_diversity_{key}"] = float(np.max(diversity))
+        facts[f"final_loss_{key}"] = float(row["loss_curve"][-1])
+    axes[0].set(xlabel="step", ylabel="training loss", title="loss")
+    axes[0].legend(fontsize=7)
+    axes[1].set(xlabel="step", ylabel="RMS distance between first-layer units", yscale="log",
+                title="unit diversity (zero and constant: exactly 0, drawn at 1e-12)")
+    learn = random.assign(t=_time_to_learn(random)).groupby("sigma_w2")["t"].median()
+    axes[2].plot(learn.index, learn.to_numpy(), marker="o")
+    axes[2].set(xscale="log", xlabel="initial scale σ_w² (Gaussian)",
+                ylabel="steps until loss < 0.9 × initial", title="time to break symmetry")
+    for _, key, group in labelled[:2]:
+        facts[f"loss_falls_{key}"] = bool(_time_to_learn(group).notna().any())
+    facts.update({f"steps_to_learn_sigma{k:g}": float(v) for k, v in learn.items()})
+    fig.tight_layout()
+    report.save_figure(fig, path)
+    return facts
+
+
+def init_scale(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    """Steps to the target against σ_w², one line per depth; the critical σ_w² drawn."""
+    plt = report.pyplot()
+    table = runs["init-scale"]
+    steps = int(table["steps"].iloc[0])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    facts = {}
+    for depth, group in table.groupby("depth"):
+        reached = group["converged_step"].where(group["outcome"] == "converged")
+        median = reached.fillna(np.inf).groupby(group["sigma_w2"]).median()
+        shown = median.replace(np.inf, np.nan)
+        line, = ax.plot(shown.index, shown.to_numpy(), marker="o", label=f"depth {depth}")
+        never = median[np.isinf(median)]
+        ax.plot(never.index, np.full(len(never), steps * 1.08), marker="x", ls="none",
+                color=line.get_color())
+        if shown.notna().any():
+            facts[f"fastest_sigma_w2_depth{depth}"] = float(shown.idxmin())
+    sigma_b2 = float(table["sigma_b2"].iloc[0])
+    critical = theory.critical_sigma_w2("tanh", sigma_b2)
+    ax.axvline(critical, color="black", lw=1, label=f"critical σ_w² = {critical:.2f} (theory)")
+    ax.axhline(steps * 1.08, color="0.7", lw=0.5)
+    ax.set(xscale="log", yscale="log", xlabel="σ_w² (weight variance × fan-in)",
+           ylabel="median steps to target (× : not reached)",
+           title="how small should the initial weights be? (tanh MLPs)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    report.save_figure(fig, path)
+    facts["critical_sigma_w2"] = critical
+    return facts
+
+
+def _speed_map(table: pd.DataFrame) -> pd.DataFrame:
+    """+ fraction of the run left when it converged (fast: near 1), − when it diverged."""
+    steps = table["steps"].astype(float)
+    score = np.where(table["outcome"] == "converged", 1 - table["converged_step"] / steps,
+                     np.where(table["outcome"] == "diverged",
+                              -(1 - table["diverged_step"] / steps), 0.0))
+    return table.assign(score=score).pivot_table(index="lr", columns="sigma_w2", values="score")
+
+
+def lr_init(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    """Learning rate × σ_w²: green trained (darker: faster), red diverged (darker: sooner)."""
+    plt = report.pyplot()
+    names = [n for n in ("lr-init", "lr-init-zoom") if n in runs]
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 5), squeeze=False)
+    facts = {}
+    for ax, name in zip(axes[0], names, strict=True):
+        grid = _speed_map(runs[name])
+        image = ax.pcolormesh(grid.columns, grid.index, grid.to_numpy(), cmap="RdYlGn",
+                              vmin=-1, vmax=1, shading="nearest")
+        ax.set(xscale="log", yscale="log", xlabel="σ_w²", ylabel="learning rate",
+               title=f"{name}: trained (green) / diverged (red)")
+        facts[f"{name}_diverged_share"] = float((runs[name]["outcome"] == "diverged").mean())
+    fig.colorbar(image, ax=axes[0].tolist(), label="+: share of run left at target;  "
+                                                   "−: share left at divergence")
+    report.save_figure(fig, path)
+    return facts
+
+
+def theory_phase(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    """The order/chaos diagram of tanh over (σ_w², σ_b²) with ξ_c contours (theory only)."""
+    from research.views import phase_diagram as theory_plot
+
+    theory_plot.phase_diagram("tanh", path, mark=(1.7609546, 0.05))
+    return {"critical_sigma_w2_at_sigma_b2_0.05": theory.critical_sigma_w2("tanh", 0.05)}

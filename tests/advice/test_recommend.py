@@ -1,0 +1,181 @@
+"""`initmap recommend` against theory: He's σ_w² = 2 for ReLU, the tanh critical line, the 6·ξ_c
+band's edges (closed form for ReLU), residual branch scaling; evidence read from stored sweeps
+(the committed figures/data and synthetic folders with and without the newer columns)."""
+
+import json
+import math
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from research.advice import recommend, refine
+from research.cli import main as cli
+from research.theory import meanfield as theory
+from research.training import store
+from research.training.outcomes import wilson_interval
+
+DATA = Path(__file__).resolve().parents[1] / "figures" / "data"
+
+
+def rec(arch, activation, depth, **kwargs):
+    kwargs.setdefault("data_root", DATA)
+    return recommend.recommend(arch, activation, depth, **kwargs)
+
+
+@pytest.mark.parametrize("sigma_b2", [None, 0.0, 0.1])
+def test_relu_mlp_gets_he(sigma_b2):
+    r = rec("mlp", "relu", 30, sigma_b2=sigma_b2)
+    assert r["recommended_sigma_w2"] == pytest.approx(2.0, rel=1e-9)
+    he = next(d for d in r["defaults"] if d["default"] == "he")
+    assert he["sigma_w2"] == pytest.approx(r["recommended_sigma_w2"], rel=1e-9)
+    assert he["verdict"].startswith("trains")
+
+
+@pytest.mark.parametrize(("sigma_b2", "expected"), [(0.05, 1.76), (0.0, 1.0)])
+def test_tanh_recommendation_is_theory_critical_line(sigma_b2, expected):
+    r = rec("mlp", "tanh", 50, sigma_b2=sigma_b2)
+    with jax.enable_x64(True):
+        critical = theory.critical_sigma_w2("tanh", sigma_b2)
+    assert r["recommended_sigma_w2"] == pytest.approx(critical, rel=1e-9)
+    assert r["recommended_sigma_w2"] == pytest.approx(expected, abs=5e-3)
+    assert r["theory"]["chi1"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_tanh_band_edges_are_where_six_xi_c_equals_depth():
+    depth = 50
+    band = rec("mlp", "tanh", depth)["band"]
+    assert band["lower"] < 1.7609 < band["upper"]
+    with jax.enable_x64(True):
+        at_edges = theory.trainable_depth("tanh", [band["lower"], band["upper"]], 0.05)
+    np.testing.assert_allclose(np.asarray(at_edges), depth, rtol=2e-3)
+    deeper = rec("mlp", "tanh", 4 * depth)["band"]
+    assert band["lower"] < deeper["lower"] < deeper["upper"] < band["upper"]
+
+
+@pytest.mark.parametrize("depth", [10, 30, 100])
+def test_relu_band_is_the_gradient_scale_closed_form(depth):
+    # ordered side: ξ_c = −1/log(σ_w²/2); above 2 (no chaotic phase) the gradient scale
+    # 1/log(σ_w²/2): the band is 2·exp(∓6/depth)
+    band = rec("mlp", "relu", depth)["band"]
+    assert band["lower"] == pytest.approx(2 * math.exp(-6 / depth), rel=1e-3)
+    assert band["upper"] == pytest.approx(2 * math.exp(6 / depth), rel=1e-3)
+    assert band["basis"] == "gradient"
+
+
+def test_residual_types_scale_branches_by_one_over_root_depth():
+    r = rec("resnet", "relu", 100)
+    s = r["structure"]
+    assert s["branch_scale"] == pytest.approx(0.1)
+    # ReLU branch at σ_w² = 2, σ_b² = 0 adds q per block: q_L/q_0 = (1 + α²)^L exactly
+    assert s["variance_growth"]["alpha=1/sqrt(100)"] == pytest.approx(1.01**100, rel=1e-9)
+    assert s["variance_growth"]["alpha=1"] == pytest.approx(2.0**100, rel=1e-9)
+    assert r["band"]["lower"] is None and "residual" in r["band"]["basis"]
+    assert rec("transformer", "gelu", 12)["structure"]["branch_scale"] == pytest.approx(
+        1 / math.sqrt(24))
+
+
+def test_rnn_tanh_is_critical_at_one_with_orthogonal_recurrence():
+    r = rec("rnn", "tanh", 100)
+    assert r["recommended_sigma_b2"] == 0.0
+    assert r["recommended_sigma_w2"] == pytest.approx(1.0, abs=1e-9)
+    assert r["structure"]["recurrent_init"] == "orthogonal"
+
+
+def test_relu_rnn_gets_the_identity_recurrence_at_one_not_hes_two():
+    """W = √σ_w²·I scales the state by √σ_w² every step: only σ_w² = 1 neither vanishes nor
+    explodes over the sequence (Le et al. 2015), whatever Gaussian mean-field says for ReLU."""
+    r = rec("rnn", "relu", 2)
+    assert r["recommended_sigma_w2"] == 1.0 and "identity" in r["structure"]["recurrent_init"]
+    assert r["band"]["lower"] is None and r["band"]["basis"].startswith("identity")
+
+
+def test_defaults_translated_and_judged():
+    r = rec("mlp", "relu", 30, width=64)
+    by = {d["default"]: d for d in r["defaults"]}
+    assert by["pytorch-default"]["sigma_w2"] == pytest.approx(1 / 3)
+    assert by["pytorch-default"]["sigma_b2"] == pytest.approx(1 / (3 * 64))
+    assert by["flax-default"]["sigma_w2"] == 1.0
+    # σ_w² = 1 halves the squared signal per layer: 6·ξ = 6/log 2 ≈ 8.66 < 30
+    assert by["lecun"]["deepest_trainable"] == pytest.approx(6 / math.log(2), rel=1e-6)
+    assert by["lecun"]["verdict"].startswith("too deep")
+
+
+def test_evidence_from_the_committed_sweeps_agrees_with_he():
+    e = rec("mlp", "relu", 30)["evidence"]
+    assert e["depth"] == 30
+    cells = {c["sigma_w2"]: c for c in e["cells"]}
+    assert (cells[2.0]["k"], cells[2.0]["n"]) == (4, 4) and cells[2.0]["theory_trains"]
+    assert cells[1.0]["k"] == 0 and not cells[1.0]["theory_trains"]
+    lo, hi = wilson_interval(4, 4)
+    assert cells[2.0]["lo"] == pytest.approx(float(lo))
+
+
+def test_disagreement_between_theory_and_measurement_is_said():
+    e = rec("mlp", "tanh", 50)["evidence"]
+    assert e["depth"] == 48
+    wrong = [c for c in e["cells"] if c["theory_trains"] != c["trains"]]
+    assert wrong
+    assert sum(s.startswith("disagree") for s in e["statements"]) >= len(wrong)
+
+
+def _runs_folder(path: Path, extra: dict | None = None) -> Path:
+    rows = [{"run_id": f"r{i}", "arch": "resmlp", "activation": "relu", "depth": 8,
+             "width": 16, "sigma_w2": 2.0, "sigma_b2": 0.0, "lr": 0.01, "init": "gaussian",
+             "seed": i, "outcome": "converged" if i < 3 else "stalled", **(extra or {})}
+            for i in range(5)]
+    store.append_part(path, rows, "synthetic")
+    return path
+
+
+@pytest.mark.parametrize("extra", [None, {"branch_scale": 0.35, "norm": "none"}])
+def test_from_runs_reads_old_and_new_columns(tmp_path, extra):
+    folder = _runs_folder(tmp_path / "runs-a", extra)
+    e = rec("resmlp", "relu", 10, run_dirs=[folder], data_root=tmp_path / "none")["evidence"]
+    (cell,) = e["cells"]
+    assert (cell["k"], cell["n"], cell["depth"]) == (3, 5, 8)
+    assert cell["branch_scale"] == (extra or {"branch_scale": 1.0})["branch_scale"]
+
+
+def test_refined_edges_are_evidence(tmp_path):
+    row = {"arch": "mlp", "activation": "tanh", "depth": 16, "width": 32, "sigma_b2": 0.05,
+           "lr": 0.01, "side": "upper", "status": "refined", "edge_sigma_w2": 4.1,
+           "sigma_w2_lo": 3.9, "sigma_w2_hi": 4.3}
+    tmp_path.joinpath("sweep").mkdir()
+    refine._write_edges(tmp_path / "sweep" / refine.EDGES_FILE, [row])
+    e = rec("mlp", "tanh", 20, run_dirs=[tmp_path / "sweep"], data_root=tmp_path / "x")
+    (edge,) = e["evidence"]["edges"]
+    assert edge["edge_sigma_w2"] == 4.1 and edge["depth"] == 16
+
+
+def test_cli_json_and_table(capsys):
+    assert cli.main(["recommend", "--arch", "mlp", "--activation", "relu", "--depth", "20",
+                     "--data-root", str(DATA), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    for field in ("recommended_sigma_w2", "recommended_sigma_b2", "band", "defaults", "evidence"):
+        assert field in r
+    assert r["recommended_sigma_w2"] == pytest.approx(2.0)
+    assert cli.main(["recommend", "--table"]) == 0
+    table = capsys.readouterr().out
+    assert all(f"| {arch} |" in table for arch in recommend.ARCHS)
+
+
+@pytest.mark.parametrize("argv", [
+    ["recommend", "--arch", "vgg", "--activation", "relu", "--depth", "5"],
+    ["recommend", "--arch", "mlp", "--activation", "swish", "--depth", "5"],
+    ["recommend", "--arch", "mlp", "--activation", "relu", "--depth", "0"],
+    ["recommend", "--arch", "mlp", "--activation", "relu"],
+    ["recommend", "--arch", "mlp", "--activation", "relu", "--depth", "5", "--sigma-b2", "-1"],
+    ["recommend", "--arch", "mlp", "--activation", "relu", "--depth", "5", "--from-runs", "nope"],
+    ["recommend", "--arch", "mlp", "--activation", "relu", "--depth", "x"],
+])  # fmt: skip
+def test_bad_input_is_one_line_exit_2(argv, capsys):
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_:  # argparse's own errors (a non-integer depth) exit directly
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error" in err
+    assert not list(Path.cwd().iterdir())  # nothing written (the cwd is the test's own)

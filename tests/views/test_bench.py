@@ -1,0 +1,25 @@
+"""The benchmark's code paths on a tiny case (its numbers are reported, never asserted)."""
+
+from research.training import devices
+from research.views import bench
+
+
+def test_bench_rows_and_table():
+    rows = bench.run(steps=20, baseline_networks=2, cases=(bench.Case("tiny", 8, 2, 4),))
+    (row,) = rows
+    assert row["networks"] == 4 and row["steps"] == 20
+    assert row["engine_net_steps_per_s"] > 0 and row["speedup_vs_one_at_a_time"] > 0
+    assert 0 < row["fraction_of_matmul_peak"]
+    text = bench.table(rows, devices.describe())
+    assert "| tiny | 4 × 20 |" in text and "matmul peak" in text
+
+
+def test_compaction_case_really_diverges_half():
+    result = bench.compaction(steps=20, networks=8)
+    assert result["diverged"] == 4 and result["with_s"] > 0
+
+
+def test_compile_vs_depth_reports_every_arch_and_depth(capsys):
+    rows = bench.compile_vs_depth(depths=(2, 4), archs=("mlp", "rnn"))
+    assert [r["arch"] for r in rows] == ["mlp", "rnn"]
+    assert all(r[f"depth {d}"] > 0 for r in rows for d in (2, 4))

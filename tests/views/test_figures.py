@@ -1,0 +1,123 @@
+"""Figures: each plot function on a tiny synthetic table; `initmap figures` on the stored data."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from research.cli import main as cli
+from research.theory import meanfield as theory
+from research.views import figures
+from research.views.figures import archs as figure_arch
+from research.views.figures import papers as figure_plots
+
+REPO = Path(__file__).parents[2]
+
+
+def _runs(rows: list[dict], **common) -> pd.DataFrame:
+    base = {"arch": "mlp", "activation": "tanh", "optimizer": "sgd", "steps": 100,
+            "sigma_b2": 0.05, "seed": 0, "initial_loss": 2.3, "outcome": "stalled",
+            "converged_step": -1, "diverged_step": -1, "curve_steps": [0, 50, 100],
+            "loss_curve": [2.3, 2.0, 1.5], "diversity_curve": [1.0, 1.1, 1.2]}
+    return pd.DataFrame([{**base, **common, **row} for row in rows])
+
+
+def test_arch_bands_reports_the_band_per_type_and_depth(tmp_path):
+    tables = {}
+    for preset in figure_arch.BANDS:
+        arch = preset.removeprefix("arch-bands-").split("-")[0]
+        # trains at σ_w² 1 and 2 at depth 2, only at 2 at depth 6
+        rows = [{"depth": d, "sigma_w2": s, "seed": k,
+                 "outcome": "converged" if (s == 2.0 or (s == 1.0 and d == 2)) else "stalled"}
+                for d in (2, 6) for s in (0.5, 1.0, 2.0, 4.0) for k in range(2)]
+        tables[preset] = _runs(rows, arch=arch, residual="fixed", norm="none", init="gaussian",
+                               activation="relu" if "relu" in preset else "tanh")
+    facts = figure_arch.arch_bands(tables, tmp_path / "b.png")
+    assert (tmp_path / "b.png").stat().st_size > 0
+    assert facts["mlp-tanh_depth2"] == "1–2" and facts["cnn_depth6"] == "only 2"
+    tables["arch-bands-rnn"] = tables["arch-bands-rnn"].assign(outcome="stalled")
+    assert figure_arch.arch_bands(tables, tmp_path / "b.png")["rnn_depth2"] == "none"
+
+
+def test_arch_zoo_sets_test_accuracy_beside_the_reference(tmp_path):
+    tables = {p: _runs([{"final_test_acc": a, "seed": k} for k, a in enumerate((0.9, 0.8))],
+                       arch=p.removeprefix("arch-zoo-"), residual="fixed", norm="none",
+                       init="gaussian")
+              for p in figure_arch.ZOO}
+    facts = figure_arch.arch_zoo(tables, tmp_path / "z.png")
+    assert facts["cnn_test_acc"] == 85.0 and facts["cnn_range"] == "80.0–90.0"
+    assert facts["cnn_reference"] == "94 (CNN)" and "transformer_reference" not in facts
+    table = figure_arch.zoo_table(facts)
+    assert "| cnn | 85.0 (80.0–90.0, 2 seeds) | 94 (CNN) |" in table
+
+
+def test_dip_tanh_counts_where_the_six_xi_c_rule_is_right(tmp_path):
+    limit = float(theory.trainable_depth("tanh", np.array([1.0]), 0.05)[0])  # ≈ 21.8
+    table = _runs([{"depth": 8, "sigma_w2": 1.0, "outcome": "converged"},   # rule: yes, right
+                   {"depth": 64, "sigma_w2": 1.0, "outcome": "stalled"},    # rule: no, right
+                   {"depth": 16, "sigma_w2": 1.0, "outcome": "stalled"}])   # rule: yes, wrong
+    assert 16 < limit < 64
+    facts = figure_plots.dip_tanh({"dip-tanh": table}, tmp_path / "d.png")
+    assert (tmp_path / "d.png").stat().st_size > 0
+    assert facts == {"cells": 3, "rule_agrees": 2, "rule_accuracy": pytest.approx(2 / 3)}
+
+
+def test_relu_depth(tmp_path):
+    rows = [{"depth": d, "sigma_w2": s, "seed": k,
+             "outcome": "converged" if s == 2.0 or d == 5 else "stalled"}
+            for d in (5, 10) for s in (1.0, 2.0) for k in range(2)]
+    facts = figure_plots.relu_depth({"relu-depth": _runs(rows, activation="relu")},
+                                    tmp_path / "r.png")
+    assert facts["p_converged_depth10_sigma2"] == 1.0
+    assert facts["p_converged_depth10_sigma1"] == 0.0
+
+
+def test_symmetry(tmp_path):
+    flat = {"loss_curve": [2.3, 2.3, 2.3], "diversity_curve": [0.0, 0.0, 0.0]}
+    tables = {
+        "symmetry-zero": _runs([{"sigma_w2": 1.0, **flat}]),
+        "symmetry-constant": _runs([{"sigma_w2": 1.0, **flat}]),
+        "symmetry-random": _runs([{"sigma_w2": 1e-6, "loss_curve": [2.3, 2.3, 1.9]},
+                                  {"sigma_w2": 1.0, "loss_curve": [2.3, 1.5, 1.0]}]),
+    }
+    facts = figure_plots.symmetry(tables, tmp_path / "s.png")
+    assert facts["max_diversity_zero"] == 0 and not facts["loss_falls_constant"]
+    assert facts["steps_to_learn_sigma1e-06"] == 100 and facts["steps_to_learn_sigma1"] == 50
+
+
+def test_init_scale(tmp_path):
+    rows = [{"depth": 2, "sigma_w2": s, "outcome": "converged", "converged_step": t}
+            for s, t in ((0.01, 90), (1.0, 20), (100.0, 60))]
+    rows.append({"depth": 8, "sigma_w2": 0.01})
+    facts = figure_plots.init_scale({"init-scale": _runs(rows, sigma_b2=0.0)}, tmp_path / "i.png")
+    assert facts["fastest_sigma_w2_depth2"] == 1.0 and "fastest_sigma_w2_depth8" not in facts
+    assert facts["critical_sigma_w2"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_lr_init(tmp_path):
+    rows = [{"lr": lr, "sigma_w2": s, "outcome": "diverged" if lr > 1 else "converged",
+             "diverged_step": 10, "converged_step": 50} for lr in (0.1, 10.0) for s in (1.0, 2.0)]
+    facts = figure_plots.lr_init({"lr-init": _runs(rows)}, tmp_path / "l.png")
+    assert facts["lr-init_diverged_share"] == 0.5
+
+
+def test_every_registered_figure_redraws_from_the_committed_data(tmp_path, capsys):
+    shutil.copytree(REPO / "figures" / "data", tmp_path / "figures" / "data")
+    assert cli.main(["figures", "--root", str(tmp_path / "figures")]) == 0
+    for name in figures.FIGURES:
+        assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 10_000
+    assert "rule_accuracy" in capsys.readouterr().out
+
+
+def test_missing_data_names_the_rerun_command(tmp_path, capsys):
+    code = cli.main(["figures", "relu-depth", "--root", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "initmap figures relu-depth --rerun" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unknown_figure(capsys):
+    assert cli.main(["figures", "nope"]) == 2
+    assert "allowed" in capsys.readouterr().err
