@@ -27,10 +27,10 @@ from research.advice import conventions
 from research.advice.refine import band_brackets, bisect_edges
 from research.common.activations import get_activation
 from research.common.errors import SpecError
+from research.networks import registry
+from research.networks.arch import Arch
 from research.theory import meanfield as theory
 
-ARCHS = ("mlp", "cnn", "resmlp", "resnet", "transformer", "rnn")
-RESIDUAL = ("resmlp", "resnet", "transformer")
 K = 6.0  # trainable depth = K·ξ_c (Schoenholz et al. 2017)
 DEFAULT_WIDTH = 256  # for fan-dependent conventions when --width is not given
 THEORY_TOL = 1e-4  # log10 σ_w²: band edges to 0.02%
@@ -44,8 +44,7 @@ RELU_LIKE = ("relu", "leaky_relu", "linear")  # positively homogeneous: q* unbou
 
 
 def check_inputs(arch: str, activation: str, depth, width=None, sigma_b2=None) -> None:
-    if arch not in ARCHS:
-        raise SpecError("arch", arch, allowed=list(ARCHS))
+    registry.get(arch)
     get_activation(activation)
     if isinstance(depth, bool) or not float(depth).is_integer() or depth < 1:
         raise SpecError("depth", depth, reason=f"must be an integer >= 1, got {depth!r}")
@@ -57,9 +56,9 @@ def check_inputs(arch: str, activation: str, depth, width=None, sigma_b2=None) -
 
 
 def default_sigma_b2(arch: str, activation: str) -> float:
-    """0 for RNNs (Chen et al. 2018) and ReLU-like units (any σ_b² > 0 makes q grow without
-    bound at σ_w² = 2); else 0.05, Schoenholz et al.'s value and the dip-tanh preset's."""
-    return 0.0 if arch == "rnn" or activation in RELU_LIKE else 0.05
+    """0 for recurrent nets (Chen et al. 2018) and ReLU-like units (any σ_b² > 0 makes q grow
+    without bound at σ_w² = 2); else 0.05, Schoenholz et al.'s value and the dip-tanh preset's."""
+    return 0.0 if registry.get(arch).advice.recurrent or activation in RELU_LIKE else 0.05
 
 
 def depth_scales(activation: str, sigma_w2, sigma_b2) -> dict:
@@ -120,14 +119,15 @@ def residual_growth(activation: str, sigma_w2: float, sigma_b2: float, alpha: fl
     return q / q0
 
 
-def _branches(arch: str, depth: int) -> int:
+def _branches(arch: Arch, depth: int) -> int:
     # a Transformer block has two residual branches (attention, MLP): GPT-2 scales by 1/√(2L)
-    return 2 * depth if arch == "transformer" else depth
+    return arch.advice.branches_per_block * depth
 
 
-def _structure(arch: str, activation: str, depth: int, sigma_w2, sigma_b2, width) -> dict:
+def _structure(arch: Arch, activation: str, depth: int, sigma_w2, sigma_b2, width) -> dict:
     """Per-type advice beyond σ_w²: branch scaling, recurrent init, what theory covers."""
-    if arch in RESIDUAL:
+    advice = arch.advice
+    if arch.residual:
         n = _branches(arch, depth)
         alpha = 1.0 / math.sqrt(n)
         out = {"branch_scale": alpha, "branches": n, "alternatives": [
@@ -138,23 +138,19 @@ def _structure(arch: str, activation: str, depth: int, sigma_w2, sigma_b2, width
             out["variance_growth"] = {
                 f"alpha=1/sqrt({n})": residual_growth(activation, sigma_w2, sigma_b2, alpha, n),
                 "alpha=1": residual_growth(activation, sigma_w2, sigma_b2, 1.0, n)}
-        if arch == "transformer":
-            gpt = conventions.to_sigma_w2("normal", width or DEFAULT_WIDTH, knob_value=0.02)
-            out["note"] = (f"common practice N(0, 0.02²) is σ_w² = {gpt['sigma_w2']:.3g} at width "
-                           f"{width or DEFAULT_WIDTH}: it shrinks with width unlike σ_w²/fan_in")
+        if advice.typical_std is not None:
+            std, fan = advice.typical_std, width or DEFAULT_WIDTH
+            common = conventions.to_sigma_w2("normal", fan, knob_value=std)
+            out["note"] = (f"common practice N(0, {std:g}²) is σ_w² = {common['sigma_w2']:.3g} "
+                           f"at width {fan}: it shrinks with width unlike σ_w²/fan_in")
         return out
-    if arch == "rnn":
+    if advice.recurrent:
         init = "identity (IRNN, Le et al. 2015)" if activation in RELU_LIKE else "orthogonal"
-        return {"recurrent_init": init, "input_sigma_w2": 1.0,
-                "note": "theory's depth = the sequence length (time steps unrolled); --depth "
-                        "counts stacked layers, as in sweeps"}
-    if arch == "cnn":
-        return {"note": "fan_in = in_channels × kernel size; for very deep CNNs the "
-                        "delta-orthogonal init (Xiao et al. 2018) adds dynamical isometry"}
-    return {}
+        return {"recurrent_init": init, "input_sigma_w2": 1.0, "note": advice.note}
+    return {"note": advice.note} if advice.note else {}
 
 
-def caveats(arch: str, activation: str, depth: int, width, band: dict) -> list[str]:
+def caveats(arch: Arch, activation: str, depth: int, width, band: dict) -> list[str]:
     """Where the theory behind the numbers does not apply, said plainly."""
     out = []
     if band["critical_sigma_w2"] is None:
@@ -166,19 +162,15 @@ def caveats(arch: str, activation: str, depth: int, width, band: dict) -> list[s
                    f"{band['critical_sigma_w2']:.4g} (the finite variance fixed point vanishes "
                    "there): no σ_w² is critical in the mean-field sense; the value given is the "
                    "jump")
-    if band["empty"] and arch not in RESIDUAL:
+    if band["empty"] and not arch.residual:
         out.append(f"no σ_w² has k·ξ ≥ {depth} by theory: mean-field predicts no scale trains "
                    "this deep")
-    if arch in RESIDUAL:
+    if arch.residual:
         out.append("residual networks: mean-field's k·ξ_c depth band is for plain stacks; with "
                    "α = 1/√(branches) theory puts no depth limit on σ_w², only the branch's own "
                    "criticality")
-    if arch == "transformer":
-        out.append("attention and LayerNorm are outside this mean-field theory: the σ_w² given "
-                   "is for the MLP branches' weights; the rest is practice, not derivation")
-    if arch == "rnn":
-        out.append("rnn: mean-field for untied weights; tied recurrent weights make the spectrum "
-                   "matter (orthogonal beats Gaussian at the same σ_w²)")
+    if arch.advice.caveat:
+        out.append(arch.advice.caveat)
     if band["basis"] == "gradient":
         out.append(f"{activation} has no chaotic phase: above the critical σ_w² the variance "
                    "grows without bound, so the upper edge uses the gradient depth scale "
@@ -191,7 +183,7 @@ def caveats(arch: str, activation: str, depth: int, width, band: dict) -> list[s
     return out
 
 
-def verdicts(arch: str, activation: str, depth: int, width, sigma_b2: float, band: dict) -> list:
+def verdicts(arch: Arch, activation: str, depth: int, width, sigma_b2: float, band: dict) -> list:
     """Each common default as σ_w² (hidden layer, fan_in = fan_out = width) with its phase, ξ,
     deepest trainable depth and a verdict at this depth."""
     fan = width or DEFAULT_WIDTH
@@ -205,8 +197,8 @@ def verdicts(arch: str, activation: str, depth: int, width, sigma_b2: float, ban
                  "sigma_w2": row["sigma_w2"], "sigma_b2": b2, "phase": s["phase"][0],
                  "chi1": float(s["chi1"][0]), "xi_c": _finite(s["xi_c"][0]),
                  "depth_scale_basis": str(s["basis"][0]),
-                 "deepest_trainable": None if math.isnan(xi) or arch in RESIDUAL else K * xi}
-        if arch in RESIDUAL:
+                 "deepest_trainable": None if math.isnan(xi) or arch.residual else K * xi}
+        if arch.residual:
             n = _branches(arch, depth)
             entry["variance_growth_alpha1"] = residual_growth(activation, row["sigma_w2"], b2,
                                                               1.0, n)
@@ -243,27 +235,29 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
     from research.advice import evidence
 
     check_inputs(arch, activation, depth, width, sigma_b2)
+    kind = registry.get(arch)
     depth = int(depth)
     width = None if width is None else int(width)
     b2_given = sigma_b2 is not None
     sigma_b2 = float(sigma_b2) if b2_given else default_sigma_b2(arch, activation)
+    # Where the plain stack's theory applies, and at which depth: a recurrent net's stacked
+    # layers matter less than its length in time; a residual net is not depth-limited.
+    at_depth = {"layers": depth, "time": seq_len, "none": 1}[kind.advice.theory_depth]
     with jax.enable_x64(True):  # the critical line to ~1e-12, as `initmap theory` prints it
-        # An RNN's depth (stacked layers, as in sweeps) matters less than its length in time.
-        theory_depth = 1 if arch in RESIDUAL else (seq_len if arch == "rnn" else depth)
-        band = dict(theory_band(activation, sigma_b2, theory_depth))
-        irnn = arch == "rnn" and activation in RELU_LIKE
+        band = dict(theory_band(activation, sigma_b2, at_depth))
+        irnn = _identity_recurrence(kind, activation)
         sigma_w2 = IRNN_SIGMA_W2 if irnn else band["critical_sigma_w2"]
         # The Gaussian mean-field point does not describe an identity recurrence.
         point = theory.point(activation, sigma_w2, sigma_b2) if sigma_w2 and not irnn else None
-        structure = _structure(arch, activation, depth, sigma_w2, sigma_b2, width)
-        defaults = verdicts(arch, activation, seq_len if arch == "rnn" else depth, width,
-                            sigma_b2, band)
+        structure = _structure(kind, activation, depth, sigma_w2, sigma_b2, width)
+        defaults = verdicts(kind, activation, seq_len if kind.advice.theory_depth == "time"
+                            else depth, width, sigma_b2, band)
         # Stored cells are judged against theory's band where it applies: plain stacks at their
         # depth, tanh-like RNNs at their length in time; not residual nets, not the IRNN.
         band_at = None
-        if arch == "rnn" and not irnn:
+        if kind.advice.theory_depth == "time" and not irnn:
             band_at = lambda b2, d: theory_band(activation, b2, seq_len)  # noqa: E731
-        elif arch not in RESIDUAL and not irnn:
+        elif kind.advice.theory_depth == "layers" and not irnn:
             band_at = lambda b2, d: theory_band(activation, b2, d)  # noqa: E731
         found = evidence.gather(arch, activation, depth, width, sigma_b2, sigma_w2, run_dirs,
                                 data_root, band_at=band_at)
@@ -274,7 +268,7 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
         if at is not None and "theory_trains" in at and at["theory_trains"] != at["trains"]:
             entry["verdict"] += (f"; at stored depth {found['depth']} the measurement "
                                  "disagrees with theory")
-    if arch in RESIDUAL:
+    if kind.residual:
         band.update(lower=None, upper=None, empty=False,
                     basis="residual: not depth-limited at α = 1/√L")
     if irnn:
@@ -286,7 +280,7 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
         "band": {"lower": band["lower"], "upper": band["upper"], "empty": band["empty"],
                  "k": K, "basis": band["basis"], "rule": f"{K:g}·ξ ≥ depth"},
         "theory": point, "structure": structure, "defaults": defaults,
-        "caveats": caveats(arch, activation, depth, width, band), "evidence": found,
+        "caveats": caveats(kind, activation, depth, width, band), "evidence": found,
     }
 
 
@@ -297,27 +291,35 @@ IRNN_BASIS = ("identity recurrence: W = √σ_w²·I scales the state by √σ_w
               "σ_w² = 1 exactly; the band is measured (arch-bands-rnn), not mean-field")
 
 
+def _identity_recurrence(arch: Arch, activation: str) -> bool:
+    """Le et al. 2015: a ReLU-like recurrent net is initialised at W = I (the IRNN)."""
+    return arch.advice.recurrent and activation in RELU_LIKE
+
+
+def _scaling(arch: Arch, structure: dict) -> str:
+    if arch.residual:
+        b = arch.advice.branches_per_block
+        return "α = 1/√L" if b == 1 else f"α = 1/√({b}L)"
+    if arch.advice.recurrent:
+        return f"recurrent {structure['recurrent_init'].split(' ')[0]}"
+    return "—"
+
+
 def magic_table(depths=(10, 100), activations=("tanh", "relu")) -> list[dict]:
-    """Per network type and activation: the recommended scale and its band at two depths."""
+    """Per network type and activation: the recommended scale and its band at two depths
+    (None where no band limits depth: `unlimited` says why)."""
     rows = []
     with jax.enable_x64(True):
-        for arch in ARCHS:
+        for arch in registry.all_archs():
             for act in activations:
-                b2 = default_sigma_b2(arch, act)
+                b2 = default_sigma_b2(arch.name, act)
                 bands = {d: theory_band(act, b2, d) for d in depths}
-                crit = bands[depths[0]]["critical_sigma_w2"]
+                irnn = _identity_recurrence(arch, act)
+                crit = IRNN_SIGMA_W2 if irnn else bands[depths[0]]["critical_sigma_w2"]
                 extra = _structure(arch, act, depths[-1], None, b2, None)
-                irnn = arch == "rnn" and act in RELU_LIKE
-                if irnn:
-                    crit = IRNN_SIGMA_W2
-                if arch in RESIDUAL:
-                    scaling = "α = 1/√(2L)" if arch == "transformer" else "α = 1/√L"
-                elif arch == "rnn":
-                    scaling = f"recurrent {extra['recurrent_init'].split(' ')[0]}"
-                else:
-                    scaling = "—"
-                rows.append({"arch": arch, "activation": act, "sigma_w2": crit, "sigma_b2": b2,
-                             "scaling": scaling,
-                             **{f"band_depth_{d}": None if arch in RESIDUAL or irnn else
+                rows.append({"arch": arch.name, "activation": act, "sigma_w2": crit,
+                             "sigma_b2": b2, "scaling": _scaling(arch, extra),
+                             "unlimited": "measured only" if irnn else "not depth-limited",
+                             **{f"band_depth_{d}": None if arch.residual or irnn else
                                 (bands[d]["lower"], bands[d]["upper"]) for d in depths}})
     return rows

@@ -56,7 +56,7 @@ def add_parser(sub) -> None:
 
 
 def _add_recommend(sub) -> None:
-    from research.advice.recommend import ARCHS
+    from research.networks import registry
 
     p = sub.add_parser("recommend", help="the init scale for a network type and depth, why, "
                        "and the evidence", epilog=RECOMMEND_EXAMPLES,
@@ -64,7 +64,7 @@ def _add_recommend(sub) -> None:
                        "from mean-field theory, the band that trains at this depth, verdicts for "
                        "the common framework defaults, and what stored sweeps measured.",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", help=f"one of: {', '.join(ARCHS)}")
+    p.add_argument("--arch", help=f"one of: {', '.join(registry.names())}")
     p.add_argument("--activation", help="e.g. tanh, relu, gelu (see `initmap theory --help`)")
     p.add_argument("--depth", type=int, help="hidden layers / residual blocks / stacked RNN "
                    "layers")
@@ -168,8 +168,7 @@ def table_text(rows: list[dict]) -> str:
             *(f"band at depth {d}" for d in depths)]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
-        unlimited = "measured only" if r["arch"] == "rnn" else "not depth-limited"
-        bands = [(unlimited if r[f"band_depth_{d}"] is None
+        bands = [(r["unlimited"] if r[f"band_depth_{d}"] is None
                   else _band_text(*r[f"band_depth_{d}"])) for d in depths]
         lines.append("| " + " | ".join([r["arch"], r["activation"], _num(r["sigma_w2"]),
                                          _num(r["sigma_b2"]), r["scaling"], *bands]) + " |")

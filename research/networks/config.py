@@ -1,11 +1,18 @@
-"""The static description of one network, shared by every architecture: it selects the
-compiled program (per-member scalars such as σ_w² live in `engine.Hyper` instead)."""
+"""What a network is given: the static `ModelConfig`, which selects the compiled program, and
+the per-member traced `Hyper` scalars, vmapped over a population (one compile serves every σ,
+learning rate and seed). The spec's run fields of the same names fill both (training/engine)."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
 
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """A run's static fields that shape the network (defaults live in the spec alone), and the
+    data's sizes."""
+
     arch: str
     activation: str
     depth: int  # hidden layers (mlp, cnn), residual blocks, transformer blocks, RNN layers
@@ -13,14 +20,26 @@ class ModelConfig:
     in_dim: int  # input features (for sequence models: the sequence length)
     out_dim: int
     init: str
-    compute_dtype: str = "float32"
-    norm: str = "none"
-    residual: str = "fixed"
-    branch_layers: int = 2
-    readout: str = "standard"
-    parametrization: str = "standard"
-    base_width: int = 32
-    padding: str = "circular"
-    kernel_size: int = 5
-    patch_size: int = 4
-    heads: int = 4
+    compute_dtype: str
+    norm: str
+    residual: str
+    branch_layers: int
+    readout: str
+    parametrization: str
+    base_width: int
+    padding: str
+    kernel_size: int
+    patch_size: int
+    heads: int
+
+
+class Hyper(NamedTuple):
+    """Per-member traced scalars (arrays of shape (members,) in a population)."""
+
+    seed: jax.Array
+    sigma_w2: jax.Array
+    sigma_b2: jax.Array
+    lr: jax.Array
+    momentum: jax.Array
+    branch_scale: jax.Array
+    readout_scale: jax.Array

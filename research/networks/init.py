@@ -17,6 +17,13 @@ import jax
 import jax.numpy as jnp
 
 from research.networks import parametrization
+from research.networks.config import Hyper, ModelConfig
+
+# Every scheme draws unit-variance entries (or exactly 0 / 1); σ scales them afterwards.
+INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "zero", "constant",
+         "delta_orthogonal", "identity", "lsuv")
+# Schemes that impose a structure only some network types have (`Arch.inits` says which).
+STRUCTURED = ("delta_orthogonal", "identity", "lsuv")
 
 # Standard deviation of N(0, 1) truncated to [-2, 2]; dividing by it restores unit variance.
 _TRUNCATED_STD = 0.8796256610342398
@@ -134,7 +141,7 @@ def unit_biases(key: jax.Array, layout: Layout, scheme: str) -> dict[str, jax.Ar
                   shapes)
 
 
-def params(key: jax.Array, layout: Layout, cfg, hp) -> dict[str, jax.Array]:
+def params(key: jax.Array, layout: Layout, cfg: ModelConfig, hp: Hyper) -> dict[str, jax.Array]:
     """One network's parameters: weights with entry variance σ_w²/fan_in (as the
     parametrisation stores them), the readout times hp.readout_scale (or zero), biases with
     variance σ_b², constants at their value. Keys come out in layout order."""
@@ -155,7 +162,7 @@ def params(key: jax.Array, layout: Layout, cfg, hp) -> dict[str, jax.Array]:
     return out
 
 
-def lr_multipliers(layout: Layout, cfg, optimizer: str) -> dict[str, float]:
+def lr_multipliers(layout: Layout, cfg: ModelConfig, optimizer: str) -> dict[str, float]:
     """Per-tensor learning-rate factors of the parametrisation (all 1 except under μP)."""
     return {name: parametrization.lr_multiplier(t.role, cfg, optimizer)
             for name, t in layout.items()}

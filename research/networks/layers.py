@@ -8,13 +8,14 @@ import jax.numpy as jnp
 
 from research.common.activations import get_activation
 from research.networks import parametrization
+from research.networks.config import Hyper, ModelConfig
 
 
 class Net:
     """One forward pass's context: the config, the member's scalars and the compute dtype.
     Matmuls run in cfg.compute_dtype; parameters stay float32 (the optimizer updates those)."""
 
-    def __init__(self, cfg, hp):
+    def __init__(self, cfg: ModelConfig, hp: Hyper):
         self.cfg, self.hp = cfg, hp
         self.dtype = jnp.dtype(cfg.compute_dtype)
         self.phi = get_activation(cfg.activation)
@@ -81,7 +82,7 @@ def unit_diversity(w: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.mean(jnp.sum((w - w[:, :1]) ** 2, axis=0)))
 
 
-def branch_gates(params: dict, hp, cfg, blocks: int) -> jax.Array:
+def branch_gates(params: dict, hp: Hyper, cfg: ModelConfig, blocks: int) -> jax.Array:
     """α per residual block in h ← h + α·F(h): fixed (branch_scale), branch_scale/√L, Fixup
     (branch_scale; its L^(-1/(2m-2)) sits in the init), or SkipInit/ReZero's learned α (from 0)."""
     if cfg.residual == "skipinit":
@@ -90,7 +91,7 @@ def branch_gates(params: dict, hp, cfg, blocks: int) -> jax.Array:
     return jnp.full((blocks,), alpha, jnp.float32)
 
 
-def fixup_gain(cfg, blocks: int) -> float:
+def fixup_gain(cfg: ModelConfig, blocks: int) -> float:
     """Fixup (Zhang et al. 2019): a branch's inner layers scaled by L^(-1/(2m-2))."""
     if cfg.residual != "fixup":
         return 1.0

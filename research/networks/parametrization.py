@@ -18,10 +18,12 @@ import math
 
 import jax.numpy as jnp
 
+from research.networks.config import ModelConfig
+
 ROLES = ("input", "hidden", "output", "scalar")
 
 
-def init_std(fan_in: int, role: str, cfg, sigma_w2):
+def init_std(fan_in: int, role: str, cfg: ModelConfig, sigma_w2):
     """Standard deviation of a weight's stored entries."""
     if cfg.parametrization == "ntk":
         return jnp.float32(1.0)
@@ -31,14 +33,14 @@ def init_std(fan_in: int, role: str, cfg, sigma_w2):
     return std
 
 
-def forward_scale(fan_in: int, cfg, sigma_w2):
+def forward_scale(fan_in: int, cfg: ModelConfig, sigma_w2):
     """What the forward pass multiplies a weight's product by."""
     if cfg.parametrization == "ntk":
         return jnp.sqrt(sigma_w2 / fan_in)
     return 1.0
 
 
-def lr_multiplier(role: str, cfg, optimizer: str) -> float:
+def lr_multiplier(role: str, cfg: ModelConfig, optimizer: str) -> float:
     """μP's per-layer learning-rate factor (1 under standard and ntk)."""
     if cfg.parametrization != "mup" or role == "scalar":
         return 1.0
@@ -48,7 +50,7 @@ def lr_multiplier(role: str, cfg, optimizer: str) -> float:
     return {"input": m, "hidden": 1.0, "output": 1.0 / m}[role]  # SGD, with or without momentum
 
 
-def attention_scale(head_dim: int, cfg) -> float:
+def attention_scale(head_dim: int, cfg: ModelConfig) -> float:
     """Query·key scale: 1/√d, or μP's 1/d (normalised to agree at base width)."""
     if cfg.parametrization == "mup":
         base_head = cfg.base_width / cfg.heads

@@ -1,13 +1,42 @@
-"""Architectures by name, one module each, all with the same functions:
+"""Network types by name: the `Arch` record each module in `archs/` declares (see arch.py).
 
-`layout(cfg)` (name -> Weight | Bias | Const: what `init.params` draws, and each tensor's μP
-role), `forward(params, x, cfg, hp) -> (out, q)` (q: the per-layer mean squared pre-activation
-or residual stream), `weight_grad_norms(grads)` and
-`unit_diversity(params)`; the plain nets (mlp, cnn) also `lsuv_layers(cfg)` and
-`scale_layer(params, layer, c)` for LSUV. `hp` holds the member's traced scalars.
+`get(name)` is how every other module reaches a type; `register` adds one at run time (a test's
+toy type, a user's module) without any other module changing.
 """
 
+import contextlib
+
+from research.common.errors import SpecError
+from research.networks.arch import Arch
 from research.networks.archs import cnn, mlp, resmlp, resnet, rnn, transformer
 
-MODELS = {"mlp": mlp, "resmlp": resmlp, "cnn": cnn, "resnet": resnet,
-          "transformer": transformer, "rnn": rnn}
+# In this order in help texts and tables: plain stacks, residual nets, then recurrent.
+_ARCHS: dict[str, Arch] = {m.ARCH.name: m.ARCH
+                           for m in (mlp, cnn, resmlp, resnet, transformer, rnn)}
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_ARCHS)
+
+
+def all_archs() -> tuple[Arch, ...]:
+    return tuple(_ARCHS.values())
+
+
+def get(name: str) -> Arch:
+    """The type called `name`; a SpecError naming the known ones otherwise."""
+    if name not in _ARCHS:
+        raise SpecError("arch", name, allowed=list(_ARCHS))
+    return _ARCHS[name]
+
+
+@contextlib.contextmanager
+def register(arch: Arch):
+    """Make `arch` a known type for the enclosed code (then forget it again)."""
+    if arch.name in _ARCHS:
+        raise SpecError("arch", arch.name, reason="a network type of this name exists")
+    _ARCHS[arch.name] = arch
+    try:
+        yield arch
+    finally:
+        del _ARCHS[arch.name]

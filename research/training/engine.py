@@ -18,8 +18,8 @@ import numpy as np
 import optax
 
 from research.networks import init as init_schemes
-from research.networks.config import ModelConfig
-from research.networks.registry import MODELS
+from research.networks import registry
+from research.networks.config import Hyper, ModelConfig
 from research.training.data import Dataset
 from research.training.outcomes import Criterion, is_diverged, meets_target
 from research.training.spec import RunSpec
@@ -40,18 +40,6 @@ class Program:
     log_every: int
     crit: Criterion
     early_stop: bool
-
-
-class Hyper(NamedTuple):
-    """Per-member traced scalars (arrays of shape (members,) in a population)."""
-
-    seed: jax.Array
-    sigma_w2: jax.Array
-    sigma_b2: jax.Array
-    lr: jax.Array
-    momentum: jax.Array
-    branch_scale: jax.Array
-    readout_scale: jax.Array
 
 
 class Data(NamedTuple):
@@ -128,7 +116,7 @@ def optimizer(program: Program, hp: Hyper) -> optax.GradientTransformation:
         raise ValueError(f"unknown optimizer {program.optimizer!r}")
     if program.model.parametrization != "mup":
         return base
-    factors = init_schemes.lr_multipliers(MODELS[program.arch].layout(program.model),
+    factors = init_schemes.lr_multipliers(registry.get(program.arch).layout(program.model),
                                           program.model, program.optimizer)
     return optax.chain(base, _scale_each(factors))
 
@@ -150,7 +138,7 @@ def metrics(out: jax.Array, y: jax.Array, classification: bool) -> tuple[jax.Arr
 
 
 def loss_and_acc(params: dict, x: jax.Array, y: jax.Array, program: Program, hp: Hyper):
-    out, _ = MODELS[program.arch].forward(params, x, program.model, hp)
+    out, _ = registry.get(program.arch).forward(params, x, program.model, hp)
     return metrics(out, y, program.crit.classification)
 
 
@@ -158,9 +146,9 @@ def init_params(hp: Hyper, data: Data, program: Program) -> dict:
     """One network's parameters at step 0. LSUV rescales its orthogonal draw on the first
     `batch_size` training examples."""
     init_key, _ = member_keys(hp.seed)
-    model, cfg = MODELS[program.arch], program.model
+    model, cfg = registry.get(program.arch), program.model
     params = init_schemes.params(init_key, model.layout(cfg), cfg, hp)
-    if cfg.init == "lsuv":
+    if cfg.init == "lsuv":  # validation let it through only for types with an LSUV rule
         batch = data.x[:program.batch_size]
         params = init_schemes.lsuv(params, lambda p: model.forward(p, batch, cfg, hp)[1],
                                    model.scale_layer, model.lsuv_layers(cfg))
@@ -177,7 +165,7 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
     pre-activation on the eval inputs (the empirical q^l), and the per-layer weight-gradient norm
     (root mean square over GRAD_PROBE_EXAMPLES single-example gradients, the quantity whose
     layer-to-layer ratio mean-field theory predicts as χ₁)."""
-    model = MODELS[program.arch]
+    model = registry.get(program.arch)
     params = init_params(hp, data, program)
     out, q = model.forward(params, data.x_eval, program.model, hp)
     loss, acc = metrics(out, data.y_eval, program.crit.classification)
@@ -250,7 +238,7 @@ def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array
         running = state.running & ~bad
         if program.early_stop:
             running = running & ~meets_target(loss, acc, state.initial_loss, crit)
-        diversity = MODELS[program.arch].unit_diversity(state.params)
+        diversity = registry.get(program.arch).unit_diversity(state.params)
         return (state._replace(running=running, diverged_step=diverged_step),
                 (loss, acc, diversity))
 

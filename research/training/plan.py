@@ -144,28 +144,21 @@ SAFETY = 2.0  # the estimate below was checked to bound XLA's own memory analysi
 
 def _costs(run: RunSpec, in_dim: int, out_dim: int) -> tuple[int, int, float]:
     """(parameters, floats per example per layer kept for the backward pass, multiply-adds per
-    example) of a run's network, from its layout."""
+    example) of a run's network, from its layout and its type's cost model. The cost models'
+    factors were fitted to XLA's memory analysis (tests/training/test_plan.py checks the
+    bounds)."""
+    from research.networks import registry
     from research.networks.init import Weight
-    from research.networks.registry import MODELS
     from research.training import engine
 
     cfg = engine.model_config(run, in_dim, out_dim)
-    layout = MODELS[run.arch].layout(cfg)
+    arch = registry.get(run.arch)
+    layout = arch.layout(cfg)
     params = sum(math.prod(t.shape) for t in layout.values())
     weights = sum(math.prod(t.shape) for t in layout.values() if isinstance(t, Weight))
-    # Where each weight is applied: every position of a convolution, every RNN time step,
-    # every token of the transformer. Per layer, a convolution keeps its k shifted copies
-    # (im2col), a residual block its branch, a transformer block its attention. The factors
-    # were fitted to XLA's memory analysis (tests/test_plan.py checks the bounds).
-    tokens = -(-in_dim // run.patch_size)
-    positions = {"cnn": in_dim, "resnet": in_dim, "rnn": in_dim,
-                 "transformer": tokens}.get(run.arch, 1)
-    per_layer = {"cnn": run.kernel_size, "resmlp": run.branch_layers + 1,
-                 "resnet": run.branch_layers + 1,
-                 "transformer": 3 + run.heads * tokens // run.width}.get(run.arch, 1)
-    work = weights * positions + (tokens ** 2 * run.width * run.depth * 2
-                                  if run.arch == "transformer" else 0)
-    return params, positions * run.width * per_layer, float(work)
+    cost = arch.cost(cfg)
+    work = weights * cost.positions + cost.extra_macs
+    return params, cost.positions * run.width * cost.kept_per_layer, float(work)
 
 
 def member_bytes(run: RunSpec, in_dim: int, out_dim: int) -> int:

@@ -11,23 +11,20 @@ import itertools
 import json
 import math
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from research.common.activations import ACTIVATIONS
 from research.common.errors import SpecError
+from research.networks import registry
+from research.networks.arch import ARCH_OPTIONS
+from research.networks.config import Hyper
+from research.networks.init import INITS, STRUCTURED
 
-ARCHS = ("mlp", "resmlp", "cnn", "resnet", "transformer", "rnn")
-RESIDUAL_ARCHS = ("resmlp", "resnet", "transformer")
-CONV_ARCHS = ("cnn", "resnet")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 OPTIMIZERS = ("sgd", "momentum", "adam")
-INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "zero", "constant",
-         "delta_orthogonal", "identity", "lsuv")
-# Schemes defined for some architectures only (what they were designed for).
-INIT_ARCHS = {"delta_orthogonal": CONV_ARCHS, "identity": ("rnn",), "lsuv": ("mlp", "cnn")}
 NORMS = ("none", "pre_ln", "post_ln")
 RESIDUALS = ("fixed", "inv_sqrt_depth", "fixup", "skipinit")
 READOUTS = ("standard", "zero")
@@ -35,52 +32,50 @@ PARAMETRIZATIONS = ("standard", "ntk", "mup")
 PADDINGS = ("circular", "same")
 DATASETS = ("mnist1d", "teacher_student", "npz:PATH")
 
-# Swept axes: a list in the spec, one value per run.
-AXES = ("depth", "width", "sigma_w2", "sigma_b2", "lr", "branch_scale", "readout_scale")
-# Per-member (traced) hyper-parameters: vmapped, never recompiled for.
-DYNAMIC = ("seed", "sigma_w2", "sigma_b2", "lr", "momentum", "branch_scale", "readout_scale")
-# Options that mean something for some architectures only (refused elsewhere).
-ARCH_ONLY_FIELDS = ((("norm", "residual", "branch_layers", "branch_scale"), RESIDUAL_ARCHS),
-                    (("padding", "kernel_size"), CONV_ARCHS),
-                    (("patch_size", "heads"), ("transformer",)))
-# Fields added after results were first stored, with the value every earlier run had: they enter
-# a run's id only when set away from it, so every stored run keeps its id (and resumes, and is
-# found). Frozen here, not read from the defaults: a later default change must not move ids.
-LATER_FIELDS = {"branch_scale": 1.0, "readout_scale": 1.0, "norm": "none",
-                "residual": "fixed", "branch_layers": 2, "readout": "standard",
-                "parametrization": "standard", "base_width": 32, "padding": "circular",
-                "kernel_size": 5, "patch_size": 4, "heads": 4}
-# Fields that only say where/how to execute: not part of a run's identity.
-EXECUTION = ("name", "out", "chunk_steps", "max_members", "memory_budget", "compact", "refine")
+
+def _knob(default: Any, *, axis: bool = False, later: Any = None, execution: bool = False):
+    """A spec field. `axis`: a list in the spec, one value per run. `later`: the field was added
+    after results were first stored, and every earlier run had this value: it enters a run's id
+    only when set away from it, so stored runs keep their ids (frozen here, not read from the
+    default: a later default change must not move ids). `execution`: says only where or how to
+    run, not part of a run's identity."""
+    return field(default=default, metadata={"axis": axis, "later": later,
+                                            "execution": execution})
 
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A sweep: the product of the axes, times `seeds` seeds; every field a declared knob."""
+    """A sweep: the product of the axes, times `seeds` seeds; every field a declared knob.
+    The one list of fields: `RunSpec`, the axes, the stored columns and the run id derive
+    from it."""
 
-    name: str = "sweep"
+    name: str = _knob("sweep", execution=True)
     arch: str = "mlp"
     activation: str = "tanh"
-    depth: tuple[int, ...] = (4,)
-    width: tuple[int, ...] = (32,)
-    sigma_w2: tuple[float, ...] = (1.0,)
-    sigma_b2: tuple[float, ...] = (0.05,)
-    lr: tuple[float, ...] = (0.01,)
-    branch_scale: tuple[float, ...] = (1.0,)  # residual archs: α in h ← h + α·F(h)
-    readout_scale: tuple[float, ...] = (1.0,)  # multiplies the readout's initial weights
+    depth: tuple[int, ...] = _knob((4,), axis=True)
+    width: tuple[int, ...] = _knob((32,), axis=True)
+    sigma_w2: tuple[float, ...] = _knob((1.0,), axis=True)
+    sigma_b2: tuple[float, ...] = _knob((0.05,), axis=True)
+    lr: tuple[float, ...] = _knob((0.01,), axis=True)
+    # residual archs: α in h ← h + α·F(h)
+    branch_scale: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
+    # multiplies the readout's initial weights
+    readout_scale: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
     momentum: float = 0.9  # used by `momentum` (heavy ball) and as Adam's b1
     optimizer: str = "sgd"
     init: str = "gaussian"
-    norm: str = "none"  # residual archs: none, pre_ln; transformer also post_ln
-    residual: str = "fixed"  # branch scaling: fixed α, α/√L, fixup, skipinit (learned α from 0)
-    branch_layers: int = 2  # dense/conv layers per residual branch (1 or 2)
-    readout: str = "standard"  # or "zero": the readout starts at zero
-    parametrization: str = "standard"  # standard, ntk, mup (μP relative to base_width)
-    base_width: int = 32  # μP: the width at which μP equals the standard parametrisation
-    padding: str = "circular"  # convolutions: circular or same (zero) padding
-    kernel_size: int = 5  # convolutions
-    patch_size: int = 4  # transformer: input samples per token
-    heads: int = 4  # transformer: attention heads (must divide width)
+    norm: str = _knob("none", later="none")  # residual archs: none, pre_ln; transformer post_ln
+    # branch scaling: fixed α, α/√L, fixup, skipinit (learned α from 0)
+    residual: str = _knob("fixed", later="fixed")
+    branch_layers: int = _knob(2, later=2)  # dense/conv layers per residual branch (1 or 2)
+    readout: str = _knob("standard", later="standard")  # or "zero": the readout starts at 0
+    # standard, ntk, mup (μP relative to base_width)
+    parametrization: str = _knob("standard", later="standard")
+    base_width: int = _knob(32, later=32)  # μP: the width at which μP is the standard one
+    padding: str = _knob("circular", later="circular")  # convolutions: circular or same (zero)
+    kernel_size: int = _knob(5, later=5)  # convolutions
+    patch_size: int = _knob(4, later=4)  # transformer: input samples per token
+    heads: int = _knob(4, later=4)  # transformer: attention heads (must divide width)
     dataset: str = "mnist1d"
     teacher_depth: int = 2  # teacher_student only: the random teacher MLP
     teacher_width: int = 64
@@ -94,65 +89,60 @@ class SweepSpec:
     diverge_factor: float = 1000.0  # diverged iff loss is non-finite or > this * initial loss
     early_stop: bool = False  # freeze a member once it meets the success criterion
     compute_dtype: str = "float32"  # matmuls in bfloat16 on accelerators; parameters stay f32
-    chunk_steps: int = 250  # steps per compiled scan call; the progress bar moves between calls
-    max_members: int = 512  # members per compiled population, at most
-    compact: bool = True  # drop decided members from a population once half are decided
-    memory_budget: str = "auto"  # bytes for a population, e.g. "8GB"; auto: half of memory
-    refine: bool = False  # afterwards, locate the trainable band's edges (initmap refine)
-    out: str = ""  # results folder; default runs/<name>
+    # steps per compiled scan call; the progress bar moves between calls
+    chunk_steps: int = _knob(250, execution=True)
+    max_members: int = _knob(512, execution=True)  # members per compiled population, at most
+    # drop decided members from a population once half are decided
+    compact: bool = _knob(True, execution=True)
+    # bytes for a population, e.g. "8GB"; auto: half of memory
+    memory_budget: str = _knob("auto", execution=True)
+    # afterwards, locate the trainable band's edges (initmap refine)
+    refine: bool = _knob(False, execution=True)
+    out: str = _knob("", execution=True)  # results folder; default runs/<name>
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run: every field scalar. `static_key` picks its compiled program."""
+def _meta(name: str) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(SweepSpec) if f.metadata.get(name))
 
-    arch: str
-    activation: str
-    depth: int
-    width: int
-    sigma_w2: float
-    sigma_b2: float
-    lr: float
-    branch_scale: float
-    readout_scale: float
-    momentum: float
-    optimizer: str
-    init: str
-    norm: str
-    residual: str
-    branch_layers: int
-    readout: str
-    parametrization: str
-    base_width: int
-    padding: str
-    kernel_size: int
-    patch_size: int
-    heads: int
-    dataset: str
-    teacher_depth: int
-    teacher_width: int
-    batch_size: int
-    steps: int
-    seed: int
-    log_every: int
-    eval_size: int
-    target_acc: float
-    target_loss_ratio: float
-    diverge_factor: float
-    early_stop: bool
-    compute_dtype: str
 
-    @property
-    def run_id(self) -> str:
-        fields_ = {name: value for name, value in dataclasses.asdict(self).items()
-                   if name not in LATER_FIELDS or value != LATER_FIELDS[name]}
-        payload = json.dumps(fields_, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+# Swept axes: a list in the spec, one value per run.
+AXES = _meta("axis")
+# Per-member (traced) hyper-parameters: vmapped, never recompiled for.
+DYNAMIC = Hyper._fields
+# Fields that only say where/how to execute: not part of a run's identity.
+EXECUTION = _meta("execution")
+LATER_FIELDS = {f.name: f.metadata["later"] for f in fields(SweepSpec)
+                if f.metadata.get("later") is not None}
 
-    @property
-    def static_key(self) -> tuple:
-        """Everything that changes shapes or the compiled program."""
-        return tuple(getattr(self, f.name) for f in fields(self) if f.name not in DYNAMIC)
+
+def _run_id(run) -> str:
+    fields_ = {name: value for name, value in dataclasses.asdict(run).items()
+               if name not in LATER_FIELDS or value != LATER_FIELDS[name]}
+    payload = json.dumps(fields_, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _static_key(run) -> tuple:
+    """Everything that changes shapes or the compiled program."""
+    return tuple(getattr(run, f.name) for f in fields(run) if f.name not in DYNAMIC)
+
+
+def _run_fields():
+    for f in fields(SweepSpec):
+        if f.name == "seeds":
+            yield "seed", int
+        elif f.name in AXES:
+            yield f.name, int if f.name in ("depth", "width") else float
+        elif f.name not in EXECUTION:
+            yield f.name, f.type
+
+
+# One training run: SweepSpec's fields less the execution ones, each axis one value, `seeds`
+# become `seed`. `run_id` hashes it; `static_key` picks its compiled program.
+RunSpec = dataclasses.make_dataclass(
+    "RunSpec", list(_run_fields()), frozen=True,
+    namespace={"run_id": property(_run_id), "static_key": property(_static_key)})
+RunSpec.__module__ = __name__  # so it pickles and prints as this module's
 
 
 SPEC_FIELDS = {f.name: f for f in fields(SweepSpec)}
@@ -211,7 +201,7 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -
 
 def validate(spec: SweepSpec) -> SweepSpec:
     """Raise SpecError naming the first bad field; return the spec unchanged otherwise."""
-    _check_choice("arch", spec.arch, ARCHS)
+    registry.get(spec.arch)
     _check_choice("activation", spec.activation, sorted(ACTIVATIONS))
     _check_choice("optimizer", spec.optimizer, OPTIMIZERS)
     _check_choice("init", spec.init, INITS)
@@ -275,29 +265,32 @@ def validate(spec: SweepSpec) -> SweepSpec:
 
 
 def _check_architecture(spec: SweepSpec) -> None:
-    """Options that only mean something for some architectures are refused elsewhere, rather
-    than silently ignored (and stored as if they had changed the run)."""
-    arch = spec.arch
-    if spec.init in INIT_ARCHS and arch not in INIT_ARCHS[spec.init]:
+    """Options that only mean something for some network types are refused elsewhere, rather
+    than silently ignored (and stored as if they had changed the run). Each type's record
+    says what it takes."""
+    arch = registry.get(spec.arch)
+
+    def takers(has) -> str:
+        return ", ".join(a.name for a in registry.all_archs() if has(a))
+
+    if spec.init in STRUCTURED and spec.init not in arch.inits:
         raise SpecError("init", spec.init, reason=f"is defined for arch "
-                        f"{', '.join(INIT_ARCHS[spec.init])}, not {arch}")
-    for names, archs in ARCH_ONLY_FIELDS:
-        for name in names:
-            if arch not in archs and getattr(spec, name) != SPEC_FIELDS[name].default:
-                raise SpecError(name, getattr(spec, name), reason=f"applies to "
-                                f"{', '.join(archs)} only, not {arch}")
-    if spec.norm == "post_ln" and arch != "transformer":
-        raise SpecError("norm", spec.norm, reason=f"post_ln is for the transformer; {arch} "
-                        "allows none, pre_ln")
+                        f"{takers(lambda a: spec.init in a.inits)}, not {arch.name}")
+    for name in ARCH_OPTIONS:
+        if name not in arch.options and getattr(spec, name) != SPEC_FIELDS[name].default:
+            raise SpecError(name, getattr(spec, name), reason=f"applies to "
+                            f"{takers(lambda a, n=name: n in a.options)} only, not {arch.name}")
+    if spec.norm not in arch.norms:
+        raise SpecError("norm", spec.norm, reason=f"{spec.norm} is for the "
+                        f"{takers(lambda a: spec.norm in a.norms)}; {arch.name} allows "
+                        f"{', '.join(arch.norms)}")
     if spec.branch_layers not in (1, 2):
         raise SpecError("branch_layers", spec.branch_layers, allowed="1, 2")
     if spec.residual == "fixup" and spec.branch_layers != 2:
         raise SpecError("residual", spec.residual,
                         reason="fixup scales by L^(-1/(2m-2)): it needs branch_layers = 2")
-    if arch == "transformer" and any(w % spec.heads for w in spec.width):
-        raise SpecError("heads", spec.heads, reason=f"must divide every width {list(spec.width)}")
-    if arch in CONV_ARCHS and spec.kernel_size % 2 == 0:
-        raise SpecError("kernel_size", spec.kernel_size, reason="must be odd (centred kernels)")
+    if arch.check is not None:
+        arch.check(spec)
 
 
 def from_dict(raw: dict[str, Any], base: SweepSpec | None = None) -> SweepSpec:

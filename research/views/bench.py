@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from research.networks import registry
 from research.training import engine, plan, spec, sweep
 from research.training.data import Dataset, load_dataset
 
@@ -120,11 +121,7 @@ def compaction(steps: int = 1000, networks: int = 256) -> dict:
             "speedup": times[False] / times[True]}
 
 
-COMPILE_ARCHS = {"mlp": {}, "resmlp": {"norm": "pre_ln"}, "cnn": {}, "resnet": {},
-                 "transformer": {"norm": "pre_ln", "activation": "gelu"}, "rnn": {}}
-
-
-def compile_vs_depth(depths=(2, 8, 32), archs=tuple(COMPILE_ARCHS)) -> list[dict]:
+def compile_vs_depth(depths=(2, 8, 32), archs: tuple[str, ...] | None = None) -> list[dict]:
     """Seconds to compile one training chunk of an 8-member population, per architecture and
     depth: repeated layers are scanned, so this should not grow with depth."""
     import jax
@@ -132,10 +129,10 @@ def compile_vs_depth(depths=(2, 8, 32), archs=tuple(COMPILE_ARCHS)) -> list[dict
 
     dataset = load_dataset("mnist1d")
     rows = []
-    for arch in archs:
+    for arch in archs or registry.names():
         row = {"arch": arch}
         for depth in depths:
-            s = spec.from_dict({"arch": arch, **COMPILE_ARCHS[arch], "depth": [depth],
+            s = spec.from_dict({"arch": arch, **registry.get(arch).typical, "depth": [depth],
                                 "width": [32], "seeds": 8, "steps": 50, "log_every": 50,
                                 "chunk_steps": 50})
             program, hp, data = engine.place(spec.expand(s), dataset)

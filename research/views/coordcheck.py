@@ -35,7 +35,7 @@ def measure(base: spec_mod.SweepSpec, widths: list[int], steps: int,
     every layer's pre-activation (or residual stream), and of the output (layer "out")."""
     import jax
 
-    from research.networks.registry import MODELS
+    from research.networks import registry
     from research.training import engine
     from research.training.data import load_dataset
 
@@ -47,7 +47,7 @@ def measure(base: spec_mod.SweepSpec, widths: list[int], steps: int,
                                                          parametrization=name))
             program, hp, data = engine.place(spec_mod.expand(spec), dataset)
             squares = np.asarray(jax.device_get(
-                _trajectory(program, hp, data, steps, MODELS[program.arch])))
+                _trajectory(program, hp, data, steps, registry.get(program.arch))))
             sizes = np.sqrt(np.mean(squares, axis=0))  # over seeds
             for step in range(steps + 1):
                 for layer, value in enumerate(sizes[step]):

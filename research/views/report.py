@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from research.networks import registry
 from research.training.outcomes import OUTCOMES, convergence_map
 
-MEAN_FIELD_ARCHS = ("mlp", "cnn")  # where the q-map theory's critical line and ξ_c apply
 UNCERTAIN_WIDTH = 0.5  # cells whose 95% Wilson interval is wider than this are hatched
 
 
@@ -46,12 +46,18 @@ def _index_coords(values, grid) -> np.ndarray:
     return np.interp(values, grid, np.arange(len(grid)), left=np.nan, right=np.nan)
 
 
+def mean_field_map(runs: pd.DataFrame) -> bool:
+    """Whether every run's type is a plain stack whose depth × σ_w² map the mean-field critical
+    line and 6·ξ_c describe (its record says; Xiao et al. 2018 for CNNs)."""
+    return all(registry.get(name).mean_field_map for name in runs["arch"].unique())
+
+
 def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarray) -> None:
     """Critical σ_w² and the 6·ξ_c trainable-depth curve, where one activation and one σ_b², for
     the plain stacks the theory describes (MLPs, and CNNs: Xiao et al. 2018)."""
     if runs["activation"].nunique() != 1 or runs["sigma_b2"].nunique() != 1:
         return
-    if not runs["arch"].isin(MEAN_FIELD_ARCHS).all():
+    if not mean_field_map(runs):
         return
     from research.theory import meanfield as theory
 

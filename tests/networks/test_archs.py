@@ -11,7 +11,7 @@ import pytest
 
 from research.cli import main as cli
 from research.common.errors import SpecError
-from research.networks.registry import MODELS
+from research.networks import registry
 from research.training import engine, spec, store
 from research.training.data import load_dataset
 from tests.helpers import tiny_spec
@@ -32,13 +32,13 @@ def _setup(mnist, **fields):
 
 
 def _q(program, hp, params, x):
-    return np.asarray(MODELS[program.arch].forward(params, x, program.model, hp)[1])
+    return np.asarray(registry.get(program.arch).forward(params, x, program.model, hp)[1])
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_shapes(arch, mnist):
     run, program, data, hp = _setup(mnist, arch=arch, **ARCHS[arch])
-    model = MODELS[arch]
+    model = registry.get(arch)
     params = engine.init_params(hp, data, program)
     out, q = model.forward(params, data.x_eval[:7], program.model, hp)
     assert out.shape == (7, 10) and out.dtype == jnp.float32
@@ -97,7 +97,7 @@ def test_fixup_and_skipinit_branches_start_at_zero(arch, mnist):
         q = _q(program, hp, params, data.x_eval[:64])
         np.testing.assert_allclose(q, q[0], rtol=1e-6)  # no block changes the stream
         if residual == "fixup":
-            out, _ = MODELS[arch].forward(params, data.x_eval[:5], program.model, hp)
+            out, _ = registry.get(arch).forward(params, data.x_eval[:5], program.model, hp)
             np.testing.assert_allclose(out, np.broadcast_to(params["b_out"], out.shape))
         else:
             assert np.all(np.asarray(params["alpha"]) == 0)
@@ -146,7 +146,7 @@ def test_ntk_has_the_same_function_at_init_and_scaled_gradients(mnist):
         x, y = data.x[:32], data.y[:32]
         grads = jax.grad(lambda p, pr=program, h=hp, x=x, y=y: engine.loss_and_acc(
             p, x, y, pr, h)[0])(params)
-        out, _ = MODELS["mlp"].forward(params, data.x_eval[:9], program.model, hp)
+        out, _ = registry.get("mlp").forward(params, data.x_eval[:9], program.model, hp)
         runs[name] = (out, grads)
     np.testing.assert_allclose(runs["ntk"][0], runs["standard"][0], rtol=1e-5, atol=1e-6)
     ratio = np.sqrt(sigma_w2 / width)

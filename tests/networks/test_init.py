@@ -1,22 +1,26 @@
 """Init schemes: entries have variance σ_w²/fan_in under every random scheme."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from research.networks import init
-from research.networks.config import ModelConfig
-from research.training.engine import Hyper
-from research.training.spec import INITS
+from research.networks.config import Hyper, ModelConfig
+from research.networks.init import INITS
+from research.training import spec
+from research.training.engine import model_config
 
 LAYOUT = {"w": init.Weight((256, 128)), "stack": init.Weight((3, 128, 128)),
           "b": init.Bias((128,)), "b_stack": init.Bias((3, 128))}
 
 
 def _cfg(scheme: str, **kw) -> ModelConfig:
-    return ModelConfig(arch="mlp", activation="tanh", depth=2, width=128, in_dim=256,
-                       out_dim=10, init=scheme, **kw)
+    # The spec's defaults for every field not given (ModelConfig restates none of them).
+    run = spec.expand(spec.SweepSpec(depth=(2,), width=(128,)))[0]
+    return model_config(dataclasses.replace(run, init=scheme, **kw), in_dim=256, out_dim=10)
 
 
 def _hp(sigma_w2=2.0, sigma_b2=0.3, **kw) -> Hyper:

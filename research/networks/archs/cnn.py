@@ -3,7 +3,10 @@
 channel count; padding is circular or same (zero). The forward pass is the MLP's (`mlp.forward`
 dispatches on the kernels' rank); only the layout differs."""
 
+from research.common.errors import SpecError
 from research.networks import init as init_schemes
+from research.networks import layers
+from research.networks.arch import CONV_OPTIONS, Advice, Arch, Cost
 from research.networks.archs import mlp
 from research.networks.config import ModelConfig
 
@@ -19,8 +22,21 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
             "b_out": Bias((cfg.out_dim,), role="scalar")}
 
 
-forward = mlp.forward
-weight_grad_norms = mlp.weight_grad_norms
-unit_diversity = mlp.unit_diversity
-lsuv_layers = mlp.lsuv_layers
-scale_layer = mlp.scale_layer
+def cost(cfg: ModelConfig) -> Cost:
+    # Every weight is applied at every position; a layer keeps its k shifted copies (im2col).
+    return Cost(positions=cfg.in_dim, kept_per_layer=cfg.kernel_size)
+
+
+def check_kernel(spec) -> None:
+    if spec.kernel_size % 2 == 0:
+        raise SpecError("kernel_size", spec.kernel_size, reason="must be odd (centred kernels)")
+
+
+ARCH = Arch(
+    name="cnn", summary="1-D convolutions (circular or same padding), global average pool",
+    layout=layout, forward=mlp.forward, weight_grad_norms=mlp.weight_grad_norms,
+    unit_diversity=mlp.unit_diversity, cost=cost, options=CONV_OPTIONS,
+    inits=("delta_orthogonal", "lsuv"), lsuv_layers=mlp.lsuv_layers,
+    scale_layer=layers.scale_plain_layer, check=check_kernel, mnist1d_reference=("CNN", 94.0),
+    advice=Advice(note="fan_in = in_channels × kernel size; for very deep CNNs the "
+                       "delta-orthogonal init (Xiao et al. 2018) adds dynamical isometry"))

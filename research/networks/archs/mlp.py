@@ -10,7 +10,8 @@ import jax.numpy as jnp
 
 from research.networks import init as init_schemes
 from research.networks import layers
-from research.networks.config import ModelConfig
+from research.networks.arch import Arch, Cost
+from research.networks.config import Hyper, ModelConfig
 
 Weight, Bias = init_schemes.Weight, init_schemes.Bias
 
@@ -24,7 +25,7 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
             "b_out": Bias((cfg.out_dim,), role="scalar")}
 
 
-def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array, jax.Array]:
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[jax.Array, jax.Array]:
     """(outputs, q) where q[l] is the mean squared pre-activation of hidden layer l + 1.
     Convolutional kernels (3-D) make it a CNN over the input as a 1-channel signal."""
     net = layers.Net(cfg, hp)
@@ -38,7 +39,6 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array
     q_first = layers.mean_sq(h)
     h, q_rest = jax.lax.scan(layer, h, (params["w_hidden"], params["b_hidden"]))
     return layers.readout(net, net.phi(h), params), jnp.concatenate([q_first[None], q_rest])
-
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:
@@ -57,4 +57,12 @@ def lsuv_layers(cfg: ModelConfig) -> int:
     return cfg.depth
 
 
-scale_layer = layers.scale_plain_layer
+def cost(cfg: ModelConfig) -> Cost:
+    return Cost(positions=1, kept_per_layer=1)
+
+
+ARCH = Arch(
+    name="mlp", summary="fully connected", layout=layout, forward=forward,
+    weight_grad_norms=weight_grad_norms, unit_diversity=unit_diversity, cost=cost,
+    inits=("lsuv",), lsuv_layers=lsuv_layers, scale_layer=layers.scale_plain_layer,
+    mnist1d_reference=("MLP", 68.0))

@@ -11,7 +11,8 @@ import jax.numpy as jnp
 
 from research.networks import init as init_schemes
 from research.networks import layers
-from research.networks.config import ModelConfig
+from research.networks.arch import RESIDUAL_OPTIONS, Advice, Arch, Cost
+from research.networks.config import Hyper, ModelConfig
 
 Weight, Bias, Const = init_schemes.Weight, init_schemes.Bias, init_schemes.Const
 
@@ -38,7 +39,7 @@ def layout(cfg: ModelConfig, conv: bool = False) -> init_schemes.Layout:
     return lay
 
 
-def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array, jax.Array]:
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[jax.Array, jax.Array]:
     """(outputs, q): q[0] the stream's mean square after the input layer, q[l] after block l."""
     net = layers.Net(cfg, hp)
     conv = params["w_in"].ndim == 3
@@ -63,7 +64,6 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array
     return out, jnp.concatenate([q_first[None], q_rest])
 
 
-
 def weight_grad_norms(grads: dict) -> jax.Array:
     """Input layer, each block's branch weights together, readout."""
     branch = [grads["w_b1"]] + ([grads["w_b2"]] if "w_b2" in grads else [])
@@ -74,3 +74,16 @@ def weight_grad_norms(grads: dict) -> jax.Array:
 
 def unit_diversity(params: dict) -> jax.Array:
     return layers.unit_diversity(params["w_in"])
+
+
+def cost(cfg: ModelConfig) -> Cost:
+    # A block keeps its branch's activations beside the stream.
+    return Cost(positions=1, kept_per_layer=cfg.branch_layers + 1)
+
+
+ARCH = Arch(
+    name="resmlp", summary="h ← h + α·F(h), F one or two dense layers", layout=layout,
+    forward=forward, weight_grad_norms=weight_grad_norms, unit_diversity=unit_diversity,
+    cost=cost, options=RESIDUAL_OPTIONS, norms=("none", "pre_ln"),
+    advice=Advice(theory_depth="none"), figure_label=", α: {residual}",
+    typical={"norm": "pre_ln"})

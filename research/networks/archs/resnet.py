@@ -2,8 +2,11 @@
 convolution, a global average pool and a dense readout. Only the layout differs from
 `resmlp`, whose forward pass dispatches on the kernels' rank."""
 
+import dataclasses
+
 from research.networks import init as init_schemes
-from research.networks.archs import resmlp
+from research.networks.arch import CONV_OPTIONS, Cost
+from research.networks.archs import cnn, resmlp
 from research.networks.config import ModelConfig
 
 
@@ -11,6 +14,11 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
     return resmlp.layout(cfg, conv=True)
 
 
-forward = resmlp.forward
-weight_grad_norms = resmlp.weight_grad_norms
-unit_diversity = resmlp.unit_diversity
+def cost(cfg: ModelConfig) -> Cost:
+    return Cost(positions=cfg.in_dim, kept_per_layer=cfg.branch_layers + 1)
+
+
+ARCH = dataclasses.replace(
+    resmlp.ARCH, name="resnet", summary="the conv version of resmlp", layout=layout, cost=cost,
+    options=resmlp.ARCH.options + CONV_OPTIONS, inits=("delta_orthogonal",), check=cnn.check_kernel,
+    figure_label="", typical={})

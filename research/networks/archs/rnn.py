@@ -9,7 +9,8 @@ import jax.numpy as jnp
 
 from research.networks import init as init_schemes
 from research.networks import layers
-from research.networks.config import ModelConfig
+from research.networks.arch import Advice, Arch, Cost
+from research.networks.config import Hyper, ModelConfig
 
 Weight, Bias = init_schemes.Weight, init_schemes.Bias
 
@@ -25,7 +26,7 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
             "b_out": Bias((cfg.out_dim,), role="scalar")}
 
 
-def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array, jax.Array]:
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[jax.Array, jax.Array]:
     """(outputs, q): q[l] layer l's mean squared pre-activation over time steps and examples."""
     net = layers.Net(cfg, hp)
     sequence = jnp.swapaxes(x, 0, 1)[..., None]  # (time, examples, 1)
@@ -49,7 +50,6 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array
     return out, jnp.concatenate([q_first[None], q_rest])
 
 
-
 def weight_grad_norms(grads: dict) -> jax.Array:
     """Each layer's input and recurrent weights together, then the readout."""
     return jnp.concatenate([layers.frobenius(grads["w_x"], grads["w_h"]),
@@ -61,3 +61,19 @@ def weight_grad_norms(grads: dict) -> jax.Array:
 def unit_diversity(params: dict) -> jax.Array:
     """Units of the first layer: their incoming input and recurrent weights."""
     return layers.unit_diversity(jnp.concatenate([params["w_x"], params["w_h"]]))
+
+
+def cost(cfg: ModelConfig) -> Cost:
+    return Cost(positions=cfg.in_dim, kept_per_layer=1)  # every weight at every time step
+
+
+ARCH = Arch(
+    name="rnn", summary="vanilla RNN reading the signal one sample per step", layout=layout,
+    forward=forward, weight_grad_norms=weight_grad_norms, unit_diversity=unit_diversity,
+    cost=cost, inits=("identity",), depth_label="layers", figure_label=", {init} init",
+    mnist1d_reference=("GRU", 91.0),
+    advice=Advice(theory_depth="time", recurrent=True,
+                  note="theory's depth = the sequence length (time steps unrolled); --depth "
+                       "counts stacked layers, as in sweeps",
+                  caveat="rnn: mean-field for untied weights; tied recurrent weights make the "
+                         "spectrum matter (orthogonal beats Gaussian at the same σ_w²)"))

@@ -13,9 +13,11 @@ Position embeddings are drawn like biases (variance σ_b²).
 import jax
 import jax.numpy as jnp
 
+from research.common.errors import SpecError
 from research.networks import init as init_schemes
 from research.networks import layers, parametrization
-from research.networks.config import ModelConfig
+from research.networks.arch import RESIDUAL_OPTIONS, Advice, Arch, Cost
+from research.networks.config import Hyper, ModelConfig
 
 Weight, Bias, Const = init_schemes.Weight, init_schemes.Bias, init_schemes.Const
 MLP_RATIO = 4
@@ -45,7 +47,7 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
     return lay
 
 
-def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array, jax.Array]:
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[jax.Array, jax.Array]:
     """(outputs, q): q[0] the mean square of the embedded tokens, q[l] after block l."""
     net = layers.Net(cfg, hp)
     n, n_tokens, width, heads = x.shape[0], tokens(cfg), cfg.width, cfg.heads
@@ -90,7 +92,6 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp) -> tuple[jax.Array
     return layers.readout(net, h, params), jnp.concatenate([q_first[None], q_rest])
 
 
-
 def weight_grad_norms(grads: dict) -> jax.Array:
     """Embedding, each block's weights together, readout."""
     block = [grads[name] for name in ("w_q", "w_k", "w_v", "w_o", "w_1", "w_2")]
@@ -101,3 +102,28 @@ def weight_grad_norms(grads: dict) -> jax.Array:
 
 def unit_diversity(params: dict) -> jax.Array:
     return layers.unit_diversity(params["w_embed"])
+
+
+def cost(cfg: ModelConfig) -> Cost:
+    # Every weight at every token; a block keeps its attention maps; attention itself is
+    # tokens² × width multiply-adds per block, twice (scores and mixing).
+    n = tokens(cfg)
+    return Cost(positions=n, kept_per_layer=3 + cfg.heads * n // cfg.width,
+                extra_macs=float(n ** 2 * cfg.width * cfg.depth * 2))
+
+
+def check_heads(spec) -> None:
+    if any(w % spec.heads for w in spec.width):
+        raise SpecError("heads", spec.heads, reason=f"must divide every width {list(spec.width)}")
+
+
+ARCH = Arch(
+    name="transformer", summary="encoder over patches of the signal as tokens", layout=layout,
+    forward=forward, weight_grad_norms=weight_grad_norms, unit_diversity=unit_diversity,
+    cost=cost, options=(*RESIDUAL_OPTIONS, "patch_size", "heads"),
+    norms=("none", "pre_ln", "post_ln"), check=check_heads, figure_label=", {norm}",
+    typical={"norm": "pre_ln", "activation": "gelu"},
+    advice=Advice(theory_depth="none", branches_per_block=2, typical_std=0.02,
+                  caveat="attention and LayerNorm are outside this mean-field theory: the σ_w² "
+                         "given is for the MLP branches' weights; the rest is practice, not "
+                         "derivation"))

@@ -6,13 +6,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from research.networks import registry
 from research.training.outcomes import convergence_map
 from research.views import report
 
-# Greydanus 2020 (MNIST-1D), test accuracy in %: the paper's reference table. Its recurrent
+# Greydanus 2020 (MNIST-1D), test accuracy in %, for the baseline that is no network type
+# here; each type's own row is in its record (`Arch.mnist1d_reference`). The paper's recurrent
 # model is a GRU; ours is a vanilla RNN, so that row compares different cells.
-REFERENCE = {"logistic regression": 32.0, "mlp": 68.0, "cnn": 94.0, "rnn": 91.0}
-REFERENCE_MODEL = {"mlp": "MLP", "cnn": "CNN", "rnn": "GRU"}
+LOGISTIC_REFERENCE = 32.0
 
 BANDS = ("arch-bands-mlp-tanh", "arch-bands-mlp-relu", "arch-bands-resmlp", "arch-bands-cnn",
          "arch-bands-transformer", "arch-bands-rnn")
@@ -22,9 +23,8 @@ ZOO = ("arch-zoo-mlp", "arch-zoo-resmlp", "arch-zoo-cnn", "arch-zoo-resnet",
 
 def _label(table: pd.DataFrame) -> str:
     first = table.iloc[0]
-    extra = {"resmlp": f", α: {first['residual']}", "transformer": f", {first['norm']}",
-             "rnn": f", {first['init']} init"}
-    return f"{first['arch']} {first['activation']}{extra.get(first['arch'], '')}"
+    extra = registry.get(first["arch"]).figure_label.format(**first)
+    return f"{first['arch']} {first['activation']}{extra}"
 
 
 def band(cells: pd.DataFrame) -> dict[int, tuple[float, float] | None]:
@@ -46,10 +46,10 @@ def arch_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     for ax, preset in zip(axes.ravel(), BANDS, strict=True):
         table = runs[preset]
         image = report.draw_map(ax, table, tick_size=7)
-        if table["arch"].iloc[0] in report.MEAN_FIELD_ARCHS:
+        if report.mean_field_map(table):
             ax.legend(fontsize=6, loc="upper right")
         ax.set_xlabel("σ_w²", fontsize=8)
-        ax.set_ylabel("layers" if table["arch"].iloc[0] == "rnn" else "depth", fontsize=8)
+        ax.set_ylabel(registry.get(table["arch"].iloc[0]).depth_label, fontsize=8)
         ax.set_title(f"{_label(table)}; {table['optimizer'].iloc[0]}", fontsize=9)
         name = preset.removeprefix("arch-bands-")
         for depth, edges in band(convergence_map(table, "depth", "sigma_w2")).items():
@@ -73,13 +73,15 @@ def arch_zoo(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         arch = table["arch"].iloc[0]
         rows.append({"arch": arch, "label": _label(table), "mean": float(np.nanmean(acc)),
                      "lo": float(np.nanmin(acc)), "hi": float(np.nanmax(acc)),
-                     "seeds": int(len(acc)), "reference": REFERENCE.get(arch)})
+                     "seeds": int(len(acc)),
+                     "reference": registry.get(arch).mnist1d_reference})
     fig, ax = plt.subplots(figsize=(9, 4))
     x = np.arange(len(rows) + 1)
     means = [r["mean"] for r in rows]
     err = np.array([[r["mean"] - r["lo"], r["hi"] - r["mean"]] for r in rows]).T
     ax.bar(x[1:] - 0.2, means, 0.4, yerr=err, capsize=3, label="initmap (mean, min–max)")
-    refs = [REFERENCE["logistic regression"]] + [r["reference"] or np.nan for r in rows]
+    refs = [LOGISTIC_REFERENCE] + [r["reference"][1] if r["reference"] else np.nan
+                                   for r in rows]
     ax.bar(x + 0.2, refs, 0.4, color="lightgrey", hatch="//", edgecolor="grey",
            label="Greydanus 2020 (RNN row: a GRU)")
     ax.set_xticks(x, ["logistic\nregression"] + [r["label"].replace(" ", "\n", 1)
@@ -95,15 +97,15 @@ def arch_zoo(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         facts[f"{r['arch']}_range"] = f"{r['lo']:.1f}–{r['hi']:.1f}"
         facts[f"{r['arch']}_seeds"] = r["seeds"]
         if r["reference"] is not None:
-            facts[f"{r['arch']}_reference"] = (f"{r['reference']:g} "
-                                               f"({REFERENCE_MODEL[r['arch']]})")
+            model, acc = r["reference"]
+            facts[f"{r['arch']}_reference"] = f"{acc:g} ({model})"
     return facts
 
 
 def zoo_table(facts: dict) -> str:
     """The README's two-column table, from `initmap figures arch-zoo --json`'s facts."""
     lines = ["| network | initmap test acc. (%) | Greydanus 2020 (%) |", "| --- | --- | --- |",
-             f"| logistic regression | — | {REFERENCE['logistic regression']:g} |"]
+             f"| logistic regression | — | {LOGISTIC_REFERENCE:g} |"]
     for preset in ZOO:
         arch = preset.removeprefix("arch-zoo-")
         ref = facts.get(f"{arch}_reference", "—")

@@ -1,0 +1,86 @@
+"""What a network type is: one `Arch` record per type, declared in its module under `archs/`.
+
+Everything the rest of the code asks about a type lives here, beside its `layout` and
+`forward`: which spec options it takes, which structured inits are defined for it, how much
+memory and work a member costs, where mean-field theory applies and how `initmap recommend`
+treats it. No other module names an architecture; they read these records through
+`registry`. A new type is one module with one record (tests register a toy type at run time).
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+
+from research.networks.config import Hyper, ModelConfig
+from research.networks.init import Layout
+
+# Options some types take and others refuse (an ignored option would still change the run id
+# and store a duplicate of the same network). Each `Arch.options` is a subset.
+RESIDUAL_OPTIONS = ("norm", "residual", "branch_layers", "branch_scale")
+CONV_OPTIONS = ("padding", "kernel_size")
+ARCH_OPTIONS = (*RESIDUAL_OPTIONS, *CONV_OPTIONS, "patch_size", "heads")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A member's size in the units the memory estimate and the time estimate use."""
+
+    positions: int  # where each weight is applied per example: conv positions, steps, tokens
+    kept_per_layer: int  # floats per position kept for the backward pass, in units of width
+    extra_macs: float = 0.0  # multiply-adds per example beyond weights × positions (attention)
+
+
+@dataclass(frozen=True)
+class Advice:
+    """How the init recommendation treats the type (see advice/recommend.py).
+
+    `theory_depth`: the depth at which the mean-field band of a plain stack applies —
+    "layers" (the spec's depth: plain MLPs and CNNs, Xiao et al. 2018), "time" (the sequence
+    length: RNNs, Chen et al. 2018), or "none" (residual nets: the skip path keeps the signal,
+    and the branch scale α sets the depth behaviour instead)."""
+
+    theory_depth: str = "layers"
+    branches_per_block: int = 1  # residual branches per block (a transformer block has two)
+    recurrent: bool = False  # has a recurrent matrix: orthogonal, or the IRNN's identity for ReLU
+    typical_std: float | None = None  # a fixed N(0, std²) of common practice, to translate
+    note: str = ""  # structural advice printed with the recommendation
+    caveat: str = ""  # where the theory behind the numbers does not reach
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One network type. `layout(cfg)` names its tensors for `init.params`;
+    `forward(params, x, cfg, hp) -> (out, q)` with q the per-layer mean squared pre-activation
+    (or residual stream); `weight_grad_norms(grads)` per layer; `unit_diversity(params)` of the
+    first layer's units."""
+
+    name: str
+    summary: str
+    layout: Callable[[ModelConfig], Layout]
+    forward: Callable[[dict, jax.Array, ModelConfig, Hyper], tuple[jax.Array, jax.Array]]
+    weight_grad_norms: Callable[[dict], jax.Array]
+    unit_diversity: Callable[[dict], jax.Array]
+    cost: Callable[[ModelConfig], Cost]
+    advice: Advice = Advice()
+    options: tuple[str, ...] = ()  # which of ARCH_OPTIONS this type takes
+    norms: tuple[str, ...] = ("none",)
+    inits: tuple[str, ...] = ()  # structured schemes (init.STRUCTURED) defined for this type
+    # LSUV's layer-by-layer rescaling: the number of layers and how to scale one of them.
+    lsuv_layers: Callable[[ModelConfig], int] | None = None
+    scale_layer: Callable[[dict, jax.Array, jax.Array], dict] | None = None
+    check: Callable[[Any], None] | None = None  # extra spec checks (raises SpecError)
+    depth_label: str = "depth"  # what `depth` counts, on a map's axis
+    figure_label: str = ""  # str.format over a run's row: what tells two presets apart
+    typical: Mapping[str, Any] = field(default_factory=dict)  # options of a typical instance
+    mnist1d_reference: tuple[str, float] | None = None  # Greydanus 2020: (model, test acc %)
+
+    @property
+    def mean_field_map(self) -> bool:
+        """Whether the plain stack's critical line and 6·ξ_c describe its depth × σ_w² map."""
+        return self.advice.theory_depth == "layers"
+
+    @property
+    def residual(self) -> bool:
+        return self.advice.theory_depth == "none"
