@@ -18,3 +18,11 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 def _isolated_cwd(tmp_path, monkeypatch):
     # Sweeps default to ./runs/<name>: keep every test's output in its own folder.
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def mnist1d():
+    """MNIST-1D, loaded once for the whole session."""
+    from research.training.data import load_dataset
+
+    return load_dataset("mnist1d")

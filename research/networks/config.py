@@ -43,3 +43,5 @@ class Hyper(NamedTuple):
     momentum: jax.Array
     branch_scale: jax.Array
     readout_scale: jax.Array
+    weight_decay: jax.Array
+    clip_norm: jax.Array

@@ -36,6 +36,14 @@ class Program:
     arch: str
     model: ModelConfig
     optimizer: str
+    schedule: str
+    warmup_steps: int
+    steps: int
+    # Whether any member decays weights / clips gradients: the transformations are left out of
+    # the program otherwise, so a sweep without them runs exactly the optimizer it always did.
+    # A member with 0 in a program that has them gets exactly its own updates (+0·p; no clip).
+    decay: bool
+    clip: bool
     batch_size: int
     log_every: int
     crit: Criterion
@@ -66,11 +74,16 @@ def model_config(run: RunSpec, in_dim: int, out_dim: int) -> ModelConfig:
     return ModelConfig(in_dim=in_dim, out_dim=out_dim, **{n: getattr(run, n) for n in names})
 
 
-def program_for(run: RunSpec, data: Dataset) -> Program:
+def program_for(runs: list[RunSpec], data: Dataset) -> Program:
+    """The compiled program of a population (runs of one bucket)."""
+    run = runs[0]
     model = model_config(run, data.x.shape[1], data.out_dim)
     crit = Criterion(classification=data.is_classification, target_acc=run.target_acc,
                      target_loss_ratio=run.target_loss_ratio, diverge_factor=run.diverge_factor)
-    return Program(arch=run.arch, model=model, optimizer=run.optimizer,
+    return Program(arch=run.arch, model=model, optimizer=run.optimizer, schedule=run.schedule,
+                   warmup_steps=run.warmup_steps, steps=run.steps,
+                   decay=any(r.weight_decay > 0 for r in runs),
+                   clip=any(r.clip_norm > 0 for r in runs),
                    batch_size=run.batch_size, log_every=run.log_every, crit=crit,
                    early_stop=run.early_stop)
 
@@ -94,7 +107,7 @@ def place(runs: list[RunSpec], dataset: Dataset) -> tuple[Program, Hyper, Data]:
     sharded, replicated = devices.member_sharding()
     hp = jax.device_put(hyper_for(runs), sharded)
     data = jax.device_put(data_for(dataset, runs[0].eval_size), replicated)
-    return program_for(runs[0], dataset), hp, data
+    return program_for(runs, dataset), hp, data
 
 
 def data_for(dataset: Dataset, eval_size: int) -> Data:
@@ -103,22 +116,43 @@ def data_for(dataset: Dataset, eval_size: int) -> Data:
                 x_test=dataset.x_test, y_test=dataset.y_test)
 
 
+def learning_rate(program: Program, hp: Hyper) -> optax.ScalarOrSchedule:
+    """The member's rate: hp.lr after a linear warm-up from 0, then held (constant) or decayed
+    to 0 at the last step (cosine, linear). A plain scalar when there is no schedule."""
+    warmup, rest = program.warmup_steps, program.steps - program.warmup_steps
+    if program.schedule == "constant" and not warmup:
+        return hp.lr
+    after = {"constant": lambda: optax.constant_schedule(hp.lr),
+             "cosine": lambda: optax.cosine_decay_schedule(hp.lr, rest),
+             "linear": lambda: optax.linear_schedule(hp.lr, 0.0, rest)}[program.schedule]()
+    if not warmup:
+        return after
+    return optax.join_schedules([optax.linear_schedule(0.0, hp.lr, warmup), after], [warmup])
+
+
 def optimizer(program: Program, hp: Hyper) -> optax.GradientTransformation:
-    """The optimizer, with the parametrisation's per-tensor learning-rate factors (μP) applied
-    to its updates (for SGD, momentum and Adam alike, scaling the update scales the rate)."""
-    if program.optimizer == "sgd":
-        base = optax.sgd(hp.lr)
-    elif program.optimizer == "momentum":
-        base = optax.sgd(hp.lr, momentum=hp.momentum)
+    """Clipping by global norm, the update direction (SGD, heavy-ball momentum, Adam), decoupled
+    weight decay, the learning rate (schedule), and the parametrisation's per-tensor factors
+    (μP; for SGD, momentum and Adam alike, scaling the update scales the rate): optax's own
+    transformations, each scalar a member's traced value."""
+    parts = []
+    if program.clip:  # a member's 0 means no clipping: an infinite norm never triggers it
+        parts.append(optax.clip_by_global_norm(jnp.where(hp.clip_norm > 0, hp.clip_norm,
+                                                         jnp.inf)))
+    if program.optimizer == "momentum":
+        parts.append(optax.trace(decay=hp.momentum))
     elif program.optimizer == "adam":
-        base = optax.adam(hp.lr, b1=hp.momentum)
-    else:
+        parts.append(optax.scale_by_adam(b1=hp.momentum))
+    elif program.optimizer != "sgd":
         raise ValueError(f"unknown optimizer {program.optimizer!r}")
-    if program.model.parametrization != "mup":
-        return base
-    factors = init_schemes.lr_multipliers(registry.get(program.arch).layout(program.model),
-                                          program.model, program.optimizer)
-    return optax.chain(base, _scale_each(factors))
+    if program.decay:
+        parts.append(optax.add_decayed_weights(hp.weight_decay))
+    parts.append(optax.scale_by_learning_rate(learning_rate(program, hp)))
+    if program.model.parametrization == "mup":
+        factors = init_schemes.lr_multipliers(registry.get(program.arch).layout(program.model),
+                                              program.model, program.optimizer)
+        parts.append(_scale_each(factors))
+    return optax.chain(*parts)
 
 
 def _scale_each(factors: dict[str, float]) -> optax.GradientTransformation:

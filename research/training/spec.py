@@ -25,6 +25,7 @@ from research.networks.init import INITS, STRUCTURED
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
 OPTIMIZERS = ("sgd", "momentum", "adam")
+SCHEDULES = ("constant", "cosine", "linear")
 NORMS = ("none", "pre_ln", "post_ln")
 RESIDUALS = ("fixed", "inv_sqrt_depth", "fixup", "skipinit")
 READOUTS = ("standard", "zero")
@@ -61,8 +62,15 @@ class SweepSpec:
     branch_scale: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
     # multiplies the readout's initial weights
     readout_scale: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
-    momentum: float = 0.9  # used by `momentum` (heavy ball) and as Adam's b1
+    # used by `momentum` (heavy ball) and as Adam's b1
+    momentum: tuple[float, ...] = _knob((0.9,), axis=True)
+    # decoupled weight decay (Loshchilov & Hutter 2019): p ← p − lr_t·(update + wd·p)
+    weight_decay: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)
+    # gradients clipped to this global norm before the optimizer; 0: no clipping
+    clip_norm: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)
     optimizer: str = "sgd"
+    schedule: str = _knob("constant", later="constant")  # the lr after warm-up: or cosine, linear
+    warmup_steps: int = _knob(0, later=0)  # lr rises linearly from 0 over these first steps
     init: str = "gaussian"
     norm: str = _knob("none", later="none")  # residual archs: none, pre_ln; transformer post_ln
     # branch scaling: fixed α, α/√L, fixup, skipinit (learned α from 0)
@@ -204,6 +212,7 @@ def validate(spec: SweepSpec) -> SweepSpec:
     registry.get(spec.arch)
     _check_choice("activation", spec.activation, sorted(ACTIVATIONS))
     _check_choice("optimizer", spec.optimizer, OPTIMIZERS)
+    _check_choice("schedule", spec.schedule, SCHEDULES)
     _check_choice("init", spec.init, INITS)
     _check_choice("compute_dtype", spec.compute_dtype, COMPUTE_DTYPES)
     _check_choice("norm", spec.norm, NORMS)
@@ -244,8 +253,16 @@ def validate(spec: SweepSpec) -> SweepSpec:
         v = getattr(spec, name)
         if v < 1:
             raise SpecError(name, v, reason=f"must be >= 1, got {v}")
-    if not 0 <= spec.momentum < 1:
-        raise SpecError("momentum", spec.momentum, reason="must be in [0, 1)")
+    for v in spec.momentum:
+        if not 0 <= v < 1:
+            raise SpecError("momentum", v, reason=f"must be in [0, 1), got {v}")
+    for name in ("weight_decay", "clip_norm"):
+        for v in getattr(spec, name):
+            if v < 0:
+                raise SpecError(name, v, reason=f"must be >= 0, got {v}")
+    if not 0 <= spec.warmup_steps < spec.steps:
+        raise SpecError("warmup_steps", spec.warmup_steps,
+                        reason=f"must be in [0, steps) = [0, {spec.steps})")
     if not 0 <= spec.target_acc <= 1:
         raise SpecError("target_acc", spec.target_acc, reason="must be in [0, 1]")
     if spec.target_loss_ratio <= 0:

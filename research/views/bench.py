@@ -56,7 +56,7 @@ def time_one_at_a_time(runs, dataset: Dataset) -> float:
 
     jax.clear_caches()
     start = time.perf_counter()
-    program = engine.program_for(runs[0], dataset)
+    program = engine.program_for(runs, dataset)
     data = engine.data_for(dataset, runs[0].eval_size)
     for run in runs:
         out = engine.train_member(engine.hyper_of(run), data, program,

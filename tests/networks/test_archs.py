@@ -27,7 +27,7 @@ def mnist():
 
 def _setup(mnist, **fields):
     run = spec.expand(tiny_spec(seeds=1, **{"sigma_w2": [1.0], **fields}))[0]
-    program = engine.program_for(run, mnist)
+    program = engine.program_for([run], mnist)
     return run, program, engine.data_for(mnist, run.eval_size), engine.hyper_of(run)
 
 
@@ -63,7 +63,7 @@ def test_cli_sweep_equals_a_loop_of_single_runs(arch, mnist, tmp_path):
     stored = store.load_runs("here").set_index("run_id")
     assert len(stored) == 2 and set(stored["arch"]) == {arch}
     for run in spec.expand(s):
-        program = engine.program_for(run, mnist)
+        program = engine.program_for([run], mnist)
         data = engine.data_for(mnist, run.eval_size)
         _, diag, (loss, acc, _), _ = engine.train_member(engine.hyper_of(run), data, program,
                                                          run.steps // run.log_every)

@@ -21,7 +21,7 @@ def _init_diagnostics(activation, sigma_w2, sigma_b2, dataset, eval_size=500):
     s = tiny_spec(activation=activation, depth=[DEPTH], width=[WIDTH], sigma_w2=[sigma_w2],
                   sigma_b2=[sigma_b2], seeds=SEEDS, eval_size=eval_size)
     runs = spec.expand(s)
-    program = engine.program_for(runs[0], dataset)
+    program = engine.program_for(runs, dataset)
     data = engine.data_for(dataset, eval_size)
     _, diag = engine.init_population(engine.hyper_for(runs), data, program)
     return jax.device_get(diag), np.asarray(data.x_eval)
