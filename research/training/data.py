@@ -2,7 +2,6 @@
 regression task, and user `.npz` files."""
 
 import hashlib
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from research.common.errors import SpecError
+from research.common.files import cache_dir, write_bytes
 
 TEACHER_SAMPLES = (4000, 1000)  # train, test: the size of MNIST-1D's default split
 TEACHER_INPUT_DIM = 40
@@ -34,11 +34,6 @@ class Dataset:
         return self.n_classes if self.is_classification else self.y.shape[1]
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("INITMAP_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    return Path(root) / "initmap" if root else Path.home() / ".cache" / "initmap"
-
-
 def _standardise(x: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Train statistics for both splits, per feature, so every input has mean 0 and variance 1.
     mean, std = x.mean(0), x.std(0) + 1e-8
@@ -60,10 +55,8 @@ def mnist1d() -> Dataset:
         finally:
             np.random.set_state(state)
         raw = {k: made[k] for k in ("x", "y", "x_test", "y_test")}
-        from research.training import store
-
         path.parent.mkdir(parents=True, exist_ok=True)
-        store.write_bytes(path, pickle.dumps(raw))
+        write_bytes(path, pickle.dumps(raw))
     x, x_test = _standardise(raw["x"], raw["x_test"])
     return Dataset(x, raw["y"].astype(np.int32), x_test, raw["y_test"].astype(np.int32), 10)
 
