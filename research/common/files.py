@@ -2,9 +2,11 @@
 rename. A crash or a failed write leaves the old file or none, never a partial one; the temp
 names (`.NAME.HEX.tmp`) match `.gitignore`'s `.*.tmp`. Also where the user cache lives."""
 
+import contextlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -13,13 +15,17 @@ def cache_dir() -> Path:
     return Path(root) / "initmap" if root else Path.home() / ".cache" / "initmap"
 
 
-def write_bytes(path: Path, payload: bytes) -> None:
-    """Write atomically: a temp name, fsync, rename; a failure leaves no partial file."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temp path beside `path` for writers that need a filename (`to_parquet`, `savefig`);
+    on leaving, it is fsynced and renamed to `path`. On any exception it is removed instead.
+    The temp name does not end in the target's suffix: writers that infer a format from the
+    name must be told it."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb") as fh:  # flush the writer's data to disk before the rename
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -27,9 +33,15 @@ def write_bytes(path: Path, payload: bytes) -> None:
         raise
 
 
-def write_text(path: Path, text: str) -> None:
+def write_bytes(path: str | os.PathLike, payload: bytes) -> None:
+    """Write atomically: a temp name, fsync, rename; a failure leaves no partial file."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(payload)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode())
 
 
-def write_json(path: Path, obj: object) -> None:
+def write_json(path: str | os.PathLike, obj: object) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")

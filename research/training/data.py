@@ -2,7 +2,7 @@
 regression task, and user `.npz` files."""
 
 import hashlib
-import pickle
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from research.common.files import cache_dir, write_bytes
 
 TEACHER_SAMPLES = (4000, 1000)  # train, test: the size of MNIST-1D's default split
 TEACHER_INPUT_DIM = 40
+MNIST1D_ARRAYS = ("x", "y", "x_test", "y_test")
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,12 @@ def mnist1d() -> Dataset:
     """MNIST-1D (Greydanus 2020) with the package's default arguments: 4000 train, 1000 test."""
     from mnist1d.data import get_dataset_args, make_dataset
 
-    path = cache_dir() / "mnist1d-default.pkl"
+    # An .npz read without pickle: a cache file can hold only arrays, never code to run. (An
+    # older cache, mnist1d-default.pkl, is not read: it is simply made again.)
+    path = cache_dir() / "mnist1d-default.npz"
     if path.is_file():
-        raw = pickle.loads(path.read_bytes())
+        with np.load(path, allow_pickle=False) as stored:
+            raw = {k: stored[k] for k in MNIST1D_ARRAYS}
     else:
         # make_dataset seeds numpy's global RNG; keep the caller's stream untouched.
         state = np.random.get_state()
@@ -54,9 +58,11 @@ def mnist1d() -> Dataset:
             made = make_dataset(get_dataset_args())
         finally:
             np.random.set_state(state)
-        raw = {k: made[k] for k in ("x", "y", "x_test", "y_test")}
+        raw = {k: made[k] for k in MNIST1D_ARRAYS}
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(path, pickle.dumps(raw))
+        buffer = io.BytesIO()
+        np.savez(buffer, **raw)
+        write_bytes(path, buffer.getvalue())
     x, x_test = _standardise(raw["x"], raw["x_test"])
     return Dataset(x, raw["y"].astype(np.int32), x_test, raw["y_test"].astype(np.int32), 10)
 

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from research.common.errors import SpecError
+from research.common.files import atomic_path
 from research.training.spec import LATER_FIELDS
 
 RUNS_DIR = "runs"
@@ -25,13 +26,8 @@ def append_part(out: Path, records: list[dict], label: str) -> Path:
     folder = out / RUNS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"part-{label}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:  # never leave a partial part behind
         pd.DataFrame.from_records(records).to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # never leave a partial part behind
-        raise
     return path
 
 

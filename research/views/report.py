@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from research.common.files import atomic_path
 from research.training.outcomes import OUTCOMES, convergence_map
 
 MEAN_FIELD_ARCHS = ("mlp", "cnn")  # where the q-map theory's critical line and ξ_c apply
@@ -80,12 +81,23 @@ def pyplot():
 
 
 def save_figure(fig, path: Path) -> Path:
-    """Write `fig` to `path` atomically (temp name, then rename) and close it."""
+    """Write `fig` to `path` atomically (temp name, fsync, rename) and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    pyplot().close(fig)
-    tmp.replace(path)
+    try:
+        write_figure(fig, path)
+    finally:
+        pyplot().close(fig)
+    return path
+
+
+def write_figure(fig, path: Path, dpi: int = 120) -> Path:
+    """`fig.savefig` through the atomic writer, in the format `path`'s suffix names."""
+    import matplotlib
+
+    # The temp name has no suffix to infer the format from: name it, as savefig would.
+    fmt = path.suffix[1:] or matplotlib.rcParams["savefig.format"]
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=fmt)
     return path
 
 
