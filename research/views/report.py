@@ -25,23 +25,6 @@ def summary(result, plot_path: Path | None) -> dict:
     }
 
 
-def summary_text(result, info: dict) -> str:
-    runs = result.runs
-    lines = [f"\n{info['name']}: {info['n_runs']} runs in {result.out} "
-             f"({info['trained_now']} trained now, {info['wall_time_s']:.1f} s)"]
-    lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in info["outcomes"].items()))
-    if len(runs):
-        cells = pd.DataFrame(info["map"])  # computed once, by summary()
-        table = cells.pivot(index="depth", columns="sigma_w2", values="p_converged")
-        seeds = int(cells["n"].min())
-        lines.append(f"\nP(converged), depth × σ_w² (≥ {seeds} runs per cell):")
-        lines.append(table.to_string(float_format=lambda v: f"{v:.2f}"))
-    if info["phase_png"]:
-        lines.append(f"\nphase diagram: {info['phase_png']}")
-    lines.append(f"results: pandas.read_parquet('{result.out / 'runs'}')")
-    return "\n".join(lines)
-
-
 def _index_coords(values, grid) -> np.ndarray:
     """Map values onto the positions of a sorted categorical axis (piecewise linear)."""
     return np.interp(values, grid, np.arange(len(grid)), left=np.nan, right=np.nan)
