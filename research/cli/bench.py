@@ -3,6 +3,7 @@
 import argparse
 import json
 
+from research.cli.verb import Verb
 from research.common.errors import SpecError
 
 BENCH_PARTS = ("speed", "compaction", "compile")
@@ -15,12 +16,7 @@ examples:
 """
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="network-steps/s of the engine against baselines",
-                       description="Train the same MLP populations with the engine, one network "
-                                   "at a time (jit + lax.scan) and with a PyTorch eager loop; "
-                                   "print network-steps/s and the ratios.",
-                       epilog=BENCH_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=1000, help="SGD steps per network (default 1000)")
     p.add_argument("--baseline-networks", type=int, default=32,
                    help="networks the baselines train before scaling to the population "
@@ -28,10 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--only", nargs="+", choices=BENCH_PARTS, metavar="PART",
                    help=f"run only these parts ({', '.join(BENCH_PARTS)}; default all)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
-    p.set_defaults(func=_run_bench)
 
 
-def _run_bench(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     from research.training import devices
     from research.views import bench
 
@@ -92,3 +87,10 @@ def compile_table(rows: list[dict]) -> str:
     import pandas as pd
 
     return pd.DataFrame(rows).to_string(index=False)
+
+
+VERB = Verb(name="bench", help="network-steps/s of the engine against baselines",
+            description="Train the same MLP populations with the engine, one network at a time "
+                        "(jit + lax.scan) and with a PyTorch eager loop; print network-steps/s "
+                        "and the ratios.",
+            epilog=BENCH_EXAMPLES, add_arguments=_add_arguments, run=_run)

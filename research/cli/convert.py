@@ -4,6 +4,7 @@ import argparse
 import json
 
 from research.cli.text import num as _num
+from research.cli.verb import Verb
 from research.common.errors import SpecError
 
 CONVERT_EXAMPLES = """\
@@ -20,14 +21,9 @@ KNOB_FLAGS = {"gain": "--gain", "a": "--a", "scale": "--scale", "std": "--std",
               "sigma_w": "--sigma-w"}
 
 
-def add_parser(sub) -> None:
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     from research.advice.conventions import GAINS
 
-    p = sub.add_parser("convert", help="framework init conventions ↔ σ_w² (variance × fan-in)",
-                       epilog=CONVERT_EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Translate a framework's init call into this project's σ_w² "
-                       "(--from), or σ_w² into the call's argument (--to).")
     way = p.add_mutually_exclusive_group()
     way.add_argument("--from", dest="source", metavar="NAME", help="convention → σ_w²")
     way.add_argument("--to", dest="target", metavar="NAME", help="σ_w² → the convention's knob")
@@ -48,7 +44,6 @@ def add_parser(sub) -> None:
     p.add_argument("--layer", default="hidden", help="mup: hidden | output")
     p.add_argument("--base-width", type=int, help="mup: the width the base model was tuned at")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run_convert)
 
 
 def _knob(args, conv) -> float | None:
@@ -70,7 +65,7 @@ def _knob(args, conv) -> float | None:
     return given.get(conv.knob)
 
 
-def run_convert(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     from research.advice import conventions
 
     for field in ("fan_in", "fan_out", "base_width"):
@@ -136,3 +131,9 @@ def _convert_text(r: dict, forward) -> str:
     if r["note"]:
         lines.append(r["note"])
     return "\n".join(lines)
+
+
+VERB = Verb(name="convert", help="framework init conventions ↔ σ_w² (variance × fan-in)",
+            description="Translate a framework's init call into this project's σ_w² (--from), or "
+                        "σ_w² into the call's argument (--to).",
+            epilog=CONVERT_EXAMPLES, add_arguments=_add_arguments, run=_run)

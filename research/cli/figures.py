@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from research.cli.verb import Verb
 from research.common.errors import SpecError
 from research.views.figures import FIGURES
 
@@ -21,18 +22,13 @@ examples:
 """
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("figures", help="redraw the paper figures from stored results",
-                       description="Redraw figures/NAME.png from the result tables in "
-                                   "figures/data/, without training (--rerun trains first).",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME",
                    help=f"figures to draw (default: all of {', '.join(FIGURES)})")
     p.add_argument("--rerun", action="store_true", help="re-run the figures' sweeps first")
     p.add_argument("--root", default="figures",
                    help="folder of the PNGs, with the tables in ROOT/data (default figures)")
     p.add_argument("--json", action="store_true", help="print each figure's measured facts")
-    p.set_defaults(func=run)
 
 
 def _stored_runs(preset: str, data: Path, figure: str) -> pd.DataFrame:
@@ -46,7 +42,7 @@ def _stored_runs(preset: str, data: Path, figure: str) -> pd.DataFrame:
     return table[plan.Grid(spec.load(preset)).stored(table)].reset_index(drop=True)
 
 
-def run(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     from research.training import sweep
 
     unknown = [n for n in args.names if n not in FIGURES]
@@ -73,3 +69,9 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(facts, indent=2))
     return 0
+
+
+VERB = Verb(name="figures", help="redraw the paper figures from stored results",
+            description="Redraw figures/NAME.png from the result tables in figures/data/, "
+                        "without training (--rerun trains first).",
+            epilog=EXAMPLES, add_arguments=_add_arguments, run=_run)

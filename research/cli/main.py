@@ -6,10 +6,16 @@ written. jax is imported only after the host is split into one XLA device per co
 
 import argparse
 import difflib
+import importlib
 import sys
 
+from research.cli.verb import Verb
 from research.common.errors import SpecError
 from research.training.devices import configure_host_devices
+
+# Every verb, in the order `initmap --help` lists them: research/cli/NAME.py declares its VERB.
+VERB_MODULES = ("sweep", "theory", "recommend", "convert", "refine", "presets", "figures",
+                "coordcheck", "bench")
 
 
 class Parser(argparse.ArgumentParser):
@@ -34,34 +40,19 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from research.cli import (
-        bench,
-        convert,
-        coordcheck,
-        figures,
-        presets,
-        recommend,
-        refine,
-        sweep,
-        theory,
-    )
-
     parser = Parser(prog="initmap", description="Which initial weight scales train, measured "
                     "over populations of networks, beside mean-field theory.",
                     epilog="Run `initmap VERB --help` for examples.")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=Parser)
-    sweep.add_parser(sub)
-    theory.add_parser(sub)
-    recommend.add_parser(sub)
-    convert.add_parser(sub)
-    refine.add_parser(sub)
-    presets.add_parser(sub)
-    figures.add_parser(sub)
-    coordcheck.add_parser(sub)
-    bench.add_parser(sub)
-    for verb_parser in sub.choices.values():
-        verb_parser.set_defaults(verb_parser=verb_parser)
+    for verb in verbs():
+        verb.register(sub)
     return parser
+
+
+def verbs() -> list[Verb]:
+    # Imported here, not at the top: verb modules load jax (for their help texts, e.g. the
+    # activation names), and jax must load only after main() has split the host into devices.
+    return [importlib.import_module(f"research.cli.{name}").VERB for name in VERB_MODULES]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,11 @@
 """`initmap presets`: the named sweeps and what each shows."""
 
+import argparse
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("presets", help="list the named sweeps and what each shows")
-    p.set_defaults(func=_run_presets)
+from research.cli.verb import Verb
 
 
-def _run_presets(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     from research.training import spec
 
     names = spec.preset_names()
@@ -14,3 +13,7 @@ def _run_presets(args) -> int:
     for name in names:
         print(f"{name:{pad}s}  {spec.preset_summary(name)}")
     return 0
+
+
+VERB = Verb(name="presets", help="list the named sweeps and what each shows",
+            add_arguments=lambda parser: None, run=_run)  # no options

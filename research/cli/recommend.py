@@ -9,6 +9,7 @@ import json
 import math
 
 from research.cli.text import num as _num
+from research.cli.verb import Verb
 from research.common.errors import SpecError
 
 RECOMMEND_EXAMPLES = """\
@@ -27,21 +28,15 @@ STRUCTURE_LABELS = {"branch_scale": "branch α", "variance_growth": "q_L/q_0",
                     "recurrent_init": "recurrent", "input_sigma_w2": "input σ_w²"}
 
 
-def add_parser(sub) -> None:
-    from research.advice.recommend import ARCHS
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    from research.advice.recommend import ARCHS, SEQUENCE_LENGTH
 
-    p = sub.add_parser("recommend", help="the init scale for a network type and depth, why, "
-                       "and the evidence", epilog=RECOMMEND_EXAMPLES,
-                       description="Recommended σ_w², σ_b² (and branch scale / recurrent init) "
-                       "from mean-field theory, the band that trains at this depth, verdicts for "
-                       "the common framework defaults, and what stored sweeps measured.",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", help=f"one of: {', '.join(ARCHS)}")
     p.add_argument("--activation", help="e.g. tanh, relu, gelu (see `initmap theory --help`)")
     p.add_argument("--depth", type=int, help="hidden layers / residual blocks / stacked RNN "
                    "layers")
-    p.add_argument("--seq-len", type=int, default=40, help="rnn: time steps the signal crosses "
-                   "(theory's depth; default 40, MNIST-1D's length)")
+    p.add_argument("--seq-len", type=int, default=SEQUENCE_LENGTH, help="rnn: time steps the "
+                   f"signal crosses (theory's depth; default {SEQUENCE_LENGTH}, MNIST-1D's length)")
     p.add_argument("--width", type=int, help="hidden width (fan-in of the defaults; default 256)")
     p.add_argument("--sigma-b2", type=float, help="bias variance (default 0.05; 0 for ReLU-like "
                    "activations and RNNs)")
@@ -51,14 +46,13 @@ def add_parser(sub) -> None:
                    "figures/data here, else the checkout's)")
     p.add_argument("--table", action="store_true", help="the table for every network type")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=run_recommend)
 
 
 def _band_text(lower, upper) -> str:
     return f"[{_num(lower) if lower else '< 1e-4'}, {_num(upper) if upper else '> 1e4'}]"
 
 
-def run_recommend(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     from research.advice import recommend
 
     if args.table:
@@ -161,3 +155,11 @@ def _evidence_text(e: dict) -> list[str]:
                      f"{_num(edge['sigma_w2_hi'])}] ({Path(edge['source']).name})")
     lines += [f"  {s}" for s in e["statements"]]
     return lines
+
+
+VERB = Verb(name="recommend",
+            help="the init scale for a network type and depth, why, and the evidence",
+            description="Recommended σ_w², σ_b² (and branch scale / recurrent init) from "
+                        "mean-field theory, the band that trains at this depth, verdicts for the "
+                        "common framework defaults, and what stored sweeps measured.",
+            epilog=RECOMMEND_EXAMPLES, add_arguments=_add_arguments, run=_run)

@@ -3,6 +3,7 @@
 import argparse
 import json
 
+from research.cli.verb import Verb
 from research.common.errors import SpecError
 
 REFINE_EXAMPLES = """\
@@ -16,12 +17,7 @@ RUN_DIR/edges.parquet, which `initmap recommend` reads.
 """
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("refine", help="locate the trainable band's edges of a stored sweep by "
-                       "bisection", epilog=REFINE_EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="From a coarse sweep, bisect each edge of the trainable σ_w² "
-                       "band (P(converged) ≥ 0.5) in log σ_w², per depth × width × σ_b² × lr.")
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a sweep's results folder (spec.toml, runs/)")
     p.add_argument("--tol", type=float, default=0.05,
                    help="precision of each edge in log10 σ_w² (default 0.05, i.e. ±6%%)")
@@ -29,10 +25,9 @@ def add_parser(sub) -> None:
     p.add_argument("--max-rounds", type=int, default=20, help="stop after this many (20)")
     p.add_argument("--quiet", action="store_true", help="no per-round lines")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.set_defaults(func=run_refine)
 
 
-def run_refine(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     from research.advice import refine
 
     if args.max_rounds < 1:
@@ -43,3 +38,9 @@ def run_refine(args) -> int:
     print(json.dumps(result, indent=2, default=float) if args.json
           else refine.summary_text(result))
     return 0
+
+
+VERB = Verb(name="refine", help="locate the trainable band's edges of a stored sweep by bisection",
+            description="From a coarse sweep, bisect each edge of the trainable σ_w² band "
+                        "(P(converged) ≥ 0.5) in log σ_w², per depth × width × σ_b² × lr.",
+            epilog=REFINE_EXAMPLES, add_arguments=_add_arguments, run=_run)

@@ -6,6 +6,7 @@ import sys
 
 import pandas as pd
 
+from research.cli.verb import Verb
 from research.training.spec import AXES, SPEC_FIELDS
 
 SWEEP_EXAMPLES = """\
@@ -23,11 +24,7 @@ the same command resumes: finished runs are skipped. Read results with
 """
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("sweep", help="train a population over a grid and map what converges",
-                       description="Train every run of a preset or TOML spec as vmapped "
-                                   "populations; store results; draw the phase diagram.",
-                       epilog=SWEEP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="PRESET|FILE.toml",
                    help="a preset name (see `initmap presets`) or a TOML spec file")
     fields = p.add_argument_group("spec fields (override the preset or file)")
@@ -49,10 +46,9 @@ def add_parser(sub) -> None:
                    help="print the plan and a calibrated time estimate; train nothing")
     p.add_argument("--profile", metavar="DIR",
                    help="write a JAX profiler trace of the sweep to DIR (TensorBoard, Perfetto)")
-    p.set_defaults(func=_run_sweep)
 
 
-def _run_sweep(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     from research.training import devices, plan, spec, sweep
     from research.views import report
 
@@ -106,3 +102,9 @@ def summary_text(result, info: dict) -> str:
         lines.append(f"\nphase diagram: {info['phase_png']}")
     lines.append(f"results: pandas.read_parquet('{result.out / 'runs'}')")
     return "\n".join(lines)
+
+
+VERB = Verb(name="sweep", help="train a population over a grid and map what converges",
+            description="Train every run of a preset or TOML spec as vmapped populations; store "
+                        "results; draw the phase diagram.",
+            epilog=SWEEP_EXAMPLES, add_arguments=_add_arguments, run=_run)
