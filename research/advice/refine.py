@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from research.common.errors import SpecError
+from research.common.files import write_bytes
 from research.training.spec import AXES
 
 EDGES_FILE = "edges.parquet"
@@ -257,11 +258,9 @@ def _edge_rows(s, lines, found, final, runs, seeds, tol) -> list[dict]:
 
 
 def _write_edges(path: Path, rows: list[dict]) -> None:
-    from research.training import store
-
     buffer = io.BytesIO()
     pd.DataFrame.from_records(rows).to_parquet(buffer, index=False)
-    store.write_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
 
 
 def load_edges(folder: str | Path) -> pd.DataFrame:

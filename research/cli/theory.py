@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jax
 
+from research.cli.verb import Verb
 from research.common.activations import ACTIVATIONS, get_activation
 from research.common.errors import SpecError
 from research.theory import meanfield as theory
@@ -42,16 +43,7 @@ UNBOUNDED_NOTE = (
 )
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register `theory` on an argparse subparsers object; its `func` is `run`."""
-    parser = subparsers.add_parser(
-        "theory",
-        help="mean-field theory: critical σ_w², q*, χ₁, ξ_c, order/chaos phase",
-        description="Mean-field theory of a deep random network at initialisation "
-        "(Poole et al. 2016, Schoenholz et al. 2017) for one activation and (σ_w², σ_b²).",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--activation", default="tanh", help=f"one of: {', '.join(sorted(ACTIVATIONS))}"
     )
@@ -62,8 +54,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--k", type=float, default=6.0, help="trainable depth = k·ξ_c (6)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--plot", metavar="PATH", help="write the (σ_w², σ_b²) phase diagram")
-    parser.set_defaults(func=run)
-    return parser
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -100,7 +90,7 @@ def format_table(result: dict, k: float = 6.0) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     """Print the point (table or JSON), optionally write the phase diagram; 0 on success."""
     _check_args(args)
     with jax.enable_x64(True):  # the printed numbers resolve the critical line to ~1e-12
@@ -116,3 +106,9 @@ def run(args: argparse.Namespace) -> int:
         if args.plot is not None:
             print(f"phase diagram written to {args.plot}")
     return 0
+
+
+VERB = Verb(name="theory", help="mean-field theory: critical σ_w², q*, χ₁, ξ_c, order/chaos phase",
+            description="Mean-field theory of a deep random network at initialisation (Poole et "
+                        "al. 2016, Schoenholz et al. 2017) for one activation and (σ_w², σ_b²).",
+            epilog=EPILOG, add_arguments=_add_arguments, run=_run)

@@ -2,17 +2,18 @@
 regression task, and user `.npz` files."""
 
 import hashlib
-import os
-import pickle
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from research.common.errors import SpecError
+from research.common.files import cache_dir, write_bytes
 
 TEACHER_SAMPLES = (4000, 1000)  # train, test: the size of MNIST-1D's default split
 TEACHER_INPUT_DIM = 40
+MNIST1D_ARRAYS = ("x", "y", "x_test", "y_test")
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,6 @@ class Dataset:
         return self.n_classes if self.is_classification else self.y.shape[1]
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("INITMAP_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    return Path(root) / "initmap" if root else Path.home() / ".cache" / "initmap"
-
-
 def _standardise(x: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Train statistics for both splits, per feature, so every input has mean 0 and variance 1.
     mean, std = x.mean(0), x.std(0) + 1e-8
@@ -49,9 +45,12 @@ def mnist1d() -> Dataset:
     """MNIST-1D (Greydanus 2020) with the package's default arguments: 4000 train, 1000 test."""
     from mnist1d.data import get_dataset_args, make_dataset
 
-    path = cache_dir() / "mnist1d-default.pkl"
+    # An .npz read without pickle: a cache file can hold only arrays, never code to run. (An
+    # older cache, mnist1d-default.pkl, is not read: it is simply made again.)
+    path = cache_dir() / "mnist1d-default.npz"
     if path.is_file():
-        raw = pickle.loads(path.read_bytes())
+        with np.load(path, allow_pickle=False) as stored:
+            raw = {k: stored[k] for k in MNIST1D_ARRAYS}
     else:
         # make_dataset seeds numpy's global RNG; keep the caller's stream untouched.
         state = np.random.get_state()
@@ -59,11 +58,11 @@ def mnist1d() -> Dataset:
             made = make_dataset(get_dataset_args())
         finally:
             np.random.set_state(state)
-        raw = {k: made[k] for k in ("x", "y", "x_test", "y_test")}
-        from research.training import store
-
+        raw = {k: made[k] for k in MNIST1D_ARRAYS}
         path.parent.mkdir(parents=True, exist_ok=True)
-        store.write_bytes(path, pickle.dumps(raw))
+        buffer = io.BytesIO()
+        np.savez(buffer, **raw)
+        write_bytes(path, buffer.getvalue())
     x, x_test = _standardise(raw["x"], raw["x_test"])
     return Dataset(x, raw["y"].astype(np.int32), x_test, raw["y_test"].astype(np.int32), 10)
 

@@ -53,7 +53,7 @@ def enable_compilation_cache() -> None:
         return
     import jax
 
-    from research.training.data import cache_dir
+    from research.common.files import cache_dir
 
     jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -6,7 +6,6 @@ resuming skips every run id already stored. `load_runs(OUT)` is the way to read 
 
 import contextlib
 import fcntl
-import json
 import os
 import sys
 import uuid
@@ -16,31 +15,10 @@ import pandas as pd
 import pyarrow as pa
 
 from research.common.errors import SpecError
+from research.common.files import atomic_path
 from research.training.spec import LATER_FIELDS
 
 RUNS_DIR = "runs"
-
-
-def write_bytes(path: Path, payload: bytes) -> None:
-    """Write atomically: a temp name, fsync, rename; a failure leaves no partial file."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode())
-
-
-def write_json(path: Path, obj: object) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def append_part(out: Path, records: list[dict], label: str) -> Path:
@@ -48,13 +26,8 @@ def append_part(out: Path, records: list[dict], label: str) -> Path:
     folder = out / RUNS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"part-{label}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:  # never leave a partial part behind
         pd.DataFrame.from_records(records).to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # never leave a partial part behind
-        raise
     return path
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from research.common.errors import SpecError
+from research.common.files import write_json, write_text
 from research.training import devices, engine, plan, store
 from research.training.data import Dataset, fingerprint, load_dataset
 from research.training.outcomes import classify, meets_target
@@ -216,7 +217,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     with store.exclusive(out, f"sweep{shard.tag}"):
-        store.write_text(out / "spec.toml", to_toml(spec))
+        write_text(out / "spec.toml", to_toml(spec))
         done = store.done_run_ids(out)
         if on_plan:
             on_plan(plan.describe(grid, all_slots, mine, len(done), shard))
@@ -232,7 +233,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
             "started": datetime.now(UTC).isoformat(), "status": "running",
             "buckets": _previous_buckets(manifest_path),
         }
-        store.write_json(manifest_path, manifest)
+        write_json(manifest_path, manifest)
         started = time.perf_counter()
         trained = 0
         with tqdm(total=sum(len(s) for s in mine) * spec.steps, unit="step", unit_scale=True,
@@ -253,10 +254,10 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
                 entry = manifest["buckets"].setdefault(label, {"runs": 0, "wall_time_s": 0.0})
                 entry["runs"] += len(records)
                 entry["wall_time_s"] = round(entry["wall_time_s"] + time.perf_counter() - t0, 3)
-                store.write_json(manifest_path, manifest)
+                write_json(manifest_path, manifest)
         manifest.update(status="complete", finished=datetime.now(UTC).isoformat(),
                         wall_time_s=round(time.perf_counter() - started, 3), trained=trained)
-        store.write_json(manifest_path, manifest)
+        write_json(manifest_path, manifest)
     frame = store.load_runs(out)
     frame = frame[grid.stored(frame)].reset_index(drop=True)
     return SweepResult(out=out, runs=frame, manifest=manifest, trained=trained)

@@ -147,12 +147,6 @@ def compile_vs_depth(depths=(2, 8, 32), archs: tuple[str, ...] | None = None) ->
     return rows
 
 
-def compile_table(rows: list[dict]) -> str:
-    import pandas as pd
-
-    return pd.DataFrame(rows).to_string(index=False)
-
-
 def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
     """FLOP/s of large float32 matmuls sharded over all local devices: the roofline the
     engine's arithmetic is compared with."""
@@ -208,27 +202,3 @@ def run(steps: int = 1000, baseline_networks: int = 32, cases=CASES) -> list[dic
             "speedup_vs_torch": None if torch_s is None else torch_s / engine_s,
         })
     return rows
-
-
-def table(rows: list[dict], devices: list[str]) -> str:
-    """A Markdown table (it goes into the README as printed)."""
-    lines = [f"devices: {len(devices)} × {devices[0].split(' ', 1)[1] if devices else '?'}; "
-             "times include compilation; baselines measured on a subset and scaled",
-             "",
-             f"matmul peak measured here: {rows[0]['matmul_peak_flops_per_s'] / 1e9:.0f} GFLOP/s"
-             if rows else "",
-             "",
-             "| case | networks × steps | engine net-steps/s | of matmul peak | "
-             "one-at-a-time (jit+scan) | PyTorch eager | engine ÷ one-at-a-time | "
-             "engine ÷ PyTorch |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        no_torch = r["torch_s"] is None
-        torch_rate = "not installed" if no_torch else f"{r['torch_net_steps_per_s']:,.0f}"
-        torch_ratio = "—" if r["torch_s"] is None else f"{r['speedup_vs_torch']:.1f}×"
-        lines.append(
-            f"| {r['case']} | {r['networks']} × {r['steps']} | "
-            f"{r['engine_net_steps_per_s']:,.0f} | {r['fraction_of_matmul_peak']:.0%} | "
-            f"{r['one_at_a_time_net_steps_per_s']:,.0f} | "
-            f"{torch_rate} | {r['speedup_vs_one_at_a_time']:.1f}× | {torch_ratio} |")
-    return "\n".join(lines)

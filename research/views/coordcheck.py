@@ -1,32 +1,19 @@
-"""`initmap coordcheck`: the size of each layer's activations over the first training steps,
-across widths (Yang et al. 2022's coordinate check). Under μP the curves are flat in width;
-under the standard parametrisation with Adam, the activations after a few steps grow with
-width (each update moves a width-n layer's output by ~ lr·n).
+"""The coordinate check behind `initmap coordcheck` (research/cli/coordcheck.py): the size of
+each layer's activations over the first training steps, across widths (Yang et al. 2022). Under
+μP the curves are flat in width; under the standard parametrisation with Adam, the activations
+after a few steps grow with width (each update moves a width-n layer's output by ~ lr·n).
 
 Each width is one vmapped population over seeds, trained with the engine's own optimizer
 (μP's per-layer rates included) on the member's own minibatches.
 """
 
-import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from research.common.errors import SpecError
 from research.training import spec as spec_mod
-
-EPILOG = """\
-examples:
-  initmap coordcheck                                    # mlp, standard vs mup, Adam
-  initmap coordcheck --arch transformer --norm pre_ln --widths 32 64 128 256
-  initmap coordcheck --optimizer sgd --lr 0.1 --json    # rows: width, step, layer, rms
-
-Each width is a population of --seeds networks (MNIST-1D, batch 32, the spec defaults otherwise);
-the figure goes to --out.
-"""
 
 
 def measure(base: spec_mod.SweepSpec, widths: list[int], steps: int,
@@ -126,56 +113,3 @@ def _trajectory(program, hp, data, steps: int, model):
         return jnp.concatenate([sizes(params, h)[None], later])
 
     return jax.jit(jax.vmap(member))(hp)
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("coordcheck", help="activation size against width over the first "
-                       "steps: is the parametrisation width-stable?",
-                       description=__doc__.split("\n\n")[0],
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="mlp", help="architecture (default mlp)")
-    p.add_argument("--activation", default="tanh")
-    p.add_argument("--depth", type=int, default=3)
-    p.add_argument("--norm", default="none")
-    p.add_argument("--optimizer", default="adam")
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--sigma-w2", type=float, default=1.0)
-    p.add_argument("--base-width", type=int, default=32)
-    p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256, 512])
-    p.add_argument("--parametrizations", nargs="+", default=["standard", "mup"])
-    p.add_argument("--steps", type=int, default=10, help="training steps (default 10)")
-    p.add_argument("--seeds", type=int, default=4)
-    p.add_argument("--out", default="coordcheck.png", help="figure path (default "
-                   "coordcheck.png)")
-    p.add_argument("--json", action="store_true", help="print the rows and slopes as JSON")
-    p.set_defaults(func=run)
-
-
-def run(args) -> int:
-    if args.steps < 1:
-        raise SpecError("steps", args.steps, reason="must be >= 1")
-    for name in args.parametrizations:
-        if name not in spec_mod.PARAMETRIZATIONS:
-            raise SpecError("parametrizations", name, allowed=list(spec_mod.PARAMETRIZATIONS))
-    base = spec_mod.from_dict({
-        "name": "coordcheck", "arch": args.arch, "activation": args.activation,
-        "depth": [args.depth], "width": [min(args.widths)], "norm": args.norm,
-        "optimizer": args.optimizer, "lr": [args.lr], "sigma_w2": [args.sigma_w2],
-        "base_width": args.base_width, "seeds": args.seeds, "momentum": 0.9,
-        "steps": args.steps, "log_every": args.steps, "chunk_steps": args.steps,
-        "batch_size": 32})
-    for width in args.widths:  # every width must be valid for the arch (e.g. divisible by heads)
-        spec_mod.validate(dataclasses.replace(base, width=(width,)))
-    frame = measure(base, sorted(set(args.widths)), args.steps, tuple(args.parametrizations))
-    slopes = width_slopes(frame, args.steps)
-    path = plot(frame, Path(args.out), f"coordinate check: {args.arch} {args.activation}, "
-                f"depth {args.depth}, {args.optimizer} lr {args.lr:g}")
-    if args.json:
-        print(json.dumps({"figure": str(path), "slopes": slopes.to_dict("records"),
-                          "rows": frame.to_dict("records")}, indent=1))
-        return 0
-    print(f"d log(rms) / d log(width) at step {args.steps} (0 = width-stable):")
-    table = slopes.pivot(index="layer", columns="parametrization", values="slope")
-    print(table.reindex(columns=args.parametrizations).to_string(float_format="%+.2f"))
-    print(f"figure: {path}")
-    return 0

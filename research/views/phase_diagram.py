@@ -7,6 +7,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from research.theory import meanfield as theory
+from research.views.report import write_figure
 
 SIGMA_W2_RANGE = (0.5, 4.0)
 SIGMA_B2_RANGE = (0.0, 0.3)
@@ -77,6 +78,4 @@ def phase_diagram(
         title=f"{name}: order/chaos phase diagram (mean field)",
     )
     ax.legend(loc="upper left", fontsize=8)
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    return path
+    return write_figure(fig, Path(path))

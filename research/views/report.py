@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from research.common.files import atomic_path
 from research.networks import registry
 from research.training.outcomes import OUTCOMES, convergence_map
 
@@ -22,23 +23,6 @@ def summary(result, plot_path: Path | None) -> dict:
         "phase_png": str(plot_path) if plot_path else None,
         "map": cells.to_dict(orient="records"),
     }
-
-
-def summary_text(result, info: dict) -> str:
-    runs = result.runs
-    lines = [f"\n{info['name']}: {info['n_runs']} runs in {result.out} "
-             f"({info['trained_now']} trained now, {info['wall_time_s']:.1f} s)"]
-    lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in info["outcomes"].items()))
-    if len(runs):
-        cells = pd.DataFrame(info["map"])  # computed once, by summary()
-        table = cells.pivot(index="depth", columns="sigma_w2", values="p_converged")
-        seeds = int(cells["n"].min())
-        lines.append(f"\nP(converged), depth × σ_w² (≥ {seeds} runs per cell):")
-        lines.append(table.to_string(float_format=lambda v: f"{v:.2f}"))
-    if info["phase_png"]:
-        lines.append(f"\nphase diagram: {info['phase_png']}")
-    lines.append(f"results: pandas.read_parquet('{result.out / 'runs'}')")
-    return "\n".join(lines)
 
 
 def _index_coords(values, grid) -> np.ndarray:
@@ -86,12 +70,23 @@ def pyplot():
 
 
 def save_figure(fig, path: Path) -> Path:
-    """Write `fig` to `path` atomically (temp name, then rename) and close it."""
+    """Write `fig` to `path` atomically (temp name, fsync, rename) and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    pyplot().close(fig)
-    tmp.replace(path)
+    try:
+        write_figure(fig, path)
+    finally:
+        pyplot().close(fig)
+    return path
+
+
+def write_figure(fig, path: Path, dpi: int = 120) -> Path:
+    """`fig.savefig` through the atomic writer, in the format `path`'s suffix names."""
+    import matplotlib
+
+    # The temp name has no suffix to infer the format from: name it, as savefig would.
+    fmt = path.suffix[1:] or matplotlib.rcParams["savefig.format"]
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=fmt)
     return path
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special
 
-from research.cli import theory as theory_cmd
+from research.cli import theory as theory_verb
 from research.common.activations import get_activation
 from research.common.errors import SpecError
 from research.theory import meanfield as theory
@@ -262,7 +262,7 @@ def test_bad_input_raises_spec_error(call, field):
 
 def run_cli(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="initmap")
-    theory_cmd.add_parser(parser.add_subparsers(dest="command", required=True))
+    theory_verb.VERB.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["theory", *argv])
     return args.func(args)
 

@@ -1,5 +1,6 @@
 """The benchmark's code paths on a tiny case (its numbers are reported, never asserted)."""
 
+from research.cli import bench as bench_verb
 from research.training import devices
 from research.views import bench
 
@@ -10,7 +11,7 @@ def test_bench_rows_and_table():
     assert row["networks"] == 4 and row["steps"] == 20
     assert row["engine_net_steps_per_s"] > 0 and row["speedup_vs_one_at_a_time"] > 0
     assert 0 < row["fraction_of_matmul_peak"]
-    text = bench.table(rows, devices.describe())
+    text = bench_verb.table(rows, devices.describe())
     assert "| tiny | 4 × 20 |" in text and "matmul peak" in text
 
 

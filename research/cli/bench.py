@@ -1,0 +1,96 @@
+"""`initmap bench`: the engine's network-steps/s against baselines, printed as tables."""
+
+import argparse
+import json
+
+from research.cli.verb import Verb
+from research.common.errors import SpecError
+
+BENCH_PARTS = ("speed", "compaction", "compile")
+BENCH_EXAMPLES = """\
+examples:
+  initmap bench --only compile         # compile time against depth, per architecture
+  initmap bench                        # all cases, 1000 steps; a few minutes on 2 cores
+  initmap bench --steps 200 --json     # shorter, machine-readable
+  pip install -e ".[bench]"            # adds the PyTorch baseline
+"""
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, default=1000, help="SGD steps per network (default 1000)")
+    p.add_argument("--baseline-networks", type=int, default=32,
+                   help="networks the baselines train before scaling to the population "
+                        "(default 32)")
+    p.add_argument("--only", nargs="+", choices=BENCH_PARTS, metavar="PART",
+                   help=f"run only these parts ({', '.join(BENCH_PARTS)}; default all)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from research.training import devices
+    from research.views import bench
+
+    if args.steps < 1:
+        raise SpecError("steps", args.steps, reason="must be >= 1")
+    if args.baseline_networks < 1:
+        raise SpecError("baseline_networks", args.baseline_networks, reason="must be >= 1")
+    parts = set(args.only or BENCH_PARTS)
+    out = {"devices": devices.describe()}
+    if "speed" in parts:
+        out["rows"] = bench.run(steps=args.steps, baseline_networks=args.baseline_networks)
+    if "compaction" in parts:
+        out["compaction"] = bench.compaction(steps=args.steps)
+    if "compile" in parts:
+        out["compile_vs_depth"] = bench.compile_vs_depth()
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    if "rows" in out:
+        print(table(out["rows"], out["devices"]))
+    if "compaction" in out:
+        c = out["compaction"]
+        print(f"\ncompaction: {c['networks']} networks × {c['steps']} steps, {c['diverged']} "
+              f"diverge at once: {c['without_s']:.1f} s without, {c['with_s']:.1f} s with "
+              f"({c['speedup']:.2f}×)")
+    if "compile_vs_depth" in out:
+        print("\ncompile time of one training chunk (s), width 32, 8 members; repeated layers "
+              "are scanned, so it should not grow with depth:")
+        print(compile_table(out["compile_vs_depth"]))
+    return 0
+
+
+def table(rows: list[dict], devices: list[str]) -> str:
+    """A Markdown table (it goes into the README as printed)."""
+    lines = [f"devices: {len(devices)} × {devices[0].split(' ', 1)[1] if devices else '?'}; "
+             "times include compilation; baselines measured on a subset and scaled",
+             "",
+             f"matmul peak measured here: {rows[0]['matmul_peak_flops_per_s'] / 1e9:.0f} GFLOP/s"
+             if rows else "",
+             "",
+             "| case | networks × steps | engine net-steps/s | of matmul peak | "
+             "one-at-a-time (jit+scan) | PyTorch eager | engine ÷ one-at-a-time | "
+             "engine ÷ PyTorch |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        no_torch = r["torch_s"] is None
+        torch_rate = "not installed" if no_torch else f"{r['torch_net_steps_per_s']:,.0f}"
+        torch_ratio = "—" if r["torch_s"] is None else f"{r['speedup_vs_torch']:.1f}×"
+        lines.append(
+            f"| {r['case']} | {r['networks']} × {r['steps']} | "
+            f"{r['engine_net_steps_per_s']:,.0f} | {r['fraction_of_matmul_peak']:.0%} | "
+            f"{r['one_at_a_time_net_steps_per_s']:,.0f} | "
+            f"{torch_rate} | {r['speedup_vs_one_at_a_time']:.1f}× | {torch_ratio} |")
+    return "\n".join(lines)
+
+
+def compile_table(rows: list[dict]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+VERB = Verb(name="bench", help="network-steps/s of the engine against baselines",
+            description="Train the same MLP populations with the engine, one network at a time "
+                        "(jit + lax.scan) and with a PyTorch eager loop; print network-steps/s "
+                        "and the ratios.",
+            epilog=BENCH_EXAMPLES, add_arguments=_add_arguments, run=_run)

@@ -1,0 +1,83 @@
+"""`initmap coordcheck`: the size of each layer's activations over the first training steps,
+across widths (Yang et al. 2022's coordinate check). Under μP the curves are flat in width;
+under the standard parametrisation with Adam, the activations after a few steps grow with
+width (each update moves a width-n layer's output by ~ lr·n).
+"""
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from research.cli.verb import Verb
+from research.common.errors import SpecError
+from research.training import spec as spec_mod
+from research.views.coordcheck import measure, plot, width_slopes
+
+SPEC = spec_mod.SweepSpec()  # the spec defaults, which the options restating them read
+BATCH_SIZE = 32  # coordcheck's own, whatever the spec default
+
+EPILOG = f"""\
+examples:
+  initmap coordcheck                                    # mlp, standard vs mup, Adam
+  initmap coordcheck --arch transformer --norm pre_ln --widths 32 64 128 256
+  initmap coordcheck --optimizer sgd --lr 0.1 --json    # rows: width, step, layer, rms
+
+Each width is a population of --seeds networks (MNIST-1D, batch {BATCH_SIZE}, the spec defaults otherwise);
+the figure goes to --out.
+"""  # noqa: E501 (a help line as printed, with BATCH_SIZE in place)
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", default=SPEC.arch, help=f"architecture (default {SPEC.arch})")
+    p.add_argument("--activation", default=SPEC.activation)
+    p.add_argument("--depth", type=int, default=3)
+    p.add_argument("--norm", default=SPEC.norm)
+    p.add_argument("--optimizer", default="adam")
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--sigma-w2", type=float, default=1.0)
+    p.add_argument("--base-width", type=int, default=SPEC.base_width)
+    p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256, 512])
+    p.add_argument("--parametrizations", nargs="+", default=["standard", "mup"])
+    p.add_argument("--steps", type=int, default=10, help="training steps (default 10)")
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--out", default="coordcheck.png", help="figure path (default "
+                   "coordcheck.png)")
+    p.add_argument("--json", action="store_true", help="print the rows and slopes as JSON")
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.steps < 1:
+        raise SpecError("steps", args.steps, reason="must be >= 1")
+    for name in args.parametrizations:
+        if name not in spec_mod.PARAMETRIZATIONS:
+            raise SpecError("parametrizations", name, allowed=list(spec_mod.PARAMETRIZATIONS))
+    base = spec_mod.from_dict({
+        "name": "coordcheck", "arch": args.arch, "activation": args.activation,
+        "depth": [args.depth], "width": [min(args.widths)], "norm": args.norm,
+        "optimizer": args.optimizer, "lr": [args.lr], "sigma_w2": [args.sigma_w2],
+        "base_width": args.base_width, "seeds": args.seeds,
+        "steps": args.steps, "log_every": args.steps, "chunk_steps": args.steps,
+        "batch_size": BATCH_SIZE})
+    for width in args.widths:  # every width must be valid for the arch (e.g. divisible by heads)
+        spec_mod.validate(dataclasses.replace(base, width=(width,)))
+    frame = measure(base, sorted(set(args.widths)), args.steps, tuple(args.parametrizations))
+    slopes = width_slopes(frame, args.steps)
+    path = plot(frame, Path(args.out), f"coordinate check: {args.arch} {args.activation}, "
+                f"depth {args.depth}, {args.optimizer} lr {args.lr:g}")
+    if args.json:
+        print(json.dumps({"figure": str(path), "slopes": slopes.to_dict("records"),
+                          "rows": frame.to_dict("records")}, indent=1))
+        return 0
+    print(f"d log(rms) / d log(width) at step {args.steps} (0 = width-stable):")
+    table = slopes.pivot(index="layer", columns="parametrization", values="slope")
+    print(table.reindex(columns=args.parametrizations).to_string(float_format="%+.2f"))
+    print(f"figure: {path}")
+    return 0
+
+
+VERB = Verb(name="coordcheck",
+            help="activation size against width over the first steps: is the parametrisation "
+                 "width-stable?",
+            description=__doc__.split("\n\n")[0], epilog=EPILOG, add_arguments=_add_arguments,
+            run=_run)

@@ -1,0 +1,77 @@
+"""`initmap figures`: redraw the paper figures from the result tables stored in figures/data/.
+
+Each preset's results live in figures/data/PRESET/ (a normal sweep folder: spec.toml,
+manifest.json, runs/part-*.parquet); `--rerun` re-runs the presets (resumable sweeps) first.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from research.cli.verb import Verb
+from research.common.errors import SpecError
+from research.views.figures import FIGURES
+
+EXAMPLES = """\
+examples:
+  initmap figures                         # redraw every figure from figures/data (seconds)
+  initmap figures dip-tanh symmetry       # just these
+  initmap figures relu-depth --rerun      # re-run its sweep first (resumes if interrupted)
+"""
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help=f"figures to draw (default: all of {', '.join(FIGURES)})")
+    p.add_argument("--rerun", action="store_true", help="re-run the figures' sweeps first")
+    p.add_argument("--root", default="figures",
+                   help="folder of the PNGs, with the tables in ROOT/data (default figures)")
+    p.add_argument("--json", action="store_true", help="print each figure's measured facts")
+
+
+def _stored_runs(preset: str, data: Path, figure: str) -> pd.DataFrame:
+    from research.training import plan, spec, store
+
+    folder = data / preset
+    table = store.load_runs(folder)
+    if table.empty:
+        raise SpecError("figure", figure, reason=(
+            f"no stored results in {folder}: run `initmap figures {figure} --rerun`"))
+    return table[plan.Grid(spec.load(preset)).stored(table)].reset_index(drop=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from research.training import sweep
+
+    unknown = [n for n in args.names if n not in FIGURES]
+    if unknown:
+        raise SpecError("figure", unknown[0], allowed=list(FIGURES))
+    root = Path(args.root)
+    facts = {}
+    for name in args.names or list(FIGURES):
+        figure = FIGURES[name]
+        if args.rerun:
+            from research.training import devices, spec
+
+            devices.enable_compilation_cache()
+            for preset in figure.presets:
+                sweep.run_sweep(spec.load(preset, {"out": str(root / "data" / preset)}),
+                                progress=not args.json)
+        tables = {p: _stored_runs(p, root / "data", name) for p in figure.presets}
+        facts[name] = figure.draw(tables, root / f"{name}.png")
+        if not args.json:
+            print(f"{root / (name + '.png')}: {figure.shows}")
+            for key, value in facts[name].items():
+                print(f"    {key} = {value:.4g}" if isinstance(value, float)
+                      else f"    {key} = {value}")
+    if args.json:
+        print(json.dumps(facts, indent=2))
+    return 0
+
+
+VERB = Verb(name="figures", help="redraw the paper figures from stored results",
+            description="Redraw figures/NAME.png from the result tables in figures/data/, "
+                        "without training (--rerun trains first).",
+            epilog=EXAMPLES, add_arguments=_add_arguments, run=_run)

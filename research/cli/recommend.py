@@ -1,0 +1,165 @@
+"""`initmap recommend`: the init scale for a network type and depth, why, and the evidence.
+
+The logic lives in research/advice (recommend.py, evidence.py); this module parses, validates
+(SpecError: one line, exit 2) and prints.
+"""
+
+import argparse
+import json
+import math
+
+from research.cli.text import num as _num
+from research.cli.verb import Verb
+from research.common.errors import SpecError
+
+RECOMMEND_EXAMPLES = """\
+examples:
+  initmap recommend --arch mlp --activation tanh --depth 50
+  initmap recommend --arch resnet --activation relu --depth 100
+  initmap recommend --arch mlp --activation relu --depth 30 --from-runs runs/my-sweep --json
+  initmap recommend --table                  # the scale per network type, and how it moves
+
+σ_w² is the weight variance times fan-in (W ~ N(0, σ_w²/fan_in)). The band is the σ_w² whose
+mean-field depth scale allows this depth (6·ξ_c ≥ depth); evidence is what stored sweeps
+(figures/data/*, --from-runs, and edges from `initmap refine`) measured.
+"""
+
+STRUCTURE_LABELS = {"branch_scale": "branch α", "variance_growth": "q_L/q_0",
+                    "recurrent_init": "recurrent", "input_sigma_w2": "input σ_w²"}
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    from research.advice.recommend import SEQUENCE_LENGTH
+    from research.networks import registry
+
+    p.add_argument("--arch", help=f"one of: {', '.join(registry.names())}")
+    p.add_argument("--activation", help="e.g. tanh, relu, gelu (see `initmap theory --help`)")
+    p.add_argument("--depth", type=int, help="hidden layers / residual blocks / stacked RNN "
+                   "layers")
+    p.add_argument("--seq-len", type=int, default=SEQUENCE_LENGTH, help="rnn: time steps the "
+                   f"signal crosses (theory's depth; default {SEQUENCE_LENGTH}, MNIST-1D's length)")
+    p.add_argument("--width", type=int, help="hidden width (fan-in of the defaults; default 256)")
+    p.add_argument("--sigma-b2", type=float, help="bias variance (default 0.05; 0 for ReLU-like "
+                   "activations and RNNs)")
+    p.add_argument("--from-runs", nargs="+", action="extend", default=[], metavar="DIR",
+                   help="sweep folders to read evidence from, besides figures/data")
+    p.add_argument("--data-root", help="folder of stored sweeps scanned for evidence (default "
+                   "figures/data here, else the checkout's)")
+    p.add_argument("--table", action="store_true", help="the table for every network type")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _band_text(lower, upper) -> str:
+    return f"[{_num(lower) if lower else '< 1e-4'}, {_num(upper) if upper else '> 1e4'}]"
+
+
+def _run(args: argparse.Namespace) -> int:
+    from research.advice import recommend
+
+    if args.table:
+        rows = recommend.magic_table()
+        print(json.dumps(rows, indent=2) if args.json else table_text(rows))
+        return 0
+    for field in ("arch", "activation", "depth"):
+        if getattr(args, field) is None:
+            raise SpecError(field, reason=f"--{field} is required (or --table)")
+    if args.seq_len < 1:
+        raise SpecError("seq_len", args.seq_len, reason="must be >= 1")
+    result = recommend.recommend(args.arch, args.activation, args.depth, args.width,
+                                 args.sigma_b2, args.from_runs, args.data_root, args.seq_len)
+    print(json.dumps(result, indent=2) if args.json else recommend_text(result))
+    return 0
+
+
+def table_text(rows: list[dict]) -> str:
+    depths = [k[len("band_depth_"):] for k in rows[0] if k.startswith("band_depth_")]
+    head = ["network", "activation", "σ_w²", "σ_b²", "scaling",
+            *(f"band at depth {d}" for d in depths)]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        bands = [(r["unlimited"] if r[f"band_depth_{d}"] is None
+                  else _band_text(*r[f"band_depth_{d}"])) for d in depths]
+        lines.append("| " + " | ".join([r["arch"], r["activation"], _num(r["sigma_w2"]),
+                                         _num(r["sigma_b2"]), r["scaling"], *bands]) + " |")
+    lines.append("")
+    lines.append("No single number: σ_w² is set by the activation (and σ_b²), not by width (the "
+                 "variance is σ_w²/fan_in); the band narrows about the critical σ_w² roughly as "
+                 "1/depth; residual networks trade the band for a branch scale α that moves "
+                 "with depth. For RNNs depth is the sequence length (time steps).")
+    return "\n".join(lines)
+
+
+def recommend_text(r: dict) -> str:
+    band, th = r["band"], r["theory"]
+    lines = [f"{r['arch']} · {r['activation']} · depth {r['depth']}"
+             + (f" · width {r['width']}" if r["width"] else "")]
+    lines.append(f"recommended  σ_w² = {_num(r['recommended_sigma_w2'])}   "
+                 f"σ_b² = {_num(r['recommended_sigma_b2'])} ({r['sigma_b2_source']})")
+    if th:
+        lines.append(f"why          critical σ_w² (χ₁ = {_num(th['chi1'])}) at this σ_b²: "
+                     f"q* = {_num(th['q_star'])}, ξ_c = {_num(th['xi_c'])}, phase {th['phase']}")
+    if band["basis"] and band["basis"].startswith(("residual", "identity")):
+        lines.append(f"band         {band['basis']}")
+    elif band["empty"]:
+        lines.append(f"band         none: no σ_w² has {band['rule']} at depth {r['depth']}")
+    elif th:
+        lines.append(f"band         σ_w² ∈ {_band_text(band['lower'], band['upper'])} trains at "
+                     f"depth {r['depth']} by theory ({band['rule']}; upper edge from "
+                     f"{band['basis']})")
+    for key, value in r["structure"].items():
+        label = STRUCTURE_LABELS.get(key, key)
+        if isinstance(value, list):
+            lines += [f"{label:12s} - {v}" for v in value]
+        elif isinstance(value, dict):
+            lines.append(f"{label:12s} " + ", ".join(f"{k}: ×{_num(v)}" for k, v in value.items()))
+        else:
+            lines.append(f"{label:12s} {_num(value) if isinstance(value, float) else value}")
+    lines.append(f"\ndefaults (hidden layer, fan_in = fan_out = {r['width'] or 256}):")
+    lines.append(f"  {'default':16s} {'σ_w²':>7s} {'σ_b²':>7s} {'phase':9s} {'6·ξ':>7s}  "
+                 "measured              verdict")
+    for d in r["defaults"]:
+        m = d["measured"]
+        measured = "—"
+        if m:
+            measured = f"{m['k']}/{m['n']} at {_num(m['sigma_w2'], 3)}"
+            if not math.isclose(m["sigma_b2"], d["sigma_b2"], rel_tol=0.1, abs_tol=1e-3):
+                measured += f", σ_b² {_num(m['sigma_b2'], 2)}"
+        lines.append(f"  {d['default']:16s} {_num(d['sigma_w2']):>7s} {_num(d['sigma_b2'], 3):>7s}"
+                     f" {d['phase']:9s} {_num(d['deepest_trainable'], 3):>7s}  {measured:21s} "
+                     f"{d['verdict']}")
+    lines += _evidence_text(r["evidence"])
+    lines.append("\ncaveats:")
+    lines += [f"  - {c}" for c in r["caveats"]]
+    return "\n".join(lines)
+
+
+def _evidence_text(e: dict) -> list[str]:
+    from pathlib import Path
+
+    lines = [f"\nevidence: {e['runs']} stored runs match"
+             + (f"; depths {e['stored_depths']}" if e["stored_depths"] else "")]
+    if e["cells"]:
+        lines.append(f"  at depth {e['depth']}, width {', '.join(map(str, e['width']))}:")
+        lines.append(f"  {'σ_w²':>7s} {'σ_b²':>6s} {'lr':>7s}  converged  P   95% CI        "
+                     "theory     source")
+        for c in e["cells"]:
+            said = ("" if "theory_trains" not in c
+                    else "trains" if c["theory_trains"] else "no")
+            lines.append(f"  {_num(c['sigma_w2']):>7s} {_num(c['sigma_b2'], 3):>6s} "
+                         f"{_num(c['lr'], 3):>7s}  {c['k']:>4d}/{c['n']:<4d} {c['p']:4.2f} "
+                         f"[{c['lo']:.2f}, {c['hi']:.2f}]  {said:9s}  {Path(c['source']).name}")
+    for edge in e["edges"]:
+        lines.append(f"  refined {edge['side']} edge at depth {edge['depth']}, width "
+                     f"{edge['width']}, σ_b² {_num(edge['sigma_b2'], 3)}: σ_w² ≈ "
+                     f"{_num(edge['edge_sigma_w2'])} in [{_num(edge['sigma_w2_lo'])}, "
+                     f"{_num(edge['sigma_w2_hi'])}] ({Path(edge['source']).name})")
+    lines += [f"  {s}" for s in e["statements"]]
+    return lines
+
+
+VERB = Verb(name="recommend",
+            help="the init scale for a network type and depth, why, and the evidence",
+            description="Recommended σ_w², σ_b² (and branch scale / recurrent init) from "
+                        "mean-field theory, the band that trains at this depth, verdicts for the "
+                        "common framework defaults, and what stored sweeps measured.",
+            epilog=RECOMMEND_EXAMPLES, add_arguments=_add_arguments, run=_run)

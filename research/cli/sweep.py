@@ -1,0 +1,110 @@
+"""`initmap sweep`: train every run of a preset or TOML spec; store results; draw phase.png."""
+
+import argparse
+import json
+import sys
+
+import pandas as pd
+
+from research.cli.verb import Verb
+from research.training.spec import AXES, SPEC_FIELDS
+
+SWEEP_EXAMPLES = """\
+examples:
+  initmap sweep quick                               # the 3-minute tanh map
+  initmap sweep dip-tanh --seeds 8                  # a preset, with more seeds
+  initmap sweep my.toml --sigma-w2 1 1.5 2 --depth 4 16 64
+  initmap sweep quick --activation relu --out runs/quick-relu --fresh
+  initmap sweep quick --json > summary.json         # machine-readable summary
+
+Every spec field is an option (--field-name VALUE; axes take several values). Results go to
+runs/<name>/ (or --out): spec.toml, manifest.json, runs/part-*.parquet, phase.png. Re-running
+the same command resumes: finished runs are skipped. Read results with
+  pandas.read_parquet("runs/quick/runs")   or   research.load_runs("runs/quick")
+"""
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="PRESET|FILE.toml",
+                   help="a preset name (see `initmap presets`) or a TOML spec file")
+    fields = p.add_argument_group("spec fields (override the preset or file)")
+    for name in SPEC_FIELDS:
+        flag = "--" + name.replace("_", "-")
+        if name in AXES:
+            fields.add_argument(flag, dest=f"field_{name}", nargs="+", metavar="V",
+                                help="axis: one or more values")
+        else:
+            fields.add_argument(flag, dest=f"field_{name}", metavar="V",
+                                help=f"default {SPEC_FIELDS[name].default!r}")
+    p.add_argument("--fresh", action="store_true", help="delete stored results and start over")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--no-plot", action="store_true", help="skip phase.png")
+    p.add_argument("--shard", metavar="K/N", help="train only shard K of N (every N-th "
+                   "population); shards share the results folder")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan and a calibrated time estimate; train nothing")
+    p.add_argument("--profile", metavar="DIR",
+                   help="write a JAX profiler trace of the sweep to DIR (TensorBoard, Perfetto)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from research.training import devices, plan, spec, sweep
+    from research.views import report
+
+    devices.enable_compilation_cache()
+    overrides = {key[len("field_"):]: value for key, value in vars(args).items()
+                 if key.startswith("field_") and value is not None}
+    sweep_spec = spec.load(args.source, overrides)
+    shard = plan.parse_shard(args.shard)
+    show = None if args.quiet or args.json else print
+    with devices.profiling(args.profile):
+        result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
+                                 command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
+                                 dry_run=args.dry_run, on_plan=show)
+    if args.dry_run:
+        estimate = result.estimate
+        if args.json:
+            print(json.dumps({"plan": result.plan_text, "estimate": estimate}, indent=2))
+        elif estimate:
+            print(plan.estimate_text(estimate))
+        return 0
+    if sweep_spec.refine and shard.whole:
+        from research.advice import refine
+
+        found = refine.refine(result.out, log=show or (lambda line: None))
+        if show:
+            show(refine.summary_text(found))
+    plot_path = None
+    if not args.no_plot and len(result.runs):
+        plot_path = report.plot_phase(result.runs, result.out / "phase.png",
+                                      title=sweep_spec.name)
+    summary = report.summary(result, plot_path)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif not args.quiet:
+        print(summary_text(result, summary))
+    return 0
+
+
+def summary_text(result, info: dict) -> str:
+    runs = result.runs
+    lines = [f"\n{info['name']}: {info['n_runs']} runs in {result.out} "
+             f"({info['trained_now']} trained now, {info['wall_time_s']:.1f} s)"]
+    lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in info["outcomes"].items()))
+    if len(runs):
+        cells = pd.DataFrame(info["map"])  # computed once, by summary()
+        table = cells.pivot(index="depth", columns="sigma_w2", values="p_converged")
+        seeds = int(cells["n"].min())
+        lines.append(f"\nP(converged), depth × σ_w² (≥ {seeds} runs per cell):")
+        lines.append(table.to_string(float_format=lambda v: f"{v:.2f}"))
+    if info["phase_png"]:
+        lines.append(f"\nphase diagram: {info['phase_png']}")
+    lines.append(f"results: pandas.read_parquet('{result.out / 'runs'}')")
+    return "\n".join(lines)
+
+
+VERB = Verb(name="sweep", help="train a population over a grid and map what converges",
+            description="Train every run of a preset or TOML spec as vmapped populations; store "
+                        "results; draw the phase diagram.",
+            epilog=SWEEP_EXAMPLES, add_arguments=_add_arguments, run=_run)
