@@ -2,6 +2,7 @@
 the per-member traced `Hyper` scalars, vmapped over a population (one compile serves every σ,
 learning rate and seed). The spec's run fields of the same names fill both (training/engine)."""
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -17,7 +18,9 @@ class ModelConfig:
     activation: str
     depth: int  # hidden layers (mlp, cnn), residual blocks, transformer blocks, RNN layers
     width: int  # units, channels, model dimension, hidden size
-    in_dim: int  # input features (for sequence models: the sequence length)
+    # One example's shape: (features,) for 1-D data (a signal, for convolutions and sequence
+    # models), (height, width, channels) for images.
+    in_shape: tuple[int, ...]
     out_dim: int
     init: str
     compute_dtype: str
@@ -31,6 +34,30 @@ class ModelConfig:
     kernel_size: int
     patch_size: int
     heads: int
+
+    @property
+    def in_dim(self) -> int:
+        """Input features, flattened: what a dense first layer takes (the signal's length)."""
+        return math.prod(self.in_shape)
+
+    @property
+    def image(self) -> bool:
+        """2-D data (height, width, channels): convolutions and patches are 2-D."""
+        return len(self.in_shape) == 3
+
+    @property
+    def channels(self) -> int:
+        return self.in_shape[-1] if self.image else 1
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """The positions a convolution slides over: (length,) or (height, width)."""
+        return self.in_shape[:2] if self.image else self.in_shape
+
+    @property
+    def spatial(self) -> int:
+        """Spatial dimensions of a convolution kernel: 1 for signals, 2 for images."""
+        return len(self.grid)
 
 
 class Hyper(NamedTuple):

@@ -31,18 +31,25 @@ _TRUNCATED_STD = 0.8796256610342398
 
 @dataclass(frozen=True)
 class Weight:
-    """A weight tensor (..., fan_in, fan_out), or a conv kernel (..., k, c_in, c_out)."""
+    """A weight tensor (..., fan_in, fan_out), or a conv kernel (..., k, c_in, c_out) with
+    `spatial` = 1, or (..., k, k, c_in, c_out) with `spatial` = 2 (images)."""
 
     shape: tuple[int, ...]
     role: str = "hidden"  # see parametrization.ROLES
     conv: bool = False
+    spatial: int = 1  # a conv kernel's spatial dimensions (taps = k ** spatial)
     recurrent: bool = False  # a square recurrent matrix: what the identity scheme sets to I
     zero: bool = False  # starts at zero whatever the scheme (Fixup's last branch layer)
     gain: float = 1.0  # a fixed extra factor on the std (Fixup's L^(-1/(2m-2)))
 
     @property
     def fan_in(self) -> int:
-        return self.shape[-2] * (self.shape[-3] if self.conv else 1)
+        return math.prod(self.shape[-2 - self.spatial:-1]) if self.conv else self.shape[-2]
+
+    @property
+    def leading(self) -> tuple[int, ...]:
+        """The stacking axes in front of one layer's matrix or kernel."""
+        return self.shape[:-2 - (self.spatial if self.conv else 0)]
 
 
 @dataclass(frozen=True)
@@ -102,13 +109,15 @@ def _structure(draw: jax.Array, w: Weight, scheme: str) -> jax.Array:
     if w.zero:
         return jnp.zeros(w.shape)
     if w.conv and scheme == "delta_orthogonal":
-        # Xiao et al. 2018: only the centre tap, an orthogonal matrix. Times √k, so that after
-        # the 1/√(k·c_in) scaling the centre has the entry variance 1/c_in that preserves norms.
+        # Xiao et al. 2018: only the centre tap (of a k or k × k kernel), an orthogonal matrix.
+        # Times √taps, so that after the 1/√(taps·c_in) scaling the centre has the entry
+        # variance 1/c_in that preserves norms.
         k = w.shape[-3]
-        centre = orthogonalize(draw[..., k // 2, :, :]) * math.sqrt(k)
-        return jnp.zeros(w.shape).at[..., k // 2, :, :].set(centre)
+        centre_tap = (Ellipsis, *(k // 2,) * w.spatial, slice(None), slice(None))
+        centre = orthogonalize(draw[centre_tap]) * math.sqrt(k ** w.spatial)
+        return jnp.zeros(w.shape).at[centre_tap].set(centre)
     if scheme in ("orthogonal", "lsuv", "delta_orthogonal"):
-        flat = draw.reshape(w.shape[:-3] + (w.fan_in, w.shape[-1])) if w.conv else draw
+        flat = draw.reshape(w.leading + (w.fan_in, w.shape[-1])) if w.conv else draw
         return orthogonalize(flat).reshape(w.shape)
     if scheme == "identity" and w.recurrent:
         # Le et al. 2015 (IRNN): W = I, so σ_w² = 1 gives exactly the identity.

@@ -21,10 +21,11 @@ class Net:
         self.phi = get_activation(cfg.activation)
 
     def linear(self, x: jax.Array, w: jax.Array, b: jax.Array | None = None) -> jax.Array:
-        """x @ w (w: (fan_in, fan_out)) or a 1-D convolution (x: (n, length, c_in), w: (k,
-        c_in, c_out)) with the parametrisation's forward multiplier."""
-        if w.ndim == 3:
-            y, fan_in = self._conv(x, w), w.shape[0] * w.shape[1]
+        """x @ w (w: (fan_in, fan_out)), a 1-D convolution (x: (n, length, c_in), w: (k,
+        c_in, c_out)) or a 2-D one (x: (n, height, width, c_in), w: (k, k, c_in, c_out)), with
+        the parametrisation's forward multiplier."""
+        if w.ndim >= 3:
+            y, fan_in = self._conv(x, w), math.prod(w.shape[:-1])
         else:
             y, fan_in = x.astype(self.dtype) @ w.astype(self.dtype), w.shape[0]
         y = y * parametrization.forward_scale(fan_in, self.cfg, self.hp.sigma_w2)
@@ -35,21 +36,37 @@ class Net:
     def _conv(self, x: jax.Array, w: jax.Array) -> jax.Array:
         # As one matmul over the k shifted copies of the input (im2col): unlike
         # lax.conv_general_dilated, whose batching rule has gaps under nested vmaps (members ×
-        # gradient probes), this is plain einsum for vmap, and as fast at these sizes.
-        k, length = w.shape[0], x.shape[1]
+        # gradient probes), this is plain einsum for vmap, and as fast at these sizes. In 2-D
+        # the k² shifted copies, in the kernel's (row tap, column tap, channel) order.
+        k, spatial = w.shape[0], w.ndim - 2
         left, right = k // 2, k - 1 - k // 2
         mode = "wrap" if self.cfg.padding == "circular" else "constant"
-        x = jnp.pad(x.astype(self.dtype), ((0, 0), (left, right), (0, 0)), mode=mode)
-        patches = jnp.concatenate([x[:, j:j + length] for j in range(k)], axis=-1)
+        pad = ((0, 0), *((left, right),) * spatial, (0, 0))
+        padded = jnp.pad(x.astype(self.dtype), pad, mode=mode)
+        if spatial == 1:
+            length = x.shape[1]
+            copies = [padded[:, j:j + length] for j in range(k)]
+        else:
+            height, width = x.shape[1:3]
+            copies = [padded[:, i:i + height, j:j + width] for i in range(k) for j in range(k)]
+        patches = jnp.concatenate(copies, axis=-1)
         return patches @ w.astype(self.dtype).reshape(-1, w.shape[-1])
 
 
 def readout(net: Net, h: jax.Array, params: dict) -> jax.Array:
-    """The dense readout, after a global average pool over positions for convolutional nets
-    (h: (n, length, channels)); float32 out."""
-    if h.ndim == 3:
-        h = jnp.mean(h, axis=1)
+    """The dense readout, after a global average pool over positions (h: (n, length,
+    channels), or (n, height, width, channels) in 2-D; tokens alike); float32 out."""
+    if h.ndim >= 3:
+        h = jnp.mean(h, axis=tuple(range(1, h.ndim - 1)))
     return net.linear(h, params["w_out"], params["b_out"]).astype(jnp.float32)
+
+
+def network_input(x: jax.Array, cfg: ModelConfig, conv: bool) -> jax.Array:
+    """A minibatch as the first layer takes it: a convolution's (n, length, 1) signal or
+    (n, height, width, channels) image; a dense layer's (n, features), images flattened."""
+    if conv:
+        return x if cfg.image else x[..., None]
+    return x.reshape(x.shape[0], -1)
 
 
 def layer_norm(h: jax.Array) -> jax.Array:

@@ -67,17 +67,19 @@ class MemberState(NamedTuple):
     diverged_step: jax.Array  # -1 while not diverged
 
 
-def model_config(run: RunSpec, in_dim: int, out_dim: int) -> ModelConfig:
-    """The network's static description: the run's fields of that name, and the data's sizes."""
-    names = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("in_dim",
+def model_config(run: RunSpec, in_shape: int | tuple[int, ...], out_dim: int) -> ModelConfig:
+    """The network's static description: the run's fields of that name, and the data's sizes
+    (one example's shape, `Dataset.in_shape`; an int is a 1-D input of that many features)."""
+    names = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("in_shape",
                                                                                 "out_dim")]
-    return ModelConfig(in_dim=in_dim, out_dim=out_dim, **{n: getattr(run, n) for n in names})
+    shape = (in_shape,) if isinstance(in_shape, int) else tuple(int(d) for d in in_shape)
+    return ModelConfig(in_shape=shape, out_dim=out_dim, **{n: getattr(run, n) for n in names})
 
 
 def program_for(runs: list[RunSpec], data: Dataset) -> Program:
     """The compiled program of a population (runs of one bucket)."""
     run = runs[0]
-    model = model_config(run, data.x.shape[1], data.out_dim)
+    model = model_config(run, data.in_shape, data.out_dim)
     crit = Criterion(classification=data.is_classification, target_acc=run.target_acc,
                      target_loss_ratio=run.target_loss_ratio, diverge_factor=run.diverge_factor)
     return Program(arch=run.arch, model=model, optimizer=run.optimizer, schedule=run.schedule,

@@ -137,21 +137,23 @@ class Grid:
         return mask
 
 
+InShape = int | tuple[int, ...]  # one example's shape (`Dataset.in_shape`); an int: 1-D features
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}
 PROBE_BATCH = 8  # engine: single-example gradients computed 8 at a time at init
 SAFETY = 2.0  # the estimate below was checked to bound XLA's own memory analysis (tests)
 
 
-def _costs(run: RunSpec, in_dim: int, out_dim: int) -> tuple[int, int, float]:
+def _costs(run: RunSpec, in_shape: InShape, out_dim: int) -> tuple[int, int, float]:
     """(parameters, floats per example per layer kept for the backward pass, multiply-adds per
-    example) of a run's network, from its layout and its type's cost model. The cost models'
+    example) of a run's network on inputs of `in_shape` (one example's shape; an int: 1-D
+    features), from its layout and its type's cost model. The cost models'
     factors were fitted to XLA's memory analysis (tests/training/test_plan.py checks the
     bounds)."""
     from research.networks import registry
     from research.networks.init import Weight
     from research.training import engine
 
-    cfg = engine.model_config(run, in_dim, out_dim)
+    cfg = engine.model_config(run, in_shape, out_dim)
     arch = registry.get(run.arch)
     layout = arch.layout(cfg)
     params = sum(math.prod(t.shape) for t in layout.values())
@@ -161,11 +163,11 @@ def _costs(run: RunSpec, in_dim: int, out_dim: int) -> tuple[int, int, float]:
     return params, cost.positions * run.width * cost.kept_per_layer, float(work)
 
 
-def member_bytes(run: RunSpec, in_dim: int, out_dim: int) -> int:
+def member_bytes(run: RunSpec, in_shape: InShape, out_dim: int) -> int:
     """Estimated peak bytes one member needs (float32): the larger of init (parameters,
     optimizer state, the gradient probes, the eval forward) and a training chunk (parameters,
     their update and gradients, optimizer state, the activations kept for the backward pass)."""
-    params, activations, _ = _costs(run, in_dim, out_dim)
+    params, activations, _ = _costs(run, in_shape, out_dim)
     slots = OPTIMIZER_SLOTS[run.optimizer]
     eval_floats = run.eval_size * (2 * activations + out_dim)
     init = params * (1 + slots + PROBE_BATCH + 1) + eval_floats
@@ -196,10 +198,10 @@ def ceil_to(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def piece_size(run: RunSpec, n_devices: int, budget: int, in_dim: int, out_dim: int) -> int:
+def piece_size(run: RunSpec, n_devices: int, budget: int, in_shape: InShape, out_dim: int) -> int:
     """Members per compiled call: as many as fit the memory budget (all devices together), a
     multiple of the device count."""
-    need = member_bytes(run, in_dim, out_dim)
+    need = member_bytes(run, in_shape, out_dim)
     fit = budget // need
     if fit < n_devices:
         raise SpecError("memory_budget", f"{budget / 1e6:.0f}MB", reason=(
@@ -212,9 +214,9 @@ def shard_slots(slots: list[Slot], shard: Shard) -> list[Slot]:
     return [slot for slot in slots if slot.number % shard.n == shard.k - 1]
 
 
-def _work(run: RunSpec, in_dim: int, out_dim: int) -> float:
+def _work(run: RunSpec, in_shape: InShape, out_dim: int) -> float:
     # Multiply-adds per example: what a step's cost scales with, past fixed overheads.
-    return _costs(run, in_dim, out_dim)[2]
+    return _costs(run, in_shape, out_dim)[2]
 
 
 def calibrate(grid: Grid, slots: list[Slot], dataset) -> dict:
@@ -223,7 +225,7 @@ def calibrate(grid: Grid, slots: list[Slot], dataset) -> dict:
     from research.training import sweep
 
     spec = grid.spec
-    d_in, d_out = dataset.x.shape[1], dataset.out_dim
+    d_in, d_out = dataset.in_shape, dataset.out_dim
     probe = grid.population(max(slots, key=lambda s: _work(grid.run(s.bucket, 0), d_in, d_out)))
     first = probe.runs[0]
     steps = min(first.steps, max(first.log_every, (spec.chunk_steps // first.log_every)

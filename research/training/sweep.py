@@ -36,7 +36,7 @@ def train(population: Population, dataset: Dataset, spec: SweepSpec,
     runs = list(population.runs)
     n_devices = devices.device_count()
     budget = plan.parse_budget(spec.memory_budget) or devices.memory_budget()
-    fit = plan.piece_size(runs[0], n_devices, budget, dataset.x.shape[1], dataset.out_dim)
+    fit = plan.piece_size(runs[0], n_devices, budget, dataset.in_shape, dataset.out_dim)
     # Every piece padded to one size (a multiple of the device count): one compile per bucket.
     size = min(fit, plan.ceil_to(len(runs), n_devices))
     records = []

@@ -20,7 +20,7 @@ LAYOUT = {"w": init.Weight((256, 128)), "stack": init.Weight((3, 128, 128)),
 def _cfg(scheme: str, **kw) -> ModelConfig:
     # The spec's defaults for every field not given (ModelConfig restates none of them).
     run = spec.expand(spec.SweepSpec(depth=(2,), width=(128,)))[0]
-    return model_config(dataclasses.replace(run, init=scheme, **kw), in_dim=256, out_dim=10)
+    return model_config(dataclasses.replace(run, init=scheme, **kw), in_shape=256, out_dim=10)
 
 
 def _hp(sigma_w2=2.0, sigma_b2=0.3, **kw) -> Hyper:

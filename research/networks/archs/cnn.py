@@ -1,7 +1,10 @@
-"""1-D convolutional network over MNIST-1D (the signal as one input channel): a conv layer,
-(depth - 1) identical conv layers scanned, global average pool, dense readout. Width is the
-channel count; padding is circular or same (zero). The forward pass is the MLP's (`mlp.forward`
-dispatches on the kernels' rank); only the layout differs."""
+"""Convolutional network: 1-D over a signal such as MNIST-1D's (one input channel), 2-D over
+images (k × k kernels, the image's channels in): a conv layer, (depth - 1) identical conv layers
+scanned, global average pool, dense readout. Width is the channel count; padding is circular or
+same (zero). The forward pass is the MLP's (`mlp.forward` dispatches on the kernels' rank); only
+the layout differs."""
+
+import math
 
 from research.common.errors import SpecError
 from research.networks import init as init_schemes
@@ -14,17 +17,19 @@ Weight, Bias = init_schemes.Weight, init_schemes.Bias
 
 
 def layout(cfg: ModelConfig) -> init_schemes.Layout:
-    hidden, width, k = cfg.depth - 1, cfg.width, cfg.kernel_size
-    return {"w_in": Weight((k, 1, width), role="input", conv=True),
-            "w_hidden": Weight((hidden, k, width, width), conv=True),
+    hidden, width, s = cfg.depth - 1, cfg.width, cfg.spatial
+    kernel = (cfg.kernel_size,) * s
+    return {"w_in": Weight((*kernel, cfg.channels, width), role="input", conv=True, spatial=s),
+            "w_hidden": Weight((hidden, *kernel, width, width), conv=True, spatial=s),
             "w_out": Weight((width, cfg.out_dim), role="output"),
             "b_in": Bias((width,)), "b_hidden": Bias((hidden, width)),
             "b_out": Bias((cfg.out_dim,), role="scalar")}
 
 
 def cost(cfg: ModelConfig) -> Cost:
-    # Every weight is applied at every position; a layer keeps its k shifted copies (im2col).
-    return Cost(positions=cfg.in_dim, kept_per_layer=cfg.kernel_size)
+    # Every weight is applied at every position (length, or height × width); a layer keeps its
+    # k (or k²) shifted copies (im2col).
+    return Cost(positions=math.prod(cfg.grid), kept_per_layer=cfg.kernel_size ** cfg.spatial)
 
 
 def check_kernel(spec) -> None:
@@ -33,7 +38,7 @@ def check_kernel(spec) -> None:
 
 
 ARCH = Arch(
-    name="cnn", summary="1-D convolutions (circular or same padding), global average pool",
+    name="cnn", summary="1-D or 2-D convolutions (circular or same padding), global average pool",
     layout=layout, forward=mlp.forward, weight_grad_norms=mlp.weight_grad_norms,
     unit_diversity=mlp.unit_diversity, cost=cost, options=CONV_OPTIONS,
     inits=("delta_orthogonal", "lsuv"), lsuv_layers=mlp.lsuv_layers,

@@ -1,4 +1,5 @@
-"""Fully connected network: input layer, (depth - 1) identical hidden layers scanned, readout.
+"""Fully connected network (images flattened): input layer, (depth - 1) identical hidden
+layers scanned, readout.
 
 `depth` counts hidden layers (each followed by the activation). The repeated layers are stacked
 along a leading axis and run with `lax.scan`, so compile time does not grow with depth. The CNN
@@ -27,10 +28,11 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
 
 def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[jax.Array, jax.Array]:
     """(outputs, q) where q[l] is the mean squared pre-activation of hidden layer l + 1.
-    Convolutional kernels (3-D) make it a CNN over the input as a 1-channel signal."""
+    Convolutional kernels make it a CNN over the input as a 1-channel signal (or, for 2-D
+    data, an image); a dense first layer takes images flattened."""
     net = layers.Net(cfg, hp)
-    conv = params["w_in"].ndim == 3
-    h = net.linear(x[..., None] if conv else x, params["w_in"], params["b_in"])
+    conv = params["w_in"].ndim >= 3
+    h = net.linear(layers.network_input(x, cfg, conv), params["w_in"], params["b_in"])
 
     def layer(h, wb):
         h_next = net.linear(net.phi(h), *wb)

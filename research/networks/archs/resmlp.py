@@ -2,8 +2,9 @@
 
 F is one or two dense layers on the activated (and, with norm = pre_ln, layer-normed) stream:
 F(h) = W₁φ(n(h)) + b₁, or F(h) = W₂φ(W₁φ(n(h)) + b₁) + b₂ (Yang & Schoenholz 2017's reduced
-and full residual nets). α comes from `residual` (see layers.branch_gates). The ResNet
-(`resnet.py`) is the same network with convolutions and a global average pool.
+and full residual nets); images are flattened. α comes from `residual` (see
+layers.branch_gates). The ResNet (`resnet.py`) is the same network with convolutions and a
+global average pool.
 """
 
 import jax
@@ -19,17 +20,18 @@ Weight, Bias, Const = init_schemes.Weight, init_schemes.Bias, init_schemes.Const
 
 def layout(cfg: ModelConfig, conv: bool = False) -> init_schemes.Layout:
     blocks, width = cfg.depth, cfg.width
-    kernel = (cfg.kernel_size,) if conv else ()
+    kernel = (cfg.kernel_size,) * cfg.spatial if conv else ()
+    s = cfg.spatial if conv else 1
     fixup = cfg.residual == "fixup"
     two = cfg.branch_layers == 2
-    first = (cfg.kernel_size, 1, width) if conv else (cfg.in_dim, width)
-    lay = {"w_in": Weight(first, role="input", conv=conv),
+    first = (*kernel, cfg.channels, width) if conv else (cfg.in_dim, width)
+    lay = {"w_in": Weight(first, role="input", conv=conv, spatial=s),
            # Fixup: the branch's first layer scaled by L^(-1/(2m-2)), its last layer zero.
-           "w_b1": Weight((blocks, *kernel, width, width), conv=conv,
+           "w_b1": Weight((blocks, *kernel, width, width), conv=conv, spatial=s,
                           gain=layers.fixup_gain(cfg, blocks)),
            "w_out": Weight((width, cfg.out_dim), role="output", zero=fixup)}
     if two:
-        lay["w_b2"] = Weight((blocks, *kernel, width, width), conv=conv, zero=fixup)
+        lay["w_b2"] = Weight((blocks, *kernel, width, width), conv=conv, spatial=s, zero=fixup)
     lay.update({"b_in": Bias((width,)), "b_b1": Bias((blocks, width))})
     if two:  # Fixup's branch ends in zero weights and a zero bias: it starts as exactly 0
         lay["b_b2"] = Const((blocks, width), 0.0, "input") if fixup else Bias((blocks, width))
@@ -42,9 +44,9 @@ def layout(cfg: ModelConfig, conv: bool = False) -> init_schemes.Layout:
 def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[jax.Array, jax.Array]:
     """(outputs, q): q[0] the stream's mean square after the input layer, q[l] after block l."""
     net = layers.Net(cfg, hp)
-    conv = params["w_in"].ndim == 3
+    conv = params["w_in"].ndim >= 3
     norm = layers.layer_norm if cfg.norm == "pre_ln" else (lambda h: h)
-    h = net.linear(x[..., None] if conv else x, params["w_in"], params["b_in"])
+    h = net.linear(layers.network_input(x, cfg, conv), params["w_in"], params["b_in"])
     gates = layers.branch_gates(params, hp, cfg, cfg.depth)
     branch = [params["w_b1"], params["b_b1"]]
     if "w_b2" in params:

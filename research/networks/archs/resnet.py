@@ -1,8 +1,9 @@
-"""1-D ResNet: the residual MLP's blocks with convolutions (width = channels), an input
-convolution, a global average pool and a dense readout. Only the layout differs from
-`resmlp`, whose forward pass dispatches on the kernels' rank."""
+"""ResNet: the residual MLP's blocks with convolutions (1-D over a signal, k × k over images;
+width = channels), an input convolution, a global average pool and a dense readout. Only the
+layout differs from `resmlp`, whose forward pass dispatches on the kernels' rank."""
 
 import dataclasses
+import math
 
 from research.networks import init as init_schemes
 from research.networks.arch import CONV_OPTIONS, Cost
@@ -15,7 +16,7 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
 
 
 def cost(cfg: ModelConfig) -> Cost:
-    return Cost(positions=cfg.in_dim, kept_per_layer=cfg.branch_layers + 1)
+    return Cost(positions=math.prod(cfg.grid), kept_per_layer=cfg.branch_layers + 1)
 
 
 ARCH = dataclasses.replace(

@@ -2,7 +2,10 @@
 h_t = φ(W_x x_t + W_h h_{t-1} + b), `depth` stacked layers (the first reads the signal, the
 rest read the layer below; layers 2… are stacked and scanned), readout from the last layer's
 final state. σ_w² scales both the input and the recurrent weights; the identity scheme sets the
-recurrent matrices to √σ_w²·I (Le et al. 2015's IRNN at σ_w² = 1)."""
+recurrent matrices to √σ_w²·I (Le et al. 2015's IRNN at σ_w² = 1).
+
+Images are read one row per step (height steps of width × channels features), as in the
+row-by-row sequential MNIST of the RNN literature."""
 
 import jax
 import jax.numpy as jnp
@@ -15,9 +18,19 @@ from research.networks.config import Hyper, ModelConfig
 Weight, Bias = init_schemes.Weight, init_schemes.Bias
 
 
+def steps(cfg: ModelConfig) -> int:
+    """Time steps: the signal's samples, or the image's rows."""
+    return cfg.in_shape[0]
+
+
+def step_features(cfg: ModelConfig) -> int:
+    """Inputs per step: one sample, or one row of pixels (width × channels)."""
+    return cfg.in_dim // steps(cfg)
+
+
 def layout(cfg: ModelConfig) -> init_schemes.Layout:
     rest, width = cfg.depth - 1, cfg.width
-    return {"w_x": Weight((1, width), role="input"),
+    return {"w_x": Weight((step_features(cfg), width), role="input"),
             "w_h": Weight((width, width), recurrent=True),
             "w_x_rest": Weight((rest, width, width)),
             "w_h_rest": Weight((rest, width, width), recurrent=True),
@@ -29,7 +42,8 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
 def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[jax.Array, jax.Array]:
     """(outputs, q): q[l] layer l's mean squared pre-activation over time steps and examples."""
     net = layers.Net(cfg, hp)
-    sequence = jnp.swapaxes(x, 0, 1)[..., None]  # (time, examples, 1)
+    # (time, examples, features per step)
+    sequence = jnp.swapaxes(x.reshape(x.shape[0], steps(cfg), step_features(cfg)), 0, 1)
 
     def run_layer(inputs, w_x, w_h, b):
         drive = net.linear(inputs, w_x, b)  # the input's part of every step, in one matmul
@@ -64,11 +78,12 @@ def unit_diversity(params: dict) -> jax.Array:
 
 
 def cost(cfg: ModelConfig) -> Cost:
-    return Cost(positions=cfg.in_dim, kept_per_layer=1)  # every weight at every time step
+    return Cost(positions=steps(cfg), kept_per_layer=1)  # every weight at every time step
 
 
 ARCH = Arch(
-    name="rnn", summary="vanilla RNN reading the signal one sample per step", layout=layout,
+    name="rnn", summary="vanilla RNN reading the signal one sample (an image one row) per step",
+    layout=layout,
     forward=forward, weight_grad_norms=weight_grad_norms, unit_diversity=unit_diversity,
     cost=cost, inits=("identity",), depth_label="layers", figure_label=", {init} init",
     mnist1d_reference=("GRU", 91.0),

@@ -7,8 +7,11 @@ dense readout.
 norm: pre_ln  h ← h + α·A(LN h);  h ← h + α·M(LN h);  LN before the readout
       post_ln h ← LN(h + α·A(h));  h ← LN(h + α·M(h))
       none    h ← h + α·A(h);      h ← h + α·M(h)
-Position embeddings are drawn like biases (variance σ_b²).
+Position embeddings are drawn like biases (variance σ_b²). Images are cut into patch_size ×
+patch_size patches (zero-padded to whole patches, all channels), row by row, as in a ViT.
 """
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +27,24 @@ MLP_RATIO = 4
 
 
 def tokens(cfg: ModelConfig) -> int:
-    return -(-cfg.in_dim // cfg.patch_size)
+    return math.prod(-(-side // cfg.patch_size) for side in cfg.grid)
+
+
+def patch_features(cfg: ModelConfig) -> int:
+    return cfg.patch_size ** cfg.spatial * cfg.channels
+
+
+def patches(x: jax.Array, cfg: ModelConfig) -> jax.Array:
+    """(n, tokens, patch features): the signal's consecutive patches, or the image's
+    patch × patch squares in row-major order, each flattened (rows, columns, channels)."""
+    n, p = x.shape[0], cfg.patch_size
+    if not cfg.image:
+        padded = jnp.pad(x, ((0, 0), (0, tokens(cfg) * p - x.shape[1])))
+        return padded.reshape(n, tokens(cfg), p)
+    rows, cols = (-(-side // p) for side in cfg.grid)
+    padded = jnp.pad(x, ((0, 0), (0, rows * p - x.shape[1]), (0, cols * p - x.shape[2]), (0, 0)))
+    squares = padded.reshape(n, rows, p, cols, p, cfg.channels).transpose(0, 1, 3, 2, 4, 5)
+    return squares.reshape(n, rows * cols, patch_features(cfg))
 
 
 def layout(cfg: ModelConfig) -> init_schemes.Layout:
@@ -32,7 +52,7 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
     fixup = cfg.residual == "fixup"
     gain = layers.fixup_gain(cfg, blocks)
     square = (blocks, width, width)
-    lay = {"w_embed": Weight((cfg.patch_size, width), role="input"),
+    lay = {"w_embed": Weight((patch_features(cfg), width), role="input"),
            "w_q": Weight(square, gain=gain), "w_k": Weight(square, gain=gain),
            "w_v": Weight(square, gain=gain), "w_o": Weight(square, zero=fixup),
            "w_1": Weight((blocks, width, hidden), gain=gain),
@@ -52,8 +72,7 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
     net = layers.Net(cfg, hp)
     n, n_tokens, width, heads = x.shape[0], tokens(cfg), cfg.width, cfg.heads
     head_dim = width // heads
-    padded = jnp.pad(x, ((0, 0), (0, n_tokens * cfg.patch_size - x.shape[1])))
-    h = net.linear(padded.reshape(n, n_tokens, cfg.patch_size), params["w_embed"],
+    h = net.linear(patches(x, cfg), params["w_embed"],
                    params["b_embed"]) + params["pos"].astype(net.dtype)[None]
     scale = parametrization.attention_scale(head_dim, cfg)
 
@@ -118,7 +137,8 @@ def check_heads(spec) -> None:
 
 
 ARCH = Arch(
-    name="transformer", summary="encoder over patches of the signal as tokens", layout=layout,
+    name="transformer", summary="encoder over patches of the signal (or image) as tokens",
+    layout=layout,
     forward=forward, weight_grad_norms=weight_grad_norms, unit_diversity=unit_diversity,
     cost=cost, options=(*RESIDUAL_OPTIONS, "patch_size", "heads"),
     norms=("none", "pre_ln", "post_ln"), check=check_heads, figure_label=", {norm}",
