@@ -1,5 +1,7 @@
 """Datasets as standardised numpy arrays: MNIST-1D (generated locally, cached), a random-teacher
-regression task, and user `.npz` files."""
+regression task, scikit-learn's 8 × 8 digits (images, bundled with scikit-learn), and user
+`.npz` files (1-D features or images; `initmap data fetch` writes MNIST, Fashion-MNIST and
+CIFAR-10 in that layout)."""
 
 import hashlib
 import io
@@ -14,13 +16,17 @@ from research.common.files import cache_dir, write_bytes
 TEACHER_SAMPLES = (4000, 1000)  # train, test: the size of MNIST-1D's default split
 TEACHER_INPUT_DIM = 40
 MNIST1D_ARRAYS = ("x", "y", "x_test", "y_test")
+DIGITS_TEST = 300  # digits: the last 300 of scikit-learn's 1,797 images are the test split
+BUILT_IN = ("mnist1d", "teacher_student", "digits")
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Standardised inputs; integer labels (classification) or float targets (regression)."""
+    """Standardised inputs; integer labels (classification) or float targets (regression).
+    Inputs keep their example shape: (n, features) for 1-D data, (n, height, width, channels)
+    for images."""
 
-    x: np.ndarray  # (n_train, d) float32
+    x: np.ndarray  # (n_train, d) or (n_train, h, w, c) float32
     y: np.ndarray  # (n_train,) int32, or (n_train, k) float32
     x_test: np.ndarray
     y_test: np.ndarray
@@ -31,13 +37,20 @@ class Dataset:
         return self.n_classes > 0
 
     @property
+    def in_shape(self) -> tuple[int, ...]:
+        """One example's shape: what the network is built for (`engine.model_config`)."""
+        return tuple(self.x.shape[1:])
+
+    @property
     def out_dim(self) -> int:
         return self.n_classes if self.is_classification else self.y.shape[1]
 
 
 def _standardise(x: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # Train statistics for both splits, per feature, so every input has mean 0 and variance 1.
-    mean, std = x.mean(0), x.std(0) + 1e-8
+    # Train statistics for both splits: per feature for 1-D data, so every input has mean 0 and
+    # variance 1; per channel for images (n, h, w, c), so every pixel keeps its place.
+    axes = (0, 1, 2) if x.ndim == 4 else 0
+    mean, std = x.mean(axes), x.std(axes) + 1e-8
     return ((x - mean) / std).astype(np.float32), ((x_test - mean) / std).astype(np.float32)
 
 
@@ -67,6 +80,22 @@ def mnist1d() -> Dataset:
     return Dataset(x, raw["y"].astype(np.int32), x_test, raw["y_test"].astype(np.int32), 10)
 
 
+def digits() -> Dataset:
+    """scikit-learn's bundled handwritten digits (UCI optdigits' test part: 1,797 images of
+    8 × 8 pixels, 17 grey levels, 10 classes; shipped inside the scikit-learn wheel, so no
+    download), as (n, 8, 8, 1) images standardised with the training pixels' mean and std.
+    Split: scikit-learn's own order, the first 1,497 images for training and the last
+    DIGITS_TEST = 300 for testing (each class 27-33 times among them); no shuffle, no seed."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = bunch.images[..., None].astype(np.float64)
+    labels = bunch.target.astype(np.int32)
+    n_train = len(images) - DIGITS_TEST
+    x, x_test = _standardise(images[:n_train], images[n_train:])
+    return Dataset(x, labels[:n_train], x_test, labels[n_train:], 10)
+
+
 def teacher_student(depth: int, width: int, seed: int = 0) -> Dataset:
     """Regression onto a random tanh teacher MLP (σ_w² = 1.5, σ_b² = 0.05: near-critical, so the
     target is neither constant nor white noise) with Gaussian inputs. Targets standardised."""
@@ -85,42 +114,68 @@ def teacher_student(depth: int, width: int, seed: int = 0) -> Dataset:
                    y[n_train:].astype(np.float32), 0)
 
 
+NPZ_LAYOUT = "(n, features), (n, height, width) or (n, height, width, channels)"
+
+
+def _refuse(path: str, reason: str) -> SpecError:
+    return SpecError("dataset", f"npz:{path}", reason=reason)
+
+
 def from_npz(path: str) -> Dataset:
-    """Arrays `x`, `y` and optionally `x_test`, `y_test`. Integer `y` means classification."""
+    """Arrays `x`, `y` and optionally `x_test`, `y_test`. Integer `y` means classification.
+
+    `x` is (n, features) — 1-D data, standardised per feature — or images, (n, height, width)
+    or (n, height, width, channels), standardised per channel; both with the training arrays'
+    statistics. A bad array is refused in one line that names it."""
     file = Path(path).expanduser()
     if not file.is_file():
-        raise SpecError("dataset", f"npz:{path}", reason=f"file not found: {path}")
+        raise _refuse(path, f"file not found: {path}")
     try:
         arrays = dict(np.load(file, allow_pickle=False))
     except (OSError, ValueError) as err:
-        raise SpecError("dataset", f"npz:{path}",
-                        reason=f"not a readable .npz file: {err}") from None
+        raise _refuse(path, f"not a readable .npz file: {err}") from None
     for name in ("x", "y"):
         if name not in arrays:
-            raise SpecError("dataset", f"npz:{path}", reason=f"missing array '{name}'")
+            raise _refuse(path, f"missing array '{name}'")
     for name, arr in arrays.items():
         if name in ("x", "y", "x_test", "y_test") and not (
                 np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-            raise SpecError("dataset", f"npz:{path}",
-                            reason=f"array '{name}' has dtype {arr.dtype}; expected numbers")
-    if arrays["x"].ndim < 2 or len(arrays["x"]) == 0:
-        raise SpecError("dataset", f"npz:{path}", reason="array 'x' must have shape (n, features)")
-    x = arrays["x"].reshape(len(arrays["x"]), -1).astype(np.float64)
+            raise _refuse(path, f"array '{name}' has dtype {arr.dtype}; expected numbers")
+    x = arrays["x"]
+    if x.ndim not in (2, 3, 4) or len(x) == 0 or x.size == 0:
+        raise _refuse(path, f"array 'x' has shape {x.shape}; expected {NPZ_LAYOUT}, n >= 1")
+    image = x.ndim >= 3
+    if x.ndim == 3:  # one channel
+        x = x[..., None]
+    x = x.astype(np.float64)
     y = arrays["y"]
     x_test = arrays.get("x_test", x[:0])
-    if x_test.size % x.shape[1] or (len(x_test) and x_test[0].size != x.shape[1]):
-        raise SpecError("dataset", f"npz:{path}", reason=f"array 'x_test' has shape "
-                        f"{x_test.shape}; its examples must match 'x' ({x.shape[1]} features)")
-    x_test = x_test.reshape(-1, x.shape[1]).astype(np.float64)
+    if image and x_test.ndim == 3:
+        x_test = x_test[..., None]
+    if x_test.shape[1:] != x.shape[1:]:
+        raise _refuse(path, f"array 'x_test' has shape {arrays['x_test'].shape}; its examples "
+                            f"must match 'x' ({x.shape[1:]})")
+    x_test = x_test.astype(np.float64)
     y_test = arrays.get("y_test", y[:0])
     for name, arr in (("x", x), ("x_test", x_test), ("y", y), ("y_test", y_test)):
         if not np.all(np.isfinite(arr)):
-            raise SpecError("dataset", f"npz:{path}", reason=f"array '{name}' has NaN or inf")
-    if len(y) != len(x) or len(y_test) != len(x_test):
-        raise SpecError("dataset", f"npz:{path}",
-                        reason=f"arrays 'x' and 'y' have different lengths ({len(x)}, {len(y)})")
-    if np.issubdtype(y.dtype, np.integer) and y.min(initial=0) < 0:
-        raise SpecError("dataset", f"npz:{path}", reason="integer labels 'y' must be >= 0")
+            raise _refuse(path, f"array '{name}' has NaN or inf")
+    for (xs, inputs), (ys, targets) in ((("x", x), ("y", y)), (("x_test", x_test),
+                                                              ("y_test", y_test))):
+        if len(inputs) != len(targets):
+            raise _refuse(path, f"arrays '{xs}' and '{ys}' have different lengths "
+                                f"({len(inputs)}, {len(targets)})")
+    if np.issubdtype(y.dtype, np.integer):
+        for name, labels in (("y", y), ("y_test", y_test)):
+            if not np.issubdtype(labels.dtype, np.integer) or labels.ndim != 1:
+                raise _refuse(path, f"array '{name}' has shape {labels.shape} and dtype "
+                                    f"{labels.dtype}; integer labels must be (n,) integers")
+            if labels.min(initial=0) < 0:
+                raise _refuse(path, f"integer labels '{name}' must be >= 0")
+    elif y.ndim > 2 or y_test.ndim > 2 or (len(y_test) and y_test.reshape(len(y_test), -1)
+                                            .shape[1] != y.reshape(len(y), -1).shape[1]):
+        raise _refuse(path, f"arrays 'y' {y.shape} and 'y_test' {y_test.shape}: regression "
+                            "targets must be (n,) or (n, k), the same k in both")
     x, x_test = _standardise(x, x_test)
     if np.issubdtype(y.dtype, np.integer):
         n_classes = int(max(y.max(), y_test.max(initial=0))) + 1
@@ -134,9 +189,11 @@ def load_dataset(name: str, teacher_depth: int = 2, teacher_width: int = 64) -> 
         return mnist1d()
     if name == "teacher_student":
         return teacher_student(teacher_depth, teacher_width)
+    if name == "digits":
+        return digits()
     if name.startswith("npz:"):
         return from_npz(name[4:])
-    raise SpecError("dataset", name, allowed=["mnist1d", "teacher_student", "npz:PATH"])
+    raise SpecError("dataset", name, allowed=[*BUILT_IN, "npz:PATH"])
 
 
 def fingerprint(data: Dataset) -> str:

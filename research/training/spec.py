@@ -31,7 +31,7 @@ RESIDUALS = ("fixed", "inv_sqrt_depth", "fixup", "skipinit")
 READOUTS = ("standard", "zero")
 PARAMETRIZATIONS = ("standard", "ntk", "mup")
 PADDINGS = ("circular", "same")
-DATASETS = ("mnist1d", "teacher_student", "npz:PATH")
+DATASETS = ("mnist1d", "teacher_student", "digits", "npz:PATH")
 
 
 def _knob(default: Any, *, axis: bool = False, later: Any = None, execution: bool = False):
@@ -221,7 +221,7 @@ def validate(spec: SweepSpec) -> SweepSpec:
     _check_choice("parametrization", spec.parametrization, PARAMETRIZATIONS)
     _check_choice("padding", spec.padding, PADDINGS)
     _check_architecture(spec)
-    if not (spec.dataset in DATASETS[:2] or spec.dataset.startswith("npz:")):
+    if not (spec.dataset in DATASETS[:-1] or spec.dataset.startswith("npz:")):
         raise SpecError("dataset", spec.dataset, allowed=list(DATASETS))
     if spec.dataset.startswith("npz:") and not Path(spec.dataset[4:]).expanduser().is_file():
         raise SpecError("dataset", spec.dataset, reason=f"file not found: {spec.dataset[4:]}")
