@@ -15,7 +15,7 @@ from research.training.devices import configure_host_devices
 
 # Every verb, in the order `initmap --help` lists them: research/cli/NAME.py declares its VERB.
 VERB_MODULES = ("sweep", "theory", "recommend", "convert", "refine", "presets", "figures",
-                "coordcheck", "bench")
+                "coordcheck", "bench", "data")
 
 
 class Parser(argparse.ArgumentParser):
