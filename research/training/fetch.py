@@ -81,7 +81,7 @@ def downloads_dir() -> Path:
     return cache_dir() / "downloads"
 
 
-def archive(name: str, file: str, source: Source, download: Download = _urlopen) -> bytes:
+def archive(name: str, file: str, source: Source, download: Download | None = None) -> bytes:
     """The archive's bytes, checked against its published MD5: from the downloads folder if it
     is there (put by hand, or by an earlier run), else downloaded into it."""
     path = downloads_dir() / file
@@ -90,7 +90,7 @@ def archive(name: str, file: str, source: Source, download: Download = _urlopen)
         payload = path.read_bytes()
     else:
         try:
-            payload = download(url)
+            payload = (download or _urlopen)(url)
         except (urllib.error.URLError, OSError, TimeoutError) as err:
             reason = getattr(err, "reason", err)
             raise SpecError("data fetch", name, reason=(
@@ -167,9 +167,11 @@ def _idx_arrays(name: str, files: dict[str, bytes]) -> dict[str, np.ndarray]:
     return out
 
 
-def fetch(name: str, sources: Mapping[str, Source] = SOURCES,
-          download: Download = _urlopen) -> Path:
-    """Download (once), verify and convert dataset `name`; the path of its `.npz`."""
+def fetch(name: str, sources: Mapping[str, Source] | None = None,
+          download: Download | None = None) -> Path:
+    """Download (once), verify and convert dataset `name`; the path of its `.npz`. `sources`
+    (default SOURCES) and `download` (default: urllib) are there for tests."""
+    sources = SOURCES if sources is None else sources
     if name not in sources:
         raise SpecError("data fetch", name, allowed=list(sources))
     source = sources[name]
