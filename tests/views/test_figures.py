@@ -53,6 +53,26 @@ def test_arch_zoo_sets_test_accuracy_beside_the_reference(tmp_path):
     assert "| cnn | 85.0 (80.0–90.0, 2 seeds) | 94 (CNN) |" in table
 
 
+def test_cnn2d_bands_compares_the_inits_at_the_critical_point(tmp_path):
+    """Delta-orthogonal trains at depth 24 at σ_w² = 1.76 (the grid's nearest to tanh's
+    critical 1.76 at σ_b² = 0.05), Gaussian only to depth 8 there."""
+    tables = {}
+    for preset, deepest in (("cnn2d-bands-gaussian", 8), ("cnn2d-bands-delta", 24)):
+        rows = [{"depth": d, "sigma_w2": s, "seed": k, "final_test_acc": 0.8,
+                 "outcome": "converged" if (s == 1.76 and d <= deepest) else "stalled",
+                 "converged_step": 100 * (k + 1)}
+                for d in (2, 8, 24) for s in (1.0, 1.76, 3.0) for k in range(2)]
+        tables[preset] = _runs(rows, arch="cnn", init=preset.rsplit("-", 1)[1],
+                               kernel_size=3, padding="circular", width=8)
+    facts = figure_arch.cnn2d_bands(tables, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 0
+    assert facts["delta_deepest_trained_at_sigma1.76"] == 24
+    assert facts["gaussian_deepest_trained_at_sigma1.76"] == 8
+    assert facts["gaussian_depth24"] == "none" and facts["delta_depth24"] == "only 1.76"
+    assert facts["delta_median_steps_to_target_depth2_sigma1.76"] == 150.0
+    assert facts["gaussian_median_steps_to_target_depth24_sigma1.76"] == "never"
+
+
 def test_dip_tanh_counts_where_the_six_xi_c_rule_is_right(tmp_path):
     limit = float(theory.trainable_depth("tanh", np.array([1.0]), 0.05)[0])  # ≈ 21.8
     table = _runs([{"depth": 8, "sigma_w2": 1.0, "outcome": "converged"},   # rule: yes, right

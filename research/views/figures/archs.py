@@ -1,5 +1,6 @@
 """The per-architecture figures: `arch-bands` (the band of σ_w² that trains against depth, per
-network type) and `arch-zoo` (MNIST-1D test accuracy per type beside the published table)."""
+network type), `arch-zoo` (MNIST-1D test accuracy per type beside the published table) and
+`cnn2d-bands` (a 2-D CNN on images, Gaussian against delta-orthogonal kernels)."""
 
 from pathlib import Path
 
@@ -17,6 +18,7 @@ LOGISTIC_REFERENCE = 32.0
 
 BANDS = ("arch-bands-mlp-tanh", "arch-bands-mlp-relu", "arch-bands-resmlp", "arch-bands-cnn",
          "arch-bands-transformer", "arch-bands-rnn")
+CNN2D = ("cnn2d-bands-gaussian", "cnn2d-bands-delta")
 ZOO = ("arch-zoo-mlp", "arch-zoo-resmlp", "arch-zoo-cnn", "arch-zoo-resnet",
        "arch-zoo-transformer", "arch-zoo-rnn")
 
@@ -59,6 +61,47 @@ def arch_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     fig.colorbar(image, ax=axes.ravel().tolist(), label="P(converged)", shrink=0.8)
     fig.suptitle("the band of initial σ_w² that trains, per network type (k/n seeds converged; "
                  f"hatched: 95% interval wider than {report.UNCERTAIN_WIDTH})", fontsize=10)
+    report.save_figure(fig, path)
+    return facts
+
+
+def cnn2d_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    """The 2-D CNN's P(converged) map on digits, Gaussian and delta-orthogonal side by side,
+    with the MLP's critical line and 6·ξ_c; the facts: each band per depth, and at the grid σ_w²
+    nearest the critical one, the deepest net that trains and its median steps to the target."""
+    from research.theory import meanfield as theory
+
+    plt = report.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    facts = {}
+    for ax, preset in zip(axes, CNN2D, strict=True):
+        table = runs[preset]
+        image = report.draw_map(ax, table, tick_size=8)
+        first = table.iloc[0]
+        ax.set(xlabel="σ_w²", ylabel="depth (conv layers)")
+        ax.set_title(f"{first['init']}: 2-D {first['activation']} CNN on digits, "
+                     f"k = {first['kernel_size']}, {first['padding']}, {first['width']} "
+                     f"channels; {first['steps']} steps", fontsize=9)
+        name = preset.removeprefix("cnn2d-bands-")
+        for depth, edges in band(convergence_map(table, "depth", "sigma_w2")).items():
+            facts[f"{name}_depth{depth}"] = ("none" if edges is None
+                                             else f"only {edges[0]:g}" if edges[0] == edges[1]
+                                             else f"{edges[0]:g}–{edges[1]:g}")
+        critical = theory.critical_sigma_w2(str(first["activation"]), float(first["sigma_b2"]))
+        sigmas = np.sort(table["sigma_w2"].unique())
+        at = float(sigmas[np.argmin(np.abs(np.log(sigmas / critical)))])
+        here = table[table["sigma_w2"] == at]
+        cells = convergence_map(here, "depth", "sigma_w2")
+        trained = cells.loc[cells["p_converged"] >= 0.5, "depth"]
+        facts[f"{name}_deepest_trained_at_sigma{at:g}"] = int(trained.max()) if len(trained) else 0
+        for depth, group in here.groupby("depth"):
+            steps = group["converged_step"].where(group["outcome"] == "converged")
+            facts[f"{name}_median_steps_to_target_depth{depth}_sigma{at:g}"] = (
+                float(steps.median()) if steps.notna().any() else "never")
+        facts[f"{name}_test_acc_depth{int(here['depth'].max())}_sigma{at:g}"] = round(
+            100 * float(here.loc[here["depth"] == here["depth"].max(),
+                                 "final_test_acc"].mean()), 1)
+    fig.colorbar(image, ax=axes.tolist(), label="P(converged)", shrink=0.8)
     report.save_figure(fig, path)
     return facts
 
