@@ -53,6 +53,19 @@ def test_arch_zoo_sets_test_accuracy_beside_the_reference(tmp_path):
     assert "| cnn | 85.0 (80.0–90.0, 2 seeds) | 94 (CNN) |" in table
 
 
+def test_arch_zoo_digits_sets_digits_beside_mnist1d(tmp_path):
+    tables = {p: _runs([{"final_test_acc": a, "seed": k} for k, a in enumerate(accs)],
+                       arch=p.rsplit("-", 1)[1], residual="fixed", norm="none",
+                       init="gaussian")
+              for presets, accs in ((figure_arch.ZOO, (0.9, 0.8)),
+                                    (figure_arch.ZOO_DIGITS, (0.97, 0.95)))
+              for p in presets}
+    facts = figure_arch.arch_zoo_digits(tables, tmp_path / "d.png")
+    assert facts["cnn_digits_test_acc"] == 96.0 and facts["cnn_mnist1d_test_acc"] == 85.0
+    assert "| rnn | 96.0 (95.0–97.0, 2 seeds) | 85.0 (80.0–90.0, 2 seeds) |" in (
+        figure_arch.zoo_digits_table(facts))
+
+
 def test_cnn2d_bands_compares_the_inits_at_the_critical_point(tmp_path):
     """Delta-orthogonal trains at depth 24 at σ_w² = 1.76 (the grid's nearest to tanh's
     critical 1.76 at σ_b² = 0.05), Gaussian only to depth 8 there."""

@@ -36,6 +36,9 @@ FIGURES = {f.name: f for f in (
            "the band of σ_w² that trains against depth, per network type"),
     Figure("arch-zoo", figure_arch.ZOO, figure_arch.arch_zoo,
            "MNIST-1D test accuracy per network type beside Greydanus 2020"),
+    Figure("arch-zoo-digits", figure_arch.ZOO + figure_arch.ZOO_DIGITS,
+           figure_arch.arch_zoo_digits,
+           "test accuracy per network type on the 8 × 8 digits, beside MNIST-1D"),
     Figure("cnn2d-bands", figure_arch.CNN2D, figure_arch.cnn2d_bands,
            "2-D tanh CNN on digits: Gaussian vs delta-orthogonal, with the MLP's critical line"),
 )}

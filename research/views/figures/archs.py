@@ -18,6 +18,9 @@ LOGISTIC_REFERENCE = 32.0
 
 BANDS = ("arch-bands-mlp-tanh", "arch-bands-mlp-relu", "arch-bands-resmlp", "arch-bands-cnn",
          "arch-bands-transformer", "arch-bands-rnn")
+ZOO_DIGITS = tuple(p.replace("arch-zoo-", "arch-zoo-digits-") for p in (
+    "arch-zoo-mlp", "arch-zoo-resmlp", "arch-zoo-cnn", "arch-zoo-resnet", "arch-zoo-transformer",
+    "arch-zoo-rnn"))
 CNN2D = ("cnn2d-bands-gaussian", "cnn2d-bands-delta")
 ZOO = ("arch-zoo-mlp", "arch-zoo-resmlp", "arch-zoo-cnn", "arch-zoo-resnet",
        "arch-zoo-transformer", "arch-zoo-rnn")
@@ -154,4 +157,55 @@ def zoo_table(facts: dict) -> str:
         ref = facts.get(f"{arch}_reference", "—")
         lines.append(f"| {arch} | {facts[f'{arch}_test_acc']} ({facts[f'{arch}_range']}, "
                      f"{facts[f'{arch}_seeds']} seeds) | {ref} |")
+    return "\n".join(lines)
+
+
+def _accuracy(table: pd.DataFrame) -> dict:
+    acc = 100 * table["final_test_acc"].to_numpy(dtype=float)
+    return {"mean": float(np.nanmean(acc)), "lo": float(np.nanmin(acc)),
+            "hi": float(np.nanmax(acc)), "seeds": int(len(acc))}
+
+
+def arch_zoo_digits(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    """Test accuracy per type on the 8 × 8 digits (mean over seeds, min–max bars) beside the
+    same type's MNIST-1D row (arch-zoo)."""
+    plt = report.pyplot()
+    rows = []
+    for one_d, two_d in zip(ZOO, ZOO_DIGITS, strict=True):
+        arch = runs[two_d]["arch"].iloc[0]
+        rows.append({"arch": arch, "label": _label(runs[two_d]),
+                     "digits": _accuracy(runs[two_d]), "mnist1d": _accuracy(runs[one_d])})
+    fig, ax = plt.subplots(figsize=(9, 4))
+    x = np.arange(len(rows))
+    for offset, key, style in ((-0.2, "digits", {}),
+                               (0.2, "mnist1d", {"color": "lightgrey", "hatch": "//",
+                                                 "edgecolor": "grey"})):
+        means = [r[key]["mean"] for r in rows]
+        err = np.array([[r[key]["mean"] - r[key]["lo"], r[key]["hi"] - r[key]["mean"]]
+                        for r in rows]).T
+        ax.bar(x + offset, means, 0.4, yerr=err, capsize=3, label=f"{key} (mean, min–max)",
+               **style)
+    ax.set_xticks(x, [r["label"].replace(" ", "\n", 1) for r in rows], fontsize=8)
+    ax.set(ylabel="test accuracy (%)", ylim=(0, 100),
+           title="test accuracy per network type: 8 × 8 digits (images) and MNIST-1D")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    report.save_figure(fig, path)
+    facts = {}
+    for r in rows:
+        for key in ("digits", "mnist1d"):
+            facts[f"{r['arch']}_{key}_test_acc"] = round(r[key]["mean"], 1)
+            facts[f"{r['arch']}_{key}_range"] = f"{r[key]['lo']:.1f}–{r[key]['hi']:.1f}"
+            facts[f"{r['arch']}_{key}_seeds"] = r[key]["seeds"]
+    return facts
+
+
+def zoo_digits_table(facts: dict) -> str:
+    """The README's table, from `initmap figures arch-zoo-digits --json`'s facts."""
+    lines = ["| network | digits test acc. (%) | MNIST-1D test acc. (%) |", "| --- | --- | --- |"]
+    for preset in ZOO_DIGITS:
+        arch = preset.removeprefix("arch-zoo-digits-")
+        cells = [f"{facts[f'{arch}_{k}_test_acc']} ({facts[f'{arch}_{k}_range']}, "
+                 f"{facts[f'{arch}_{k}_seeds']} seeds)" for k in ("digits", "mnist1d")]
+        lines.append(f"| {arch} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
