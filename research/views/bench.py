@@ -121,30 +121,36 @@ def compaction(steps: int = 1000, networks: int = 256) -> dict:
             "speedup": times[False] / times[True]}
 
 
-def compile_vs_depth(depths=(2, 8, 32), archs: tuple[str, ...] | None = None) -> list[dict]:
-    """Seconds to compile one training chunk of an 8-member population, per architecture and
-    depth: repeated layers are scanned, so this should not grow with depth."""
+def compile_vs_depth(depths=(2, 8, 32), archs: tuple[str, ...] | None = None,
+                     datasets: tuple[str, ...] = ("mnist1d", "digits")) -> list[dict]:
+    """Seconds to compile one training chunk of an 8-member population, per architecture,
+    data (1-D MNIST-1D, 2-D digits images) and depth: repeated layers are scanned, so this
+    should not grow with depth."""
+    rows = []
+    for name in datasets:
+        dataset = load_dataset(name)
+        rows += [_compile_row(arch, name, dataset, depths) for arch in archs or registry.names()]
+    return rows
+
+
+def _compile_row(arch: str, data_name: str, dataset: Dataset, depths) -> dict:
     import jax
     import jax.numpy as jnp
 
-    dataset = load_dataset("mnist1d")
-    rows = []
-    for arch in archs or registry.names():
-        row = {"arch": arch}
-        for depth in depths:
-            s = spec.from_dict({"arch": arch, **registry.get(arch).typical, "depth": [depth],
-                                "width": [32], "seeds": 8, "steps": 50, "log_every": 50,
-                                "chunk_steps": 50})
-            program, hp, data = engine.place(spec.expand(s), dataset)
-            state = jax.eval_shape(lambda h, d, p=program: engine.init_population(h, d, p)[0],
-                                   hp, data)
-            jax.clear_caches()
-            start = time.perf_counter()
-            engine.train_population_chunk.lower(state, hp, data, jnp.int32(0), program,
-                                                1).compile()
-            row[f"depth {depth}"] = round(time.perf_counter() - start, 2)
-        rows.append(row)
-    return rows
+    row = {"arch": arch, "data": data_name}
+    for depth in depths:
+        s = spec.from_dict({"arch": arch, **registry.get(arch).typical, "depth": [depth],
+                            "width": [32], "seeds": 8, "steps": 50, "log_every": 50,
+                            "chunk_steps": 50, "dataset": data_name})
+        program, hp, data = engine.place(spec.expand(s), dataset)
+        state = jax.eval_shape(lambda h, d, p=program: engine.init_population(h, d, p)[0],
+                               hp, data)
+        jax.clear_caches()
+        start = time.perf_counter()
+        engine.train_population_chunk.lower(state, hp, data, jnp.int32(0), program,
+                                            1).compile()
+        row[f"depth {depth}"] = round(time.perf_counter() - start, 2)
+    return row
 
 
 def matmul_peak(n: int = 1024, repeats: int = 10) -> float:

@@ -21,6 +21,7 @@ def test_compaction_case_really_diverges_half():
 
 
 def test_compile_vs_depth_reports_every_arch_and_depth(capsys):
-    rows = bench.compile_vs_depth(depths=(2, 4), archs=("mlp", "rnn"))
-    assert [r["arch"] for r in rows] == ["mlp", "rnn"]
+    rows = bench.compile_vs_depth(depths=(2, 4), archs=("mlp", "cnn"))
+    assert [(r["arch"], r["data"]) for r in rows] == [
+        ("mlp", "mnist1d"), ("cnn", "mnist1d"), ("mlp", "digits"), ("cnn", "digits")]
     assert all(r[f"depth {d}"] > 0 for r in rows for d in (2, 4))
