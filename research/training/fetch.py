@@ -93,9 +93,12 @@ def archive(name: str, file: str, source: Source, download: Download | None = No
             payload = (download or _urlopen)(url)
         except (urllib.error.URLError, OSError, TimeoutError) as err:
             reason = getattr(err, "reason", err)
+            others = [f for f in source.md5 if f != file and not (path.parent / f).is_file()]
+            also = (f" (and likewise {', '.join(others)} from {source.base_url})"
+                    if others else "")
             raise SpecError("data fetch", name, reason=(
                 f"cannot download {url} ({reason}); on a machine without access, download it "
-                f"elsewhere and put it at {path}, then run this again")) from None
+                f"elsewhere and put it at {path}{also}, then run this again")) from None
         path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes(path, payload)
     got = md5(payload)

@@ -92,18 +92,22 @@ def test_a_small_budget_trains_in_pieces_with_the_same_results(tmp_path):
                                rtol=2e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(("depth", "width", "optimizer", "arch"),
-                         [(4, 32, "sgd", "mlp"), (6, 128, "adam", "mlp"),
-                          (3, 384, "momentum", "mlp"), (4, 32, "adam", "cnn"),
-                          (4, 64, "sgd", "resmlp"), (3, 32, "adam", "transformer"),
-                          (2, 32, "sgd", "rnn")])
-def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch):
+@pytest.mark.parametrize(("depth", "width", "optimizer", "arch", "data"),
+                         [(4, 32, "sgd", "mlp", "mnist1d"), (6, 128, "adam", "mlp", "mnist1d"),
+                          (3, 384, "momentum", "mlp", "mnist1d"),
+                          (4, 32, "adam", "cnn", "mnist1d"), (4, 64, "sgd", "resmlp", "mnist1d"),
+                          (3, 32, "adam", "transformer", "mnist1d"),
+                          (2, 32, "sgd", "rnn", "mnist1d"),
+                          # 2-D data: 8 × 8 images, 64 positions per conv layer
+                          (4, 32, "adam", "cnn", "digits"), (2, 32, "sgd", "resnet", "digits"),
+                          (3, 32, "adam", "transformer", "digits")])
+def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch, data):
     """The estimate must cover what XLA says the compiled programs need per member (arguments,
     outputs and temporaries, per device × devices ÷ members), with no more than 6× to spare."""
-    dataset = load_dataset("mnist1d")
+    dataset = load_dataset(data)
     members = 8
     runs = spec.expand(tiny_spec(depth=[depth], width=[width], optimizer=optimizer, arch=arch,
-                                 seeds=members, sigma_w2=[1.0], eval_size=1000))
+                                 seeds=members, sigma_w2=[1.0], eval_size=1000, dataset=data))
     program, hp, data = engine.place(runs, dataset)
     init = engine.init_population.lower(hp, data, program).compile()
     state, _ = init(hp, data)
@@ -114,5 +118,5 @@ def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch):
         m = compiled.memory_analysis()
         total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
         measured = max(measured, total * devices.device_count() / members)
-    estimate = plan.member_bytes(runs[0], 40, 10)
+    estimate = plan.member_bytes(runs[0], dataset.in_shape, dataset.out_dim)
     assert measured <= estimate <= 6 * measured
