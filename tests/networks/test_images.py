@@ -135,3 +135,12 @@ def test_costs_count_2d_positions():
     assert plan.member_bytes(run, (8, 8, 1), 10) > plan.member_bytes(run, 8, 10)
     # a 1-D input given as an int or a 1-tuple is the same network
     assert plan.member_bytes(run, 40, 10) == plan.member_bytes(run, (40,), 10)
+
+
+def test_lsuv_gives_unit_variance_in_a_2d_cnn():
+    images = _images((8, 8, 1), n=64)
+    _, program, data, hp = _setup(images, arch="cnn", init="lsuv", sigma_w2=[5.0], depth=[4],
+                                  sigma_b2=[0.1], activation="relu")
+    params = engine.init_params(hp, data, program)
+    q = registry.get("cnn").forward(params, data.x[:program.batch_size], program.model, hp)[1]
+    np.testing.assert_allclose(np.asarray(q), 1.0, rtol=1e-4)
