@@ -97,7 +97,7 @@ def test_a_small_budget_trains_in_pieces_with_the_same_results(tmp_path):
                           (3, 384, "momentum", "mlp", "mnist1d"),
                           (4, 32, "adam", "cnn", "mnist1d"), (4, 64, "sgd", "resmlp", "mnist1d"),
                           (3, 32, "adam", "transformer", "mnist1d"),
-                          (2, 32, "sgd", "rnn", "mnist1d"),
+                          (2, 32, "sgd", "rnn", "mnist1d"), (2, 32, "sgd", "resnet", "mnist1d"),
                           # 2-D data: 8 × 8 images, 64 positions per conv layer
                           (4, 32, "adam", "cnn", "digits"), (2, 32, "sgd", "resnet", "digits"),
                           (3, 32, "adam", "transformer", "digits")])

@@ -16,7 +16,9 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
 
 
 def cost(cfg: ModelConfig) -> Cost:
-    return Cost(positions=math.prod(cfg.grid), kept_per_layer=cfg.branch_layers + 1)
+    # A block keeps the stream and, per branch convolution, its k (2-D: k²) shifted copies.
+    return Cost(positions=math.prod(cfg.grid),
+                kept_per_layer=cfg.branch_layers * cfg.kernel_size ** cfg.spatial + 1)
 
 
 ARCH = dataclasses.replace(
