@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from research.common.errors import SpecError
-from research.training.spec import AXES, RunSpec, SweepSpec
+from research.training.spec import AXES, DYNAMIC_AXES, STATIC_AXES, RunSpec, SweepSpec
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,18 @@ class Grid:
     """The runs of a spec, addressed by (bucket, position) and built only when needed, so a
     sweep of 10⁶ runs plans in milliseconds and memory independent of its size.
 
-    Buckets are the (depth, width) pairs; within one, runs go over the other axes × seed.
-    This is `spec.expand`'s order, grouped by bucket (tests check they agree).
+    Buckets are the combinations of the static axes (arch, activation, depth, width, init, …:
+    each a compiled program); within one, runs go over the per-member axes × seed. This is
+    `spec.expand`'s order, grouped by bucket (tests check they agree).
     """
 
     def __init__(self, spec: SweepSpec):
         self.spec = spec
-        self.statics = list(itertools.product(spec.depth, spec.width))
-        self.dynamic_axes = [name for name in AXES if name not in ("depth", "width")]
+        self.statics = list(itertools.product(*(getattr(spec, name) for name in STATIC_AXES)))
+        self.dynamic_axes = list(DYNAMIC_AXES)
+        # Static axes shown in a bucket's label beyond arch, activation, depth and width.
+        self.varying = [name for name in STATIC_AXES if len(getattr(spec, name)) > 1
+                        and name not in ("arch", "activation", "depth", "width")]
         self.shape = tuple(len(getattr(spec, name)) for name in self.dynamic_axes) + (
             spec.seeds,)
         self.per_bucket = math.prod(self.shape)
@@ -100,11 +104,16 @@ class Grid:
         return len(self.statics) * self.per_bucket
 
     def run(self, bucket: int, position: int) -> RunSpec:
-        depth, width = self.statics[bucket]
+        statics = dict(zip(STATIC_AXES, self.statics[bucket], strict=True))
         *where, seed = np.unravel_index(position, self.shape)
         values = {name: getattr(self.spec, name)[i]
                   for name, i in zip(self.dynamic_axes, where, strict=True)}
-        return RunSpec(depth=depth, width=width, seed=int(seed), **values, **self._scalars)
+        return RunSpec(seed=int(seed), **statics, **values, **self._scalars)
+
+    def label(self, bucket: int) -> str:
+        run = self.run(bucket, 0)
+        return " ".join([bucket_label(run), *(f"{name}={getattr(run, name)}"
+                                              for name in self.varying)])
 
     def slots(self, max_members: int) -> list[Slot]:
         """Each bucket cut, in order, into populations of at most max_members runs.
@@ -263,5 +272,5 @@ def describe(grid: Grid, all_slots: list[Slot], mine: list[Slot], stored: int,
              f"{len(mine)} populations{which}"]
     for b in sorted({s.bucket for s in mine}):
         count = sum(len(s) for s in mine if s.bucket == b)
-        lines.append(f"  {bucket_label(grid.run(b, 0))}: {count} runs × {grid.spec.steps} steps")
+        lines.append(f"  {grid.label(b)}: {count} runs × {grid.spec.steps} steps")
     return "\n".join(lines)

@@ -51,8 +51,8 @@ class SweepSpec:
     from it."""
 
     name: str = _knob("sweep", execution=True)
-    arch: str = "mlp"
-    activation: str = "tanh"
+    arch: tuple[str, ...] = _knob(("mlp",), axis=True)
+    activation: tuple[str, ...] = _knob(("tanh",), axis=True)
     depth: tuple[int, ...] = _knob((4,), axis=True)
     width: tuple[int, ...] = _knob((32,), axis=True)
     sigma_w2: tuple[float, ...] = _knob((1.0,), axis=True)
@@ -68,17 +68,19 @@ class SweepSpec:
     weight_decay: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)
     # gradients clipped to this global norm before the optimizer; 0: no clipping
     clip_norm: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)
-    optimizer: str = "sgd"
+    optimizer: tuple[str, ...] = _knob(("sgd",), axis=True)
     schedule: str = _knob("constant", later="constant")  # the lr after warm-up: or cosine, linear
     warmup_steps: int = _knob(0, later=0)  # lr rises linearly from 0 over these first steps
-    init: str = "gaussian"
-    norm: str = _knob("none", later="none")  # residual archs: none, pre_ln; transformer post_ln
+    init: tuple[str, ...] = _knob(("gaussian",), axis=True)
+    # residual archs: none, pre_ln; transformer also post_ln
+    norm: tuple[str, ...] = _knob(("none",), axis=True, later="none")
     # branch scaling: fixed α, α/√L, fixup, skipinit (learned α from 0)
-    residual: str = _knob("fixed", later="fixed")
+    residual: tuple[str, ...] = _knob(("fixed",), axis=True, later="fixed")
     branch_layers: int = _knob(2, later=2)  # dense/conv layers per residual branch (1 or 2)
-    readout: str = _knob("standard", later="standard")  # or "zero": the readout starts at 0
+    # or "zero": the readout starts at 0
+    readout: tuple[str, ...] = _knob(("standard",), axis=True, later="standard")
     # standard, ntk, mup (μP relative to base_width)
-    parametrization: str = _knob("standard", later="standard")
+    parametrization: tuple[str, ...] = _knob(("standard",), axis=True, later="standard")
     base_width: int = _knob(32, later=32)  # μP: the width at which μP is the standard one
     padding: str = _knob("circular", later="circular")  # convolutions: circular or same (zero)
     kernel_size: int = _knob(5, later=5)  # convolutions
@@ -87,7 +89,7 @@ class SweepSpec:
     dataset: str = "mnist1d"
     teacher_depth: int = 2  # teacher_student only: the random teacher MLP
     teacher_width: int = 64
-    batch_size: int = 32
+    batch_size: tuple[int, ...] = _knob((32,), axis=True)
     steps: int = 1000
     seeds: int = 1
     log_every: int = 50
@@ -113,10 +115,13 @@ def _meta(name: str) -> tuple[str, ...]:
     return tuple(f.name for f in fields(SweepSpec) if f.metadata.get(name))
 
 
-# Swept axes: a list in the spec, one value per run.
-AXES = _meta("axis")
 # Per-member (traced) hyper-parameters: vmapped, never recompiled for.
 DYNAMIC = Hyper._fields
+# Swept axes: a list in the spec, one value per run. Static axes (a compiled program per
+# combination: a bucket) come first, so that the grid's bucket-by-bucket order is the product's.
+STATIC_AXES = tuple(name for name in _meta("axis") if name not in DYNAMIC)
+DYNAMIC_AXES = tuple(name for name in _meta("axis") if name in DYNAMIC)
+AXES = STATIC_AXES + DYNAMIC_AXES
 # Fields that only say where/how to execute: not part of a run's identity.
 EXECUTION = _meta("execution")
 LATER_FIELDS = {f.name: f.metadata["later"] for f in fields(SweepSpec)
@@ -140,7 +145,7 @@ def _run_fields():
         if f.name == "seeds":
             yield "seed", int
         elif f.name in AXES:
-            yield f.name, int if f.name in ("depth", "width") else float
+            yield f.name, type(f.default[0])
         elif f.name not in EXECUTION:
             yield f.name, f.type
 
@@ -158,9 +163,7 @@ SPEC_FIELDS = {f.name: f for f in fields(SweepSpec)}
 
 def _field_kind(name: str) -> type:
     default = SPEC_FIELDS[name].default
-    if name in AXES:
-        return int if name in ("depth", "width") else float
-    return type(default)
+    return type(default[0]) if name in AXES else type(default)
 
 
 def _coerce_scalar(name: str, kind: type, value: Any) -> Any:
@@ -209,18 +212,23 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -
 
 def validate(spec: SweepSpec) -> SweepSpec:
     """Raise SpecError naming the first bad field; return the spec unchanged otherwise."""
-    registry.get(spec.arch)
-    _check_choice("activation", spec.activation, sorted(ACTIVATIONS))
-    _check_choice("optimizer", spec.optimizer, OPTIMIZERS)
-    _check_choice("schedule", spec.schedule, SCHEDULES)
-    _check_choice("init", spec.init, INITS)
-    _check_choice("compute_dtype", spec.compute_dtype, COMPUTE_DTYPES)
-    _check_choice("norm", spec.norm, NORMS)
-    _check_choice("residual", spec.residual, RESIDUALS)
-    _check_choice("readout", spec.readout, READOUTS)
-    _check_choice("parametrization", spec.parametrization, PARAMETRIZATIONS)
-    _check_choice("padding", spec.padding, PADDINGS)
-    _check_architecture(spec)
+    for arch in spec.arch:
+        registry.get(arch)
+    choices = {"activation": sorted(ACTIVATIONS), "optimizer": OPTIMIZERS,
+               "schedule": SCHEDULES, "init": INITS, "compute_dtype": COMPUTE_DTYPES,
+               "norm": NORMS, "residual": RESIDUALS, "readout": READOUTS,
+               "parametrization": PARAMETRIZATIONS, "padding": PADDINGS}
+    for name, allowed in choices.items():
+        for value in getattr(spec, name) if name in AXES else (getattr(spec, name),):
+            _check_choice(name, value, allowed)
+    for combination, view in combinations(spec):
+        try:
+            _check_architecture(view)
+        except SpecError as err:
+            if combination:  # several programs: say which one the option makes no sense in
+                raise SpecError(err.field, reason=f"{str(err).split(': ', 1)[1]} (in the "
+                                f"combination {combination})") from None
+            raise
     if not (spec.dataset in DATASETS[:2] or spec.dataset.startswith("npz:")):
         raise SpecError("dataset", spec.dataset, allowed=list(DATASETS))
     if spec.dataset.startswith("npz:") and not Path(spec.dataset[4:]).expanduser().is_file():
@@ -250,9 +258,9 @@ def validate(spec: SweepSpec) -> SweepSpec:
                 "eval_size", "chunk_steps", "max_members", "base_width", "kernel_size",
                 "patch_size", "heads")
     for name in positive:
-        v = getattr(spec, name)
-        if v < 1:
-            raise SpecError(name, v, reason=f"must be >= 1, got {v}")
+        for v in getattr(spec, name) if name in AXES else (getattr(spec, name),):
+            if v < 1:
+                raise SpecError(name, v, reason=f"must be >= 1, got {v}")
     for v in spec.momentum:
         if not 0 <= v < 1:
             raise SpecError("momentum", v, reason=f"must be in [0, 1), got {v}")
@@ -281,6 +289,25 @@ def validate(spec: SweepSpec) -> SweepSpec:
     return spec
 
 
+# The static axes a network type's options are checked against, one combination at a time
+# (depth and width stay lists: the checks that read them, such as heads | width, take them all).
+COMBINED = tuple(name for name in STATIC_AXES if name not in ("depth", "width"))
+
+
+def combinations(spec: SweepSpec):
+    """(label, view) per combination of the static axes' values: the view is the spec with
+    one value in each of those fields; the label names the axes that vary ('' if none)."""
+    varying = [name for name in COMBINED if len(getattr(spec, name)) > 1]
+    for values in itertools.product(*(getattr(spec, name) for name in COMBINED)):
+        view = dataclasses.replace(spec, **dict(zip(COMBINED, values, strict=True)))
+        yield ", ".join(f"{name}={getattr(view, name)}" for name in varying), view
+
+
+def _unset(view, name: str) -> bool:
+    default = SPEC_FIELDS[name].default
+    return getattr(view, name) == (default[0] if name in COMBINED else default)
+
+
 def _check_architecture(spec: SweepSpec) -> None:
     """Options that only mean something for some network types are refused elsewhere, rather
     than silently ignored (and stored as if they had changed the run). Each type's record
@@ -294,7 +321,7 @@ def _check_architecture(spec: SweepSpec) -> None:
         raise SpecError("init", spec.init, reason=f"is defined for arch "
                         f"{takers(lambda a: spec.init in a.inits)}, not {arch.name}")
     for name in ARCH_OPTIONS:
-        if name not in arch.options and getattr(spec, name) != SPEC_FIELDS[name].default:
+        if name not in arch.options and not _unset(spec, name):
             raise SpecError(name, getattr(spec, name), reason=f"applies to "
                             f"{takers(lambda a, n=name: n in a.options)} only, not {arch.name}")
     if spec.norm not in arch.norms:

@@ -244,7 +244,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
                 if all(r.run_id in done for r in pop.runs):
                     bar.update(len(slot) * spec.steps)
                     continue
-                label = plan.bucket_label(pop.runs[0])
+                label = grid.label(slot.bucket)
                 bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
                 t0 = time.perf_counter()
                 records = train(pop, dataset, spec, on_steps=bar.update)

@@ -31,7 +31,7 @@ def measure(base: spec_mod.SweepSpec, widths: list[int], steps: int,
     for name in parametrizations:
         for width in widths:
             spec = spec_mod.validate(dataclasses.replace(base, width=(width,),
-                                                         parametrization=name))
+                                                         parametrization=(name,)))
             program, hp, data = engine.place(spec_mod.expand(spec), dataset)
             squares = np.asarray(jax.device_get(
                 _trajectory(program, hp, data, steps, registry.get(program.arch))))
