@@ -12,12 +12,12 @@ from tests.helpers import tiny_spec
 
 
 def test_budget_parsing():
-    assert plan.parse_budget("auto") is None
-    assert plan.parse_budget("512MB") == 512_000_000
-    assert plan.parse_budget("1.5GB") == 1_500_000_000
+    assert spec.parse_budget("auto") is None
+    assert spec.parse_budget("512MB") == 512_000_000
+    assert spec.parse_budget("1.5GB") == 1_500_000_000
     for bad in ("lots", "-1GB", "0"):
         with pytest.raises(SpecError, match="memory_budget"):
-            plan.parse_budget(bad)
+            spec.parse_budget(bad)
 
 
 def test_grid_holds_exactly_the_expanded_runs_bucket_by_bucket():
