@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from research.advice.refine import load_edges
 from research.common.errors import SpecError
+from research.training import store
 from research.training.outcomes import wilson_interval
 
 OPTIONAL_COLUMNS = {"branch_scale": 1.0, "readout_scale": 1.0, "parametrization": "standard",
@@ -48,8 +50,6 @@ def folders(data_root: str | Path | None, run_dirs) -> list[Path]:
 
 
 def _matching(paths: list[Path], arch: str, activation: str) -> pd.DataFrame:
-    from research.training import store
-
     frames = []
     for path in paths:
         runs = store.load_runs(path, quiet=True)
@@ -84,8 +84,6 @@ def _plain(value):
 
 
 def _edges(paths: list[Path], arch: str, activation: str, depth: int) -> list[dict]:
-    from research.advice.refine import load_edges
-
     frames = [load_edges(p).assign(source=str(p)) for p in paths]
     frames = [f for f in frames if len(f)]
     if not frames:

@@ -23,7 +23,7 @@ from functools import lru_cache
 import jax
 import numpy as np
 
-from research.advice import conventions
+from research.advice import conventions, evidence
 from research.advice.refine import band_brackets, bisect_edges
 from research.common.activations import get_activation
 from research.common.errors import SpecError
@@ -240,8 +240,6 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
     """The recommendation as one dict: recommended σ_w², σ_b², band, structure, defaults'
     verdicts, caveats and the evidence from stored sweeps (data_root, default figures/data, and
     run_dirs)."""
-    from research.advice import evidence
-
     check_inputs(arch, activation, depth, width, sigma_b2)
     depth = int(depth)
     width = None if width is None else int(width)

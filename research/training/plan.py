@@ -16,6 +16,9 @@ import numpy as np
 import pandas as pd
 
 from research.common.errors import SpecError
+from research.networks.init import Weight
+from research.networks.registry import MODELS
+from research.training import engine
 from research.training.spec import AXES, RunSpec, SweepSpec
 
 
@@ -145,10 +148,6 @@ SAFETY = 2.0  # the estimate below was checked to bound XLA's own memory analysi
 def _costs(run: RunSpec, in_dim: int, out_dim: int) -> tuple[int, int, float]:
     """(parameters, floats per example per layer kept for the backward pass, multiply-adds per
     example) of a run's network, from its layout."""
-    from research.networks.init import Weight
-    from research.networks.registry import MODELS
-    from research.training import engine
-
     cfg = engine.model_config(run, in_dim, out_dim)
     layout = MODELS[run.arch].layout(cfg)
     params = sum(math.prod(t.shape) for t in layout.values())

@@ -10,10 +10,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from research.common.errors import SpecError
 from research.training import devices, engine, plan, store
@@ -46,8 +49,6 @@ def train(population: Population, dataset: Dataset, spec: SweepSpec,
 
 def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSpec,
                  on_steps: Callable[[int], None]) -> list[dict]:
-    import jax
-
     first = runs[0]
     _, replicated = devices.member_sharding()
     # owners[i]: the run that population slot i trains; padding slots repeat the last run.
@@ -86,8 +87,6 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
 
 def _settle(state, hp, owners, leaving, data, program, host: dict) -> None:
     """Record the final state of the runs whose slots are `leaving` (first slot of each run)."""
-    import jax
-
     test_loss, test_acc = engine.evaluate_population(state.params, hp, data, program)
     final = jax.device_get({"running": state.running, "diverged_step": state.diverged_step,
                             "test_loss": test_loss, "test_acc": test_acc})
@@ -103,8 +102,6 @@ def _compact(state, hp, owners, running, data, program, host):
     Sizes are the device count times a power of two, so a bucket compiles a handful of sizes
     at most; the members that leave are evaluated and recorded first.
     """
-    import jax
-
     n_devices = devices.device_count()
     live = np.flatnonzero(running)
     target = n_devices * 2 ** int(np.ceil(np.log2(plan.ceil_to(len(live), n_devices)
@@ -184,8 +181,6 @@ CALIBRATE_ABOVE = 50_000_000  # network-steps: sweeps this large print an estima
 
 
 def code_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         text = version("initmap")
     except PackageNotFoundError:
@@ -225,9 +220,6 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     `on_plan` receives the plan (and, for a long sweep, a calibrated estimate) before training.
     Runs are built population by population as training reaches them (see `plan.Grid`).
     """
-    import jax
-    from tqdm.auto import tqdm
-
     if fresh and not shard.whole:
         raise SpecError("fresh", reason="cannot be combined with --shard: shards share one "
                         "folder; delete it once before launching them")

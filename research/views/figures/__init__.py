@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from research.common.errors import SpecError
+from research.training import devices, plan, spec, store, sweep
 from research.views.figures import archs as figure_arch
 from research.views.figures import papers as figure_plots
 
@@ -68,8 +69,6 @@ def add_parser(sub) -> None:
 
 
 def _stored_runs(preset: str, data: Path, figure: str) -> pd.DataFrame:
-    from research.training import plan, spec, store
-
     folder = data / preset
     table = store.load_runs(folder)
     if table.empty:
@@ -79,8 +78,6 @@ def _stored_runs(preset: str, data: Path, figure: str) -> pd.DataFrame:
 
 
 def run(args) -> int:
-    from research.training import sweep
-
     unknown = [n for n in args.names if n not in FIGURES]
     if unknown:
         raise SpecError("figure", unknown[0], allowed=list(FIGURES))
@@ -89,8 +86,6 @@ def run(args) -> int:
     for name in args.names or list(FIGURES):
         figure = FIGURES[name]
         if args.rerun:
-            from research.training import devices, spec
-
             devices.enable_compilation_cache()
             for preset in figure.presets:
                 sweep.run_sweep(spec.load(preset, {"out": str(root / "data" / preset)}),
