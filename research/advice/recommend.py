@@ -68,11 +68,11 @@ def depth_scales(activation: str, sigma_w2, sigma_b2) -> dict:
     mf = theory.mean_field_grid(activation, np.atleast_1d(np.asarray(sigma_w2, float)), sigma_b2)
     chi1 = np.asarray(mf.chi1, float)
     xi_c = np.asarray(mf.xi_c, float)
-    unbounded = np.asarray(mf.phase) == theory.PHASES.index("unbounded")
+    unbounded = np.asarray(mf.phase) == theory.Phase.UNBOUNDED
     with np.errstate(divide="ignore"):
         xi_grad = np.where(np.isclose(chi1, 1.0, rtol=0, atol=1e-9), np.inf,
                            1.0 / np.abs(np.log(chi1)))
-    return {"phase": [theory.PHASES[int(p)] for p in np.asarray(mf.phase)], "chi1": chi1,
+    return {"phase": [theory.Phase(int(p)).label for p in np.asarray(mf.phase)], "chi1": chi1,
             "xi_c": xi_c, "xi": np.where(unbounded, xi_grad, xi_c),
             "basis": np.where(unbounded, "gradient", "xi_c")}
 
