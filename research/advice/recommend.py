@@ -77,13 +77,18 @@ def depth_scales(activation: str, sigma_w2, sigma_b2) -> dict:
             "basis": np.where(unbounded, "gradient", "xi_c")}
 
 
-@lru_cache(maxsize=256)
 def theory_band(activation: str, sigma_b2: float, depth: int, k: float = K) -> dict:
     """Critical σ_w² and the σ_w² band with k·ξ ≥ depth, found as `initmap refine` finds a
     measured one: the longest trainable run on a coarse log grid over SEARCH, then both edges by
     one batched bisection. An edge is None where the band runs past SEARCH; `empty` when no σ_w²
     trains at this depth. `jump`: χ₁ just below and above the critical σ_w² where it crosses 1
     discontinuously (the variance fixed point vanishes there, as for GELU, SiLU)."""
+    # The theory computes in float64 or float32 as x64 is on or off: that is part of the key.
+    return _theory_band(activation, sigma_b2, depth, k, bool(jax.config.jax_enable_x64))
+
+
+@lru_cache(maxsize=256)
+def _theory_band(activation: str, sigma_b2: float, depth: int, k: float, x64: bool) -> dict:
     critical = theory.critical_sigma_w2(activation, sigma_b2)
     out = {"critical_sigma_w2": None, "lower": None, "upper": None, "basis": None,
            "empty": False, "jump": None}
@@ -107,6 +112,9 @@ def theory_band(activation: str, sigma_b2: float, depth: int, k: float = K) -> d
                jump=(chi_below, chi_above) if abs(chi_above - chi_below) > 1e-3 else None)
     return out
 
+
+theory_band.cache_info = _theory_band.cache_info  # the lru_cache interface it had
+theory_band.cache_clear = _theory_band.cache_clear
 
 def residual_growth(activation: str, sigma_w2: float, sigma_b2: float, alpha: float,
                     blocks: int, q0: float = 1.0) -> float:
