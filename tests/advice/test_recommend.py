@@ -16,7 +16,7 @@ from research.theory import meanfield as theory
 from research.training import store
 from research.training.outcomes import wilson_interval
 
-DATA = Path(__file__).resolve().parents[1] / "figures" / "data"
+DATA = Path(__file__).resolve().parents[2] / "figures" / "data"
 
 
 def rec(arch, activation, depth, **kwargs):
