@@ -11,6 +11,8 @@ configure_host_devices()
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
+from research.training.data import load_dataset  # noqa: E402
+
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
@@ -18,3 +20,9 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 def _isolated_cwd(tmp_path, monkeypatch):
     # Sweeps default to ./runs/<name>: keep every test's output in its own folder.
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def mnist1d():
+    # One load for the whole session: tests read it and never change it.
+    return load_dataset("mnist1d")

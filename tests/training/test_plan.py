@@ -7,7 +7,6 @@ import pytest
 
 from research.common.errors import SpecError
 from research.training import devices, engine, plan, spec, sweep
-from research.training.data import load_dataset
 from tests.helpers import tiny_spec
 
 
@@ -97,10 +96,10 @@ def test_a_small_budget_trains_in_pieces_with_the_same_results(tmp_path):
                           (3, 384, "momentum", "mlp"), (4, 32, "adam", "cnn"),
                           (4, 64, "sgd", "resmlp"), (3, 32, "adam", "transformer"),
                           (2, 32, "sgd", "rnn")])
-def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch):
+def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch, mnist1d):
     """The estimate must cover what XLA says the compiled programs need per member (arguments,
     outputs and temporaries, per device × devices ÷ members), with no more than 6× to spare."""
-    dataset = load_dataset("mnist1d")
+    dataset = mnist1d
     members = 8
     runs = spec.expand(tiny_spec(depth=[depth], width=[width], optimizer=optimizer, arch=arch,
                                  seeds=members, sigma_w2=[1.0], eval_size=1000))
