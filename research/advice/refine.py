@@ -26,7 +26,9 @@ import pandas as pd
 
 from research.common.errors import SpecError
 from research.common.files import write_bytes
-from research.training.spec import AXES, STATIC_AXES
+from research.training import devices, plan, spec, store, sweep
+from research.training.data import load_dataset
+from research.training.spec import AXES, STATIC_AXES, expand
 
 EDGES_FILE = "edges.parquet"
 # A line: one value of every swept axis but σ_w² (depth and width first: they pick the bucket).
@@ -142,8 +144,6 @@ def _counts(frame: pd.DataFrame, line: tuple, seeds: int) -> pd.DataFrame:
 
 
 def _load(run_dir: Path):
-    from research.training import plan, spec, store
-
     if not (run_dir / "spec.toml").is_file():
         raise SpecError("run_dir", str(run_dir), reason=f"no spec.toml in {run_dir}: not a "
                         "sweep folder (initmap sweep writes one)")
@@ -161,10 +161,6 @@ def refine(run_dir: str | Path, tol: float = 0.05, seeds: int | None = None,
            max_rounds: int = 20, log: Callable[[str], None] = lambda s: None) -> dict:
     """Locate each line's (depth, width, σ_b², lr, …) band edges to `tol` (log10 σ_w²); store the
     new runs and RUN_DIR/edges.parquet; return the summary."""
-    from research.training import devices, plan, store, sweep
-    from research.training.data import load_dataset
-    from research.training.spec import expand
-
     run_dir = Path(run_dir)
     if not (math.isfinite(tol) and tol > 0):
         raise SpecError("tol", tol, reason=f"must be a finite number > 0 (log10 units), got {tol}")

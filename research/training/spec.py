@@ -210,6 +210,24 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -
         raise SpecError(name, value, allowed=list(allowed))
 
 
+def parse_budget(text: str) -> int | None:
+    """'auto' -> None; '512MB', '2GB', '1.5e9' -> bytes."""
+    if text == "auto":
+        return None
+    units = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+    upper = text.strip().upper()
+    scale = next((v for k, v in units.items() if upper.endswith(k)), 1.0)
+    number = upper[:-2] if scale != 1.0 else upper
+    try:
+        value = float(number) * scale
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SpecError("memory_budget", text,
+                        reason="expected 'auto' or a size such as 512MB, 8GB")
+    return int(value)
+
+
 def validate(spec: SweepSpec) -> SweepSpec:
     """Raise SpecError naming the first bad field; return the spec unchanged otherwise."""
     for arch in spec.arch:
@@ -277,8 +295,6 @@ def validate(spec: SweepSpec) -> SweepSpec:
         raise SpecError("target_loss_ratio", spec.target_loss_ratio, reason="must be > 0")
     if spec.diverge_factor <= 1:
         raise SpecError("diverge_factor", spec.diverge_factor, reason="must be > 1")
-    from research.training.plan import parse_budget
-
     parse_budget(spec.memory_budget)
     if spec.steps % spec.log_every:
         raise SpecError("log_every", spec.log_every,

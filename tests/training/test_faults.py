@@ -128,7 +128,7 @@ def test_npz_dataset_trains(tmp_path):
 
 
 def test_a_long_sweep_prints_a_calibrated_estimate_before_training(tmp_path, monkeypatch):
-    monkeypatch.setattr(plan, "CALIBRATE_ABOVE", 100)
+    monkeypatch.setattr(sweep, "CALIBRATE_ABOVE", 100)
     printed = []
     sweep.run_sweep(tiny_spec(out=str(tmp_path / "s")), progress=False, on_plan=printed.append)
     assert printed[0].startswith("plan: 4 runs") and printed[1].startswith("estimated time")

@@ -7,17 +7,16 @@ import pytest
 
 from research.common.errors import SpecError
 from research.training import devices, engine, plan, spec, sweep
-from research.training.data import load_dataset
 from tests.helpers import tiny_spec
 
 
 def test_budget_parsing():
-    assert plan.parse_budget("auto") is None
-    assert plan.parse_budget("512MB") == 512_000_000
-    assert plan.parse_budget("1.5GB") == 1_500_000_000
+    assert spec.parse_budget("auto") is None
+    assert spec.parse_budget("512MB") == 512_000_000
+    assert spec.parse_budget("1.5GB") == 1_500_000_000
     for bad in ("lots", "-1GB", "0"):
         with pytest.raises(SpecError, match="memory_budget"):
-            plan.parse_budget(bad)
+            spec.parse_budget(bad)
 
 
 def test_grid_holds_exactly_the_expanded_runs_bucket_by_bucket():
@@ -97,10 +96,10 @@ def test_a_small_budget_trains_in_pieces_with_the_same_results(tmp_path):
                           (3, 384, "momentum", "mlp"), (4, 32, "adam", "cnn"),
                           (4, 64, "sgd", "resmlp"), (3, 32, "adam", "transformer"),
                           (2, 32, "sgd", "rnn")])
-def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch):
+def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch, mnist1d):
     """The estimate must cover what XLA says the compiled programs need per member (arguments,
     outputs and temporaries, per device × devices ÷ members), with no more than 6× to spare."""
-    dataset = load_dataset("mnist1d")
+    dataset = mnist1d
     members = 8
     runs = spec.expand(tiny_spec(depth=[depth], width=[width], optimizer=optimizer, arch=arch,
                                  seeds=members, sigma_w2=[1.0], eval_size=1000))

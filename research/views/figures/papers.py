@@ -161,6 +161,7 @@ def lr_init(runs: dict[str, pd.DataFrame], path: Path) -> dict:
 
 def theory_phase(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """The order/chaos diagram of tanh over (σ_w², σ_b²) with ξ_c contours (theory only)."""
+    # Lazy: phase_diagram loads matplotlib at import, and every CLI verb imports this module.
     from research.views import phase_diagram as theory_plot
 
     theory_plot.phase_diagram("tanh", path, mark=(1.7609546, 0.05))
