@@ -50,7 +50,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from research.training import devices, plan, spec, sweep
-    from research.views import report
+    from research.views import maps, report
 
     devices.enable_compilation_cache()
     overrides = {key[len("field_"):]: value for key, value in vars(args).items()
@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
             show(refine.summary_text(found))
     plot_path = None
     if not args.no_plot and len(result.runs):
-        plot_path = report.plot_phase(result.runs, result.out / "phase.png",
+        plot_path = maps.plot_phase(result.runs, result.out / "phase.png",
                                       title=sweep_spec.name)
     summary = report.summary(result, plot_path)
     if args.json:
@@ -94,10 +94,18 @@ def summary_text(result, info: dict) -> str:
     lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in info["outcomes"].items()))
     if len(runs):
         cells = pd.DataFrame(info["map"])  # computed once, by summary()
-        table = cells.pivot(index="depth", columns="sigma_w2", values="p_converged")
         seeds = int(cells["n"].min())
         lines.append(f"\nP(converged), depth × σ_w² (≥ {seeds} runs per cell):")
-        lines.append(table.to_string(float_format=lambda v: f"{v:.2f}"))
+        facets = info["facets"]
+        # One table per combination of the static axes that vary, under its name.
+        groups = cells.groupby(facets, sort=False) if facets else [((), cells)]
+        for values, group in groups:
+            if facets:
+                values = values if isinstance(values, tuple) else (values,)
+                lines.append("\n" + ", ".join(f"{a}={v}" for a, v in zip(facets, values,
+                                                                            strict=True)))
+            table = group.pivot(index="depth", columns="sigma_w2", values="p_converged")
+            lines.append(table.to_string(float_format=lambda v: f"{v:.2f}"))
     if info["phase_png"]:
         lines.append(f"\nphase diagram: {info['phase_png']}")
     lines.append(f"results: pandas.read_parquet('{result.out / 'runs'}')")
