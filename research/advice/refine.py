@@ -26,7 +26,7 @@ import pandas as pd
 
 from research.common.errors import SpecError
 from research.common.files import write_bytes
-from research.training import devices, plan, spec, store, sweep
+from research.training import devices, plan, presets, store, sweep
 from research.training.data import load_dataset
 from research.training.spec import AXES, STATIC_AXES, expand
 
@@ -147,7 +147,7 @@ def _load(run_dir: Path):
     if not (run_dir / "spec.toml").is_file():
         raise SpecError("run_dir", str(run_dir), reason=f"no spec.toml in {run_dir}: not a "
                         "sweep folder (initmap sweep writes one)")
-    sweep_spec = dataclasses.replace(spec.load(str(run_dir / "spec.toml")), out=str(run_dir))
+    sweep_spec = dataclasses.replace(presets.load(str(run_dir / "spec.toml")), out=str(run_dir))
     runs = store.load_runs(run_dir)
     coarse = runs[plan.Grid(sweep_spec).stored(runs)] if len(runs) else runs
     expected = len(plan.Grid(sweep_spec))

@@ -7,6 +7,7 @@ import sys
 import pandas as pd
 
 from research.cli.verb import Verb
+from research.training import presets
 from research.training.spec import AXES, SPEC_FIELDS
 
 SWEEP_EXAMPLES = """\
@@ -49,13 +50,14 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from research.training import devices, plan, spec, sweep
+    from research.training import devices, plan, sweep
     from research.views import maps, report
 
     devices.enable_compilation_cache()
     overrides = {key[len("field_"):]: value for key, value in vars(args).items()
                  if key.startswith("field_") and value is not None}
-    sweep_spec = spec.load(args.source, overrides)
+    sweep_spec = presets.load(args.source, overrides,
+                              note=lambda line: print(line, file=sys.stderr))
     shard = plan.parse_shard(args.shard)
     show = None if args.quiet or args.json else print
     with devices.profiling(args.profile):

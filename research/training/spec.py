@@ -10,9 +10,8 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
+import os
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +252,7 @@ def validate(spec: SweepSpec) -> SweepSpec:
         raise SpecError("dataset", spec.dataset, reason=f"file not found: {spec.dataset[4:]}")
     if not spec.name or "/" in spec.name:
         raise SpecError("name", spec.name, reason="must be a non-empty name without '/'")
+    _check_out(out_dir(spec))
     for name in AXES:
         values = getattr(spec, name)
         if len(set(values)) != len(values):
@@ -359,60 +359,6 @@ def from_dict(raw: dict[str, Any], base: SweepSpec | None = None) -> SweepSpec:
     return validate(dataclasses.replace(base or SweepSpec(), **values))
 
 
-def preset_names() -> list[str]:
-    folder = resources.files("research") / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
-def read_toml(source: str) -> dict[str, Any]:
-    """The raw table of a preset name or a TOML file path."""
-    if source.endswith(".toml"):
-        path = Path(source)
-        if not path.is_file():
-            raise SpecError("spec", source, reason=f"file not found: {source}")
-        text = path.read_text()
-    else:
-        if source not in preset_names():
-            raise SpecError("preset", source, allowed=preset_names() + ["a FILE.toml"])
-        text = (resources.files("research") / "presets" / f"{source}.toml").read_text()
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError("spec", source, reason=f"malformed TOML in {source}: {err}") from None
-    unknown = [key for key in raw if key not in SPEC_FIELDS]
-    if unknown:
-        raise SpecError(unknown[0], reason=f"unknown key in {source}",
-                        allowed=", ".join(SPEC_FIELDS))
-    return raw
-
-
-def load(source: str, overrides: dict[str, Any] | None = None) -> SweepSpec:
-    """Load a preset or TOML file, apply overrides, validate. Raises SpecError."""
-    raw = read_toml(source)
-    raw.update(overrides or {})
-    raw.setdefault("name", Path(source).stem if source.endswith(".toml") else source)
-    return from_dict(raw)
-
-
-def to_toml(spec: SweepSpec) -> str:
-    """The resolved spec as TOML (every field, so the file alone reproduces the sweep)."""
-    lines = []
-    for name in SPEC_FIELDS:
-        value = getattr(spec, name)
-        lines.append(f"{name} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)
-
-
 def expand(spec: SweepSpec) -> list[RunSpec]:
     """One RunSpec per point of the axes (in AXES order) × seed, in a stable order."""
     scalars = {f.name: getattr(spec, f.name) for f in fields(RunSpec)
@@ -424,14 +370,17 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
     return runs
 
 
+def _check_out(path: Path) -> None:
+    """The results folder can be made and written: not a file, not under one, writable."""
+    if path.exists() and not path.is_dir():
+        raise SpecError("out", str(path), reason=f"{path} is a file, not a folder")
+    parent = next(p for p in (path, *path.parents) if p.exists())
+    if not parent.is_dir():
+        raise SpecError("out", str(path), reason=f"cannot make a folder under {parent}: "
+                        "it is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SpecError("out", str(path), reason=f"{parent} is not writable")
+
+
 def out_dir(spec: SweepSpec) -> Path:
     return Path(spec.out) if spec.out else Path("runs") / spec.name
-
-
-def preset_summary(name: str) -> str:
-    """The first comment line of a preset: what it shows."""
-    text = (resources.files("research") / "presets" / f"{name}.toml").read_text()
-    for line in text.splitlines():
-        if line.startswith("#") and line.strip("# "):
-            return line.strip("# ")
-    return ""

@@ -20,11 +20,11 @@ from tqdm.auto import tqdm
 
 from research.common.errors import SpecError
 from research.common.files import write_json, write_text
-from research.training import devices, engine, plan, store
+from research.training import devices, engine, plan, presets, store
 from research.training.data import Dataset, fingerprint, load_dataset
 from research.training.outcomes import classify, meets_target
 from research.training.plan import Population, Shard
-from research.training.spec import RunSpec, SweepSpec, out_dir, parse_budget, to_toml
+from research.training.spec import RunSpec, SweepSpec, out_dir, parse_budget
 
 
 def logs_per_chunk(n_logs: int, wanted: int) -> int:
@@ -240,7 +240,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     with store.exclusive(out, f"sweep{shard.tag}"):
-        write_text(out / "spec.toml", to_toml(spec))
+        write_text(out / "spec.toml", presets.to_toml(spec))
         done = store.done_run_ids(out)
         if on_plan:
             on_plan(plan.describe(grid, all_slots, mine, len(done), shard))

@@ -12,7 +12,7 @@ import pytest
 from research.cli import main as cli
 from research.common.errors import SpecError
 from research.networks import registry
-from research.training import engine, spec, store
+from research.training import engine, presets, spec, store
 from tests.helpers import tiny_spec
 
 ARCHS = {"mlp": {}, "cnn": {}, "resmlp": {"norm": "pre_ln"}, "resnet": {"branch_layers": 1},
@@ -52,7 +52,7 @@ def test_cli_sweep_equals_a_loop_of_single_runs(arch, mnist1d, tmp_path):
     sharding): the same curves, member by member."""
     s = tiny_spec(arch=arch, **ARCHS[arch], seeds=1, sigma_w2=[0.5, 2.0])
     path = tmp_path / "tiny.toml"
-    path.write_text(spec.to_toml(s))
+    path.write_text(presets.to_toml(s))
     assert cli.main(["sweep", str(path), "--quiet", "--no-plot", "--out", "here"]) == 0
     stored = store.load_runs("here").set_index("run_id")
     assert len(stored) == 2 and set(stored["arch"]) == {arch}
