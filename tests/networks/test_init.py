@@ -1,6 +1,9 @@
 """Init schemes: entries have variance σ_w²/fan_in under every random scheme."""
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -208,3 +211,38 @@ def test_sigma_can_be_a_vmapped_per_member_scalar():
     draw = jax.vmap(lambda k, s: init.params(k, layout, _cfg("gaussian"),
                                              _hp()._replace(sigma_w2=s))["w"])
     np.testing.assert_allclose(jnp.var(draw(keys, sigmas), axis=(1, 2)) * 512, sigmas, rtol=0.03)
+
+
+@pytest.mark.parametrize("shape", [(40, 32), (32, 32), (10, 32), (3, 64, 64)])
+def test_orthogonalize_is_the_sign_fixed_q_of_qr(shape):
+    a = jax.random.normal(jax.random.key(3), shape)
+    flat = np.asarray(a, np.float64).reshape(-1, *shape[-2:])
+    expected = []
+    for m in flat:
+        wide = m.shape[0] < m.shape[1]
+        q, r = np.linalg.qr(m.T if wide else m)
+        q = q * np.sign(np.diag(r))[None, :]
+        expected.append((q.T if wide else q) * np.sqrt(max(m.shape)))
+    np.testing.assert_allclose(init.orthogonalize(a), np.reshape(expected, shape), atol=2e-5)
+
+
+ORTHOGONAL_POPULATION = """
+import os
+os.environ["INITMAP_HOST_DEVICES"] = "2"
+from research.training.devices import configure_host_devices
+configure_host_devices()
+import jax
+from research.training import data, engine, spec
+s = spec.from_dict({"init": "orthogonal", "depth": [4], "width": [32], "seeds": 2,
+                    "sigma_w2": [1.0, 2.0]})
+program, hp, d = engine.place(spec.expand(s), data.load_dataset("mnist1d"))
+print(jax.device_get(engine.init_population(hp, d, program)[1]["init_q"]).shape)
+"""
+
+
+def test_orthogonal_population_on_two_host_devices_finishes():
+    """LAPACK's batched QR deadlocked here (each device's kernel waiting on the shared pool)."""
+    done = subprocess.run([sys.executable, "-c", ORTHOGONAL_POPULATION], capture_output=True,
+                          text=True, timeout=240, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(4, 4)" in done.stdout
