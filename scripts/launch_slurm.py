@@ -41,7 +41,7 @@ import submitit
 from research import load_runs
 from research.cli.main import Parser, build_parser
 from research.common.errors import SpecError
-from research.training import spec
+from research.training import presets, spec
 from research.training.devices import HOST_DEVICES_ENV
 
 EXAMPLES = """\
@@ -105,7 +105,7 @@ def resolve_spec(source: str, extra: list[str]) -> spec.SweepSpec:
                         "(shards are set per task; delete the folder once to start over)")
     overrides = {key[len("field_"):]: value for key, value in vars(args).items()
                  if key.startswith("field_") and value is not None}
-    return spec.load(source, overrides)
+    return presets.load(source, overrides)
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,8 @@ configure_host_devices()
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
+from research.training.data import load_dataset  # noqa: E402
+
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
@@ -22,7 +24,5 @@ def _isolated_cwd(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def mnist1d():
-    """MNIST-1D, loaded once for the whole session."""
-    from research.training.data import load_dataset
-
+    # One load for the whole session: tests read it and never change it.
     return load_dataset("mnist1d")

@@ -12,7 +12,10 @@ import sys
 import research
 heavy = [m for m in {HEAVY!r} if m in sys.modules]
 assert not heavy, f"import research loaded {{heavy}}"
-assert research.__all__ == ["load_runs"]
+assert research.__all__ == ["SweepSpec", "load_runs", "plot_map", "recommend", "sweep", "theory"]
+assert callable(research.sweep) and callable(research.plot_map)
+heavy = [m for m in {HEAVY!r} if m in sys.modules]
+assert not heavy, f"the API's names loaded {{heavy}}"
 frame = research.load_runs(sys.argv[1])
 assert frame.empty and "pandas" in sys.modules
 from research import load_runs

@@ -4,7 +4,7 @@ intervals, per σ_w² at the stored depth nearest the one asked, beside what the
 Sources: every sweep folder under figures/data (and any --from-runs folder): its runs/ parquet
 parts, and edges.parquet where `initmap refine` has run. Columns newer sweeps add (branch_scale,
 readout_scale, parametrization, residual, norm) are read when present and take their defaults
-when not, so older tables stay usable.
+when not (`store.load_runs` fills them in), so older tables stay usable.
 """
 
 import math
@@ -14,15 +14,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from research.advice.refine import load_edges
 from research.common.errors import SpecError
+from research.training import store
 from research.training.outcomes import wilson_interval
 
-OPTIONAL_COLUMNS = {"branch_scale": 1.0, "readout_scale": 1.0, "parametrization": "standard",
-                    "residual": "fixed", "norm": "none"}
 # Inits that break the symmetry between units (not zero or constant), structured ones included.
 RANDOM_INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "delta_orthogonal",
                 "identity", "lsuv")
-CELL_KEYS = ["source", "depth", "width", "sigma_b2", "lr", "init", *OPTIONAL_COLUMNS]
+# Options that split a cell: newer sweeps vary them, and load_runs gives older tables their
+# defaults. Named here in the order the cells print them (not LATER_FIELDS' order).
+CELL_KEYS = ["source", "depth", "width", "sigma_b2", "lr", "init", "branch_scale",
+             "readout_scale", "parametrization", "residual", "norm"]
 MATCH_RATIO = 1.25  # a stored σ_w² within this factor counts as "measured at" a given σ_w²
 TRAINS = 0.5
 
@@ -48,16 +51,11 @@ def folders(data_root: str | Path | None, run_dirs) -> list[Path]:
 
 
 def _matching(paths: list[Path], arch: str, activation: str) -> pd.DataFrame:
-    from research.training import store
-
     frames = []
     for path in paths:
         runs = store.load_runs(path, quiet=True)
         if runs.empty or not {"arch", "activation", "outcome", "sigma_w2"} <= set(runs.columns):
             continue
-        for column, default in OPTIONAL_COLUMNS.items():
-            if column not in runs.columns:
-                runs[column] = default
         keep = ((runs.arch == arch) & (runs.activation == activation)
                 & runs.init.isin(RANDOM_INITS))
         if keep.any():
@@ -84,8 +82,6 @@ def _plain(value):
 
 
 def _edges(paths: list[Path], arch: str, activation: str, depth: int) -> list[dict]:
-    from research.advice.refine import load_edges
-
     frames = [load_edges(p).assign(source=str(p)) for p in paths]
     frames = [f for f in frames if len(f)]
     if not frames:

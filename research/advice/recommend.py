@@ -23,7 +23,7 @@ from functools import lru_cache
 import jax
 import numpy as np
 
-from research.advice import conventions
+from research.advice import conventions, evidence
 from research.advice.refine import band_brackets, bisect_edges
 from research.common.activations import get_activation
 from research.common.errors import SpecError
@@ -67,22 +67,27 @@ def depth_scales(activation: str, sigma_w2, sigma_b2) -> dict:
     mf = theory.mean_field_grid(activation, np.atleast_1d(np.asarray(sigma_w2, float)), sigma_b2)
     chi1 = np.asarray(mf.chi1, float)
     xi_c = np.asarray(mf.xi_c, float)
-    unbounded = np.asarray(mf.phase) == theory.PHASES.index("unbounded")
+    unbounded = np.asarray(mf.phase) == theory.Phase.UNBOUNDED
     with np.errstate(divide="ignore"):
         xi_grad = np.where(np.isclose(chi1, 1.0, rtol=0, atol=1e-9), np.inf,
                            1.0 / np.abs(np.log(chi1)))
-    return {"phase": [theory.PHASES[int(p)] for p in np.asarray(mf.phase)], "chi1": chi1,
+    return {"phase": [theory.Phase(int(p)).label for p in np.asarray(mf.phase)], "chi1": chi1,
             "xi_c": xi_c, "xi": np.where(unbounded, xi_grad, xi_c),
             "basis": np.where(unbounded, "gradient", "xi_c")}
 
 
-@lru_cache(maxsize=256)
 def theory_band(activation: str, sigma_b2: float, depth: int, k: float = K) -> dict:
     """Critical σ_w² and the σ_w² band with k·ξ ≥ depth, found as `initmap refine` finds a
     measured one: the longest trainable run on a coarse log grid over SEARCH, then both edges by
     one batched bisection. An edge is None where the band runs past SEARCH; `empty` when no σ_w²
     trains at this depth. `jump`: χ₁ just below and above the critical σ_w² where it crosses 1
     discontinuously (the variance fixed point vanishes there, as for GELU, SiLU)."""
+    # The theory computes in float64 or float32 as x64 is on or off: that is part of the key.
+    return _theory_band(activation, sigma_b2, depth, k, bool(jax.config.jax_enable_x64))
+
+
+@lru_cache(maxsize=256)
+def _theory_band(activation: str, sigma_b2: float, depth: int, k: float, x64: bool) -> dict:
     critical = theory.critical_sigma_w2(activation, sigma_b2)
     out = {"critical_sigma_w2": None, "lower": None, "upper": None, "basis": None,
            "empty": False, "jump": None}
@@ -106,6 +111,9 @@ def theory_band(activation: str, sigma_b2: float, depth: int, k: float = K) -> d
                jump=(chi_below, chi_above) if abs(chi_above - chi_below) > 1e-3 else None)
     return out
 
+
+theory_band.cache_info = _theory_band.cache_info  # the lru_cache interface it had
+theory_band.cache_clear = _theory_band.cache_clear
 
 def residual_growth(activation: str, sigma_w2: float, sigma_b2: float, alpha: float,
                     blocks: int, q0: float = 1.0) -> float:
@@ -232,8 +240,6 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
     """The recommendation as one dict: recommended σ_w², σ_b², band, structure, defaults'
     verdicts, caveats and the evidence from stored sweeps (data_root, default figures/data, and
     run_dirs)."""
-    from research.advice import evidence
-
     check_inputs(arch, activation, depth, width, sigma_b2)
     kind = registry.get(arch)
     depth = int(depth)

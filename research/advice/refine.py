@@ -26,10 +26,13 @@ import pandas as pd
 
 from research.common.errors import SpecError
 from research.common.files import write_bytes
-from research.training.spec import AXES
+from research.training import devices, plan, presets, store, sweep
+from research.training.data import load_dataset
+from research.training.spec import AXES, STATIC_AXES, expand
 
 EDGES_FILE = "edges.parquet"
 # A line: one value of every swept axis but σ_w² (depth and width first: they pick the bucket).
+# The static axes come first: a line's first len(STATIC_AXES) values pick its bucket.
 LINE_AXES = tuple(a for a in AXES if a != "sigma_w2")
 TRAINS = 0.5  # a σ_w² "trains" when P(converged) ≥ this
 
@@ -141,12 +144,10 @@ def _counts(frame: pd.DataFrame, line: tuple, seeds: int) -> pd.DataFrame:
 
 
 def _load(run_dir: Path):
-    from research.training import plan, spec, store
-
     if not (run_dir / "spec.toml").is_file():
         raise SpecError("run_dir", str(run_dir), reason=f"no spec.toml in {run_dir}: not a "
                         "sweep folder (initmap sweep writes one)")
-    sweep_spec = dataclasses.replace(spec.load(str(run_dir / "spec.toml")), out=str(run_dir))
+    sweep_spec = dataclasses.replace(presets.load(str(run_dir / "spec.toml")), out=str(run_dir))
     runs = store.load_runs(run_dir)
     coarse = runs[plan.Grid(sweep_spec).stored(runs)] if len(runs) else runs
     expected = len(plan.Grid(sweep_spec))
@@ -160,10 +161,6 @@ def refine(run_dir: str | Path, tol: float = 0.05, seeds: int | None = None,
            max_rounds: int = 20, log: Callable[[str], None] = lambda s: None) -> dict:
     """Locate each line's (depth, width, σ_b², lr, …) band edges to `tol` (log10 σ_w²); store the
     new runs and RUN_DIR/edges.parquet; return the summary."""
-    from research.training import devices, plan, store, sweep
-    from research.training.data import load_dataset
-    from research.training.spec import expand
-
     run_dir = Path(run_dir)
     if not (math.isfinite(tol) and tol > 0):
         raise SpecError("tol", tol, reason=f"must be a finite number > 0 (log10 units), got {tol}")
@@ -195,7 +192,7 @@ def refine(run_dir: str | Path, tol: float = 0.05, seeds: int | None = None,
         by_bucket: dict[tuple, list] = {}
         for i, x in queries:
             line = owners[i][0]
-            by_bucket.setdefault(line[:2], []).append((line, _candidate(x)))
+            by_bucket.setdefault(line[:len(STATIC_AXES)], []).append((line, _candidate(x)))
         done = set(state["runs"].run_id) if len(state["runs"]) else set()
         for b, (bucket, asks) in enumerate(sorted(by_bucket.items())):
             todo = []
@@ -212,7 +209,8 @@ def refine(run_dir: str | Path, tol: float = 0.05, seeds: int | None = None,
                 state["runs"] = pd.concat([state["runs"], pd.DataFrame.from_records(records)],
                                           ignore_index=True)
                 state["trained"] += len(records)
-            log(f"round {state['round']}: depth {bucket[0]} width {bucket[1]}: "
+            where = dict(zip(STATIC_AXES, bucket, strict=True))
+            log(f"round {state['round']}: depth {where['depth']} width {where['width']}: "
                 f"{len(asks)} candidates × {seeds} seeds ({len(todo)} trained)")
         answers = []
         for i, x in queries:
@@ -228,7 +226,11 @@ def refine(run_dir: str | Path, tol: float = 0.05, seeds: int | None = None,
         _write_edges(run_dir / EDGES_FILE, rows)
     coarse = len(plan.Grid(s))
     dense = len(lines) * dense_runs(grid_w2, tol, seeds)
+    # In the summary: where each line sits, by the classic axes and any other that varies.
+    shown = [a for a in LINE_AXES if a in ("depth", "width", "sigma_b2", "lr", "branch_scale",
+                                           "readout_scale") or len(getattr(s, a)) > 1]
     return {"run_dir": str(run_dir), "tol": tol, "seeds": seeds, "rounds": rounds,
+            "shown_axes": shown,
             "promised_rounds": max([rounds_needed(b.width, tol) for b in brackets], default=0),
             "edges": rows, "edges_path": str(run_dir / EDGES_FILE),
             "runs": {"coarse": coarse, "refinement": state["used"], "trained_now": state["trained"],
@@ -239,11 +241,10 @@ def _edge_rows(s, lines, found, final, runs, seeds, tol) -> list[dict]:
     rows = []
     for line in lines:
         for side, status in zip(("lower", "upper"), found[line]["status"], strict=True):
-            row = {"arch": s.arch, "activation": s.activation,
-                   **dict(zip(LINE_AXES, line, strict=True)), "side": side,
+            row = {**dict(zip(LINE_AXES, line, strict=True)), "side": side,
                    "status": status, "edge_sigma_w2": np.nan, "sigma_w2_lo": np.nan,
                    "sigma_w2_hi": np.nan, "k_lo": 0, "n_lo": 0, "k_hi": 0, "n_hi": 0,
-                   "tol": tol, "seeds": seeds, "init": s.init, "dataset": s.dataset,
+                   "tol": tol, "seeds": seeds, "dataset": s.dataset,
                    "steps": s.steps, "others_trainable": found[line]["others"]}
             bracket = final.get((line, side))
             if bracket is not None:
@@ -274,7 +275,8 @@ def summary_text(result: dict) -> str:
              f"{result['seeds']} seeds, {result['rounds']} rounds "
              f"(promised ≤ {result['promised_rounds']})"]
     for row in result["edges"]:
-        where = " ".join(f"{axis}={row[axis]:g}" for axis in LINE_AXES)
+        where = " ".join(f"{axis}={row[axis]:g}" if isinstance(row[axis], float | int)
+                         else f"{axis}={row[axis]}" for axis in result["shown_axes"])
         if row["status"] == "refined":
             lines.append(f"  {where}  {row['side']:5s} edge σ_w² ≈ {row['edge_sigma_w2']:.4g}  "
                          f"in [{row['sigma_w2_lo']:.4g}, {row['sigma_w2_hi']:.4g}]  "

@@ -12,6 +12,7 @@ import pandas as pd
 
 from research.cli.verb import Verb
 from research.common.errors import SpecError
+from research.training import presets
 from research.views.figures import FIGURES
 
 EXAMPLES = """\
@@ -32,14 +33,14 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _stored_runs(preset: str, data: Path, figure: str) -> pd.DataFrame:
-    from research.training import plan, spec, store
+    from research.training import plan, store
 
     folder = data / preset
     table = store.load_runs(folder)
     if table.empty:
         raise SpecError("figure", figure, reason=(
             f"no stored results in {folder}: run `initmap figures {figure} --rerun`"))
-    return table[plan.Grid(spec.load(preset)).stored(table)].reset_index(drop=True)
+    return table[plan.Grid(presets.load(preset)).stored(table)].reset_index(drop=True)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -53,11 +54,11 @@ def _run(args: argparse.Namespace) -> int:
     for name in args.names or list(FIGURES):
         figure = FIGURES[name]
         if args.rerun:
-            from research.training import devices, spec
+            from research.training import devices
 
             devices.enable_compilation_cache()
             for preset in figure.presets:
-                sweep.run_sweep(spec.load(preset, {"out": str(root / "data" / preset)}),
+                sweep.run_sweep(presets.load(preset, {"out": str(root / "data" / preset)}),
                                 progress=not args.json)
         tables = {p: _stored_runs(p, root / "data", name) for p in figure.presets}
         facts[name] = figure.draw(tables, root / f"{name}.png")

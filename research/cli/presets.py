@@ -3,15 +3,15 @@
 import argparse
 
 from research.cli.verb import Verb
+from research.training import presets
 
 
 def _run(args: argparse.Namespace) -> int:
-    from research.training import spec
 
-    names = spec.preset_names()
+    names = presets.preset_names()
     pad = max(len(name) for name in names)
     for name in names:
-        print(f"{name:{pad}s}  {spec.preset_summary(name)}")
+        print(f"{name:{pad}s}  {presets.preset_summary(name)}")
     return 0
 
 

@@ -7,6 +7,7 @@ import sys
 import pandas as pd
 
 from research.cli.verb import Verb
+from research.training import presets
 from research.training.spec import AXES, SPEC_FIELDS
 
 SWEEP_EXAMPLES = """\
@@ -49,13 +50,14 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from research.training import devices, plan, spec, sweep
-    from research.views import report
+    from research.training import devices, plan, sweep
+    from research.views import maps, report
 
     devices.enable_compilation_cache()
     overrides = {key[len("field_"):]: value for key, value in vars(args).items()
                  if key.startswith("field_") and value is not None}
-    sweep_spec = spec.load(args.source, overrides)
+    sweep_spec = presets.load(args.source, overrides,
+                              note=lambda line: print(line, file=sys.stderr))
     shard = plan.parse_shard(args.shard)
     show = None if args.quiet or args.json else print
     with devices.profiling(args.profile):
@@ -77,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
             show(refine.summary_text(found))
     plot_path = None
     if not args.no_plot and len(result.runs):
-        plot_path = report.plot_phase(result.runs, result.out / "phase.png",
+        plot_path = maps.plot_phase(result.runs, result.out / "phase.png",
                                       title=sweep_spec.name)
     summary = report.summary(result, plot_path)
     if args.json:
@@ -94,10 +96,18 @@ def summary_text(result, info: dict) -> str:
     lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in info["outcomes"].items()))
     if len(runs):
         cells = pd.DataFrame(info["map"])  # computed once, by summary()
-        table = cells.pivot(index="depth", columns="sigma_w2", values="p_converged")
         seeds = int(cells["n"].min())
         lines.append(f"\nP(converged), depth × σ_w² (≥ {seeds} runs per cell):")
-        lines.append(table.to_string(float_format=lambda v: f"{v:.2f}"))
+        facets = info["facets"]
+        # One table per combination of the static axes that vary, under its name.
+        groups = cells.groupby(facets, sort=False) if facets else [((), cells)]
+        for values, group in groups:
+            if facets:
+                values = values if isinstance(values, tuple) else (values,)
+                lines.append("\n" + ", ".join(f"{a}={v}" for a, v in zip(facets, values,
+                                                                            strict=True)))
+            table = group.pivot(index="depth", columns="sigma_w2", values="p_converged")
+            lines.append(table.to_string(float_format=lambda v: f"{v:.2f}"))
     if info["phase_png"]:
         lines.append(f"\nphase diagram: {info['phase_png']}")
     lines.append(f"results: pandas.read_parquet('{result.out / 'runs'}')")

@@ -89,19 +89,38 @@ _GAUSSIAN_BASED = ("gaussian", "orthogonal", "delta_orthogonal", "identity", "ls
 
 
 def orthogonalize(a: jax.Array) -> jax.Array:
-    """Orthonormal columns (or rows, if wider than tall) from a Gaussian matrix via QR, signs
-    fixed so the result is Haar-distributed; scaled to unit entry variance. Batched over leading
-    axes."""
+    """Orthonormal columns (or rows, if wider than tall) from a Gaussian matrix: the Q of its
+    QR factorisation with R's diagonal positive, so the result is Haar-distributed; scaled to
+    unit entry variance. Batched over leading axes."""
     fan_in, fan_out = a.shape[-2:]
     wide = fan_in < fan_out
     if wide:
         a = jnp.swapaxes(a, -1, -2)
-    q, r = jnp.linalg.qr(a)
-    q = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    q = jnp.vectorize(_gram_schmidt, signature="(m,n)->(m,n)")(a)
     if wide:
         q = jnp.swapaxes(q, -1, -2)
     # Orthonormal rows/columns have entry variance 1 / max(fan_in, fan_out).
     return q * math.sqrt(max(fan_in, fan_out))
+
+
+def _gram_schmidt(a: jax.Array) -> jax.Array:
+    """Q of a = QR (m ≥ n, R's diagonal > 0) by classical Gram–Schmidt applied twice per
+    column, which keeps Q orthonormal to rounding for any numerically full-rank a.
+
+    Not LAPACK's QR: its batched CPU kernel waits on tasks it queues on the shared intra-op
+    thread pool, and with one XLA device per core every pool thread can be such a waiter — a
+    population with orthogonal weights on two host devices hung for good. This is plain jnp:
+    the same Q, and it cannot deadlock."""
+    n = a.shape[1]
+
+    def column(j, q):
+        v = jax.lax.dynamic_index_in_dim(a, j, axis=1, keepdims=False)
+        before = jnp.arange(n) < j
+        for _ in range(2):  # "twice is enough" (Kahan–Parlett)
+            v = v - q @ jnp.where(before, q.T @ v, 0.0)
+        return jax.lax.dynamic_update_index_in_dim(q, v / jnp.linalg.norm(v), j, axis=1)
+
+    return jax.lax.fori_loop(0, n, column, jnp.zeros_like(a))
 
 
 def _structure(draw: jax.Array, w: Weight, scheme: str) -> jax.Array:

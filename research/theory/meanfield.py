@@ -16,6 +16,7 @@ q^l grows without bound) `q_star` is +inf, the phase "unbounded", and what needs
 ξ_q, trainable depth) is nan in arrays and None in `point`.
 """
 
+from enum import IntEnum
 from functools import partial
 from typing import NamedTuple
 
@@ -30,7 +31,23 @@ from research.theory.quadrature import float_dtype as _float
 from research.theory.quadrature import gaussian_expectation, pair_expectations
 
 SIGMA_W2_BRACKET = (1e-4, 1e4)  # where critical_sigma_w2 looks for χ₁ = 1
-PHASES = ("ordered", "critical", "chaotic", "unbounded")
+
+
+class Phase(IntEnum):
+    """Where a (σ_w², σ_b²) sits (see `mean_field`). Jitted code and arrays carry the integer."""
+
+    ORDERED = 0
+    CRITICAL = 1
+    CHAOTIC = 2
+    UNBOUNDED = 3
+
+    @property
+    def label(self) -> str:
+        """The name outputs print: "ordered", "critical", "chaotic", "unbounded"."""
+        return self.name.lower()
+
+
+PHASES = tuple(phase.label for phase in Phase)  # printed names, indexed by the integer
 
 
 class _Precision(NamedTuple):
@@ -225,7 +242,7 @@ class MeanField(NamedTuple):
     chi_c: jax.Array
     xi_c: jax.Array  # correlation depth −1/log χ_c; +inf at criticality
     xi_q: jax.Array  # length depth −1/log(q_map'(q*)); +inf when that slope is ≥ 1
-    phase: jax.Array  # index into PHASES
+    phase: jax.Array  # a Phase, as an integer
 
 
 def _length_stats(sigma_w2, sigma_b2, phi):
@@ -240,19 +257,20 @@ def _length_stats(sigma_w2, sigma_b2, phi):
     d_dq = gaussian_expectation(lambda u: dphi(u) ** 2 + phi(u) * d2phi(u), _q_eval(q))
     slope_q = sigma_w2 * d_dq
     critical = jnp.abs(chi_1 - 1.0) <= _precision().critical
-    phase = jnp.where(jnp.isinf(q), 3, jnp.where(critical, 1, jnp.where(chi_1 > 1.0, 2, 0)))
+    phase = jnp.where(jnp.isinf(q), Phase.UNBOUNDED, jnp.where(
+        critical, Phase.CRITICAL, jnp.where(chi_1 > 1.0, Phase.CHAOTIC, Phase.ORDERED)))
     return q, chi_1, slope_q, phase
 
 
 def _assemble(q, chi_1, slope_q, phase, c_chaotic, chi_c_chaotic) -> MeanField:
-    chaotic = phase == 2
+    chaotic = phase == Phase.CHAOTIC
     c = jnp.where(chaotic, c_chaotic, 1.0)
     chi_c = jnp.where(chaotic, chi_c_chaotic, chi_1)
-    xi_c = jnp.where((phase == 1) | (chi_c >= 1.0), jnp.inf, -1.0 / jnp.log(chi_c))
+    xi_c = jnp.where((phase == Phase.CRITICAL) | (chi_c >= 1.0), jnp.inf, -1.0 / jnp.log(chi_c))
     xi_q = jnp.where(slope_q >= 1.0, jnp.inf, -1.0 / jnp.log(slope_q))
 
     def defined(x):
-        return jnp.where(phase == 3, jnp.nan, x)
+        return jnp.where(phase == Phase.UNBOUNDED, jnp.nan, x)
 
     return MeanField(q, chi_1, defined(c), defined(chi_c), defined(xi_c), defined(xi_q), phase)
 
@@ -309,7 +327,7 @@ def mean_field_grid(activation, sigma_w2, sigma_b2) -> MeanField:
     shape = w.shape
     w, b = jnp.asarray(w.ravel(), _float()), jnp.asarray(b.ravel(), _float())
     q, chi_1, slope_q, phase = _length_batch(w, b, phi)
-    chaotic = np.flatnonzero(np.asarray(phase) == 2)
+    chaotic = np.flatnonzero(np.asarray(phase) == Phase.CHAOTIC)
     c, chi_c = jnp.ones_like(q), chi_1
     if chaotic.size:
         # pad to a power of two up to 256, then to multiples of 256: few compiled shapes
@@ -405,7 +423,7 @@ def point(
         "chi_c": _number(stats.chi_c),
         "xi_c": _number(stats.xi_c),
         "xi_q": _number(stats.xi_q),
-        "phase": PHASES[int(stats.phase)],
+        "phase": Phase(int(stats.phase)).label,
         "trainable_depth": _number(k * stats.xi_c),
     }
 

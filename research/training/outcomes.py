@@ -72,10 +72,11 @@ def wilson_interval(successes, trials, z: float = 1.96) -> tuple[np.ndarray, np.
     return centre - half, centre + half
 
 
-def convergence_map(runs: pd.DataFrame, rows: str, cols: str) -> pd.DataFrame:
-    """One row per (rows, cols) cell: n, converged, stalled, diverged, p_converged, lo, hi."""
+def convergence_map(runs: pd.DataFrame, rows: str, cols: str, by=()) -> pd.DataFrame:
+    """One row per (*by, rows, cols) cell: n, converged, stalled, diverged, p_converged, lo,
+    hi."""
     counts = (runs.assign(one=1)
-              .pivot_table(index=[rows, cols], columns="outcome", values="one",
+              .pivot_table(index=[*by, rows, cols], columns="outcome", values="one",
                            aggfunc="sum", fill_value=0)
               .reindex(columns=list(OUTCOMES), fill_value=0))
     counts.columns.name = None

@@ -1,4 +1,5 @@
-"""Planning a sweep: buckets, fixed populations, shards, and a calibrated time estimate.
+"""Planning a sweep: buckets, fixed populations, shards, and the cost model by which
+`sweep.calibrate` scales a timed probe to a time estimate.
 
 Populations are cut from the *full* grid in a fixed order (not from what is left to do), and a
 shard is every n-th population of that list. So a resumed sweep, or the union of n shards,
@@ -9,14 +10,16 @@ bit-for-bit the same.
 import dataclasses
 import itertools
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from research.common.errors import SpecError
-from research.training.spec import AXES, RunSpec, SweepSpec
+from research.networks import registry
+from research.networks.init import Weight
+from research.training import engine
+from research.training.spec import AXES, DYNAMIC_AXES, STATIC_AXES, RunSpec, SweepSpec
 
 
 @dataclass(frozen=True)
@@ -82,14 +85,18 @@ class Grid:
     """The runs of a spec, addressed by (bucket, position) and built only when needed, so a
     sweep of 10⁶ runs plans in milliseconds and memory independent of its size.
 
-    Buckets are the (depth, width) pairs; within one, runs go over the other axes × seed.
-    This is `spec.expand`'s order, grouped by bucket (tests check they agree).
+    Buckets are the combinations of the static axes (arch, activation, depth, width, init, …:
+    each a compiled program); within one, runs go over the per-member axes × seed. This is
+    `spec.expand`'s order, grouped by bucket (tests check they agree).
     """
 
     def __init__(self, spec: SweepSpec):
         self.spec = spec
-        self.statics = list(itertools.product(spec.depth, spec.width))
-        self.dynamic_axes = [name for name in AXES if name not in ("depth", "width")]
+        self.statics = list(itertools.product(*(getattr(spec, name) for name in STATIC_AXES)))
+        self.dynamic_axes = list(DYNAMIC_AXES)
+        # Static axes shown in a bucket's label beyond arch, activation, depth and width.
+        self.varying = [name for name in STATIC_AXES if len(getattr(spec, name)) > 1
+                        and name not in ("arch", "activation", "depth", "width")]
         self.shape = tuple(len(getattr(spec, name)) for name in self.dynamic_axes) + (
             spec.seeds,)
         self.per_bucket = math.prod(self.shape)
@@ -100,11 +107,16 @@ class Grid:
         return len(self.statics) * self.per_bucket
 
     def run(self, bucket: int, position: int) -> RunSpec:
-        depth, width = self.statics[bucket]
+        statics = dict(zip(STATIC_AXES, self.statics[bucket], strict=True))
         *where, seed = np.unravel_index(position, self.shape)
         values = {name: getattr(self.spec, name)[i]
                   for name, i in zip(self.dynamic_axes, where, strict=True)}
-        return RunSpec(depth=depth, width=width, seed=int(seed), **values, **self._scalars)
+        return RunSpec(seed=int(seed), **statics, **values, **self._scalars)
+
+    def label(self, bucket: int) -> str:
+        run = self.run(bucket, 0)
+        return " ".join([bucket_label(run), *(f"{name}={getattr(run, name)}"
+                                              for name in self.varying)])
 
     def slots(self, max_members: int) -> list[Slot]:
         """Each bucket cut, in order, into populations of at most max_members runs.
@@ -149,10 +161,6 @@ def _costs(run: RunSpec, in_shape: InShape, out_dim: int) -> tuple[int, int, flo
     features), from its layout and its type's cost model. The cost models'
     factors were fitted to XLA's memory analysis (tests/training/test_plan.py checks the
     bounds)."""
-    from research.networks import registry
-    from research.networks.init import Weight
-    from research.training import engine
-
     cfg = engine.model_config(run, in_shape, out_dim)
     arch = registry.get(run.arch)
     layout = arch.layout(cfg)
@@ -173,24 +181,6 @@ def member_bytes(run: RunSpec, in_shape: InShape, out_dim: int) -> int:
     init = params * (1 + slots + PROBE_BATCH + 1) + eval_floats
     train = params * (4 + slots) + run.batch_size * activations * (run.depth + 1) * 4 + eval_floats
     return int(4 * max(init, train) * SAFETY)
-
-
-def parse_budget(text: str) -> int | None:
-    """'auto' -> None; '512MB', '2GB', '1.5e9' -> bytes."""
-    if text == "auto":
-        return None
-    units = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
-    upper = text.strip().upper()
-    scale = next((v for k, v in units.items() if upper.endswith(k)), 1.0)
-    number = upper[:-2] if scale != 1.0 else upper
-    try:
-        value = float(number) * scale
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise SpecError("memory_budget", text,
-                        reason="expected 'auto' or a size such as 512MB, 8GB")
-    return int(value)
 
 
 def ceil_to(n: int, multiple: int) -> int:
@@ -214,41 +204,9 @@ def shard_slots(slots: list[Slot], shard: Shard) -> list[Slot]:
     return [slot for slot in slots if slot.number % shard.n == shard.k - 1]
 
 
-def _work(run: RunSpec, in_shape: InShape, out_dim: int) -> float:
+def work(run: RunSpec, in_shape: InShape, out_dim: int) -> float:
     # Multiply-adds per example: what a step's cost scales with, past fixed overheads.
     return _costs(run, in_shape, out_dim)[2]
-
-
-def calibrate(grid: Grid, slots: list[Slot], dataset) -> dict:
-    """Time the most expensive bucket on a short run (compile, then the same again, warm) and
-    scale to every slot: a rough estimate, printed before a long sweep."""
-    from research.training import sweep
-
-    spec = grid.spec
-    d_in, d_out = dataset.in_shape, dataset.out_dim
-    probe = grid.population(max(slots, key=lambda s: _work(grid.run(s.bucket, 0), d_in, d_out)))
-    first = probe.runs[0]
-    steps = min(first.steps, max(first.log_every, (spec.chunk_steps // first.log_every)
-                                 * first.log_every))
-    short = Population(probe.bucket, probe.index,
-                       tuple(dataclasses.replace(r, steps=steps) for r in probe.runs))
-    quick = dataclasses.replace(spec, chunk_steps=steps)
-    started = time.perf_counter()
-    sweep.train(short, dataset, quick)
-    cold = time.perf_counter() - started
-    started = time.perf_counter()
-    sweep.train(short, dataset, quick)
-    warm = time.perf_counter() - started
-    compile_s = max(cold - warm, 0.0)
-    per_work_step = warm / (len(short.runs) * steps * _work(first, d_in, d_out))
-    train_s = sum(len(s) * spec.steps * _work(grid.run(s.bucket, 0), d_in, d_out)
-                  for s in slots) * per_work_step
-    buckets = {s.bucket for s in slots}
-    return {"probe_bucket": bucket_label(first), "compile_s_per_bucket": compile_s,
-            "estimated_s": train_s + compile_s * len(buckets)}
-
-
-CALIBRATE_ABOVE = 50_000_000  # network-steps: sweeps this large print an estimate before training
 
 
 def estimate_text(estimate: dict) -> str:
@@ -265,5 +223,5 @@ def describe(grid: Grid, all_slots: list[Slot], mine: list[Slot], stored: int,
              f"{len(mine)} populations{which}"]
     for b in sorted({s.bucket for s in mine}):
         count = sum(len(s) for s in mine if s.bucket == b)
-        lines.append(f"  {bucket_label(grid.run(b, 0))}: {count} runs × {grid.spec.steps} steps")
+        lines.append(f"  {grid.label(b)}: {count} runs × {grid.spec.steps} steps")
     return "\n".join(lines)

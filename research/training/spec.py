@@ -10,9 +10,8 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
+import os
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +50,8 @@ class SweepSpec:
     from it."""
 
     name: str = _knob("sweep", execution=True)
-    arch: str = "mlp"
-    activation: str = "tanh"
+    arch: tuple[str, ...] = _knob(("mlp",), axis=True)
+    activation: tuple[str, ...] = _knob(("tanh",), axis=True)
     depth: tuple[int, ...] = _knob((4,), axis=True)
     width: tuple[int, ...] = _knob((32,), axis=True)
     sigma_w2: tuple[float, ...] = _knob((1.0,), axis=True)
@@ -68,17 +67,19 @@ class SweepSpec:
     weight_decay: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)
     # gradients clipped to this global norm before the optimizer; 0: no clipping
     clip_norm: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)
-    optimizer: str = "sgd"
+    optimizer: tuple[str, ...] = _knob(("sgd",), axis=True)
     schedule: str = _knob("constant", later="constant")  # the lr after warm-up: or cosine, linear
     warmup_steps: int = _knob(0, later=0)  # lr rises linearly from 0 over these first steps
-    init: str = "gaussian"
-    norm: str = _knob("none", later="none")  # residual archs: none, pre_ln; transformer post_ln
+    init: tuple[str, ...] = _knob(("gaussian",), axis=True)
+    # residual archs: none, pre_ln; transformer also post_ln
+    norm: tuple[str, ...] = _knob(("none",), axis=True, later="none")
     # branch scaling: fixed α, α/√L, fixup, skipinit (learned α from 0)
-    residual: str = _knob("fixed", later="fixed")
+    residual: tuple[str, ...] = _knob(("fixed",), axis=True, later="fixed")
     branch_layers: int = _knob(2, later=2)  # dense/conv layers per residual branch (1 or 2)
-    readout: str = _knob("standard", later="standard")  # or "zero": the readout starts at 0
+    # or "zero": the readout starts at 0
+    readout: tuple[str, ...] = _knob(("standard",), axis=True, later="standard")
     # standard, ntk, mup (μP relative to base_width)
-    parametrization: str = _knob("standard", later="standard")
+    parametrization: tuple[str, ...] = _knob(("standard",), axis=True, later="standard")
     base_width: int = _knob(32, later=32)  # μP: the width at which μP is the standard one
     padding: str = _knob("circular", later="circular")  # convolutions: circular or same (zero)
     kernel_size: int = _knob(5, later=5)  # convolutions
@@ -87,7 +88,7 @@ class SweepSpec:
     dataset: str = "mnist1d"
     teacher_depth: int = 2  # teacher_student only: the random teacher MLP
     teacher_width: int = 64
-    batch_size: int = 32
+    batch_size: tuple[int, ...] = _knob((32,), axis=True)
     steps: int = 1000
     seeds: int = 1
     log_every: int = 50
@@ -113,10 +114,13 @@ def _meta(name: str) -> tuple[str, ...]:
     return tuple(f.name for f in fields(SweepSpec) if f.metadata.get(name))
 
 
-# Swept axes: a list in the spec, one value per run.
-AXES = _meta("axis")
 # Per-member (traced) hyper-parameters: vmapped, never recompiled for.
 DYNAMIC = Hyper._fields
+# Swept axes: a list in the spec, one value per run. Static axes (a compiled program per
+# combination: a bucket) come first, so that the grid's bucket-by-bucket order is the product's.
+STATIC_AXES = tuple(name for name in _meta("axis") if name not in DYNAMIC)
+DYNAMIC_AXES = tuple(name for name in _meta("axis") if name in DYNAMIC)
+AXES = STATIC_AXES + DYNAMIC_AXES
 # Fields that only say where/how to execute: not part of a run's identity.
 EXECUTION = _meta("execution")
 LATER_FIELDS = {f.name: f.metadata["later"] for f in fields(SweepSpec)
@@ -140,7 +144,7 @@ def _run_fields():
         if f.name == "seeds":
             yield "seed", int
         elif f.name in AXES:
-            yield f.name, int if f.name in ("depth", "width") else float
+            yield f.name, type(f.default[0])
         elif f.name not in EXECUTION:
             yield f.name, f.type
 
@@ -158,9 +162,7 @@ SPEC_FIELDS = {f.name: f for f in fields(SweepSpec)}
 
 def _field_kind(name: str) -> type:
     default = SPEC_FIELDS[name].default
-    if name in AXES:
-        return int if name in ("depth", "width") else float
-    return type(default)
+    return type(default[0]) if name in AXES else type(default)
 
 
 def _coerce_scalar(name: str, kind: type, value: Any) -> Any:
@@ -207,26 +209,50 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -
         raise SpecError(name, value, allowed=list(allowed))
 
 
+def parse_budget(text: str) -> int | None:
+    """'auto' -> None; '512MB', '2GB', '1.5e9' -> bytes."""
+    if text == "auto":
+        return None
+    units = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+    upper = text.strip().upper()
+    scale = next((v for k, v in units.items() if upper.endswith(k)), 1.0)
+    number = upper[:-2] if scale != 1.0 else upper
+    try:
+        value = float(number) * scale
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SpecError("memory_budget", text,
+                        reason="expected 'auto' or a size such as 512MB, 8GB")
+    return int(value)
+
+
 def validate(spec: SweepSpec) -> SweepSpec:
     """Raise SpecError naming the first bad field; return the spec unchanged otherwise."""
-    registry.get(spec.arch)
-    _check_choice("activation", spec.activation, sorted(ACTIVATIONS))
-    _check_choice("optimizer", spec.optimizer, OPTIMIZERS)
-    _check_choice("schedule", spec.schedule, SCHEDULES)
-    _check_choice("init", spec.init, INITS)
-    _check_choice("compute_dtype", spec.compute_dtype, COMPUTE_DTYPES)
-    _check_choice("norm", spec.norm, NORMS)
-    _check_choice("residual", spec.residual, RESIDUALS)
-    _check_choice("readout", spec.readout, READOUTS)
-    _check_choice("parametrization", spec.parametrization, PARAMETRIZATIONS)
-    _check_choice("padding", spec.padding, PADDINGS)
-    _check_architecture(spec)
+    for arch in spec.arch:
+        registry.get(arch)
+    choices = {"activation": sorted(ACTIVATIONS), "optimizer": OPTIMIZERS,
+               "schedule": SCHEDULES, "init": INITS, "compute_dtype": COMPUTE_DTYPES,
+               "norm": NORMS, "residual": RESIDUALS, "readout": READOUTS,
+               "parametrization": PARAMETRIZATIONS, "padding": PADDINGS}
+    for name, allowed in choices.items():
+        for value in getattr(spec, name) if name in AXES else (getattr(spec, name),):
+            _check_choice(name, value, allowed)
+    for combination, view in combinations(spec):
+        try:
+            _check_architecture(view)
+        except SpecError as err:
+            if combination:  # several programs: say which one the option makes no sense in
+                raise SpecError(err.field, reason=f"{str(err).split(': ', 1)[1]} (in the "
+                                f"combination {combination})") from None
+            raise
     if not (spec.dataset in DATASETS[:-1] or spec.dataset.startswith("npz:")):
         raise SpecError("dataset", spec.dataset, allowed=list(DATASETS))
     if spec.dataset.startswith("npz:") and not Path(spec.dataset[4:]).expanduser().is_file():
         raise SpecError("dataset", spec.dataset, reason=f"file not found: {spec.dataset[4:]}")
     if not spec.name or "/" in spec.name:
         raise SpecError("name", spec.name, reason="must be a non-empty name without '/'")
+    _check_out(out_dir(spec))
     for name in AXES:
         values = getattr(spec, name)
         if len(set(values)) != len(values):
@@ -250,9 +276,9 @@ def validate(spec: SweepSpec) -> SweepSpec:
                 "eval_size", "chunk_steps", "max_members", "base_width", "kernel_size",
                 "patch_size", "heads")
     for name in positive:
-        v = getattr(spec, name)
-        if v < 1:
-            raise SpecError(name, v, reason=f"must be >= 1, got {v}")
+        for v in getattr(spec, name) if name in AXES else (getattr(spec, name),):
+            if v < 1:
+                raise SpecError(name, v, reason=f"must be >= 1, got {v}")
     for v in spec.momentum:
         if not 0 <= v < 1:
             raise SpecError("momentum", v, reason=f"must be in [0, 1), got {v}")
@@ -269,8 +295,6 @@ def validate(spec: SweepSpec) -> SweepSpec:
         raise SpecError("target_loss_ratio", spec.target_loss_ratio, reason="must be > 0")
     if spec.diverge_factor <= 1:
         raise SpecError("diverge_factor", spec.diverge_factor, reason="must be > 1")
-    from research.training.plan import parse_budget
-
     parse_budget(spec.memory_budget)
     if spec.steps % spec.log_every:
         raise SpecError("log_every", spec.log_every,
@@ -279,6 +303,25 @@ def validate(spec: SweepSpec) -> SweepSpec:
         raise SpecError("chunk_steps", spec.chunk_steps,
                         reason=f"must be a multiple of log_every ({spec.log_every})")
     return spec
+
+
+# The static axes a network type's options are checked against, one combination at a time
+# (depth and width stay lists: the checks that read them, such as heads | width, take them all).
+COMBINED = tuple(name for name in STATIC_AXES if name not in ("depth", "width"))
+
+
+def combinations(spec: SweepSpec):
+    """(label, view) per combination of the static axes' values: the view is the spec with
+    one value in each of those fields; the label names the axes that vary ('' if none)."""
+    varying = [name for name in COMBINED if len(getattr(spec, name)) > 1]
+    for values in itertools.product(*(getattr(spec, name) for name in COMBINED)):
+        view = dataclasses.replace(spec, **dict(zip(COMBINED, values, strict=True)))
+        yield ", ".join(f"{name}={getattr(view, name)}" for name in varying), view
+
+
+def _unset(view, name: str) -> bool:
+    default = SPEC_FIELDS[name].default
+    return getattr(view, name) == (default[0] if name in COMBINED else default)
 
 
 def _check_architecture(spec: SweepSpec) -> None:
@@ -294,7 +337,7 @@ def _check_architecture(spec: SweepSpec) -> None:
         raise SpecError("init", spec.init, reason=f"is defined for arch "
                         f"{takers(lambda a: spec.init in a.inits)}, not {arch.name}")
     for name in ARCH_OPTIONS:
-        if name not in arch.options and getattr(spec, name) != SPEC_FIELDS[name].default:
+        if name not in arch.options and not _unset(spec, name):
             raise SpecError(name, getattr(spec, name), reason=f"applies to "
                             f"{takers(lambda a, n=name: n in a.options)} only, not {arch.name}")
     if spec.norm not in arch.norms:
@@ -316,60 +359,6 @@ def from_dict(raw: dict[str, Any], base: SweepSpec | None = None) -> SweepSpec:
     return validate(dataclasses.replace(base or SweepSpec(), **values))
 
 
-def preset_names() -> list[str]:
-    folder = resources.files("research") / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
-def read_toml(source: str) -> dict[str, Any]:
-    """The raw table of a preset name or a TOML file path."""
-    if source.endswith(".toml"):
-        path = Path(source)
-        if not path.is_file():
-            raise SpecError("spec", source, reason=f"file not found: {source}")
-        text = path.read_text()
-    else:
-        if source not in preset_names():
-            raise SpecError("preset", source, allowed=preset_names() + ["a FILE.toml"])
-        text = (resources.files("research") / "presets" / f"{source}.toml").read_text()
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError("spec", source, reason=f"malformed TOML in {source}: {err}") from None
-    unknown = [key for key in raw if key not in SPEC_FIELDS]
-    if unknown:
-        raise SpecError(unknown[0], reason=f"unknown key in {source}",
-                        allowed=", ".join(SPEC_FIELDS))
-    return raw
-
-
-def load(source: str, overrides: dict[str, Any] | None = None) -> SweepSpec:
-    """Load a preset or TOML file, apply overrides, validate. Raises SpecError."""
-    raw = read_toml(source)
-    raw.update(overrides or {})
-    raw.setdefault("name", Path(source).stem if source.endswith(".toml") else source)
-    return from_dict(raw)
-
-
-def to_toml(spec: SweepSpec) -> str:
-    """The resolved spec as TOML (every field, so the file alone reproduces the sweep)."""
-    lines = []
-    for name in SPEC_FIELDS:
-        value = getattr(spec, name)
-        lines.append(f"{name} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)
-
-
 def expand(spec: SweepSpec) -> list[RunSpec]:
     """One RunSpec per point of the axes (in AXES order) × seed, in a stable order."""
     scalars = {f.name: getattr(spec, f.name) for f in fields(RunSpec)
@@ -381,14 +370,17 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
     return runs
 
 
+def _check_out(path: Path) -> None:
+    """The results folder can be made and written: not a file, not under one, writable."""
+    if path.exists() and not path.is_dir():
+        raise SpecError("out", str(path), reason=f"{path} is a file, not a folder")
+    parent = next(p for p in (path, *path.parents) if p.exists())
+    if not parent.is_dir():
+        raise SpecError("out", str(path), reason=f"cannot make a folder under {parent}: "
+                        "it is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SpecError("out", str(path), reason=f"{parent} is not writable")
+
+
 def out_dir(spec: SweepSpec) -> Path:
     return Path(spec.out) if spec.out else Path("runs") / spec.name
-
-
-def preset_summary(name: str) -> str:
-    """The first comment line of a preset: what it shows."""
-    text = (resources.files("research") / "presets" / f"{name}.toml").read_text()
-    for line in text.splitlines():
-        if line.startswith("#") and line.strip("# "):
-            return line.strip("# ")
-    return ""

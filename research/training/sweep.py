@@ -10,18 +10,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from research.common.errors import SpecError
 from research.common.files import write_json, write_text
-from research.training import devices, engine, plan, store
+from research.training import devices, engine, plan, presets, store
 from research.training.data import Dataset, fingerprint, load_dataset
 from research.training.outcomes import classify, meets_target
 from research.training.plan import Population, Shard
-from research.training.spec import RunSpec, SweepSpec, out_dir, to_toml
+from research.training.spec import RunSpec, SweepSpec, out_dir, parse_budget
 
 
 def logs_per_chunk(n_logs: int, wanted: int) -> int:
@@ -35,7 +38,7 @@ def train(population: Population, dataset: Dataset, spec: SweepSpec,
     """Train one population, in pieces that fit the memory budget; one record per run."""
     runs = list(population.runs)
     n_devices = devices.device_count()
-    budget = plan.parse_budget(spec.memory_budget) or devices.memory_budget()
+    budget = parse_budget(spec.memory_budget) or devices.memory_budget()
     fit = plan.piece_size(runs[0], n_devices, budget, dataset.in_shape, dataset.out_dim)
     # Every piece padded to one size (a multiple of the device count): one compile per bucket.
     size = min(fit, plan.ceil_to(len(runs), n_devices))
@@ -47,8 +50,6 @@ def train(population: Population, dataset: Dataset, spec: SweepSpec,
 
 def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSpec,
                  on_steps: Callable[[int], None]) -> list[dict]:
-    import jax
-
     first = runs[0]
     _, replicated = devices.member_sharding()
     # owners[i]: the run that population slot i trains; padding slots repeat the last run.
@@ -87,8 +88,6 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
 
 def _settle(state, hp, owners, leaving, data, program, host: dict) -> None:
     """Record the final state of the runs whose slots are `leaving` (first slot of each run)."""
-    import jax
-
     test_loss, test_acc = engine.evaluate_population(state.params, hp, data, program)
     final = jax.device_get({"running": state.running, "diverged_step": state.diverged_step,
                             "test_loss": test_loss, "test_acc": test_acc})
@@ -104,8 +103,6 @@ def _compact(state, hp, owners, running, data, program, host):
     Sizes are the device count times a power of two, so a bucket compiles a handful of sizes
     at most; the members that leave are evaluated and recorded first.
     """
-    import jax
-
     n_devices = devices.device_count()
     live = np.flatnonzero(running)
     target = n_devices * 2 ** int(np.ceil(np.log2(plan.ceil_to(len(live), n_devices)
@@ -153,9 +150,38 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
     }
 
 
-def code_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict:
+    """Time the most expensive bucket on a short run (compile, then the same again, warm) and
+    scale to every slot: a rough estimate, printed before a long sweep."""
+    spec = grid.spec
+    d_in, d_out = dataset.in_shape, dataset.out_dim
+    probe = grid.population(
+        max(slots, key=lambda s: plan.work(grid.run(s.bucket, 0), d_in, d_out)))
+    first = probe.runs[0]
+    steps = min(first.steps, max(first.log_every, (spec.chunk_steps // first.log_every)
+                                 * first.log_every))
+    short = Population(probe.bucket, probe.index,
+                       tuple(dataclasses.replace(r, steps=steps) for r in probe.runs))
+    quick = dataclasses.replace(spec, chunk_steps=steps)
+    started = time.perf_counter()
+    train(short, dataset, quick)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    train(short, dataset, quick)
+    warm = time.perf_counter() - started
+    compile_s = max(cold - warm, 0.0)
+    per_work_step = warm / (len(short.runs) * steps * plan.work(first, d_in, d_out))
+    train_s = sum(len(s) * spec.steps * plan.work(grid.run(s.bucket, 0), d_in, d_out)
+                  for s in slots) * per_work_step
+    buckets = {s.bucket for s in slots}
+    return {"probe_bucket": plan.bucket_label(first), "compile_s_per_bucket": compile_s,
+            "estimated_s": train_s + compile_s * len(buckets)}
 
+
+CALIBRATE_ABOVE = 50_000_000  # network-steps: sweeps this large print an estimate before training
+
+
+def code_version() -> str:
     try:
         text = version("initmap")
     except PackageNotFoundError:
@@ -195,9 +221,6 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     `on_plan` receives the plan (and, for a long sweep, a calibrated estimate) before training.
     Runs are built population by population as training reaches them (see `plan.Grid`).
     """
-    import jax
-    from tqdm.auto import tqdm
-
     if fresh and not shard.whole:
         raise SpecError("fresh", reason="cannot be combined with --shard: shards share one "
                         "folder; delete it once before launching them")
@@ -211,18 +234,18 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard)
         if on_plan:
             on_plan(text)
-        estimate = plan.calibrate(grid, mine, dataset) if mine else None
+        estimate = calibrate(grid, mine, dataset) if mine else None
         return SweepResult(out, pd.DataFrame(), {"name": spec.name}, 0, text, estimate)
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     with store.exclusive(out, f"sweep{shard.tag}"):
-        write_text(out / "spec.toml", to_toml(spec))
+        write_text(out / "spec.toml", presets.to_toml(spec))
         done = store.done_run_ids(out)
         if on_plan:
             on_plan(plan.describe(grid, all_slots, mine, len(done), shard))
-            if sum(len(s) for s in mine) * spec.steps > plan.CALIBRATE_ABOVE:
-                on_plan(plan.estimate_text(plan.calibrate(grid, mine, dataset)))
+            if sum(len(s) for s in mine) * spec.steps > CALIBRATE_ABOVE:
+                on_plan(plan.estimate_text(calibrate(grid, mine, dataset)))
         manifest_path = out / f"manifest{shard.tag}.json"
         manifest = {
             "name": spec.name, "command": command, "code_version": code_version(),
@@ -244,7 +267,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
                 if all(r.run_id in done for r in pop.runs):
                     bar.update(len(slot) * spec.steps)
                     continue
-                label = plan.bucket_label(pop.runs[0])
+                label = grid.label(slot.bucket)
                 bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
                 t0 = time.perf_counter()
                 records = train(pop, dataset, spec, on_steps=bar.update)

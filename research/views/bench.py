@@ -7,10 +7,12 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from research.networks import registry
-from research.training import engine, plan, spec, sweep
+from research.training import devices, engine, plan, spec, sweep
 from research.training.data import Dataset, load_dataset
 
 
@@ -41,8 +43,6 @@ def _runs(case: Case, steps: int) -> list[spec.RunSpec]:
 
 
 def time_engine(runs, dataset: Dataset) -> float:
-    import jax
-
     jax.clear_caches()
     start = time.perf_counter()
     pop = plan.Population(0, 0, tuple(runs))
@@ -52,8 +52,6 @@ def time_engine(runs, dataset: Dataset) -> float:
 
 def time_one_at_a_time(runs, dataset: Dataset) -> float:
     """jit + lax.scan over steps, one network per call (compiled once: σ, lr, seed are traced)."""
-    import jax
-
     jax.clear_caches()
     start = time.perf_counter()
     program = engine.program_for(runs, dataset)
@@ -67,7 +65,7 @@ def time_one_at_a_time(runs, dataset: Dataset) -> float:
 
 def time_torch(runs, dataset: Dataset) -> float | None:
     """The same MLPs in PyTorch, eager, one optimizer step per Python iteration."""
-    try:
+    try:  # optional: the `bench` extra
         import torch
     except ImportError:
         return None
@@ -100,8 +98,6 @@ def compaction(steps: int = 1000, networks: int = 256) -> dict:
     they leave the population after the first chunk; without, they ride along frozen to the end.
     Compaction costs one more compile (the smaller population), so it pays once training time
     outweighs compile time."""
-    import jax
-
     dataset = load_dataset("mnist1d")
     chunk = steps // 10 if steps % 10 == 0 else steps  # ten chunks: ten chances to compact
     s = spec.from_dict({"depth": [4], "width": [32], "sigma_w2": [2.0], "lr": [0.01, 100.0],
@@ -134,9 +130,6 @@ def compile_vs_depth(depths=(2, 8, 32), archs: tuple[str, ...] | None = None,
 
 
 def _compile_row(arch: str, data_name: str, dataset: Dataset, depths) -> dict:
-    import jax
-    import jax.numpy as jnp
-
     row = {"arch": arch, "data": data_name}
     for depth in depths:
         s = spec.from_dict({"arch": arch, **registry.get(arch).typical, "depth": [depth],
@@ -156,11 +149,6 @@ def _compile_row(arch: str, data_name: str, dataset: Dataset, depths) -> dict:
 def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
     """FLOP/s of large float32 matmuls sharded over all local devices: the roofline the
     engine's arithmetic is compared with."""
-    import jax
-    import jax.numpy as jnp
-
-    from research.training import devices
-
     sharded, _ = devices.member_sharding()
     batch = 2 * devices.device_count()
     a = jax.device_put(jnp.ones((batch, n, n), jnp.float32), sharded)

@@ -10,28 +10,28 @@ Each width is one vmapped population over seeds, trained with the engine's own o
 import dataclasses
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from research.networks import registry
+from research.training import engine
 from research.training import spec as spec_mod
+from research.training.data import load_dataset
+from research.views.report import pyplot, save_figure
 
 
 def measure(base: spec_mod.SweepSpec, widths: list[int], steps: int,
             parametrizations: tuple[str, ...]) -> pd.DataFrame:
     """Rows (parametrization, width, step, layer, rms): the RMS over seeds and a fixed batch of
     every layer's pre-activation (or residual stream), and of the output (layer "out")."""
-    import jax
-
-    from research.networks import registry
-    from research.training import engine
-    from research.training.data import load_dataset
-
     dataset = load_dataset(base.dataset, base.teacher_depth, base.teacher_width)
     rows = []
     for name in parametrizations:
         for width in widths:
             spec = spec_mod.validate(dataclasses.replace(base, width=(width,),
-                                                         parametrization=name))
+                                                         parametrization=(name,)))
             program, hp, data = engine.place(spec_mod.expand(spec), dataset)
             squares = np.asarray(jax.device_get(
                 _trajectory(program, hp, data, steps, registry.get(program.arch))))
@@ -57,8 +57,6 @@ def width_slopes(frame: pd.DataFrame, step: int) -> pd.DataFrame:
 def plot(frame: pd.DataFrame, path: Path, title: str) -> Path:
     """One panel per parametrisation: rms against width, a line per layer at the last step
     (solid) and at init (dotted)."""
-    from research.views.report import pyplot, save_figure
-
     plt = pyplot()
     names = list(dict.fromkeys(frame["parametrization"]))
     last = int(frame["step"].max())
@@ -88,11 +86,6 @@ def plot(frame: pd.DataFrame, path: Path, title: str) -> Path:
 
 def _trajectory(program, hp, data, steps: int, model):
     """Per member: mean squares (steps + 1, layers + 1) of each layer and the output."""
-    import jax
-    import jax.numpy as jnp
-
-    from research.training import engine
-
     batch = data.x_eval[:256]
 
     def sizes(params, h):

@@ -7,13 +7,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from research.theory import meanfield as theory
+from research.theory.meanfield import Phase
 from research.views.report import write_figure
 
 SIGMA_W2_RANGE = (0.5, 4.0)
 SIGMA_B2_RANGE = (0.0, 0.3)
 # Log-spaced, in layers. Higher levels crowd into the grid cell next to the critical line.
 XI_C_LEVELS = (1, 2, 5, 10, 20, 50)
-PHASE_COLOURS = {"ordered": "#cfe3f5", "chaotic": "#f6d5c8", "unbounded": "#dddddd"}
+PHASE_COLOURS = {Phase.ORDERED: "#cfe3f5", Phase.CHAOTIC: "#f6d5c8", Phase.UNBOUNDED: "#dddddd"}
 
 
 def phase_diagram(
@@ -39,9 +40,10 @@ def phase_diagram(
     sigma_b2 = np.linspace(*sigma_b2_range, resolution[1])
     grid_w, grid_b = np.meshgrid(sigma_w2, sigma_b2)
     stats = theory.mean_field_grid(activation, grid_w, grid_b)
-    unbounded = np.asarray(stats.phase) == 3
+    unbounded = np.asarray(stats.phase) == Phase.UNBOUNDED
     chi1 = np.asarray(stats.chi1, float)
-    region = np.where(unbounded, 2, np.where(chi1 > 1, 1, 0))
+    # Shaded by χ₁ ≶ 1 (below), so the critical phase, a line, is no region of its own.
+    region = np.where(unbounded, Phase.UNBOUNDED, np.where(chi1 > 1, Phase.CHAOTIC, Phase.ORDERED))
     xi_c = np.asarray(stats.xi_c, float)
     xi_c = np.ma.masked_invalid(np.where(np.isposinf(xi_c), 1e9, xi_c))  # contours reach the line
 
@@ -50,10 +52,10 @@ def phase_diagram(
     ax = fig.add_subplot()
     # Shade by χ₁ ≶ 1, a smooth field, so the boundary interpolates between grid points.
     levels = [min(chi1.min(), 0.0) - 1, 1.0, max(chi1.max(), 1.0) + 1]
-    ordered_chaotic = [PHASE_COLOURS["ordered"], PHASE_COLOURS["chaotic"]]
+    ordered_chaotic = [PHASE_COLOURS[Phase.ORDERED], PHASE_COLOURS[Phase.CHAOTIC]]
     ax.contourf(grid_w, grid_b, chi1, levels=levels, colors=ordered_chaotic)
     if unbounded.any():
-        grey = [PHASE_COLOURS["unbounded"]]
+        grey = [PHASE_COLOURS[Phase.UNBOUNDED]]
         ax.contourf(grid_w, grid_b, unbounded.astype(float), levels=[0.5, 1.5], colors=grey)
     contours = ax.contour(grid_w, grid_b, xi_c, levels=XI_C_LEVELS, colors="0.35", linewidths=0.8)
     ax.clabel(contours, fmt="ξ_c=%g", fontsize=7)
@@ -61,11 +63,11 @@ def phase_diagram(
     line_b = np.linspace(*sigma_b2_range, 61)
     line_w = np.asarray(theory.critical_line(activation, line_b))
     ax.plot(line_w, line_b, color="black", linewidth=2, label="critical line χ₁ = 1")
-    for code, name in enumerate(("ordered", "chaotic", "unbounded")):
-        inside = region == code
+    for phase in PHASE_COLOURS:
+        inside = region == phase
         if inside.any():
             x = np.clip(grid_w[inside].mean(), *np.quantile(grid_w, [0.08, 0.92]))
-            ax.text(x, grid_b[inside].mean(), name, ha="center", fontsize=12)
+            ax.text(x, grid_b[inside].mean(), phase.label, ha="center", fontsize=12)
     if mark is not None:
         ax.plot(*mark, marker="*", markersize=14, color="crimson", linestyle="", label="this point")
     ax.plot([], [], color="0.35", linewidth=0.8, label="ξ_c contours (depth scale)")

@@ -55,6 +55,23 @@ def test_tanh_band_edges_are_where_six_xi_c_equals_depth():
     assert band["lower"] < deeper["lower"] < deeper["upper"] < band["upper"]
 
 
+def test_theory_band_is_cached_per_precision():
+    # One cache for both precisions would hand a float32 caller the float64 band, or back.
+    recommend.theory_band.cache_clear()
+    bands, criticals = {}, {}
+    for x64 in (True, False):
+        with jax.enable_x64(x64):
+            bands[x64] = recommend.theory_band("tanh", 0.05, 50)
+            criticals[x64] = theory.critical_sigma_w2("tanh", 0.05)
+    assert recommend.theory_band.cache_info().misses == 2
+    assert criticals[True] != criticals[False]  # float32 places it to ~1e-7 only
+    for x64 in (True, False):
+        assert bands[x64]["critical_sigma_w2"] == criticals[x64]
+        with jax.enable_x64(x64):
+            assert recommend.theory_band("tanh", 0.05, 50) is bands[x64]
+    assert recommend.theory_band.cache_info().hits == 2
+
+
 @pytest.mark.parametrize("depth", [10, 30, 100])
 def test_relu_band_is_the_gradient_scale_closed_form(depth):
     # ordered side: ξ_c = −1/log(σ_w²/2); above 2 (no chaotic phase) the gradient scale

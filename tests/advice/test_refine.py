@@ -12,7 +12,7 @@ from research.advice import refine
 from research.advice.refine import Bracket, band_brackets, bisect_edges, rounds_needed
 from research.cli import main as cli
 from research.common.errors import SpecError
-from research.training import spec, store, sweep
+from research.training import presets, store, sweep
 from tests.helpers import tiny_spec
 
 
@@ -121,7 +121,7 @@ def test_refine_true_in_a_spec_refines_after_the_sweep(tmp_path, capsys):
     coarse = tiny_spec(sigma_w2=[0.01, 1.0, 100.0], sigma_b2=[0.0], steps=60, log_every=20,
                        chunk_steps=60, target_acc=0.18, refine=True)
     path = tmp_path / "coarse.toml"
-    path.write_text(spec.to_toml(coarse))
+    path.write_text(presets.to_toml(coarse))
     assert cli.main(["sweep", str(path), "--out", "here", "--no-plot"]) == 0
     assert "dense grid at the same resolution" in capsys.readouterr().out
     assert set(pd.read_parquet(Path("here") / refine.EDGES_FILE).side) == {"lower", "upper"}

@@ -12,23 +12,17 @@ import pytest
 from research.cli import main as cli
 from research.common.errors import SpecError
 from research.networks import registry
-from research.training import engine, spec, store
-from research.training.data import load_dataset
+from research.training import engine, presets, spec, store
 from tests.helpers import tiny_spec
 
 ARCHS = {"mlp": {}, "cnn": {}, "resmlp": {"norm": "pre_ln"}, "resnet": {"branch_layers": 1},
          "transformer": {"norm": "pre_ln", "activation": "gelu"}, "rnn": {"depth": [2]}}
 
 
-@pytest.fixture(scope="module")
-def mnist():
-    return load_dataset("mnist1d")
-
-
-def _setup(mnist, **fields):
+def _setup(mnist1d, **fields):
     run = spec.expand(tiny_spec(seeds=1, **{"sigma_w2": [1.0], **fields}))[0]
-    program = engine.program_for([run], mnist)
-    return run, program, engine.data_for(mnist, run.eval_size), engine.hyper_of(run)
+    program = engine.program_for([run], mnist1d)
+    return run, program, engine.data_for(mnist1d, run.eval_size), engine.hyper_of(run)
 
 
 def _q(program, hp, params, x):
@@ -36,8 +30,8 @@ def _q(program, hp, params, x):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_shapes(arch, mnist):
-    run, program, data, hp = _setup(mnist, arch=arch, **ARCHS[arch])
+def test_shapes(arch, mnist1d):
+    run, program, data, hp = _setup(mnist1d, arch=arch, **ARCHS[arch])
     model = registry.get(arch)
     params = engine.init_params(hp, data, program)
     out, q = model.forward(params, data.x_eval[:7], program.model, hp)
@@ -53,18 +47,18 @@ def test_shapes(arch, mnist):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_cli_sweep_equals_a_loop_of_single_runs(arch, mnist, tmp_path):
+def test_cli_sweep_equals_a_loop_of_single_runs(arch, mnist1d, tmp_path):
     """A tiny sweep through `initmap sweep`, then each stored run trained alone (no vmap, no
     sharding): the same curves, member by member."""
     s = tiny_spec(arch=arch, **ARCHS[arch], seeds=1, sigma_w2=[0.5, 2.0])
     path = tmp_path / "tiny.toml"
-    path.write_text(spec.to_toml(s))
+    path.write_text(presets.to_toml(s))
     assert cli.main(["sweep", str(path), "--quiet", "--no-plot", "--out", "here"]) == 0
     stored = store.load_runs("here").set_index("run_id")
     assert len(stored) == 2 and set(stored["arch"]) == {arch}
     for run in spec.expand(s):
-        program = engine.program_for([run], mnist)
-        data = engine.data_for(mnist, run.eval_size)
+        program = engine.program_for([run], mnist1d)
+        data = engine.data_for(mnist1d, run.eval_size)
         _, diag, (loss, acc, _), _ = engine.train_member(engine.hyper_of(run), data, program,
                                                          run.steps // run.log_every)
         row = stored.loc[run.run_id]
@@ -74,7 +68,7 @@ def test_cli_sweep_equals_a_loop_of_single_runs(arch, mnist, tmp_path):
 
 @pytest.mark.parametrize(("arch", "scheme"), [("mlp", "orthogonal"), ("cnn", "delta_orthogonal"),
                                               ("cnn", "orthogonal")])
-def test_orthogonal_schemes_preserve_norms_exactly_in_linear_nets(arch, scheme, mnist):
+def test_orthogonal_schemes_preserve_norms_exactly_in_linear_nets(arch, scheme, mnist1d):
     """Square orthogonal layers at σ_w² = 1, σ_b² = 0 are isometries, and so are
     delta-orthogonal kernels under circular padding (Xiao et al. 2018): every hidden layer's
     signal has the first layer's size, to rounding. A Gaussian init of the same net does not,
@@ -82,16 +76,16 @@ def test_orthogonal_schemes_preserve_norms_exactly_in_linear_nets(arch, scheme, 
     fields = dict(arch=arch, activation="linear", sigma_b2=[0.0], depth=[6], width=[48])
     exact = scheme != "orthogonal" or arch == "mlp"
     for init, isometry in ((scheme, exact), ("gaussian", False)):
-        _, program, data, hp = _setup(mnist, init=init, **fields)
+        _, program, data, hp = _setup(mnist1d, init=init, **fields)
         q = _q(program, hp, engine.init_params(hp, data, program), data.x_eval[:64])
         spread = np.ptp(q) / q.mean()
         assert (spread < 1e-5) if isometry else (spread > 1e-3), (init, q)
 
 
 @pytest.mark.parametrize("arch", ["resmlp", "resnet", "transformer"])
-def test_fixup_and_skipinit_branches_start_at_zero(arch, mnist):
+def test_fixup_and_skipinit_branches_start_at_zero(arch, mnist1d):
     for residual in ("fixup", "skipinit"):
-        _, program, data, hp = _setup(mnist, arch=arch, residual=residual, sigma_w2=[2.0],
+        _, program, data, hp = _setup(mnist1d, arch=arch, residual=residual, sigma_w2=[2.0],
                                       depth=[4])
         params = engine.init_params(hp, data, program)
         q = _q(program, hp, params, data.x_eval[:64])
@@ -102,22 +96,22 @@ def test_fixup_and_skipinit_branches_start_at_zero(arch, mnist):
         else:
             assert np.all(np.asarray(params["alpha"]) == 0)
     # and a fixed α does change the stream, so the check above can fail
-    _, program, data, hp = _setup(mnist, arch=arch, sigma_w2=[2.0], depth=[4])
+    _, program, data, hp = _setup(mnist1d, arch=arch, sigma_w2=[2.0], depth=[4])
     q = _q(program, hp, engine.init_params(hp, data, program), data.x_eval[:64])
     assert np.ptp(q) / q.mean() > 1e-2
 
 
-def test_fixup_scales_the_first_branch_layer_by_depth(mnist):
+def test_fixup_scales_the_first_branch_layer_by_depth(mnist1d):
     depth = 9
-    _, program, data, hp = _setup(mnist, arch="resmlp", residual="fixup", depth=[depth],
+    _, program, data, hp = _setup(mnist1d, arch="resmlp", residual="fixup", depth=[depth],
                                   width=[256])
     w1 = np.asarray(engine.init_params(hp, data, program)["w_b1"])
     assert np.var(w1) * 256 == pytest.approx(1.0 / depth, rel=0.02)  # σ_w²·L^(-1/(2m-2)) squared
 
 
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
-def test_lsuv_gives_unit_variance_on_its_batch(arch, mnist):
-    _, program, data, hp = _setup(mnist, arch=arch, init="lsuv", sigma_w2=[5.0], depth=[5],
+def test_lsuv_gives_unit_variance_on_its_batch(arch, mnist1d):
+    _, program, data, hp = _setup(mnist1d, arch=arch, init="lsuv", sigma_w2=[5.0], depth=[5],
                                   sigma_b2=[0.1], activation="relu")
     params = engine.init_params(hp, data, program)
     batch = data.x[:program.batch_size]
@@ -125,8 +119,8 @@ def test_lsuv_gives_unit_variance_on_its_batch(arch, mnist):
     assert abs(_q(program, hp, params, data.x[1000:1500])[-1] - 1.0) < 0.5
 
 
-def test_identity_recurrent_init_is_the_identity(mnist):
-    _, program, data, hp = _setup(mnist, arch="rnn", init="identity", sigma_w2=[0.81],
+def test_identity_recurrent_init_is_the_identity(mnist1d):
+    _, program, data, hp = _setup(mnist1d, arch="rnn", init="identity", sigma_w2=[0.81],
                                   depth=[2])
     params = engine.init_params(hp, data, program)
     np.testing.assert_allclose(params["w_h"], 0.9 * np.eye(8), atol=1e-6)
@@ -134,13 +128,13 @@ def test_identity_recurrent_init_is_the_identity(mnist):
     assert np.std(np.asarray(params["w_x"])) > 0.3  # input weights stay Gaussian
 
 
-def test_ntk_has_the_same_function_at_init_and_scaled_gradients(mnist):
+def test_ntk_has_the_same_function_at_init_and_scaled_gradients(mnist1d):
     """NTK parametrisation stores N(0, 1) weights and multiplies by σ_w/√fan_in in the forward
     pass: the same network at init, but ∂L/∂W is σ_w/√fan_in times the standard one."""
     sigma_w2, width = 2.0, 16
     runs = {}
     for name in ("standard", "ntk"):
-        _, program, data, hp = _setup(mnist, parametrization=name, sigma_w2=[sigma_w2],
+        _, program, data, hp = _setup(mnist1d, parametrization=name, sigma_w2=[sigma_w2],
                                       width=[width])
         params = engine.init_params(hp, data, program)
         x, y = data.x[:32], data.y[:32]
@@ -154,11 +148,11 @@ def test_ntk_has_the_same_function_at_init_and_scaled_gradients(mnist):
                                rtol=1e-4, atol=1e-7)
 
 
-def test_mup_is_the_standard_parametrisation_at_base_width(mnist):
+def test_mup_is_the_standard_parametrisation_at_base_width(mnist1d):
     curves = {}
     for width in (16, 64):
         for name in ("standard", "mup"):
-            run, program, data, hp = _setup(mnist, parametrization=name, width=[width],
+            run, program, data, hp = _setup(mnist1d, parametrization=name, width=[width],
                                             base_width=16, optimizer="adam", lr=[0.01])
             _, _, (loss, _, _), _ = engine.train_member(hp, data, program, 4)
             curves[width, name] = np.asarray(loss)
@@ -166,11 +160,11 @@ def test_mup_is_the_standard_parametrisation_at_base_width(mnist):
     assert not np.allclose(curves[64, "mup"], curves[64, "standard"], rtol=1e-3)
 
 
-def test_readout_scale_and_zero_readout(mnist):
+def test_readout_scale_and_zero_readout(mnist1d):
     outs = {}
     for key, fields in {"one": {}, "half": {"readout_scale": [0.5]},
                         "zero": {"readout": "zero"}}.items():
-        _, program, data, hp = _setup(mnist, **fields)
+        _, program, data, hp = _setup(mnist1d, **fields)
         outs[key] = np.asarray(engine.init_params(hp, data, program)["w_out"])
     np.testing.assert_allclose(outs["half"], 0.5 * outs["one"], rtol=1e-6)
     assert not outs["zero"].any() and outs["one"].any()

@@ -15,7 +15,7 @@ from research.networks.arch import Arch, Cost
 from research.networks.archs import mlp
 from research.networks.config import Hyper, ModelConfig
 from research.training import plan, spec
-from research.views import report
+from research.views import maps
 
 FIELDS = {"depth": [2, 3], "width": [8], "sigma_w2": [0.25, 1.0, 4.0], "sigma_b2": [0.0],
           "lr": [0.02], "steps": 40, "log_every": 10, "chunk_steps": 20, "seeds": 2,
@@ -72,7 +72,7 @@ def test_sweep_figure_and_recommend(deep_linear, capsys, tmp_path):
     assert runs.outcome.isin(["converged", "stalled", "diverged"]).all()
     assert (tmp_path / "lin" / "phase.png").stat().st_size > 10_000
     # The record says mean-field applies to its depth × σ_w² map: phase.png gets the overlay.
-    assert report.mean_field_map(runs)
+    assert maps.mean_field_map(runs)
     assert "P(converged)" in capsys.readouterr().out
 
     assert main(["recommend", "--arch", "deeplinear", "--activation", "linear", "--depth", "3",

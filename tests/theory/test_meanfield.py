@@ -209,10 +209,10 @@ def test_vmap_over_a_grid_equals_a_loop(x64):
         sigma_w2, sigma_b2, jnp.tanh
     )
     grid = theory.mean_field_grid("tanh", np.asarray(sigma_w2), np.asarray(sigma_b2))
-    assert {int(p) for p in batched.phase} == {0, 2}
+    assert {int(p) for p in batched.phase} == {theory.Phase.ORDERED, theory.Phase.CHAOTIC}
     for i in range(sigma_w2.size):
         single = theory.point("tanh", float(sigma_w2[i]), float(sigma_b2[i]))
-        assert theory.PHASES[int(batched.phase[i])] == single["phase"]
+        assert theory.Phase(int(batched.phase[i])).label == single["phase"]
         for field in ("q_star", "chi1", "c_star", "chi_c", "xi_c", "xi_q"):
             expected = single[field]
             np.testing.assert_allclose(getattr(batched, field)[i], expected, rtol=1e-9)

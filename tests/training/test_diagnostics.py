@@ -6,15 +6,9 @@ import pytest
 
 from research.theory import meanfield as theory
 from research.training import engine, spec
-from research.training.data import load_dataset
 from tests.helpers import tiny_spec
 
 WIDTH, DEPTH, SEEDS = 512, 12, 12
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_dataset("mnist1d")
 
 
 def _init_diagnostics(activation, sigma_w2, sigma_b2, dataset, eval_size=500):
@@ -32,8 +26,8 @@ POINTS = [("tanh", 0.8, 0.05), ("tanh", 1.75, 0.05), ("tanh", 4.0, 0.05),
 
 
 @pytest.mark.parametrize(("activation", "sigma_w2", "sigma_b2"), POINTS)
-def test_measured_q_follows_the_theory_trajectory(activation, sigma_w2, sigma_b2, mnist):
-    diag, x_eval = _init_diagnostics(activation, sigma_w2, sigma_b2, mnist)
+def test_measured_q_follows_the_theory_trajectory(activation, sigma_w2, sigma_b2, mnist1d):
+    diag, x_eval = _init_diagnostics(activation, sigma_w2, sigma_b2, mnist1d)
     per_seed = np.asarray(diag["init_q"], np.float64)  # (seeds, depth)
     measured = per_seed.mean(axis=0)
     standard_error = per_seed.std(axis=0, ddof=1) / np.sqrt(len(per_seed))
@@ -48,8 +42,8 @@ def test_measured_q_follows_the_theory_trajectory(activation, sigma_w2, sigma_b2
 
 
 @pytest.mark.parametrize(("sigma_w2", "phase"), [(1.0, "ordered"), (3.0, "chaotic")])
-def test_gradient_norms_across_depth_follow_chi1(sigma_w2, phase, mnist):
-    diag, _ = _init_diagnostics("tanh", sigma_w2, 0.05, mnist)
+def test_gradient_norms_across_depth_follow_chi1(sigma_w2, phase, mnist1d):
+    diag, _ = _init_diagnostics("tanh", sigma_w2, 0.05, mnist1d)
     chi = float(theory.chi1(sigma_w2, 0.05, "tanh"))
     assert (chi < 1) == (phase == "ordered")
     # Squared gradient norms of the hidden weights grow by χ₁ per layer toward the input; fit

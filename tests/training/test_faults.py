@@ -7,7 +7,7 @@ import pytest
 from research import load_runs
 from research.cli import main as cli
 from research.common.errors import SpecError
-from research.training import plan, spec, store, sweep
+from research.training import plan, presets, spec, store, sweep
 from tests.helpers import tiny_spec
 
 
@@ -65,7 +65,7 @@ def test_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path, capsy
         with pytest.raises(SpecError, match="another sweep is writing"):
             sweep.run_sweep(tiny_spec(out=str(out)), progress=False)
         spec_file = tmp_path / "t.toml"
-        spec_file.write_text(spec.to_toml(tiny_spec()))
+        spec_file.write_text(presets.to_toml(tiny_spec()))
         code, result = _cli(["sweep", str(spec_file), "--out", str(out), "--quiet"], capsys)
         assert code == 2 and "lock held" in result.err
     assert sweep.run_sweep(tiny_spec(out=str(out)), progress=False).trained == 4
@@ -79,7 +79,7 @@ def test_write_failure_is_a_clear_error_with_no_partial_part(tmp_path, capsys, m
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
     spec_file = tmp_path / "t.toml"
-    spec_file.write_text(spec.to_toml(tiny_spec()))
+    spec_file.write_text(presets.to_toml(tiny_spec()))
     code, out = _cli(["sweep", str(spec_file), "--out", "w", "--quiet"], capsys)
     assert code == 1 and "No space left on device" in out.err
     assert "Traceback" not in out.err
@@ -89,7 +89,7 @@ def test_write_failure_is_a_clear_error_with_no_partial_part(tmp_path, capsys, m
 
 def test_dry_run_prints_plan_and_estimate_and_writes_nothing(tmp_path, capsys):
     spec_file = tmp_path / "t.toml"
-    spec_file.write_text(spec.to_toml(tiny_spec(depth=[2, 4])))
+    spec_file.write_text(presets.to_toml(tiny_spec(depth=[2, 4])))
     code, out = _cli(["sweep", str(spec_file), "--out", "d", "--dry-run"], capsys)
     assert code == 0, out.err
     assert "plan: 8 runs in 2 buckets" in out.out and "estimated time" in out.out
@@ -128,7 +128,7 @@ def test_npz_dataset_trains(tmp_path):
 
 
 def test_a_long_sweep_prints_a_calibrated_estimate_before_training(tmp_path, monkeypatch):
-    monkeypatch.setattr(plan, "CALIBRATE_ABOVE", 100)
+    monkeypatch.setattr(sweep, "CALIBRATE_ABOVE", 100)
     printed = []
     sweep.run_sweep(tiny_spec(out=str(tmp_path / "s")), progress=False, on_plan=printed.append)
     assert printed[0].startswith("plan: 4 runs") and printed[1].startswith("estimated time")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from research import load_runs
-from research.training import spec, sweep
+from research.training import presets, spec, sweep
 from tests.helpers import TINY
 
 REPO = Path(__file__).parents[2]
@@ -25,7 +25,7 @@ def test_local_array_of_shards_equals_one_process(tmp_path):
     # 6 runs in populations of 2: shard 1/2 trains two populations, shard 2/2 one.
     tiny = spec.from_dict({**TINY, "seeds": 3, "max_members": 2})
     spec_file = tmp_path / "tiny.toml"
-    spec_file.write_text(spec.to_toml(tiny))
+    spec_file.write_text(presets.to_toml(tiny))
     out = tmp_path / "sharded"
     proc = subprocess.run([*LAUNCH, str(spec_file), "--shards", "2", "--local", "--wait",
                            "--log-dir", str(tmp_path / "logs"), "--", "--out", str(out)],

@@ -12,12 +12,12 @@ from tests.helpers import tiny_spec
 
 
 def test_budget_parsing():
-    assert plan.parse_budget("auto") is None
-    assert plan.parse_budget("512MB") == 512_000_000
-    assert plan.parse_budget("1.5GB") == 1_500_000_000
+    assert spec.parse_budget("auto") is None
+    assert spec.parse_budget("512MB") == 512_000_000
+    assert spec.parse_budget("1.5GB") == 1_500_000_000
     for bad in ("lots", "-1GB", "0"):
         with pytest.raises(SpecError, match="memory_budget"):
-            plan.parse_budget(bad)
+            spec.parse_budget(bad)
 
 
 def test_grid_holds_exactly_the_expanded_runs_bucket_by_bucket():
@@ -92,7 +92,7 @@ def test_a_small_budget_trains_in_pieces_with_the_same_results(tmp_path):
                                rtol=2e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(("depth", "width", "optimizer", "arch", "data"),
+@pytest.mark.parametrize(("depth", "width", "optimizer", "arch", "data_name"),
                          [(4, 32, "sgd", "mlp", "mnist1d"), (6, 128, "adam", "mlp", "mnist1d"),
                           (3, 384, "momentum", "mlp", "mnist1d"),
                           (4, 32, "adam", "cnn", "mnist1d"), (4, 64, "sgd", "resmlp", "mnist1d"),
@@ -101,13 +101,14 @@ def test_a_small_budget_trains_in_pieces_with_the_same_results(tmp_path):
                           # 2-D data: 8 × 8 images, 64 positions per conv layer
                           (4, 32, "adam", "cnn", "digits"), (2, 32, "sgd", "resnet", "digits"),
                           (3, 32, "adam", "transformer", "digits")])
-def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch, data):
+def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch, data_name, mnist1d):
     """The estimate must cover what XLA says the compiled programs need per member (arguments,
     outputs and temporaries, per device × devices ÷ members), with no more than 6× to spare."""
-    dataset = load_dataset(data)
+    dataset = mnist1d if data_name == "mnist1d" else load_dataset(data_name)
     members = 8
     runs = spec.expand(tiny_spec(depth=[depth], width=[width], optimizer=optimizer, arch=arch,
-                                 seeds=members, sigma_w2=[1.0], eval_size=1000, dataset=data))
+                                 seeds=members, sigma_w2=[1.0], eval_size=1000,
+                                 dataset=data_name))
     program, hp, data = engine.place(runs, dataset)
     init = engine.init_population.lower(hp, data, program).compile()
     state, _ = init(hp, data)

@@ -7,7 +7,7 @@ import pytest
 
 from research.cli import main as cli
 from research.common.errors import SpecError
-from research.training import spec
+from research.training import presets, spec
 from tests.helpers import tiny_spec
 
 
@@ -39,23 +39,23 @@ def test_buckets_are_split_by_static_fields_only():
 
 
 def test_presets_load_and_validate():
-    for name in spec.preset_names():
-        loaded = spec.load(name)
-        assert loaded.name == name and spec.preset_summary(name)
-    assert "quick" in spec.preset_names() and "dip-tanh" in spec.preset_names()
+    for name in presets.preset_names():
+        loaded = presets.load(name)
+        assert loaded.name == name and presets.preset_summary(name)
+    assert "quick" in presets.preset_names() and "dip-tanh" in presets.preset_names()
 
 
 def test_toml_round_trip(tmp_path):
     s = tiny_spec(early_stop=True, dataset="teacher_student")
     path = tmp_path / "s.toml"
-    path.write_text(spec.to_toml(s))
-    assert spec.load(str(path)) == s
+    path.write_text(presets.to_toml(s))
+    assert presets.load(str(path)) == s
 
 
 def test_overrides_beat_the_file(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('depth = [2]\nsigma_w2 = [1.0]\n')
-    s = spec.load(str(path), {"sigma_w2": ["3", "4"]})
+    s = presets.load(str(path), {"sigma_w2": ["3", "4"]})
     assert s.name == "mine" and s.sigma_w2 == (3.0, 4.0) and s.depth == (2,)
 
 

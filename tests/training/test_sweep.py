@@ -14,7 +14,7 @@ import pytest
 
 from research import load_runs
 from research.cli import main as cli
-from research.training import spec, store, sweep
+from research.training import presets, spec, store, sweep
 from tests.helpers import TINY, tiny_spec
 
 COLUMNS = {"run_id", "seed", "outcome", "diverged_step", "converged_step", "initial_loss",
@@ -40,7 +40,7 @@ def test_store_round_trip_and_columns(tmp_path):
     assert set(frame["outcome"]) <= {"converged", "stalled", "diverged"}
     manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["jax_version"] and manifest["devices"]
-    assert spec.load(str(tmp_path / "s" / "spec.toml")) == tiny_spec(out=str(tmp_path / "s"))
+    assert presets.load(str(tmp_path / "s" / "spec.toml")) == tiny_spec(out=str(tmp_path / "s"))
 
 
 def test_rerun_skips_finished_runs_and_resume_matches_uninterrupted(tmp_path):
@@ -66,7 +66,7 @@ def _kill_spec(tmp_path):
     spec_file = tmp_path / "kill.toml"
     values = {**TINY, "name": "kill", "seeds": 6, "sigma_w2": [0.5, 1.0, 2.0, 4.0],
               "steps": 200, "chunk_steps": 50, "max_members": 2}
-    spec_file.write_text(spec.to_toml(spec.from_dict(values)))
+    spec_file.write_text(presets.to_toml(spec.from_dict(values)))
     return spec_file
 
 
@@ -96,7 +96,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, when):
     (out / "runs").mkdir(exist_ok=True)
     (out / "runs" / ".part-b000-p0099-deadbeef.parquet.tmp").write_bytes(b"PAR1 trunc")
     assert subprocess.run(cmd, env=env).returncode == 0
-    full = sweep.run_sweep(spec.load(str(spec_file), {"out": str(tmp_path / "full")}),
+    full = sweep.run_sweep(presets.load(str(spec_file), {"out": str(tmp_path / "full")}),
                            progress=False)
     raw = pd.concat([pd.read_parquet(p) for p in store.part_files(out)])
     assert raw["run_id"].is_unique  # no run stored twice
@@ -107,7 +107,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, when):
 
 def test_cli_smoke(tmp_path, capsys):
     spec_file = tmp_path / "tiny.toml"
-    spec_file.write_text(spec.to_toml(tiny_spec()))
+    spec_file.write_text(presets.to_toml(tiny_spec()))
     assert cli.main(["sweep", str(spec_file), "--quiet", "--out", "here"]) == 0
     for name in ("spec.toml", "manifest.json", "phase.png"):
         assert (Path("here") / name).is_file()

@@ -9,7 +9,7 @@ import pandas as pd
 
 from research.networks import registry
 from research.training.outcomes import convergence_map
-from research.views import report
+from research.views import maps, report
 
 # Greydanus 2020 (MNIST-1D), test accuracy in %, for the baseline that is no network type
 # here; each type's own row is in its record (`Arch.mnist1d_reference`). The paper's recurrent
@@ -50,8 +50,8 @@ def arch_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     facts = {}
     for ax, preset in zip(axes.ravel(), BANDS, strict=True):
         table = runs[preset]
-        image = report.draw_map(ax, table, tick_size=7)
-        if report.mean_field_map(table):
+        image = maps.draw_map(ax, table, tick_size=7)
+        if maps.mean_field_map(table):
             ax.legend(fontsize=6, loc="upper right")
         ax.set_xlabel("σ_w²", fontsize=8)
         ax.set_ylabel(registry.get(table["arch"].iloc[0]).depth_label, fontsize=8)
@@ -63,7 +63,7 @@ def arch_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
                                              else f"{edges[0]:g}–{edges[1]:g}")
     fig.colorbar(image, ax=axes.ravel().tolist(), label="P(converged)", shrink=0.8)
     fig.suptitle("the band of initial σ_w² that trains, per network type (k/n seeds converged; "
-                 f"hatched: 95% interval wider than {report.UNCERTAIN_WIDTH})", fontsize=10)
+                 f"hatched: 95% interval wider than {maps.UNCERTAIN_WIDTH})", fontsize=10)
     report.save_figure(fig, path)
     return facts
 
@@ -79,7 +79,7 @@ def cnn2d_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     facts = {}
     for ax, preset in zip(axes, CNN2D, strict=True):
         table = runs[preset]
-        image = report.draw_map(ax, table, tick_size=8)
+        image = maps.draw_map(ax, table, tick_size=8)
         first = table.iloc[0]
         ax.set(xlabel="σ_w²", ylabel="depth (conv layers)")
         ax.set_title(f"{first['init']}: 2-D {first['activation']} CNN on digits, "

@@ -8,13 +8,13 @@ import pandas as pd
 
 from research.theory import meanfield as theory
 from research.training.outcomes import convergence_map
-from research.views import report
+from research.views import maps, report
 
 
 def dip_tanh(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """Schoenholz et al.'s map, with the share of cells the 6·ξ_c rule classifies right."""
     table = runs["dip-tanh"]
-    report.plot_phase(table, path, title="dip-tanh")
+    maps.plot_phase(table, path, title="dip-tanh")
     cells = convergence_map(table, "depth", "sigma_w2")
     sigma_b2 = float(table["sigma_b2"].iloc[0])
     limit = np.asarray(theory.trainable_depth("tanh", cells["sigma_w2"].to_numpy(), sigma_b2))
@@ -161,6 +161,7 @@ def lr_init(runs: dict[str, pd.DataFrame], path: Path) -> dict:
 
 def theory_phase(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """The order/chaos diagram of tanh over (σ_w², σ_b²) with ξ_c contours (theory only)."""
+    # Lazy: phase_diagram loads matplotlib at import, and every CLI verb imports this module.
     from research.views import phase_diagram as theory_plot
 
     theory_plot.phase_diagram("tanh", path, mark=(1.7609546, 0.05))
