@@ -1,8 +1,10 @@
-"""Sweep specifications: the frozen `SweepSpec`, its validation, TOML loading and grid expansion.
+"""Sweep specifications: the frozen `SweepSpec` (the one list of fields), its validation and
+grid expansion. Reading and writing specs as TOML is presets.py's.
 
-A `SweepSpec` holds scalars for everything that selects a compiled program and tuples for the
-swept axes. `expand` turns it into one `RunSpec` per grid point and seed; a run's id is the hash
-of its resolved config, so the same run gets the same id in every sweep that contains it.
+A `SweepSpec` holds a tuple for every axis (the static ones each select a compiled program;
+the per-member ones are traced) and a scalar for every other knob. `expand` turns it into one
+`RunSpec` per grid point and seed; a run's id is the hash of its resolved config, so the same
+run gets the same id in every sweep that contains it.
 """
 
 import dataclasses
