@@ -181,6 +181,8 @@ def init_params(hp: Hyper, data: Data, program: Program) -> dict:
     `batch_size` training examples."""
     init_key, _ = member_keys(hp.seed)
     model, cfg = registry.get(program.arch), program.model
+    if model.init is not None:  # a type that draws its own (a user's module: networks/user.py)
+        return model.init(init_key, cfg, hp)
     params = init_schemes.params(init_key, model.layout(cfg), cfg, hp)
     if cfg.init == "lsuv":  # validation let it through only for types with an LSUV rule
         batch = data.x[:program.batch_size]
@@ -236,10 +238,21 @@ def minibatch_step(params: dict, opt_state, opt: optax.GradientTransformation,
     The member's own data order: its data key and the global step, nothing else."""
     idx = jax.random.randint(jax.random.fold_in(data_key, step), (program.batch_size,), 0,
                              data.x.shape[0])
-    (loss, _), grads = jax.value_and_grad(loss_and_acc, has_aux=True)(
-        params, data.x[idx], data.y[idx], program, hp)
+    train_forward = registry.get(program.arch).train_forward
+    if train_forward is None:
+        (loss, _), grads = jax.value_and_grad(loss_and_acc, has_aux=True)(
+            params, data.x[idx], data.y[idx], program, hp)
+        updated = {}
+    else:  # training mode: batch statistics (carried per member), dropout from the step's key
+        dropout_key = jax.random.fold_in(jax.random.fold_in(data_key, step), 1)
+
+        def train_loss(p):
+            out, new_state = train_forward(p, data.x[idx], program.model, hp, dropout_key)
+            return metrics(out, data.y[idx], program.crit.classification)[0], new_state
+
+        (loss, updated), grads = jax.value_and_grad(train_loss, has_aux=True)(params)
     updates, opt_state = opt.update(grads, opt_state, params)
-    return loss, optax.apply_updates(params, updates), opt_state
+    return loss, {**optax.apply_updates(params, updates), **updated}, opt_state
 
 
 def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,

@@ -153,6 +153,15 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
     }
 
 
+def check_data(spec: SweepSpec, dataset: Dataset) -> None:
+    """The type's checks that need the data's shapes (a user's module: its output shape)."""
+    from research.networks import registry
+
+    arch = registry.get(spec.arch)
+    if arch.check_data is not None:
+        arch.check_data(spec, tuple(dataset.x.shape[1:]), dataset.out_dim)
+
+
 def code_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -202,6 +211,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         raise SpecError("fresh", reason="cannot be combined with --shard: shards share one "
                         "folder; delete it once before launching them")
     dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width)
+    check_data(spec, dataset)
     out = out_dir(spec)
     grid = plan.Grid(spec)
     all_slots = grid.slots(spec.max_members)
