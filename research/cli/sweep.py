@@ -58,6 +58,8 @@ def _run(args: argparse.Namespace) -> int:
     sweep_spec = spec.load(args.source, overrides)
     shard = plan.parse_shard(args.shard)
     show = None if args.quiet or args.json else print
+    if args.dry_run and sweep_spec.model and show:
+        show(model_mapping(sweep_spec))
     with devices.profiling(args.profile):
         result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
                                  command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
@@ -85,6 +87,25 @@ def _run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(summary_text(result, summary))
     return 0
+
+
+def model_mapping(sweep_spec) -> str:
+    """A user's module (--model): what each parameter is and how it is scaled, per bucket."""
+    import itertools
+
+    from research.networks import user
+    from research.training.data import load_dataset
+
+    data = load_dataset(sweep_spec.dataset, sweep_spec.teacher_depth, sweep_spec.teacher_width)
+    lines = []
+    for depth, width in itertools.product(sweep_spec.depth, sweep_spec.width):
+        built = user.build(sweep_spec.model, depth, width, tuple(data.x.shape[1:]),
+                           data.out_dim, sweep_spec.activation)
+        lines += [f"{sweep_spec.model} ({built.kind}) at depth {depth}, width {width}: weights "
+                  f"~ N(0, σ_w²/fan_in) by init {sweep_spec.init}, biases ~ N(0, σ_b²), the "
+                  "readout also × readout_scale; untouched and state keep the module's init",
+                  user.mapping_text(built), ""]
+    return "\n".join(lines)
 
 
 def summary_text(result, info: dict) -> str:

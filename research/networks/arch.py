@@ -83,6 +83,12 @@ class Arch:
     init: Callable[[jax.Array, ModelConfig, Hyper], dict] | None = None
     train_forward: Callable[..., tuple[jax.Array, dict]] | None = None
     check_data: Callable[[Any, tuple[int, ...], int], None] | None = None
+    # Run a population as shard_map over the member axis with a plain vmap inside (each device
+    # its own members), and the init's gradient probes one at a time. For modules that may call
+    # lax.conv_general_dilated: vmapped over member-sharded kernels, its weight gradients come
+    # out wrong on all but the first device (jax 0.10.2), and a vmap nested in the members'
+    # (the batched probes) has no batching rule for it.
+    per_device: bool = False
 
     @property
     def mean_field_map(self) -> bool:

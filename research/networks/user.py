@@ -208,12 +208,13 @@ class Built:
     layers: int  # weight layers called in the forward pass (q has layers - 1 entries)
     factory: Callable
     factory_kwargs: dict
+    in_shape: tuple[int, ...]
     nnx_like: tuple = ()  # NNX: (params, state, rest) States and their pure dicts
     mode_arg: str = ""  # linen: "train" or "deterministic" if __call__ takes it
 
     # the untouched tensors and the state as the module's own init makes them
     def module_init(self, key: jax.Array) -> dict[str, jax.Array]:
-        x = jnp.zeros((1, *self.factory_kwargs["in_shape"]), jnp.float32)
+        x = jnp.zeros((1, *self.in_shape), jnp.float32)
         if self.kind == "linen":
             k1, k2 = jax.random.split(key)
             variables = self.module.init({"params": k1, "dropout": k2}, x, **self._mode(False))
@@ -391,7 +392,7 @@ def build(model: str, depth: int, width: int, in_shape: tuple[int, ...], out_dim
                         "its params): nothing for σ_w² to scale")
     n_layers = len({e.path.rsplit("/", 1)[0] for e in entries if e.is_weight})
     return Built(kind=kind, module=handle, entries=entries, layers=n_layers, factory=factory,
-                 factory_kwargs=kwargs | {"in_shape": tuple(in_shape)}, nnx_like=nnx_like,
+                 factory_kwargs=kwargs, in_shape=tuple(in_shape), nnx_like=nnx_like,
                  mode_arg=mode_arg)
 
 
@@ -568,6 +569,6 @@ ARCH = Arch(
     name=USER, summary="a user's Flax module (spec field model = FILE.py:factory)",
     layout=layout, forward=forward, weight_grad_norms=weight_grad_norms,
     unit_diversity=unit_diversity, cost=cost, check=check, init=init,
-    train_forward=train_forward, check_data=check_data,
+    train_forward=train_forward, check_data=check_data, per_device=True,
     advice=Advice(caveat="mean-field theory describes a plain stack of the spec's activation; "
                          "the measured band is the module's own"))

@@ -213,7 +213,8 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
     probe = slice(0, GRAD_PROBE_EXAMPLES)
     # lax.map in small batches: a vmap over all probes would hold 64 full gradients per member.
     grad_sq = jax.lax.map(lambda xy: example_grad_norms(*xy),
-                          (data.x_eval[probe], data.y_eval[probe]), batch_size=8)
+                          (data.x_eval[probe], data.y_eval[probe]),
+                          batch_size=None if model.per_device else 8)
     state = MemberState(params=params, opt_state=optimizer(program, hp).init(params),
                         initial_loss=loss, running=jnp.bool_(True),
                         diverged_step=jnp.int32(-1))
@@ -300,22 +301,42 @@ def evaluate(params: dict, hp: Hyper, data: Data,
     return loss_and_acc(params, data.x_test, data.y_test, program, hp)
 
 
+def _members(f, in_axes: tuple, program: Program):
+    """vmap of `f` over the members (the arguments with axis 0); for a type that asks for it
+    (`Arch.per_device`), inside a shard_map over the member axis, so each device vmaps its own
+    members with unsharded arrays."""
+    batched = jax.vmap(f, in_axes=in_axes)
+    if not registry.get(program.arch).per_device:
+        return batched
+    from jax.sharding import PartitionSpec
+
+    from research.training import devices
+
+    mesh = devices.member_sharding()[0].mesh
+    specs = tuple(PartitionSpec("members") if a == 0 else PartitionSpec() for a in in_axes)
+    return jax.shard_map(batched, mesh=mesh, in_specs=specs,
+                         out_specs=PartitionSpec("members"))
+
+
 # The population versions: one compiled program per (Program, shapes), members on axis 0.
 @functools.partial(jax.jit, static_argnames=("program",))
 def init_population(hp: Hyper, data: Data, program: Program):
-    return jax.vmap(init_member, in_axes=(0, None, None))(hp, data, program)
+    return _members(lambda hp, data: init_member(hp, data, program), (0, None), program)(
+        hp, data)
 
 
 @functools.partial(jax.jit, static_argnames=("program", "n_logs"), donate_argnums=(0,))
 def train_population_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
                            program: Program, n_logs: int):
-    return jax.vmap(train_chunk, in_axes=(0, 0, None, None, None, None))(
-        state, hp, data, start_step, program, n_logs)
+    return _members(lambda state, hp, data, start: train_chunk(state, hp, data, start, program,
+                                                               n_logs),
+                    (0, 0, None, None), program)(state, hp, data, start_step)
 
 
 @functools.partial(jax.jit, static_argnames=("program",))
 def evaluate_population(params: dict, hp: Hyper, data: Data, program: Program):
-    return jax.vmap(evaluate, in_axes=(0, 0, None, None))(params, hp, data, program)
+    return _members(lambda params, hp, data: evaluate(params, hp, data, program), (0, 0, None),
+                    program)(params, hp, data)
 
 
 @functools.partial(jax.jit, static_argnames=("program", "n_logs"))
