@@ -118,7 +118,7 @@ class Transformer(nn.Module):
     def __call__(self, x):
         tokens = x.reshape(x.shape[0], -1, self.patch)
         h = nn.Dense(self.width)(tokens)
-        h = h + self.param("position", nn.initializers.normal(0.02), h.shape[1:])
+        h = h + self.param("position", nn.initializers.normal(0.02), (1, *h.shape[1:]))
         for _ in range(self.depth):
             h = Block(self.width, self.heads)(h)
         return nn.Dense(self.out_dim)(jnp.mean(nn.LayerNorm()(h), axis=1))

@@ -382,14 +382,14 @@ def build(model: str, depth: int, width: int, in_shape: tuple[int, ...], out_dim
         raise SpecError("model", model, reason=f"running the module on inputs of shape "
                         f"{tuple(x.shape)} ({label}) raised {type(err).__name__}: "
                         f"{str(err).splitlines()[0] if str(err) else ''}") from None
-    if tuple(out.shape) != (2, out_dim):
-        raise SpecError("model", model, reason=f"outputs have shape {tuple(out.shape)} for "
-                        f"inputs {tuple(x.shape)}; expected (2, {out_dim}) (out_dim features) "
-                        f"at {label}")
     entries = _entries(flat, calls)
     if not any(e.is_weight for e in entries):
         raise SpecError("model", model, reason="no weight found (no kernel or embedding in "
                         "its params): nothing for σ_w² to scale")
+    if tuple(out.shape) != (2, out_dim):
+        raise SpecError("model", model, reason=f"outputs have shape {tuple(out.shape)} for "
+                        f"inputs {tuple(x.shape)}; expected (2, {out_dim}) (out_dim features) "
+                        f"at {label}")
     n_layers = len({e.path.rsplit("/", 1)[0] for e in entries if e.is_weight})
     return Built(kind=kind, module=handle, entries=entries, layers=n_layers, factory=factory,
                  factory_kwargs=kwargs, in_shape=tuple(in_shape), nnx_like=nnx_like,
