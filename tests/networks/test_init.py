@@ -25,7 +25,7 @@ def _cfg(scheme: str, **kw) -> ModelConfig:
 
 def _hp(sigma_w2=2.0, sigma_b2=0.3, **kw) -> Hyper:
     values = dict(seed=0, sigma_w2=sigma_w2, sigma_b2=sigma_b2, lr=0.1, momentum=0.0,
-                  branch_scale=1.0, readout_scale=1.0)
+                  branch_scale=1.0, readout_scale=1.0, weight_decay=0.0, clip_norm=0.0)
     values.update(kw)
     return Hyper(**{k: jnp.float32(v) for k, v in values.items()})
 
