@@ -24,3 +24,8 @@ def test_compile_vs_depth_reports_every_arch_and_depth(capsys):
     rows = bench.compile_vs_depth(depths=(2, 4), archs=("mlp", "rnn"))
     assert [r["arch"] for r in rows] == ["mlp", "rnn"]
     assert all(r[f"depth {d}"] > 0 for r in rows for d in (2, 4))
+
+
+def test_flax_mlp_against_the_builtin_in_one_run():
+    result = bench.flax_vs_builtin(steps=20, case=bench.Case("tiny", 8, 2, 4))
+    assert result["networks"] == 4 and result["ratio"] > 0 and result["ratio_warm"] > 0
