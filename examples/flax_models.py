@@ -70,6 +70,28 @@ def bn_mlp(depth, width, out_dim):
     return BNMLP(depth, width, out_dim)
 
 
+class DropoutMLP(nnx.Module):
+    """An NNX MLP with dropout after each hidden layer: a key per member and step in training,
+    none in evaluation."""
+
+    def __init__(self, depth, width, in_dim, out_dim, rngs, rate=0.1):
+        sizes = [in_dim] + [width] * depth
+        self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs)
+                                for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
+        self.dropout = nnx.Dropout(rate, rngs=rngs)
+        self.out = nnx.Linear(width, out_dim, rngs=rngs)
+
+    def __call__(self, x):
+        for layer in self.hidden:
+            x = self.dropout(jnp.tanh(layer(x)))
+        return self.out(x)
+
+
+def dropout_mlp(depth, width, in_shape, out_dim, rngs):
+    """An NNX MLP with dropout."""
+    return DropoutMLP(depth, width, in_shape[0], out_dim, rngs)
+
+
 class CNN(nnx.Module):
     """1-D convolutions over the signal as one channel, global average pool, dense readout."""
 

@@ -354,23 +354,29 @@ def build(model: str, depth: int, width: int, in_shape: tuple[int, ...], out_dim
         elif isinstance(module, nnx.Module):
             mode_arg = ""
             graphdef, params, state, rest = nnx.split(module, nnx.Param, nnx.BatchStat, ...)
-            streams = tuple(sorted({str(p[-2]) for p, _ in nnx.to_flat_state(rest)
-                                    if len(p) >= 2 and p[-1] in ("key", "count")}))
+            streams = tuple(sorted({str(v.tag) for _, v in nnx.to_flat_state(rest)
+                                    if isinstance(v, nnx.RngKey)}))
             nnx_like = (params, state, rest, streams)
             flat = {**_flatten(nnx.to_pure_dict(params), "params"),
                     **_flatten(nnx.to_pure_dict(state), "batch_stats")}
             flat = {p: jax.ShapeDtypeStruct(a.shape, a.dtype) for p, a in flat.items()}
             calls = []
-            paths = {id(node): ("params", *map(str, path))
-                     for path, node in nnx.iter_graph(module) if isinstance(node, nnx.Module)}
 
-            def record(layer, y):
-                n_out = (_n_out(layer.out_features) if isinstance(layer, nnx.LinearGeneral)
-                         else 1)
-                calls.append((paths.get(id(layer), ("?",)), type(layer).__name__, n_out))
+            def probe():  # on a copy made inside the trace: NNX refuses to mutate the original
+                model = nnx.merge(graphdef, *jax.tree.map(lambda a: a, (params, state, rest)))
+                model.eval()
+                paths = {id(node): ("params", *map(str, path))
+                         for path, node in nnx.iter_graph(model) if isinstance(node, nnx.Module)}
 
-            with _nnx_calls(record):
-                jax.eval_shape(lambda: module(x))
+                def record(layer, y):
+                    n_out = (_n_out(layer.out_features) if isinstance(layer, nnx.LinearGeneral)
+                             else 1)
+                    calls.append((paths.get(id(layer), ("?",)), type(layer).__name__, n_out))
+
+                with _nnx_calls(record):
+                    return model(x)
+
+            jax.eval_shape(probe)
             kind, handle = "nnx", graphdef
         else:
             raise SpecError("model", model, reason=f"the factory returned {type(module).__name__}"

@@ -166,7 +166,7 @@ def _single(run, dataset):
     return state, diag, np.asarray(loss)
 
 
-@pytest.mark.parametrize("name", ["mlp", "bn_mlp", "cnn"])
+@pytest.mark.parametrize("name", ["mlp", "bn_mlp", "dropout_mlp", "cnn"])
 def test_population_sharded_over_two_devices_equals_single_runs(name, mnist):
     assert jax.device_count() == 2
     s = user_spec(name, sigma_w2=[0.5, 2.0], lr=[0.05, 0.2])
@@ -190,6 +190,20 @@ def test_batchnorm_statistics_are_carried_per_member(mnist):
     after = np.asarray(state.params[means[0]])
     assert np.all(np.abs(after) > 0)  # updated by training
     assert not np.allclose(after[0], after[1])  # each member its own statistics
+
+
+def test_dropout_is_on_in_training_only_with_a_key_per_step(mnist):
+    (run,) = spec.expand(user_spec("dropout_mlp", sigma_w2=[1.0], seeds=1))
+    program = engine.program_for([run], mnist)
+    params = engine.init_params(engine.hyper_of(run), engine.data_for(mnist, 100), program)
+    x, hp = mnist.x[:16], engine.hyper_of(run)
+    a, _ = user.train_forward(params, x, program.model, hp, jax.random.key(1))
+    b, _ = user.train_forward(params, x, program.model, hp, jax.random.key(2))
+    c, _ = user.train_forward(params, x, program.model, hp, jax.random.key(1))
+    assert not np.allclose(a, b) and np.array_equal(a, c)
+    e1, _ = user.forward(params, x, program.model, hp)
+    e2, _ = user.forward(params, x, program.model, hp)
+    assert np.array_equal(e1, e2) and not np.allclose(e1, a)
 
 
 # --- the CLI -------------------------------------------------------------------------------------
@@ -259,3 +273,19 @@ def test_recommend_measures_the_band_of_a_model(tmp_path, capsys):
 def test_recommend_model_needs_depth_and_width(capsys):
     assert main(["recommend", "--model", model("mlp"), "--depth", "4"]) == 2
     assert "width: --width is required with --model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_quick_map_of_a_linen_mlp_narrows_around_the_critical_sigma(tmp_path):
+    # The quick preset through --model (about a minute on 2 CPU cores): every σ_w² trains at
+    # depth 2; at depth 16 only a band around the critical σ_w² ≈ 1.76 (σ_b² = 0.05) does.
+    import pandas as pd
+
+    out = tmp_path / "quick"
+    assert main(["sweep", "quick", "--model", model("mlp"), "--out", str(out), "--quiet"]) == 0
+    runs = pd.read_parquet(out / "runs")
+    p = runs.assign(ok=runs.outcome == "converged").groupby(["depth", "sigma_w2"]).ok.mean()
+    assert (p[2] == 1).all()
+    trains = p[16][p[16] >= 0.5].index
+    assert len(trains) and len(trains) < len(p[8][p[8] >= 0.5].index) < len(p[2])
+    assert trains.min() <= 1.76 <= trains.max() * 1.2 and p[16][0.25] == 0 and p[16][12.0] == 0
