@@ -206,6 +206,7 @@ class Built:
     module: Any  # the linen module, or the NNX graphdef
     entries: tuple[Entry, ...]
     layers: int  # weight layers called in the forward pass (q has layers - 1 entries)
+    out_floats: int  # floats per example of all weight layers' outputs (the memory estimate's)
     factory: Callable
     factory_kwargs: dict
     in_shape: tuple[int, ...]
@@ -302,6 +303,12 @@ class Built:
         return out, outputs, {keys[p]: a for p, a in updated.items() if p in keys}
 
 
+def _per_example(y) -> int:
+    """Floats per example of a layer's output (0 if it is not one array)."""
+    shape = getattr(y, "shape", None)
+    return math.prod(shape[1:]) if shape else 0
+
+
 def _probe_linen(module, x, mode_arg: str):
     """The module's variables (shapes) and its weight layers in call order:
     [(params path, layer type, n output axes)]."""
@@ -311,10 +318,11 @@ def _probe_linen(module, x, mode_arg: str):
 
     def intercept(next_fun, args, kwargs, context):
         m = context.module
+        y = next_fun(*args, **kwargs)
         if context.method_name == "__call__":
             n_out = _n_out(m.features) if isinstance(m, nn.DenseGeneral) else 1
-            calls.append((("params", *m.scope.path), type(m).__name__, n_out))
-        return next_fun(*args, **kwargs)
+            calls.append((("params", *m.scope.path), type(m).__name__, n_out, _per_example(y)))
+        return y
 
     mode = {"train": False} if mode_arg == "train" else (
         {"deterministic": True} if mode_arg == "deterministic" else {})
@@ -371,7 +379,8 @@ def build(model: str, depth: int, width: int, in_shape: tuple[int, ...], out_dim
                 def record(layer, y):
                     n_out = (_n_out(layer.out_features) if isinstance(layer, nnx.LinearGeneral)
                              else 1)
-                    calls.append((paths.get(id(layer), ("?",)), type(layer).__name__, n_out))
+                    calls.append((paths.get(id(layer), ("?",)), type(layer).__name__, n_out,
+                                  _per_example(y)))
 
                 with _nnx_calls(record):
                     return model(x)
@@ -396,8 +405,13 @@ def build(model: str, depth: int, width: int, in_shape: tuple[int, ...], out_dim
         raise SpecError("model", model, reason=f"outputs have shape {tuple(out.shape)} for "
                         f"inputs {tuple(x.shape)}; expected (2, {out_dim}) (out_dim features) "
                         f"at {label}")
-    n_layers = len({e.path.rsplit("/", 1)[0] for e in entries if e.is_weight})
-    return Built(kind=kind, module=handle, entries=entries, layers=n_layers, factory=factory,
+    owners = {tuple(e.path.split("/")[:-1]) for e in entries if e.is_weight}
+    outputs: dict = {}
+    for path, _, _, size in calls:
+        if tuple(path) in owners:
+            outputs.setdefault(tuple(path), size)
+    return Built(kind=kind, module=handle, entries=entries, layers=len(owners), factory=factory,
+                 out_floats=max(1, sum(outputs.values())),
                  factory_kwargs=kwargs, in_shape=tuple(in_shape), nnx_like=nnx_like,
                  mode_arg=mode_arg)
 
@@ -425,7 +439,7 @@ def _probe_output(kind, handle, module, flat, x, mode_arg, nnx_like):
 def _entries(flat: dict, calls: list) -> tuple[Entry, ...]:
     """Every float tensor, with its role and fan-in, ordered by the first call of its layer."""
     order: dict[tuple, tuple[int, str, int]] = {}
-    for path, kind, n_out in calls:
+    for path, kind, n_out, _ in calls:
         order.setdefault(tuple(path), (len(order), kind, n_out))
     weight_layers = [p for p in order if any("/".join((*p, w)) in flat for w in WEIGHT_NAMES)]
     readout = max(weight_layers, key=lambda p: order[p][0]) if weight_layers else None
@@ -538,9 +552,13 @@ def unit_diversity(params: dict) -> jax.Array:
 
 
 def cost(cfg: ModelConfig) -> Cost:
-    # Without a cost model of its own: every weight applied once per example (exact for an
-    # MLP; convolutions and attention run longer than the estimate says).
-    return Cost(positions=1, kept_per_layer=max(1, built_for(cfg).layers))
+    """From the probe: the weight layers' outputs per example, spread as the estimate counts
+    them (positions × width per layer over depth + 1 layers), and each weight applied at those
+    positions. A rough model (attention's extra work and a norm's kept tensors are not in it);
+    an MLP's is the built-in's exactly."""
+    built = built_for(cfg)
+    positions = max(1, -(-built.out_floats // (cfg.width * (cfg.depth + 1))))
+    return Cost(positions=positions, kept_per_layer=1)
 
 
 def check(spec) -> None:

@@ -289,3 +289,14 @@ def test_the_quick_map_of_a_linen_mlp_narrows_around_the_critical_sigma(tmp_path
     trains = p[16][p[16] >= 0.5].index
     assert len(trains) and len(trains) < len(p[8][p[8] >= 0.5].index) < len(p[2])
     assert trains.min() <= 1.76 <= trains.max() * 1.2 and p[16][0.25] == 0 and p[16][12.0] == 0
+
+
+def test_memory_estimate_of_a_flax_mlp_is_the_builtins():
+    from research.training import plan as plan_
+
+    fields = {"depth": [4], "width": [32]}
+    flax_run = spec.expand(user_spec("mlp", **fields))[0]
+    builtin = spec.expand(spec.from_dict({**TINY, **fields}))[0]
+    assert plan_.member_bytes(flax_run, 40, 10) == plan_.member_bytes(builtin, 40, 10)
+    conv = spec.expand(user_spec("cnn", **fields))[0]
+    assert plan_.member_bytes(conv, 40, 10) > 10 * plan_.member_bytes(flax_run, 40, 10)
