@@ -33,6 +33,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import itertools
 import math
 import sys
 from collections.abc import Callable
@@ -183,6 +184,60 @@ def _nnx_calls(record: Callable[[Any, jax.Array], None]):
             c.__call__ = call
 
 
+_LAX_CONV = jax.lax.conv_general_dilated
+
+
+def im2col_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                dimension_numbers=None, feature_group_count=1, batch_group_count=1,
+                precision=None, preferred_element_type=None, **kwargs):
+    """`lax.conv_general_dilated` as one matmul over the kernel's shifted copies of the input
+    (im2col), as the built-in CNN computes it, for the convolutions Flax layers make (channels
+    last, stride 1, no dilation, no groups); anything else goes to lax. XLA:CPU runs small
+    convolutions ~10× slower inside the training scan than outside it; this runs at matmul
+    speed there."""
+    n = lhs.ndim - 2
+    if kwargs.get("out_sharding", 0) is None:  # NNX passes it, as None
+        kwargs.pop("out_sharding")
+    plain = (all(s == 1 for s in window_strides) and feature_group_count == 1
+             and batch_group_count == 1 and not kwargs and preferred_element_type is None
+             and all(d == 1 for d in (lhs_dilation or ())) and all(d == 1 for d in (
+                 rhs_dilation or ())))
+    channels_last = jax.lax.ConvDimensionNumbers((0, n + 1, *range(1, n + 1)),
+                                                 (n + 1, n, *range(n)),
+                                                 (0, n + 1, *range(1, n + 1)))
+    if not plain or jax.lax.conv_dimension_numbers(
+            lhs.shape, rhs.shape, dimension_numbers) != channels_last:
+        return _LAX_CONV(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                         dimension_numbers, feature_group_count, batch_group_count, precision,
+                         preferred_element_type, **kwargs)
+    window = rhs.shape[:n]
+    if isinstance(padding, str):
+        padding = jax.lax.padtype_to_pads(lhs.shape[1:-1], window, window_strides, padding)
+    x = jnp.pad(lhs, ((0, 0), *(tuple(p) for p in padding), (0, 0)))
+    out = [x.shape[1 + i] - window[i] + 1 for i in range(n)]
+    patches = jnp.concatenate([
+        x[(slice(None), *(slice(o, o + size) for o, size in zip(offset, out, strict=True)))]
+        for offset in itertools.product(*(range(k) for k in window))], axis=-1)
+    return jnp.matmul(patches, rhs.reshape(-1, rhs.shape[-1]), precision=precision)
+
+
+@contextlib.contextmanager
+def _im2col(model=None):
+    """While tracing: Flax convolutions through `im2col_conv` (linen reads lax's attribute at
+    call time; NNX layers hold the function, so theirs are swapped on this copy of the model)."""
+    if model is not None:
+        from flax import nnx
+
+        for _, node in nnx.iter_graph(model):
+            if isinstance(node, nnx.Conv) and node.conv_general_dilated is _LAX_CONV:
+                node.conv_general_dilated = im2col_conv
+    jax.lax.conv_general_dilated = im2col_conv
+    try:
+        yield
+    finally:
+        jax.lax.conv_general_dilated = _LAX_CONV
+
+
 def _layer_fan_in(kind: str, shape: tuple[int, ...], n_out: int = 1) -> tuple[int, str]:
     if kind in ("Embed",):
         return 1, "Embed: one-hot input, fan_in 1"
@@ -265,7 +320,7 @@ class Built:
 
             mutable = ([c for c in nested if c != "params"] if train else []) or False
             rngs = {"dropout": key} if train and key is not None else None
-            with nn.intercept_methods(intercept):
+            with nn.intercept_methods(intercept), _im2col():
                 result = self.module.apply(nested, x, **self._mode(train), rngs=rngs,
                                            mutable=mutable)
             out, updated = result if mutable else (result, {})
@@ -295,7 +350,7 @@ class Built:
                     seen_ids.add(id(layer))
                     outputs.append(y)
 
-            with _nnx_calls(record):
+            with _nnx_calls(record), _im2col(model):
                 out = model(x)
             updated = (_flatten(nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)),
                                 "batch_stats") if train else {})

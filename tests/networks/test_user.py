@@ -300,3 +300,30 @@ def test_memory_estimate_of_a_flax_mlp_is_the_builtins():
     assert plan_.member_bytes(flax_run, 40, 10) == plan_.member_bytes(builtin, 40, 10)
     conv = spec.expand(user_spec("cnn", **fields))[0]
     assert plan_.member_bytes(conv, 40, 10) > 10 * plan_.member_bytes(flax_run, 40, 10)
+
+
+@pytest.mark.parametrize(("x_shape", "w_shape", "padding", "strides"), [
+    ((3, 40, 4), (5, 4, 8), "SAME", (1,)),
+    ((3, 40, 4), (5, 4, 8), "VALID", (1,)),
+    ((2, 9, 11, 3), (3, 2, 3, 5), ((1, 1), (0, 1)), (1, 1)),
+    ((2, 9, 11, 3), (3, 3, 3, 5), "SAME", (2, 2)),  # strided: handed to lax
+])
+def test_im2col_convolution_is_lax_convolution(x_shape, w_shape, padding, strides):
+    x = jax.random.normal(jax.random.key(0), x_shape)
+    w = jax.random.normal(jax.random.key(1), w_shape)
+    spec_ = ("NWC", "WIO", "NWC") if len(x_shape) == 3 else ("NHWC", "HWIO", "NHWC")
+    numbers = jax.lax.conv_dimension_numbers(x_shape, w_shape, spec_)
+    ours = user.im2col_conv(x, w, strides, padding, dimension_numbers=numbers)
+    theirs = user._LAX_CONV(x, w, strides, padding, dimension_numbers=numbers)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_flax_convolutions_run_as_matmuls(mnist):
+    (run,) = spec.expand(user_spec("cnn", seeds=1, sigma_w2=[1.0]))
+    program = engine.program_for([run], mnist)
+    hp = engine.hyper_of(run)
+    params = engine.init_params(hp, engine.data_for(mnist, 100), program)
+    jaxpr = str(jax.make_jaxpr(lambda p: user.train_forward(p, mnist.x[:8], program.model, hp,
+                                                            jax.random.key(0)))(params))
+    assert "conv_general_dilated" not in jaxpr
+    assert jax.lax.conv_general_dilated is user._LAX_CONV  # restored after tracing
