@@ -16,7 +16,7 @@ from research.cli.main import main
 from research.common.errors import SpecError
 from research.networks import user
 from research.theory import meanfield as theory
-from research.training import engine, plan, spec, sweep
+from research.training import engine, spec
 from research.training.data import load_dataset
 from tests.helpers import TINY
 
@@ -156,42 +156,6 @@ def test_linen_and_nnx_give_the_same_network(mnist):
         np.testing.assert_array_equal(a, b)
 
 
-# --- training ------------------------------------------------------------------------------------
-
-def _single(run, dataset):
-    program = engine.program_for([run], dataset)
-    data = engine.data_for(dataset, run.eval_size)
-    state, diag, (loss, acc, _), _ = engine.train_member(engine.hyper_of(run), data, program,
-                                                         run.steps // run.log_every)
-    return state, diag, np.asarray(loss)
-
-
-@pytest.mark.parametrize("name", ["mlp", "bn_mlp", "dropout_mlp", "cnn"])
-def test_population_sharded_over_two_devices_equals_single_runs(name, mnist):
-    assert jax.device_count() == 2
-    s = user_spec(name, sigma_w2=[0.5, 2.0], lr=[0.05, 0.2])
-    runs = spec.expand(s)
-    records = sweep.train(plan.Population(0, 0, tuple(runs)), mnist, s)
-    for run, record in zip(runs, records, strict=True):
-        _, diag, loss = _single(run, mnist)
-        np.testing.assert_allclose(record["loss_curve"][1:], loss, rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(record["init_q"], diag["init_q"], rtol=1e-4)
-        np.testing.assert_allclose(record["init_grad_norm"], diag["init_grad_norm"], rtol=1e-3)
-
-
-def test_batchnorm_statistics_are_carried_per_member(mnist):
-    s = user_spec("bn_mlp", sigma_w2=[0.5, 4.0], seeds=1)
-    runs = spec.expand(s)
-    program, hp, data = engine.place(runs, mnist)
-    state, _ = engine.init_population(hp, data, program)
-    means = sorted(k for k in state.params if k.endswith("/mean"))
-    assert means and np.all(np.asarray(state.params[means[0]]) == 0)
-    state, _ = engine.train_population_chunk(state, hp, data, np.int32(0), program, 1)
-    after = np.asarray(state.params[means[0]])
-    assert np.all(np.abs(after) > 0)  # updated by training
-    assert not np.allclose(after[0], after[1])  # each member its own statistics
-
-
 def test_dropout_is_on_in_training_only_with_a_key_per_step(mnist):
     (run,) = spec.expand(user_spec("dropout_mlp", sigma_w2=[1.0], seeds=1))
     program = engine.program_for([run], mnist)
@@ -250,29 +214,6 @@ def test_sweep_through_the_cli(tmp_path):
     assert (out / "phase.png").stat().st_size > 10_000
     assert main(argv) == 0  # resumes: everything stored
     assert len(pd.read_parquet(out / "runs")) == 12
-
-
-def test_recommend_measures_the_band_of_a_model(tmp_path, capsys):
-    out = tmp_path / "rec"
-    assert main(["recommend", "--model", model("mlp"), "--depth", "2", "--width", "8",
-                 "--seeds", "1", "--steps", "100", "--tol", "0.3", "--out", str(out),
-                 "--json"]) == 0
-    r = json.loads(capsys.readouterr().out)
-    assert r["run_dir"] == str(out) and (out / "edges.parquet").is_file()
-    assert {d["default"] for d in r["defaults"]} == {"flax-default", "pytorch-default"}
-    flax = next(d for d in r["defaults"] if d["default"] == "flax-default")
-    assert flax["sigma_w2"] == pytest.approx(1.0) and flax["n"] == 1
-    assert r["theory"]["critical_sigma_w2"] == pytest.approx(1.76, rel=0.02)
-    band = r["band"]
-    if band["recommended"] is not None:
-        lo = band["lower"] or min(c["sigma_w2"] for c in r["cells"])
-        hi = band["upper"] or max(c["sigma_w2"] for c in r["cells"])
-        assert lo <= r["recommended_sigma_w2"] <= hi
-
-
-def test_recommend_model_needs_depth_and_width(capsys):
-    assert main(["recommend", "--model", model("mlp"), "--depth", "4"]) == 2
-    assert "width: --width is required with --model" in capsys.readouterr().err
 
 
 @pytest.mark.slow
