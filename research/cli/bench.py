@@ -6,7 +6,7 @@ import json
 from research.cli.verb import Verb
 from research.common.errors import SpecError
 
-BENCH_PARTS = ("speed", "compaction", "compile")
+BENCH_PARTS = ("speed", "compaction", "compile", "flax")
 BENCH_EXAMPLES = """\
 examples:
   initmap bench --only compile         # compile time against depth, per architecture
@@ -42,6 +42,8 @@ def _run(args: argparse.Namespace) -> int:
         out["compaction"] = bench.compaction(steps=args.steps)
     if "compile" in parts:
         out["compile_vs_depth"] = bench.compile_vs_depth()
+    if "flax" in parts:
+        out["flax"] = bench.flax_vs_builtin(steps=args.steps)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -52,6 +54,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"\ncompaction: {c['networks']} networks × {c['steps']} steps, {c['diverged']} "
               f"diverge at once: {c['without_s']:.1f} s without, {c['with_s']:.1f} s with "
               f"({c['speedup']:.2f}×)")
+    if "flax" in out:
+        f = out["flax"]
+        print(f"\nyour own network: a Flax linen MLP against the built-in MLP, {f['case']}, "
+              f"{f['networks']} networks × {f['steps']} steps: {f['flax_s']:.1f} s vs "
+              f"{f['builtin_s']:.1f} s with compilation ({f['ratio']:.2f}×), "
+              f"{f['flax_warm_s']:.1f} s vs {f['builtin_warm_s']:.1f} s compiled "
+              f"({f['ratio_warm']:.2f}×)")
     if "compile_vs_depth" in out:
         print("\ncompile time of one training chunk (s), width 32, 8 members; repeated layers "
               "are scanned, so it should not grow with depth:")

@@ -211,6 +211,45 @@ def flops_per_net_step(case: Case, batch_size: int = 32, in_dim: int = 40,
     return 6 * macs * batch_size
 
 
+def flax_mlp(depth: int, width: int, out_dim: int, activation):
+    """The built-in MLP's shapes as a user's linen module (`model =
+    "research.views.bench:flax_mlp"`)."""
+    import flax.linen as nn
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            for _ in range(depth):
+                x = activation(nn.Dense(width)(x))
+            return nn.Dense(out_dim)(x)
+
+    return MLP()
+
+
+def _time_warm(runs, dataset: Dataset) -> tuple[float, float]:
+    """(first call, compile included; a second call of the same population, compiled)."""
+    cold = time_engine(runs, dataset)
+    start = time.perf_counter()
+    sweep.train(plan.Population(0, 0, tuple(runs)), dataset,
+                spec.SweepSpec(chunk_steps=runs[0].steps))
+    return cold, time.perf_counter() - start
+
+
+def flax_vs_builtin(steps: int = 1000, case: Case = CASES[1]) -> dict:
+    """The same population (σ_w², seeds, data, steps) as the built-in MLP and as a Flax linen
+    MLP of the same shapes (arch user): the time of each, and their ratio."""
+    dataset = load_dataset("mnist1d")
+    runs = _runs(case, steps)
+    as_flax = [dataclasses.replace(r, arch="user", model="research.views.bench:flax_mlp")
+               for r in runs]
+    builtin_cold, builtin_warm = _time_warm(runs, dataset)
+    flax_cold, flax_warm = _time_warm(as_flax, dataset)
+    return {"case": case.label, "networks": len(runs), "steps": steps,
+            "builtin_s": builtin_cold, "flax_s": flax_cold, "ratio": flax_cold / builtin_cold,
+            "builtin_warm_s": builtin_warm, "flax_warm_s": flax_warm,
+            "ratio_warm": flax_warm / builtin_warm}
+
+
 def run(steps: int = 1000, baseline_networks: int = 32, cases=CASES) -> list[dict]:
     """One row per case. Baselines train the first `baseline_networks` of the same population
     and are scaled to the full count (their cost is linear in networks; compile counted once)."""

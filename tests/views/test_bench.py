@@ -38,3 +38,8 @@ def test_the_plain_loop_really_trains(mnist1d):
     assert float(loss(trained, x, y)) < 0.8 * float(loss(untrained, x, y))
     w_small, w_large = train(0, 0.5, 0.0, 0.0)[0][0], train(0, 2.0, 0.0, 0.0)[0][0]
     assert float((w_large ** 2).mean() / (w_small ** 2).mean()) == pytest.approx(4.0, rel=1e-5)
+
+
+def test_flax_mlp_against_the_builtin_in_one_run():
+    result = bench.flax_vs_builtin(steps=20, case=bench.Case("tiny", 8, 2, 4))
+    assert result["networks"] == 4 and result["ratio"] > 0 and result["ratio_warm"] > 0
