@@ -87,7 +87,7 @@ def test_bad_models_are_one_line_exit_2_nothing_written(target, message, tmp_pat
 
 
 def test_model_and_arch_go_together():
-    assert user_spec("mlp").arch == "user"
+    assert user_spec("mlp").arch == ("user",)
     with pytest.raises(SpecError, match="arch: .*a model is its own network"):
         spec.from_dict({"model": model("mlp"), "arch": "cnn"})
     with pytest.raises(SpecError, match="model: .*arch user needs a model"):
@@ -268,3 +268,15 @@ def test_flax_convolutions_run_as_matmuls(mnist):
                                                             jax.random.key(0)))(params))
     assert "conv_general_dilated" not in jaxpr
     assert jax.lax.conv_general_dilated is user._LAX_CONV  # restored after tracing
+
+
+def test_models_are_an_axis_like_any_static_field():
+    """Two modules in one sweep: one bucket each, each run naming its own module."""
+    from research.training import plan
+
+    s = spec.from_dict({**TINY, "model": [model("mlp"), model("nnx_mlp")]})
+    grid = plan.Grid(s)
+    assert len(grid.statics) == 2 and s.arch == ("user",)
+    assert {grid.run(b, 0).model for b in range(2)} == {model("mlp"), model("nnx_mlp")}
+    with pytest.raises(SpecError, match=r"in the combination arch=mlp"):
+        spec.from_dict({**TINY, "arch": ["mlp", "user"], "model": [model("mlp")]})
