@@ -18,6 +18,8 @@ examples:
   initmap recommend --arch resnet --activation relu --depth 100
   initmap recommend --arch mlp --activation relu --depth 30 --from-runs runs/my-sweep --json
   initmap recommend --table                  # the scale per network type, and how it moves
+  initmap recommend --model my_nets.py:make --depth 16 --width 128   # your own Flax module,
+                                                                     # measured
 
 σ_w² is the weight variance times fan-in (W ~ N(0, σ_w²/fan_in)). The band is the σ_w² whose
 mean-field depth scale allows this depth (6·ξ_c ≥ depth); evidence is what stored sweeps
@@ -45,6 +47,16 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="sweep folders to read evidence from, besides figures/data")
     p.add_argument("--data-root", help="folder of stored sweeps scanned for evidence (default "
                    "figures/data here, else the checkout's)")
+    p.add_argument("--model", metavar="FILE.py:factory", help="your own Flax module: measure "
+                   "its band by a sweep and bisection at --depth, --width (minutes on a CPU for a "
+                   "small model); --activation is then the mean-field reference line's")
+    p.add_argument("--dataset", default="mnist1d", help="--model: the data (as for sweep)")
+    p.add_argument("--seeds", type=int, default=4, help="--model: networks per σ_w²")
+    p.add_argument("--tol", type=float, default=0.1, help="--model: band edges to this in "
+                   "log10 σ_w²")
+    p.add_argument("--steps", type=int, help="--model: training steps (default the quick "
+                   "preset's 1000)")
+    p.add_argument("--out", help="--model: the sweep folder (default runs/recommend-…)")
     p.add_argument("--table", action="store_true", help="the table for every network type")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -60,6 +72,8 @@ def _run(args: argparse.Namespace) -> int:
         rows = recommend.magic_table()
         print(json.dumps(rows, indent=2) if args.json else table_text(rows))
         return 0
+    if args.model:
+        return _measure(args)
     for field in ("arch", "activation", "depth"):
         if getattr(args, field) is None:
             raise SpecError(field, reason=f"--{field} is required (or --table)")
@@ -68,6 +82,22 @@ def _run(args: argparse.Namespace) -> int:
     result = recommend.recommend(args.arch, args.activation, args.depth, args.width,
                                  args.sigma_b2, args.from_runs, args.data_root, args.seq_len)
     print(json.dumps(result, indent=2) if args.json else recommend_text(result))
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> int:
+    from research.advice import measure
+
+    for field in ("depth", "width"):
+        if getattr(args, field) is None:
+            raise SpecError(field, reason=f"--{field} is required with --model")
+    if args.seeds < 1:
+        raise SpecError("seeds", args.seeds, reason="must be >= 1")
+    log = (lambda line: None) if args.json else print
+    result = measure.measure(args.model, args.depth, args.width, args.activation or "tanh",
+                             0.05 if args.sigma_b2 is None else args.sigma_b2, args.dataset,
+                             args.seeds, args.tol, args.steps, args.out, log=log)
+    print(json.dumps(result, indent=2, default=float) if args.json else measure.text(result))
     return 0
 
 

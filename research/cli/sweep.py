@@ -1,6 +1,7 @@
 """`initmap sweep`: train every run of a preset or TOML spec; store results; draw phase.png."""
 
 import argparse
+import itertools
 import json
 import sys
 
@@ -60,6 +61,8 @@ def _run(args: argparse.Namespace) -> int:
                               note=lambda line: print(line, file=sys.stderr))
     shard = plan.parse_shard(args.shard)
     show = None if args.quiet or args.json else print
+    if args.dry_run and any(sweep_spec.model) and show:
+        show(model_mapping(sweep_spec))
     with devices.profiling(args.profile):
         result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
                                  command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
@@ -87,6 +90,27 @@ def _run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(summary_text(result, summary))
     return 0
+
+
+def model_mapping(sweep_spec) -> str:
+    """A user's module (--model): what each parameter is and how it is scaled, per bucket."""
+    from research.networks import user
+    from research.training.data import load_dataset
+    from research.training.spec import combinations
+
+    data = load_dataset(sweep_spec.dataset, sweep_spec.teacher_depth, sweep_spec.teacher_width)
+    lines = []
+    for _, view in combinations(sweep_spec):
+        if not view.model:
+            continue
+        for depth, width in itertools.product(view.depth, view.width):
+            built = user.build(view.model, depth, width, tuple(data.x.shape[1:]),
+                               data.out_dim, view.activation)
+            lines += [f"{view.model} ({built.kind}) at depth {depth}, width {width}: weights "
+                      f"~ N(0, σ_w²/fan_in) by init {view.init}, biases ~ N(0, σ_b²), the "
+                      "readout also × readout_scale; untouched and state keep the module's init",
+                      user.mapping_text(built), ""]
+    return "\n".join(lines)
 
 
 def summary_text(result, info: dict) -> str:

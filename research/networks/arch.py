@@ -75,6 +75,20 @@ class Arch:
     figure_label: str = ""  # str.format over a run's row: what tells two presets apart
     typical: Mapping[str, Any] = field(default_factory=dict)  # options of a typical instance
     mnist1d_reference: tuple[str, float] | None = None  # Greydanus 2020: (model, test acc %)
+    # A type that draws its own parameters (a user's Flax module, networks/user.py):
+    # init(key, cfg, hp) -> params in place of init.params over the layout; train_forward(params,
+    # x, cfg, hp, key) -> (out, updated) for training steps (BatchNorm's batch statistics,
+    # dropout with `key`), `updated` replacing those entries of params after each step; and
+    # check_data(spec, in_shape, out_dim), spec checks that need the data's shapes.
+    init: Callable[[jax.Array, ModelConfig, Hyper], dict] | None = None
+    train_forward: Callable[..., tuple[jax.Array, dict]] | None = None
+    check_data: Callable[[Any, tuple[int, ...], int], None] | None = None
+    # Run a population as shard_map over the member axis with a plain vmap inside (each device
+    # its own members), and the init's gradient probes one at a time. For modules that may call
+    # lax.conv_general_dilated: vmapped over member-sharded kernels, its weight gradients come
+    # out wrong on all but the first device (jax 0.10.2), and a vmap nested in the members'
+    # (the batched probes) has no batching rule for it.
+    per_device: bool = False
 
     @property
     def mean_field_map(self) -> bool:

@@ -34,6 +34,7 @@ class ModelConfig:
     kernel_size: int
     patch_size: int
     heads: int
+    model: str = ""  # a user's Flax module, "FILE.py:factory" (arch user; networks/user.py)
 
     @property
     def in_dim(self) -> int:

@@ -24,7 +24,12 @@ def all_archs() -> tuple[Arch, ...]:
 
 
 def get(name: str) -> Arch:
-    """The type called `name`; a SpecError naming the known ones otherwise."""
+    """The type called `name`; a SpecError naming the known ones otherwise. "user" is a user's
+    Flax module (networks/user.py), imported only when asked for."""
+    if name == "user" and name not in _ARCHS:
+        from research.networks import user
+
+        return user.ARCH
     if name not in _ARCHS:
         raise SpecError("arch", name, allowed=list(_ARCHS))
     return _ARCHS[name]

@@ -183,6 +183,8 @@ def init_params(hp: Hyper, data: Data, program: Program) -> dict:
     `batch_size` training examples."""
     init_key, _ = member_keys(hp.seed)
     model, cfg = registry.get(program.arch), program.model
+    if model.init is not None:  # a type that draws its own (a user's module: networks/user.py)
+        return model.init(init_key, cfg, hp)
     params = init_schemes.params(init_key, model.layout(cfg), cfg, hp)
     if cfg.init == "lsuv":  # validation let it through only for types with an LSUV rule
         batch = data.x[:program.batch_size]
@@ -213,7 +215,8 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
     probe = slice(0, GRAD_PROBE_EXAMPLES)
     # lax.map in small batches: a vmap over all probes would hold 64 full gradients per member.
     grad_sq = jax.lax.map(lambda xy: example_grad_norms(*xy),
-                          (data.x_eval[probe], data.y_eval[probe]), batch_size=8)
+                          (data.x_eval[probe], data.y_eval[probe]),
+                          batch_size=None if model.per_device else 8)
     state = MemberState(params=params, opt_state=optimizer(program, hp).init(params),
                         initial_loss=loss, running=jnp.bool_(True),
                         diverged_step=jnp.int32(-1))
@@ -238,10 +241,21 @@ def minibatch_step(params: dict, opt_state, opt: optax.GradientTransformation,
     The member's own data order: its data key and the global step, nothing else."""
     idx = jax.random.randint(jax.random.fold_in(data_key, step), (program.batch_size,), 0,
                              data.x.shape[0])
-    (loss, _), grads = jax.value_and_grad(loss_and_acc, has_aux=True)(
-        params, data.x[idx], data.y[idx], program, hp)
+    train_forward = registry.get(program.arch).train_forward
+    if train_forward is None:
+        (loss, _), grads = jax.value_and_grad(loss_and_acc, has_aux=True)(
+            params, data.x[idx], data.y[idx], program, hp)
+        updated = {}
+    else:  # training mode: batch statistics (carried per member), dropout from the step's key
+        dropout_key = jax.random.fold_in(jax.random.fold_in(data_key, step), 1)
+
+        def train_loss(p):
+            out, new_state = train_forward(p, data.x[idx], program.model, hp, dropout_key)
+            return metrics(out, data.y[idx], program.crit.classification)[0], new_state
+
+        (loss, updated), grads = jax.value_and_grad(train_loss, has_aux=True)(params)
     updates, opt_state = opt.update(grads, opt_state, params)
-    return loss, optax.apply_updates(params, updates), opt_state
+    return loss, {**optax.apply_updates(params, updates), **updated}, opt_state
 
 
 def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
@@ -289,22 +303,42 @@ def evaluate(params: dict, hp: Hyper, data: Data,
     return loss_and_acc(params, data.x_test, data.y_test, program, hp)
 
 
+def _members(f, in_axes: tuple, program: Program):
+    """vmap of `f` over the members (the arguments with axis 0); for a type that asks for it
+    (`Arch.per_device`), inside a shard_map over the member axis, so each device vmaps its own
+    members with unsharded arrays."""
+    batched = jax.vmap(f, in_axes=in_axes)
+    if not registry.get(program.arch).per_device:
+        return batched
+    from jax.sharding import PartitionSpec
+
+    from research.training import devices
+
+    mesh = devices.member_sharding()[0].mesh
+    specs = tuple(PartitionSpec("members") if a == 0 else PartitionSpec() for a in in_axes)
+    return jax.shard_map(batched, mesh=mesh, in_specs=specs,
+                         out_specs=PartitionSpec("members"))
+
+
 # The population versions: one compiled program per (Program, shapes), members on axis 0.
 @functools.partial(jax.jit, static_argnames=("program",))
 def init_population(hp: Hyper, data: Data, program: Program):
-    return jax.vmap(init_member, in_axes=(0, None, None))(hp, data, program)
+    return _members(lambda hp, data: init_member(hp, data, program), (0, None), program)(
+        hp, data)
 
 
 @functools.partial(jax.jit, static_argnames=("program", "n_logs"), donate_argnums=(0,))
 def train_population_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
                            program: Program, n_logs: int):
-    return jax.vmap(train_chunk, in_axes=(0, 0, None, None, None, None))(
-        state, hp, data, start_step, program, n_logs)
+    return _members(lambda state, hp, data, start: train_chunk(state, hp, data, start, program,
+                                                               n_logs),
+                    (0, 0, None, None), program)(state, hp, data, start_step)
 
 
 @functools.partial(jax.jit, static_argnames=("program",))
 def evaluate_population(params: dict, hp: Hyper, data: Data, program: Program):
-    return jax.vmap(evaluate, in_axes=(0, 0, None, None))(params, hp, data, program)
+    return _members(lambda params, hp, data: evaluate(params, hp, data, program), (0, 0, None),
+                    program)(params, hp, data)
 
 
 @functools.partial(jax.jit, static_argnames=("program", "n_logs"))

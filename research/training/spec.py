@@ -1,8 +1,10 @@
-"""Sweep specifications: the frozen `SweepSpec`, its validation, TOML loading and grid expansion.
+"""Sweep specifications: the frozen `SweepSpec` (the one list of fields), its validation and
+grid expansion. Reading and writing specs as TOML is presets.py's.
 
-A `SweepSpec` holds scalars for everything that selects a compiled program and tuples for the
-swept axes. `expand` turns it into one `RunSpec` per grid point and seed; a run's id is the hash
-of its resolved config, so the same run gets the same id in every sweep that contains it.
+A `SweepSpec` holds a tuple for every axis (the static ones each select a compiled program;
+the per-member ones are traced) and a scalar for every other knob. `expand` turns it into one
+`RunSpec` per grid point and seed; a run's id is the hash of its resolved config, so the same
+run gets the same id in every sweep that contains it.
 """
 
 import dataclasses
@@ -85,6 +87,8 @@ class SweepSpec:
     kernel_size: int = _knob(5, later=5)  # convolutions
     patch_size: int = _knob(4, later=4)  # transformer: input samples per token
     heads: int = _knob(4, later=4)  # transformer: attention heads (must divide width)
+    # a user's Flax module, "FILE.py:factory" or "package.module:factory" (arch user)
+    model: tuple[str, ...] = _knob(("",), axis=True, later="")
     dataset: str = "mnist1d"
     teacher_depth: int = 2  # teacher_student only: the random teacher MLP
     teacher_width: int = 64
@@ -329,6 +333,9 @@ def _check_architecture(spec: SweepSpec) -> None:
     than silently ignored (and stored as if they had changed the run). Each type's record
     says what it takes."""
     arch = registry.get(spec.arch)
+    if spec.model and spec.arch != "user":
+        raise SpecError("arch", spec.arch, reason="a model is its own network: arch must be "
+                        "user (the default when a model is given)")
 
     def takers(has) -> str:
         return ", ".join(a.name for a in registry.all_archs() if has(a))
@@ -356,6 +363,8 @@ def _check_architecture(spec: SweepSpec) -> None:
 def from_dict(raw: dict[str, Any], base: SweepSpec | None = None) -> SweepSpec:
     """A validated spec: `base` (or the defaults) with the fields of `raw` replaced."""
     values = {name: coerce(name, value) for name, value in raw.items()}
+    if any(values.get("model", ())) and "arch" not in values:
+        values["arch"] = ("user",)
     return validate(dataclasses.replace(base or SweepSpec(), **values))
 
 

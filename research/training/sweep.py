@@ -20,11 +20,12 @@ from tqdm.auto import tqdm
 
 from research.common.errors import SpecError
 from research.common.files import write_json, write_text
+from research.networks import registry
 from research.training import devices, engine, plan, presets, store
 from research.training.data import Dataset, fingerprint, load_dataset
 from research.training.outcomes import classify, meets_target
 from research.training.plan import Population, Shard
-from research.training.spec import RunSpec, SweepSpec, out_dir, parse_budget
+from research.training.spec import RunSpec, SweepSpec, combinations, out_dir, parse_budget
 
 
 def logs_per_chunk(n_logs: int, wanted: int) -> int:
@@ -178,6 +179,14 @@ def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict
             "estimated_s": train_s + compile_s * len(buckets)}
 
 
+def check_data(spec: SweepSpec, dataset: Dataset) -> None:
+    """The type's checks that need the data's shapes (a user's module: its output shape)."""
+    for _, view in combinations(spec):
+        arch = registry.get(view.arch)
+        if arch.check_data is not None:
+            arch.check_data(view, tuple(dataset.x.shape[1:]), dataset.out_dim)
+
+
 CALIBRATE_ABOVE = 50_000_000  # network-steps: sweeps this large print an estimate before training
 
 
@@ -225,6 +234,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         raise SpecError("fresh", reason="cannot be combined with --shard: shards share one "
                         "folder; delete it once before launching them")
     dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width)
+    check_data(spec, dataset)
     out = out_dir(spec)
     grid = plan.Grid(spec)
     all_slots = grid.slots(spec.max_members)

@@ -38,7 +38,7 @@ def test_single_values_keep_the_grid_and_ids():
     s = tiny_spec()
     grid = plan.Grid(s)
     assert grid.statics == [("mlp", "tanh", 3, 8, "sgd", "gaussian", "none", "fixed",
-                             "standard", "standard", 16)]
+                             "standard", "standard", "", 16)]
     assert [r.run_id for r in spec.expand(s)] == [
         grid.run(0, i).run_id for i in range(grid.per_bucket)]
 

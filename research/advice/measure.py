@@ -1,0 +1,179 @@
+"""`initmap recommend --model FILE.py:factory`: the trainable σ_w² band of a user's own network,
+measured.
+
+A coarse sweep over a log grid of σ_w² (powers of two, plus Flax's and PyTorch's default σ_w²
+so that their verdicts are measured, not inferred) at the given depth and width, `seeds` per
+point, with the quick preset's training (momentum SGD, 1000 steps, converged = train accuracy
+≥ 0.4 on MNIST-1D); then `refine`'s bisection of both band edges in log10 σ_w² to `tol`. The
+recommended σ_w² is the band's centre in log σ_w² (the point farthest from both edges, so the
+most robust to the edges' uncertainty); where the band runs off the grid, the grid's end stands
+in for the edge and the answer says so. Mean-field theory's band for a plain stack of the
+spec's activation is given beside it, as a reference line only: the module is not that stack.
+Runs are stored in a sweep folder like any other (a re-run resumes).
+"""
+
+import math
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from research.advice import conventions, refine
+from research.common.errors import SpecError
+
+GRID = tuple(2.0 ** k for k in range(-3, 6))  # 0.125 … 32
+DEFAULTS = ("flax-default", "pytorch-default")
+
+
+def _folder(model: str, depth: int, width: int) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", Path(model.replace(":", "-")).name).strip("-")
+    return Path("runs") / f"recommend-{slug}-d{depth}-w{width}"
+
+
+def defaults(width: int) -> dict[str, float]:
+    """Flax's and PyTorch's default kernel init as σ_w² at fan_in = width."""
+    return {name: conventions.to_sigma_w2(name, width, width)["sigma_w2"] for name in DEFAULTS}
+
+
+def coarse_spec(model: str, depth: int, width: int, activation: str = "tanh",
+                sigma_b2: float = 0.05, dataset: str = "mnist1d", seeds: int = 4,
+                steps: int | None = None, out: str | None = None):
+    from research.training import spec
+
+    grid = sorted({*GRID, *(float(f"{v:.6g}") for v in defaults(width).values())})
+    raw = spec.read_toml("quick")
+    raw.update(model=model, depth=[depth], width=[width], sigma_w2=grid, sigma_b2=[sigma_b2],
+               activation=activation, dataset=dataset, seeds=seeds,
+               name=_folder(model, depth, width).name,
+               out=str(out or _folder(model, depth, width)))
+    if steps is not None:
+        raw.update(steps=steps, log_every=min(raw["log_every"], steps),
+                   chunk_steps=min(raw["chunk_steps"], steps))
+    return spec.from_dict(raw)
+
+
+def refinement_runs(grid: list[float], tol: float, seeds: int) -> int:
+    """At most: both edges bisected from one grid interval down to tol."""
+    widest = max(math.log10(b / a) for a, b in zip(grid[:-1], grid[1:], strict=True))
+    return 2 * refine.rounds_needed(widest, tol) * seeds
+
+
+def measure(model: str, depth: int, width: int, activation: str = "tanh",
+            sigma_b2: float = 0.05, dataset: str = "mnist1d", seeds: int = 4, tol: float = 0.1,
+            steps: int | None = None, out: str | None = None,
+            log: Callable[[str], None] = lambda s: None) -> dict:
+    """The measured band, the recommendation and the verdicts (a dict; the CLI prints it)."""
+    from research.advice import recommend
+    from research.training import devices, plan, store, sweep
+    from research.training.data import load_dataset
+
+    if not (math.isfinite(tol) and tol > 0):
+        raise SpecError("tol", tol, reason=f"must be a finite number > 0 (log10 units), got {tol}")
+    s = coarse_spec(model, depth, width, activation, sigma_b2, dataset, seeds, steps, out)
+    devices.enable_compilation_cache()
+    data = load_dataset(s.dataset, s.teacher_depth, s.teacher_width)
+    sweep.check_data(s, data)
+    grid = plan.Grid(s)
+    slots = grid.slots(s.max_members)
+    extra = refinement_runs(list(s.sigma_w2), tol, seeds)
+    started = time.perf_counter()
+    estimate = plan.calibrate(grid, slots, data)
+    # the coarse runs, the refinement's as many again per run, and one compile per round
+    rounds = extra // (2 * seeds)
+    total = (estimate["estimated_s"] * (1 + extra / len(grid))
+             + rounds * estimate["compile_s_per_bucket"])
+    log(f"estimated time: {total / 60:.1f} min ({len(grid)} coarse runs + ≤ {extra} refinement "
+        f"runs × {s.steps} steps; compile ≈ {estimate['compile_s_per_bucket']:.0f} s)")
+    result = sweep.run_sweep(s, progress=False)
+    found = refine.refine(result.out, tol=tol, log=log)
+    runs = store.load_runs(result.out)
+    cells = (runs[(runs.depth == depth) & (runs.width == width) & (runs.seed < seeds)]
+             .assign(ok=lambda f: f.outcome == "converged").groupby("sigma_w2").ok
+             .agg(k="sum", n="count").reset_index())
+    edges = {row["side"]: row for row in found["edges"]}
+    band = _band(edges, list(s.sigma_w2))
+    theory = recommend.theory_band(activation, sigma_b2, depth)
+    verdicts = []
+    for name, w2 in defaults(width).items():
+        at = cells[np.isclose(cells.sigma_w2, w2, rtol=1e-5)]
+        k, n = (int(at.k.iloc[0]), int(at.n.iloc[0])) if len(at) else (0, 0)
+        verdicts.append({"default": name, "sigma_w2": w2, "k": k, "n": n,
+                         "verdict": _verdict(w2, band, k, n)})
+    return {"model": model, "depth": depth, "width": width, "activation": activation,
+            "sigma_b2": sigma_b2, "dataset": dataset, "seeds": seeds, "tol": tol,
+            "steps": s.steps, "run_dir": str(result.out),
+            "recommended_sigma_w2": band["recommended"], "why": band["why"], "band": band,
+            "cells": cells.to_dict("records"), "defaults": verdicts,
+            "theory": {"activation": activation, **{k: theory[k] for k in (
+                "critical_sigma_w2", "lower", "upper", "empty")}},
+            "runs": found["runs"], "estimated_s": total,
+            "wall_s": time.perf_counter() - started}
+
+
+def _band(edges: dict, grid: list[float]) -> dict:
+    out = {"lower": None, "upper": None, "lower_interval": None, "upper_interval": None,
+           "lower_status": edges["lower"]["status"], "upper_status": edges["upper"]["status"],
+           "recommended": None, "why": ""}
+    if out["lower_status"] == "none":
+        out["why"] = "no σ_w² of the grid trained: nothing to recommend at this depth and steps"
+        return out
+    for side in ("lower", "upper"):
+        row = edges[side]
+        if row["status"] == "refined":
+            out[side] = float(row["edge_sigma_w2"])
+            out[f"{side}_interval"] = [float(row["sigma_w2_lo"]), float(row["sigma_w2_hi"])]
+    lo = out["lower"] if out["lower"] is not None else min(grid)
+    hi = out["upper"] if out["upper"] is not None else max(grid)
+    out["recommended"] = float(f"{math.sqrt(lo * hi):.3g}")
+    open_ = [f"{side} edge beyond the grid ({'<' if side == 'lower' else '>'} "
+             f"{min(grid) if side == 'lower' else max(grid):g}, the grid's end used)"
+             for side in ("lower", "upper") if out[side] is None]
+    out["why"] = ("the centre of the measured band in log σ_w² (farthest from both edges)"
+                  + ("; " + "; ".join(open_) if open_ else ""))
+    return out
+
+
+def _verdict(w2: float, band: dict, k: int, n: int) -> str:
+    measured = f"converged {k}/{n} at σ_w² = {w2:.3g}" if n else "not measured"
+    if band["recommended"] is None:
+        return f"nothing trains here ({measured})"
+    if band["lower"] is not None and w2 < band["lower"]:
+        return f"below the band: too small a scale ({measured})"
+    if band["upper"] is not None and w2 > band["upper"]:
+        return f"above the band: too large a scale ({measured})"
+    return f"inside the band ({measured})"
+
+
+def text(r: dict) -> str:
+    def num(v):
+        return "—" if v is None else f"{v:.3g}"
+
+    b, th = r["band"], r["theory"]
+    lines = [f"{r['model']} · depth {r['depth']} · width {r['width']} · {r['dataset']}, "
+             f"{r['steps']} steps, {r['seeds']} seeds per σ_w², σ_b² = {r['sigma_b2']:g}"]
+    lines.append(f"recommended  σ_w² = {num(r['recommended_sigma_w2'])}: {r['why']}")
+
+    def edge(side):
+        if b[side] is not None:
+            lo, hi = b[f"{side}_interval"]
+            return f"{b[side]:.3g} (in [{lo:.3g}, {hi:.3g}])"
+        return b[f"{side}_status"]
+    lines.append(f"band         lower edge {edge('lower')}, upper edge {edge('upper')} "
+                 f"(bisected to {r['tol']:g} in log10 σ_w²; trains = P(converged) ≥ 0.5)")
+    for d in r["defaults"]:
+        lines.append(f"{d['default']:16s} σ_w² = {d['sigma_w2']:.3g}: {d['verdict']}")
+    if th["critical_sigma_w2"] is not None:
+        band = ("none" if th["empty"] else f"[{num(th['lower']) if th['lower'] else '0'}, "
+                f"{num(th['upper']) if th['upper'] else '∞'}]")
+        lines.append(f"mean field   a plain {th['activation']} stack of this depth: critical "
+                     f"σ_w² = {th['critical_sigma_w2']:.3g}, band (6·ξ_c ≥ depth) {band} "
+                     "(reference only: the module is not that stack)")
+    lines.append("measured     " + "  ".join(f"{c['sigma_w2']:.3g}: {c['k']}/{c['n']}"
+                                             for c in r["cells"]))
+    ru = r["runs"]
+    lines.append(f"runs         {ru['coarse']} coarse + {ru['refinement']} refinement in "
+                 f"{r['run_dir']} ({r['wall_s']:.0f} s; estimated {r['estimated_s']:.0f} s)")
+    return "\n".join(lines)
+
