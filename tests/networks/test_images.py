@@ -144,3 +144,42 @@ def test_lsuv_gives_unit_variance_in_a_2d_cnn():
     params = engine.init_params(hp, data, program)
     q = registry.get("cnn").forward(params, data.x[:program.batch_size], program.model, hp)[1]
     np.testing.assert_allclose(np.asarray(q), 1.0, rtol=1e-4)
+
+
+USER_CNN = '''
+import jax.numpy as jnp
+from flax import nnx
+
+
+class CNN(nnx.Module):
+    def __init__(self, in_shape, width, out_dim, rngs):
+        self.conv = nnx.Conv(in_shape[-1], width, (3, 3), padding="CIRCULAR", rngs=rngs)
+        self.out = nnx.Linear(width, out_dim, rngs=rngs)
+
+    def __call__(self, x):
+        return self.out(jnp.mean(jnp.tanh(self.conv(x)), axis=(1, 2)))
+
+
+def make(in_shape, width, out_dim, rngs):
+    assert in_shape == (8, 8, 1), in_shape
+    return CNN(in_shape, width, out_dim, rngs)
+'''
+
+
+def test_a_users_flax_module_gets_the_image_shape(tmp_path):
+    """A user's module is called with one example's shape, (8, 8, 1) for digits, and trains on
+    (batch, 8, 8, 1) images through `initmap sweep`."""
+    import pandas as pd
+
+    from research.cli.main import main
+
+    (tmp_path / "nets.py").write_text(USER_CNN)
+    out = tmp_path / "runs"
+    argv = ["sweep", "quick", "--model", f"{tmp_path / 'nets.py'}:make", "--dataset", "digits",
+            "--depth", "1", "--width", "8", "--sigma-w2", "1", "2", "--seeds", "1", "--steps",
+            "20", "--log-every", "10", "--chunk-steps", "20", "--out", str(out), "--quiet",
+            "--no-plot"]
+    assert main(argv) == 0
+    runs = pd.read_parquet(out / "runs")
+    assert len(runs) == 2 and set(runs.arch) == {"user"}
+    assert np.isfinite(runs.final_test_acc).all()
