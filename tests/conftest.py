@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("INITMAP_HOST_DEVICES", "2")
+# Tests neither read nor write the user's on-disk compiled programs: a program cached by
+# another checkout (or a damaged entry, which makes jax abort the process) stays out of them.
+os.environ.setdefault("INITMAP_COMPILE_CACHE", "0")
 
 from research.training.devices import configure_host_devices  # noqa: E402
 
