@@ -40,10 +40,10 @@ def defaults(width: int) -> dict[str, float]:
 def coarse_spec(model: str, depth: int, width: int, activation: str = "tanh",
                 sigma_b2: float = 0.05, dataset: str = "mnist1d", seeds: int = 4,
                 steps: int | None = None, out: str | None = None):
-    from research.training import spec
+    from research.training import presets, spec
 
     grid = sorted({*GRID, *(float(f"{v:.6g}") for v in defaults(width).values())})
-    raw = spec.read_toml("quick")
+    raw = presets.read_toml("quick")
     raw.update(model=model, depth=[depth], width=[width], sigma_w2=grid, sigma_b2=[sigma_b2],
                activation=activation, dataset=dataset, seeds=seeds,
                name=_folder(model, depth, width).name,
@@ -79,7 +79,7 @@ def measure(model: str, depth: int, width: int, activation: str = "tanh",
     slots = grid.slots(s.max_members)
     extra = refinement_runs(list(s.sigma_w2), tol, seeds)
     started = time.perf_counter()
-    estimate = plan.calibrate(grid, slots, data)
+    estimate = sweep.calibrate(grid, slots, data)
     # the coarse runs, the refinement's as many again per run, and one compile per round
     rounds = extra // (2 * seeds)
     total = (estimate["estimated_s"] * (1 + extra / len(grid))
