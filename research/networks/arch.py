@@ -89,6 +89,11 @@ class Arch:
     # out wrong on all but the first device (jax 0.10.2), and a vmap nested in the members'
     # (the batched probes) has no batching rule for it.
     per_device: bool = False
+    # The init diagnostic of dynamical isometry (Pennington et al. 2017): jacobian(params, x, cfg,
+    # hp) -> J = ∂h^L/∂h^1 of one example x (unbatched), the Jacobian of the hidden stack,
+    # (width, width), float32. None where the type has no such square stack (convolutions,
+    # residual and recurrent nets, a user's module): its runs store NaN.
+    jacobian: Callable[[dict, jax.Array, ModelConfig, Hyper], jax.Array] | None = None
 
     @property
     def mean_field_map(self) -> bool:

@@ -48,3 +48,13 @@ def trainable_depth(activation, sigma_w2: float, sigma_b2: float = 0.05,
                     k: float = 6.0) -> float | None:
     """k·ξ_c: deeper networks are predicted not to train (Schoenholz et al. 2017)."""
     return point(activation, sigma_w2, sigma_b2, k=k)["trainable_depth"]
+
+
+def jacobian_spectrum(activation, sigma_w2: float, sigma_b2: float, layers: int,
+                      weights: str = "gaussian") -> tuple[float, float]:
+    """(mean, variance) of the eigenvalues of J Jᵀ over `layers` layers at q*, wide limit, for
+    "gaussian" or "orthogonal" weights (Pennington, Schoenholz & Ganguli 2017)."""
+    with jax.enable_x64(True):
+        mean, var = meanfield.jacobian_spectrum(sigma_w2, sigma_b2, activation, int(layers),
+                                                weights)
+    return float(mean), float(var)

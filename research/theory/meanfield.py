@@ -428,6 +428,32 @@ def point(
     }
 
 
+# --- dynamical isometry ------------------------------------------------------------------------
+
+# v_W = τ((WWᵀ)²)/τ(WWᵀ)² − 1 of one layer's weights in the wide limit (−s₁, the first
+# coefficient of the S-transform, in Pennington et al. 2017): Marchenko–Pastur at aspect ratio 1
+# for Gaussian weights, 0 for orthogonal ones (WWᵀ = σ_w² I).
+WEIGHT_SPREAD = {"gaussian": 1.0, "orthogonal": 0.0}
+
+
+@partial(jax.jit, static_argnames=("layers", "weights", "phi"))
+def jacobian_spectrum(sigma_w2, sigma_b2, phi, layers: int, weights: str):
+    """(mean, variance) of the eigenvalues of J Jᵀ for J = ∂h^{l+layers}/∂h^l, the Jacobian of
+    `layers` layers at the fixed point q*, in the wide limit (Pennington, Schoenholz & Ganguli
+    2017, 2018). With μ_k = E[φ'(√q* z)^{2k}]: mean = (σ_w² μ₁)^layers = χ₁^layers, and since
+    the normalised variance τ(A²)/τ(A)² − 1 adds under free multiplicative convolution, each
+    layer's D² and WWᵀ contribute theirs: variance = mean² · layers · (μ₂/μ₁² − 1 + v_W),
+    v_W = WEIGHT_SPREAD[weights]. So at criticality (mean 1) the variance grows linearly in
+    depth, with slope 2 for ReLU with Gaussian weights, 1 with orthogonal ones, and for tanh
+    at q* → 0 (φ' → 1) slope 1 with Gaussian weights and 0 with orthogonal ones."""
+    phi = resolve_activation(phi)
+    q = _q_eval(q_star(sigma_w2, sigma_b2, phi))
+    mu1 = gaussian_expectation(lambda u: derivative(phi)(u) ** 2, q)
+    mu2 = gaussian_expectation(lambda u: derivative(phi)(u) ** 4, q)
+    mean = (sigma_w2 * mu1) ** layers
+    return mean, mean ** 2 * layers * (mu2 / mu1 ** 2 - 1.0 + WEIGHT_SPREAD[weights])
+
+
 # --- closed forms (test oracles) --------------------------------------------------------------
 
 

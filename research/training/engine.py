@@ -18,7 +18,7 @@ import numpy as np
 import optax
 
 from research.networks import init as init_schemes
-from research.networks import registry
+from research.networks import layers, registry
 from research.networks.config import Hyper, ModelConfig
 from research.training.data import Dataset
 from research.training.outcomes import Criterion, is_diverged, meets_target
@@ -27,6 +27,7 @@ from research.training.spec import RunSpec
 # fold_in tags: one root key per run, split by purpose.
 INIT_KEY, DATA_KEY = 0, 1
 GRAD_PROBE_EXAMPLES = 64  # eval inputs whose single-example gradients the diagnostics average
+JACOBIAN_EXAMPLES = 4  # eval inputs whose hidden-stack Jacobian spectra the diagnostics average
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,8 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
     """One network at step 0, and its init-time diagnostics: the per-layer mean squared
     pre-activation on the eval inputs (the empirical q^l), and the per-layer weight-gradient norm
     (root mean square over GRAD_PROBE_EXAMPLES single-example gradients, the quantity whose
-    layer-to-layer ratio mean-field theory predicts as χ₁)."""
+    layer-to-layer ratio mean-field theory predicts as χ₁), and the spectrum of J Jᵀ for the
+    hidden stack's Jacobian J (`jacobian_moments`)."""
     model = registry.get(program.arch)
     params = init_params(hp, data, program)
     out, q = model.forward(params, data.x_eval, program.model, hp)
@@ -222,8 +224,21 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
                         diverged_step=jnp.int32(-1))
     diagnostics = {"initial_loss": loss, "initial_acc": acc, "init_q": q,
                    "initial_diversity": model.unit_diversity(params),
-                   "init_grad_norm": jnp.sqrt(jnp.mean(grad_sq, axis=0))}
+                   "init_grad_norm": jnp.sqrt(jnp.mean(grad_sq, axis=0)),
+                   "init_jac": jacobian_moments(params, data.x_eval, program, hp)}
     return state, diagnostics
+
+
+def jacobian_moments(params: dict, x: jax.Array, program: Program, hp: Hyper) -> jax.Array:
+    """(mean, variance, largest) eigenvalue of J Jᵀ, J = ∂h^L/∂h^1 the hidden stack's Jacobian
+    at each of the first JACOBIAN_EXAMPLES inputs, each moment averaged over them; NaN for a
+    type without one (`Arch.jacobian`)."""
+    model = registry.get(program.arch)
+    if model.jacobian is None:
+        return jnp.full((3,), jnp.nan, jnp.float32)
+    jac = jax.vmap(lambda xi: model.jacobian(params, xi, program.model, hp))(
+        x[:JACOBIAN_EXAMPLES])
+    return jnp.mean(jax.vmap(layers.spectrum_moments)(jac), axis=0)
 
 
 def _all_finite(tree) -> jax.Array:

@@ -148,6 +148,8 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
         "diversity_curve": diversity.tolist(),
         "init_q": np.asarray(diag["init_q"][i], np.float64).tolist(),
         "init_grad_norm": np.asarray(diag["init_grad_norm"][i], np.float64).tolist(),
+        **{f"init_jac_{m}": float(diag["init_jac"][i][k])
+           for k, m in enumerate(("mean", "var", "max"))},
     }
 
 

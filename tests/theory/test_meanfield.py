@@ -302,3 +302,20 @@ def test_cli_plot_writes_a_png(tmp_path, capsys):
     assert run_cli("--activation", "tanh", "--sigma-w2", "2.5", "--plot", str(path)) == 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert str(path) in capsys.readouterr().out
+
+
+def test_jacobian_spectrum_in_the_known_limits():
+    """Linear, Gaussian: the product of L − 1 square Wishart factors, second moment L (the
+    Fuss–Catalan number's variance, L − 1); orthogonal linear: an exact isometry; ReLU at
+    σ_w² = 2: μ₂/μ₁² = 2, so slope 2 (Gaussian) and 1 (orthogonal); away from χ₁ = 1 the mean
+    is χ₁^(L−1)."""
+    import research.theory as public
+
+    assert public.jacobian_spectrum("linear", 1.0, 0.0, 5) == pytest.approx((1.0, 5.0))
+    assert public.jacobian_spectrum("linear", 1.0, 0.0, 5, "orthogonal") == pytest.approx(
+        (1.0, 0.0), abs=1e-12)
+    assert public.jacobian_spectrum("relu", 2.0, 0.0, 7)[1] == pytest.approx(14.0)
+    assert public.jacobian_spectrum("relu", 2.0, 0.0, 7, "orthogonal")[1] == pytest.approx(7.0)
+    chi = public.chi1("tanh", 3.0, 0.05)
+    mean, var = public.jacobian_spectrum("tanh", 3.0, 0.05, 4)
+    assert mean == pytest.approx(chi ** 4) and var > 0

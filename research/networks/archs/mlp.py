@@ -6,6 +6,8 @@ along a leading axis and run with `lax.scan`, so compile time does not grow with
 (`cnn.py`) is this network with convolutions and a global average pool: it reuses `forward`.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
@@ -43,6 +45,23 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
     return layers.readout(net, net.phi(h), params), jnp.concatenate([q_first[None], q_rest])
 
 
+def stack_jacobian(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> jax.Array:
+    """J = ∂h^L/∂h^1 for one example x: the Jacobian of the scanned hidden layers, from the
+    first hidden pre-activation to the last, (width, width) in float32 (forward mode: width
+    tangents through the stack, width³ multiply-adds a layer; the identity at depth 1). In
+    float32 whatever the compute dtype: it describes the parameters, not bfloat16's rounding."""
+    net = layers.Net(dataclasses.replace(cfg, compute_dtype="float32"), hp)
+    h1 = net.linear(layers.network_input(x[None], cfg, False), params["w_in"], params["b_in"])
+
+    def stack(h):
+        def layer(h, wb):
+            return net.linear(net.phi(h), *wb), None
+
+        return jax.lax.scan(layer, h, (params["w_hidden"], params["b_hidden"]))[0]
+
+    return jax.jacfwd(stack)(h1[0])
+
+
 def weight_grad_norms(grads: dict) -> jax.Array:
     """Frobenius norm of each weight matrix's gradient, input layer to readout."""
     return jnp.concatenate([layers.frobenius(grads["w_in"]),
@@ -67,4 +86,4 @@ ARCH = Arch(
     name="mlp", summary="fully connected", layout=layout, forward=forward,
     weight_grad_norms=weight_grad_norms, unit_diversity=unit_diversity, cost=cost,
     inits=("lsuv",), lsuv_layers=lsuv_layers, scale_layer=layers.scale_plain_layer,
-    mnist1d_reference=("MLP", 68.0))
+    mnist1d_reference=("MLP", 68.0), jacobian=stack_jacobian)
