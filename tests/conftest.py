@@ -1,5 +1,6 @@
 """Test-wide settings: two host devices (so sharding is exercised), strict rank promotion."""
 
+import gc
 import os
 
 os.environ.setdefault("INITMAP_HOST_DEVICES", "2")
@@ -17,6 +18,16 @@ import pytest  # noqa: E402
 from research.training.data import load_dataset  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    # Every compiled XLA:CPU program keeps its code mapped; a whole suite's worth in one process
+    # passed the kernel's 65,530 memory mappings per process and segfaulted in a compile. A
+    # module's programs are not reused by the next module: free them between modules.
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -274,11 +274,17 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         with tqdm(total=sum(len(s) for s in mine) * spec.steps, unit="step", unit_scale=True,
                   disable=not progress, desc=spec.name, dynamic_ncols=True,
                   file=sys.stderr) as bar:
+            last_bucket = None
             for slot in mine:
                 pop = grid.population(slot)
                 if all(r.run_id in done for r in pop.runs):
                     bar.update(len(slot) * spec.steps)
                     continue
+                if last_bucket is not None and slot.bucket != last_bucket:
+                    # A finished bucket's programs are never run again; each keeps its code
+                    # mapped, and a process has 65,530 mappings: a sweep of many buckets ran out.
+                    jax.clear_caches()
+                last_bucket = slot.bucket
                 label = grid.label(slot.bucket)
                 bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
                 t0 = time.perf_counter()
