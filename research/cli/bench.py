@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import sys
 
 from research.cli.verb import Verb
 from research.common.errors import SpecError
@@ -23,6 +24,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default 32)")
     p.add_argument("--only", nargs="+", choices=BENCH_PARTS, metavar="PART",
                    help=f"run only these parts ({', '.join(BENCH_PARTS)}; default all)")
+    p.add_argument("--torch-python", default=sys.executable, metavar="PYTHON",
+                   help="the interpreter the PyTorch baseline runs under (one with torch and "
+                        "numpy; default this one)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
@@ -37,7 +41,8 @@ def _run(args: argparse.Namespace) -> int:
     parts = set(args.only or BENCH_PARTS)
     out = {"devices": devices.describe()}
     if "speed" in parts:
-        out["rows"] = bench.run(steps=args.steps, baseline_networks=args.baseline_networks)
+        out["rows"] = bench.run(steps=args.steps, baseline_networks=args.baseline_networks,
+                                torch_python=args.torch_python)
     if "compaction" in parts:
         out["compaction"] = bench.compaction(steps=args.steps)
     if "compile" in parts:
@@ -68,28 +73,49 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _s(value) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def _x(value) -> str:
+    return "—" if value is None else f"{value:.1f}×"
+
+
 def table(rows: list[dict], devices: list[str]) -> str:
-    """A Markdown table (it goes into the README as printed)."""
+    """Markdown tables (they go into the README as printed): whole processes against each
+    other, then where the sweep's time went."""
     lines = [f"devices: {len(devices)} × {devices[0].split(' ', 1)[1] if devices else '?'}; "
-             "times include compilation; baselines measured on a subset and scaled",
+             "every time is a fresh process with compilation (no compile cache); baselines "
+             "trained on a subset and scaled",
              "",
              f"matmul peak measured here: {rows[0]['matmul_peak_flops_per_s'] / 1e9:.0f} GFLOP/s"
              if rows else "",
              "",
-             "| case | networks × steps | engine net-steps/s | of matmul peak | "
-             "plain loop (jit+scan) | engine ÷ plain loop | one-at-a-time (engine's path) | "
-             "PyTorch eager | engine ÷ one-at-a-time | engine ÷ PyTorch |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| case | networks × steps | initmap sweep | plain loop (jit+scan) | PyTorch eager "
+             "| one-at-a-time (engine's path) | ÷ plain loop | ÷ PyTorch | ÷ one-at-a-time |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        no_torch = r["torch_s"] is None
-        torch_rate = "not installed" if no_torch else f"{r['torch_net_steps_per_s']:,.0f}"
-        torch_ratio = "—" if r["torch_s"] is None else f"{r['speedup_vs_torch']:.1f}×"
+        torch = "not installed" if r["torch_s"] is None else f"{r['torch_s']:.1f} s"
         lines.append(
-            f"| {r['case']} | {r['networks']} × {r['steps']} | "
-            f"{r['engine_net_steps_per_s']:,.0f} | {r['fraction_of_matmul_peak']:.0%} | "
-            f"{r['plain_loop_net_steps_per_s']:,.0f} | {r['speedup_vs_plain_loop']:.1f}× | "
-            f"{r['one_at_a_time_net_steps_per_s']:,.0f} | "
-            f"{torch_rate} | {r['speedup_vs_one_at_a_time']:.1f}× | {torch_ratio} |")
+            f"| {r['case']} | {r['networks']} × {r['steps']} | {r['sweep_s']:.1f} s | "
+            f"{_s(r['plain_loop_s'])} s | {torch} | {_s(r['one_at_a_time_s'])} s | "
+            f"{_x(r['speedup_vs_plain_loop'])} | {_x(r['speedup_vs_torch'])} | "
+            f"{_x(r['speedup_vs_one_at_a_time'])} |")
+    lines += ["", "Where the sweep's time went (s since the process started; compile from "
+              "jax's own events):", "",
+              "| case | imports | spec + data | plan | init + diagnostics | first step at | "
+              "compile (all) | training | after training | training net-steps/s | "
+              "of peak: training | of peak: whole |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        t = r["sweep"]
+        after = t["wall_s"] - t["first_step"] - t["train_s"]
+        lines.append(
+            f"| {r['case']} | {t['imports']:.1f} | {t['data'] - t['imports']:.1f} | "
+            f"{t['plan'] - t['data']:.1f} | {t['init'] - t['plan']:.1f} | "
+            f"{t['first_step']:.1f} | {t['compile_s']:.1f} | {t['train_s']:.1f} | "
+            f"{after:.1f} | {r['train_net_steps_per_s']:,.0f} | "
+            f"{r['peak_fraction_training']:.0%} | {r['peak_fraction_process']:.0%} |")
     return "\n".join(lines)
 
 

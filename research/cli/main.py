@@ -11,6 +11,7 @@ import sys
 
 from research.cli.verb import Verb
 from research.common.errors import SpecError
+from research.training import timing
 from research.training.devices import configure_host_devices
 
 # Every verb, in the order `initmap --help` lists them: research/cli/NAME.py declares its VERB.
@@ -58,6 +59,7 @@ def verbs() -> list[Verb]:
 def main(argv: list[str] | None = None) -> int:
     configure_host_devices()
     args, unknown = build_parser().parse_known_args(argv)
+    timing.mark("imports")  # the verbs are loaded, jax with them
     if unknown:  # reported by the verb's own parser, which knows the fields to suggest
         args.verb_parser.error("unrecognized arguments: " + " ".join(unknown))
     try:

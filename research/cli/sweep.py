@@ -51,9 +51,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from research.training import devices, plan, sweep
+    from research.training import devices, plan, sweep, timing
     from research.views import maps, report
 
+    timing.watch_compiles()
     devices.enable_compilation_cache()
     overrides = {key[len("field_"):]: value for key, value in vars(args).items()
                  if key.startswith("field_") and value is not None}

@@ -56,15 +56,15 @@ def _standardise(x: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def mnist1d() -> Dataset:
     """MNIST-1D (Greydanus 2020) with the package's default arguments: 4000 train, 1000 test."""
-    from mnist1d.data import get_dataset_args, make_dataset
-
     # An .npz read without pickle: a cache file can hold only arrays, never code to run. (An
     # older cache, mnist1d-default.pkl, is not read: it is simply made again.)
     path = cache_dir() / "mnist1d-default.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as stored:
             raw = {k: stored[k] for k in MNIST1D_ARRAYS}
-    else:
+    else:  # the package only to make it: importing it costs a second of start-up (scipy)
+        from mnist1d.data import get_dataset_args, make_dataset
+
         # make_dataset seeds numpy's global RNG; keep the caller's stream untouched.
         state = np.random.get_state()
         try:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from research.common.errors import SpecError
 from research.common.files import write_json, write_text
 from research.networks import registry
-from research.training import devices, engine, plan, presets, store
+from research.training import devices, engine, plan, presets, store, timing
 from research.training.data import Dataset, fingerprint, load_dataset
 from research.training.outcomes import classify, meets_target
 from research.training.plan import Population, Shard
@@ -59,6 +59,7 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
 
     state, diag = engine.init_population(hp, data, program)
     diag = jax.device_get(diag)
+    timing.mark("init")
     n_logs = first.steps // first.log_every
     chunk_logs = logs_per_chunk(n_logs, spec.chunk_steps // first.log_every)
     chunk_steps = chunk_logs * first.log_every
@@ -70,12 +71,15 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
     for block, start in enumerate(range(0, first.steps, chunk_steps)):
         step0 = jax.device_put(np.int32(start), replicated)
         # Everything the chunk reads is on device already: an implicit copy here is a bug.
+        started, compiled = time.perf_counter(), timing.compile_seconds()
         with jax.transfer_guard_host_to_device("disallow"):
             state, chunk = engine.train_population_chunk(
                 state, hp, data, step0, program, chunk_logs)
+        timing.mark("first_step")  # compiled and dispatched: the first step is running
         members, first_slot = np.unique(owners, return_index=True)
         logged = slice(block * chunk_logs, (block + 1) * chunk_logs)
         logs[:, members, logged] = np.stack([np.asarray(a) for a in chunk])[:, first_slot]
+        timing.add_train(time.perf_counter() - started - (timing.compile_seconds() - compiled))
         on_steps(len(runs) * chunk_steps)
         running = np.asarray(state.running)
         if not running.any():  # every member decided: stop early
@@ -235,12 +239,15 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     if fresh and not shard.whole:
         raise SpecError("fresh", reason="cannot be combined with --shard: shards share one "
                         "folder; delete it once before launching them")
+    timing.mark("spec")
     dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width)
     check_data(spec, dataset)
+    timing.mark("data")
     out = out_dir(spec)
     grid = plan.Grid(spec)
     all_slots = grid.slots(spec.max_members)
     mine = plan.shard_slots(all_slots, shard)
+    timing.mark("plan")
     if dry_run:
         stored = store.load_runs(out, quiet=True) if not fresh else pd.DataFrame()
         text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard)
@@ -296,8 +303,10 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
                 entry["runs"] += len(records)
                 entry["wall_time_s"] = round(entry["wall_time_s"] + time.perf_counter() - t0, 3)
                 write_json(manifest_path, manifest)
+        timing.mark("stored")
         manifest.update(status="complete", finished=datetime.now(UTC).isoformat(),
-                        wall_time_s=round(time.perf_counter() - started, 3), trained=trained)
+                        wall_time_s=round(time.perf_counter() - started, 3), trained=trained,
+                        timeline=timing.timeline())
         write_json(manifest_path, manifest)
     frame = store.load_runs(out)
     frame = frame[grid.stored(frame)].reset_index(drop=True)

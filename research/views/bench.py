@@ -1,22 +1,29 @@
-"""Benchmark: network-steps per second of the engine against baselines measured in the same
-process on the same networks: (a) the plain loop a researcher would write — a bare jit +
+"""Benchmark: how fast a whole `initmap sweep` trains a population, against the loops it
+replaces, each run as its own fresh process on the same networks (start-up, data, compile
+and training all counted): (a) the plain loop a researcher would write — a bare jit +
 lax.scan of SGD on one tanh MLP, compiled once and called per network, nothing else — the
 reference; (b) the engine's own single-network path, one network at a time (every diagnostic,
-check and log of a sweep); (c) a PyTorch eager per-step loop. Every time includes compilation;
-nothing here is asserted, only reported.
+check and log of a sweep); (c) a PyTorch eager per-step loop (`loops.py` holds all three).
+The sweep's manifest says where its time went (`training/timing.py`): imports, data, plan,
+compile, the first step, training, storing. Nothing here is asserted, only reported.
 """
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from research.networks import registry
-from research.training import devices, engine, plan, spec, sweep
+from research.training import devices, engine, plan, presets, spec, sweep
 from research.training.data import Dataset, load_dataset
 
 
@@ -26,120 +33,78 @@ class Case:
     width: int
     depth: int
     networks: int
+    batch_size: int = 64
 
 
 CASES = (
     Case("small (w16 d4)", 16, 4, 256),
     Case("target (w32 d4)", 32, 4, 256),
     Case("medium (w64 d10)", 64, 10, 256),
+    Case("large (w128 d4)", 128, 4, 64),
 )
 
 
+def case_spec(case: Case, steps: int) -> dict:
+    """The case as a user's sweep: σ_w² spread over both phases (none of it diverging at this
+    lr), seeds to fill `case.networks`; SGD, the sweep's default logging and chunking."""
+    sigmas = np.geomspace(0.5, 4.0, min(16, case.networks))
+    return {"name": "bench", "depth": [case.depth], "width": [case.width],
+            "sigma_w2": [round(float(v), 4) for v in sigmas], "lr": [0.01],
+            "optimizer": "sgd", "steps": steps, "log_every": min(50, steps),
+            "chunk_steps": min(250, steps), "seeds": -(-case.networks // len(sigmas)),
+            "batch_size": [case.batch_size], "max_members": 4096}
+
+
 def _runs(case: Case, steps: int) -> list[spec.RunSpec]:
-    # σ_w² spread over both phases, lr fixed: a realistic population, none of it diverging.
-    sigmas = np.geomspace(0.5, 4.0, 16)
-    seeds = -(-case.networks // len(sigmas))
-    s = spec.from_dict({"depth": [case.depth], "width": [case.width],
-                        "sigma_w2": sigmas.tolist(), "lr": [0.01], "optimizer": "sgd",
-                        "steps": steps, "log_every": steps, "chunk_steps": steps,
-                        "seeds": seeds, "batch_size": 32, "max_members": 4096})
-    return spec.expand(s)[:case.networks]
+    return spec.expand(spec.from_dict(case_spec(case, steps)))[:case.networks]
 
 
-def time_engine(runs, dataset: Dataset) -> float:
-    jax.clear_caches()
+def _child_env(split_host: bool) -> dict:
+    """The environment of a timed child process: this checkout first on the path; the host
+    split into devices only for initmap itself (a researcher's loop runs on plain jax)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    env["INITMAP_COMPILE_CACHE"] = "0"  # every time includes a full compile
+    if not split_host:
+        flags = [f for f in env.get("XLA_FLAGS", "").split()
+                 if "xla_force_host_platform_device_count" not in f]
+        env["XLA_FLAGS"] = " ".join(flags)
+    return env
+
+
+def time_sweep(case: Case, steps: int) -> dict:
+    """`initmap sweep` on the case, as a user types it, in a fresh process (no compile cache):
+    its wall time, and the manifest's timeline of where the time went."""
+    with tempfile.TemporaryDirectory(prefix="initmap-bench-") as tmp:
+        toml = Path(tmp) / "bench.toml"
+        toml.write_text(presets.to_toml(spec.from_dict(case_spec(case, steps))))
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "research", "sweep", str(toml), "--out",
+                        str(Path(tmp) / "out"), "--quiet"], check=True, env=_child_env(True))
+        wall = time.perf_counter() - start
+        manifest = json.loads((Path(tmp) / "out" / "manifest.json").read_text())
+    return {"wall_s": wall, **manifest["timeline"]}
+
+
+def time_loop(kind: str, runs: list[spec.RunSpec], networks: int,
+              python: str = sys.executable) -> dict | None:
+    """A baseline (`loops.py`: plain, single, torch) in a fresh process on `runs`, its
+    training scaled to `networks`: whole-process seconds = wall − trained + trained × scale.
+    None where the baseline cannot run (PyTorch not installed for `python`)."""
+    fields = ("seed", "width", "depth", "batch_size", "steps", "sigma_w2", "sigma_b2", "lr")
+    payload = {"runs": [{f: getattr(r, f) for f in fields} for r in runs],
+               "spec": case_spec(Case("", runs[0].width, runs[0].depth, networks,
+                                      runs[0].batch_size), runs[0].steps)}
     start = time.perf_counter()
-    pop = plan.Population(0, 0, tuple(runs))
-    sweep.train(pop, dataset, spec.SweepSpec(chunk_steps=runs[0].steps))
-    return time.perf_counter() - start
-
-
-def plain_loop(dataset: Dataset, width: int, depth: int, batch_size: int, steps: int):
-    """The loop a researcher writes: one tanh MLP (`depth` hidden layers) initialised at
-    N(0, σ_w²/fan_in), N(0, σ_b²), then `steps` minibatch SGD steps in one lax.scan; jit-compiled
-    once (seed, σ_w², σ_b² and lr are arguments). No divergence checks, logging, diagnostics,
-    evaluation or storage."""
-    x, y = jnp.asarray(dataset.x), jnp.asarray(dataset.y)
-    dims = [x.shape[1]] + [width] * depth + [dataset.out_dim]
-
-    def loss(params, xb, yb):
-        h = xb
-        for w, b in params[:-1]:
-            h = jnp.tanh(h @ w + b[None])
-        w, b = params[-1]
-        return optax.softmax_cross_entropy_with_integer_labels(h @ w + b[None], yb).mean()
-
-    @jax.jit
-    def train(seed, sigma_w2, sigma_b2, lr):
-        key = jax.random.key(seed)
-        params = []
-        for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
-            kw, kb = jax.random.split(jax.random.fold_in(key, i))
-            params.append((jax.random.normal(kw, (fan_in, fan_out)) * jnp.sqrt(sigma_w2 / fan_in),
-                           jax.random.normal(kb, (fan_out,)) * jnp.sqrt(sigma_b2)))
-
-        def step(params, k):
-            idx = jax.random.randint(k, (batch_size,), 0, x.shape[0])
-            grads = jax.grad(loss)(params, x[idx], y[idx])
-            return jax.tree.map(lambda p, g: p - lr * g, params, grads), None
-
-        keys = jax.random.split(jax.random.fold_in(key, len(dims)), steps)
-        return jax.lax.scan(step, params, keys)[0]
-
-    return train, loss
-
-
-def time_plain_loop(runs, dataset: Dataset) -> float:
-    jax.clear_caches()
-    start = time.perf_counter()
-    first = runs[0]
-    train, _ = plain_loop(dataset, first.width, first.depth, first.batch_size, first.steps)
-    for run in runs:
-        jax.block_until_ready(train(run.seed, run.sigma_w2, run.sigma_b2, run.lr))
-    return time.perf_counter() - start
-
-
-def time_one_at_a_time(runs, dataset: Dataset) -> float:
-    """jit + lax.scan over steps, one network per call (compiled once: σ, lr, seed are traced)."""
-    jax.clear_caches()
-    start = time.perf_counter()
-    program = engine.program_for(runs, dataset)
-    data = engine.data_for(dataset, runs[0].eval_size)
-    for run in runs:
-        out = engine.train_member(engine.hyper_of(run), data, program,
-                                  run.steps // run.log_every)
-        jax.block_until_ready(out)
-    return time.perf_counter() - start
-
-
-def time_torch(runs, dataset: Dataset) -> float | None:
-    """The same MLPs in PyTorch, eager, one optimizer step per Python iteration."""
-    try:  # optional: the `bench` extra
-        import torch
-    except ImportError:
+    done = subprocess.run([python, "-m", "research.views.loops", kind, json.dumps(payload)],
+                          check=True, env=_child_env(False), capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if "error" in out:
         return None
-    x_all = torch.from_numpy(dataset.x)
-    y_all = torch.from_numpy(dataset.y.astype(np.int64))
-    start = time.perf_counter()
-    for run in runs:
-        gen = torch.Generator().manual_seed(run.seed)
-        dims = [dataset.x.shape[1]] + [run.width] * run.depth + [dataset.out_dim]
-        layers = []
-        for fan_in, fan_out in zip(dims[:-1], dims[1:], strict=True):
-            layer = torch.nn.Linear(fan_in, fan_out)
-            with torch.no_grad():
-                layer.weight.normal_(0, (run.sigma_w2 / fan_in) ** 0.5, generator=gen)
-                layer.bias.normal_(0, run.sigma_b2**0.5, generator=gen)
-            layers += [layer, torch.nn.Tanh()]
-        model = torch.nn.Sequential(*layers[:-1])
-        opt = torch.optim.SGD(model.parameters(), lr=run.lr)
-        for _ in range(run.steps):
-            idx = torch.randint(0, len(x_all), (run.batch_size,), generator=gen)
-            loss = torch.nn.functional.cross_entropy(model(x_all[idx]), y_all[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return time.perf_counter() - start
+    train_s = out["train_s"] * networks / len(runs)
+    return {**out, "wall_s": wall - out["train_s"] + train_s, "train_s": train_s}
 
 
 def compaction(steps: int = 1000, networks: int = 256) -> dict:
@@ -210,11 +175,11 @@ def matmul_peak(n: int = 1024, repeats: int = 10) -> float:
     return 2 * n**3 * batch * repeats / (time.perf_counter() - start)
 
 
-def flops_per_net_step(case: Case, batch_size: int = 32, in_dim: int = 40,
-                       out_dim: int = 10) -> float:
-    """Forward (2 FLOPs per multiply-add) plus backward (twice the forward) per SGD step."""
+def flops_per_net_step(case: Case, in_dim: int = 40, out_dim: int = 10) -> float:
+    """Forward (2 FLOPs per multiply-add) plus backward (twice the forward) per SGD step of
+    one minibatch: the arithmetic of training alone (logged evaluations not counted)."""
     macs = in_dim * case.width + (case.depth - 1) * case.width**2 + case.width * out_dim
-    return 6 * macs * batch_size
+    return 6 * macs * case.batch_size
 
 
 def flax_mlp(depth: int, width: int, out_dim: int, activation):
@@ -230,6 +195,15 @@ def flax_mlp(depth: int, width: int, out_dim: int, activation):
             return nn.Dense(out_dim)(x)
 
     return MLP()
+
+
+def time_engine(runs, dataset: Dataset) -> float:
+    """The engine on a population in this process (compile included)."""
+    jax.clear_caches()
+    start = time.perf_counter()
+    sweep.train(plan.Population(0, 0, tuple(runs)), dataset,
+                spec.SweepSpec(chunk_steps=runs[0].steps))
+    return time.perf_counter() - start
 
 
 def _time_warm(runs, dataset: Dataset) -> tuple[float, float]:
@@ -256,34 +230,34 @@ def flax_vs_builtin(steps: int = 1000, case: Case = CASES[1]) -> dict:
             "ratio_warm": flax_warm / builtin_warm}
 
 
-def run(steps: int = 1000, baseline_networks: int = 32, cases=CASES) -> list[dict]:
-    """One row per case. Baselines train the first `baseline_networks` of the same population
-    and are scaled to the full count (their cost is linear in networks; compile counted once)."""
-    dataset = load_dataset("mnist1d")
+def run(steps: int = 1000, baseline_networks: int = 32, cases=CASES,
+        torch_python: str = sys.executable) -> list[dict]:
+    """One row per case: a whole `initmap sweep` process against the baselines' whole
+    processes. Baselines train the first `baseline_networks` of the same population and are
+    scaled to the full count (their cost is linear in networks; start-up and compile once)."""
+    load_dataset("mnist1d")  # cached before any child process reads it
     peak = matmul_peak()
     rows = []
     for case in cases:
         runs = _runs(case, steps)
-        net_steps = len(runs) * steps
-        engine_s = time_engine(runs, dataset)
         subset = runs[:baseline_networks]
-        scale = len(runs) / len(subset)
-        plain_s = time_plain_loop(subset, dataset) * scale
-        single_s = time_one_at_a_time(subset, dataset) * scale
-        torch_s = time_torch(subset, dataset)
-        torch_s = None if torch_s is None else torch_s * scale
-        rows.append({
-            "case": case.label, "networks": len(runs), "steps": steps,
-            "engine_s": engine_s, "engine_net_steps_per_s": net_steps / engine_s,
-            "plain_loop_s": plain_s, "plain_loop_net_steps_per_s": net_steps / plain_s,
-            "speedup_vs_plain_loop": plain_s / engine_s,
-            "one_at_a_time_s": single_s, "one_at_a_time_net_steps_per_s": net_steps / single_s,
-            "torch_s": torch_s,
-            "torch_net_steps_per_s": None if torch_s is None else net_steps / torch_s,
-            "engine_flops_per_s": flops_per_net_step(case) * net_steps / engine_s,
-            "matmul_peak_flops_per_s": peak,
-            "fraction_of_matmul_peak": flops_per_net_step(case) * net_steps / engine_s / peak,
-            "speedup_vs_one_at_a_time": single_s / engine_s,
-            "speedup_vs_torch": None if torch_s is None else torch_s / engine_s,
-        })
+        net_steps = len(runs) * steps
+        flops = flops_per_net_step(case) * net_steps
+        swept = time_sweep(case, steps)
+        base = {kind: time_loop(kind, subset, len(runs), python)
+                for kind, python in (("plain", sys.executable), ("single", sys.executable),
+                                     ("torch", torch_python))}
+        row = {"case": case.label, "networks": len(runs), "steps": steps,
+               "batch_size": case.batch_size, "sweep": swept, "matmul_peak_flops_per_s": peak,
+               "sweep_s": swept["wall_s"], "sweep_net_steps_per_s": net_steps / swept["wall_s"],
+               "train_net_steps_per_s": net_steps / swept["train_s"],
+               "peak_fraction_training": flops / swept["train_s"] / peak,
+               "peak_fraction_process": flops / swept["wall_s"] / peak}
+        for kind, name in (("plain", "plain_loop"), ("single", "one_at_a_time"),
+                           ("torch", "torch")):
+            b = base[kind]
+            row[name] = b
+            row[f"{name}_s"] = None if b is None else b["wall_s"]
+            row[f"speedup_vs_{name}"] = None if b is None else b["wall_s"] / swept["wall_s"]
+        rows.append(row)
     return rows

@@ -1,21 +1,58 @@
 """The benchmark's code paths on a tiny case (its numbers are reported, never asserted)."""
 
+import json
+
 import pytest
 
 from research.cli import bench as bench_verb
-from research.training import devices
-from research.views import bench
+from research.training import devices, timing
+from research.views import bench, loops
 
 
+@pytest.mark.slow  # four fresh processes, each compiling: over a minute on 2 cores
 def test_bench_rows_and_table():
     rows = bench.run(steps=20, baseline_networks=2, cases=(bench.Case("tiny", 8, 2, 4),))
     (row,) = rows
     assert row["networks"] == 4 and row["steps"] == 20
-    assert row["engine_net_steps_per_s"] > 0 and row["speedup_vs_one_at_a_time"] > 0
-    assert row["plain_loop_net_steps_per_s"] > 0 and row["speedup_vs_plain_loop"] > 0
-    assert 0 < row["fraction_of_matmul_peak"]
+    t = row["sweep"]
+    # The timeline is in order, and its phases fit inside the measured wall time.
+    assert 0 < t["imports"] <= t["data"] <= t["plan"] <= t["init"] <= t["first_step"]
+    assert t["first_step"] + t["train_s"] <= t["stored"] <= t["wall_s"]
+    assert 0 < t["compile_s"] < t["first_step"]
+    assert row["plain_loop_s"] > 0 and row["speedup_vs_plain_loop"] > 0
+    assert row["one_at_a_time_s"] > 0
+    assert 0 < row["peak_fraction_process"] < row["peak_fraction_training"]
     text = bench_verb.table(rows, devices.describe())
     assert "| tiny | 4 × 20 |" in text and "matmul peak" in text
+
+
+def test_timing_counts_compiles_and_process_age():
+    """A fresh jit compile is counted (and a cached call is not); marks keep their first
+    value and grow with the process's age."""
+    import jax
+    import jax.numpy as jnp
+
+    timing.watch_compiles()
+    before = timing.compile_seconds()
+    f = jax.jit(lambda x: jnp.tanh(x) @ x.T + 0.123456)
+    f(jnp.ones((3, 3)))
+    compiled = timing.compile_seconds()
+    assert compiled > before
+    f(jnp.ones((3, 3)))
+    assert timing.compile_seconds() == compiled
+    timing.mark("test_mark")
+    first = timing.timeline()["test_mark"]
+    timing.mark("test_mark")
+    assert timing.timeline()["test_mark"] == first <= timing.process_age()
+
+
+def test_plain_loop_process_reports_its_phases(capsys):
+    """The baseline's own process entry point, run in this one: one JSON line, per phase."""
+    run = {"seed": 0, "width": 8, "depth": 2, "batch_size": 16, "steps": 10,
+           "sigma_w2": 1.0, "sigma_b2": 0.05, "lr": 0.01}
+    assert loops.main(["plain", json.dumps({"runs": [run, {**run, "seed": 1}]})]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["networks"] == 2 and out["train_s"] > 0 and out["compile_s"] >= 0
 
 
 def test_compaction_case_really_diverges_half():
@@ -32,7 +69,7 @@ def test_compile_vs_depth_reports_every_arch_and_depth(capsys):
 
 def test_the_plain_loop_really_trains(mnist1d):
     """The reference is a real training loop: its loss falls, its σ reaches the weights."""
-    train, loss = bench.plain_loop(mnist1d, width=32, depth=2, batch_size=32, steps=300)
+    train, loss = loops.plain_loop(mnist1d, width=32, depth=2, batch_size=32, steps=300)
     x, y = mnist1d.x[:500], mnist1d.y[:500]
     untrained = train(0, 1.0, 0.05, 0.0)  # lr 0: the init itself
     trained = train(0, 1.0, 0.05, 0.1)
