@@ -7,10 +7,12 @@ import sys
 from research.cli.verb import Verb
 from research.common.errors import SpecError
 
-BENCH_PARTS = ("speed", "compaction", "compile", "flax")
+BENCH_PARTS = ("speed", "step-cost", "compaction", "compile", "flax")
 BENCH_EXAMPLES = """\
 examples:
   initmap bench --only compile         # compile time against depth, per architecture
+  initmap bench --only step-cost       # bare step vs checks, freezing, momentum, logging
+  initmap bench --only speed --torch-python /path/to/venv-with-torch/bin/python
   initmap bench                        # all cases, 1000 steps; a few minutes on 2 cores
   initmap bench --steps 200 --json     # shorter, machine-readable
   pip install -e ".[bench]"            # adds the PyTorch baseline
@@ -43,6 +45,10 @@ def _run(args: argparse.Namespace) -> int:
     if "speed" in parts:
         out["rows"] = bench.run(steps=args.steps, baseline_networks=args.baseline_networks,
                                 torch_python=args.torch_python)
+    if "step-cost" in parts:
+        from research.views import stepcost
+
+        out["step_cost"] = stepcost.ladder(steps=min(args.steps, 500))
     if "compaction" in parts:
         out["compaction"] = bench.compaction(steps=args.steps)
     if "compile" in parts:
@@ -54,6 +60,9 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if "rows" in out:
         print(table(out["rows"], out["devices"]))
+    if "step_cost" in out:
+        print("\nper-step cost (256 tanh MLPs, width 32, depth 4, batch 64; compiled, warm):\n")
+        print(step_cost_table(out["step_cost"]))
     if "compaction" in out:
         c = out["compaction"]
         print(f"\ncompaction: {c['networks']} networks × {c['steps']} steps, {c['diverged']} "
@@ -116,6 +125,13 @@ def table(rows: list[dict], devices: list[str]) -> str:
             f"{t['first_step']:.1f} | {t['compile_s']:.1f} | {t['train_s']:.1f} | "
             f"{after:.1f} | {r['train_net_steps_per_s']:,.0f} | "
             f"{r['peak_fraction_training']:.0%} | {r['peak_fraction_process']:.0%} |")
+    return "\n".join(lines)
+
+
+def step_cost_table(rows: list[dict]) -> str:
+    lines = ["| step | net-steps/s | time ÷ bare step | compile (s) |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r['step']} | {r['net_steps_per_s']:,.0f} | {r['vs_bare']:.2f} | "
+              f"{r['compile_s']:.1f} |" for r in rows]
     return "\n".join(lines)
 
 
