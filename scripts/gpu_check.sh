@@ -16,13 +16,16 @@ gpus = [d for d in jax.devices() if d.platform == "gpu"]
 raise SystemExit(0 if gpus else "no GPU visible to jax: " + str(jax.devices()))
 PY
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv | tee "$out/gpu.txt"
-# Engine vs one-at-a-time (and PyTorch if the image has it), fraction of matmul peak, compaction.
-python3 -m research bench --json > "$out/bench.json"
+# The one table: net-steps/s for the tiny, target, medium and large MLPs and a Flax module,
+# the fraction of the measured matmul peak, memory per member (estimate and XLA's analysis).
+python3 -m research.views.devicecheck | tee "$out/table.md"
+# The per-step cost ladder on the device (bare step, checks, freezing, momentum, logging).
+python3 -m research bench --only step-cost --json > "$out/step-cost.json"
 # The main job, timed, and the same sweep in bfloat16.
 /usr/bin/time -v python3 -m research sweep quick --out "$out/quick" --quiet --json \
     > "$out/quick.json" 2> "$out/quick.time"
 python3 -m research sweep quick --compute-dtype bfloat16 --out "$out/quick-bf16" --quiet --json \
     > "$out/quick-bf16.json"
 # No host transfers inside the training loop, and the engine's core tests, on the GPU.
-python3 -m pytest -q -p no:cacheprovider tests/test_engine.py > "$out/pytest.txt" 2>&1 || true
+python3 -m pytest -q -p no:cacheprovider tests/training/test_engine.py > "$out/pytest.txt" 2>&1 || true
 tail -n 3 "$out/pytest.txt"
