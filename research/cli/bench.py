@@ -26,6 +26,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default 32)")
     p.add_argument("--only", nargs="+", choices=BENCH_PARTS, metavar="PART",
                    help=f"run only these parts ({', '.join(BENCH_PARTS)}; default all)")
+    p.add_argument("--cases", nargs="+", metavar="CASE",
+                   help="the speed part's cases by first word (small, target, medium, large; "
+                        "default all)")
     p.add_argument("--torch-python", default=sys.executable, metavar="PYTHON",
                    help="the interpreter the PyTorch baseline runs under (one with torch and "
                         "numpy; default this one)")
@@ -44,6 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     out = {"devices": devices.describe()}
     if "speed" in parts:
         out["rows"] = bench.run(steps=args.steps, baseline_networks=args.baseline_networks,
+                                cases=bench.pick_cases(args.cases),
                                 torch_python=args.torch_python)
     if "step-cost" in parts:
         from research.views import stepcost

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from research.common.errors import SpecError
 from research.networks import registry
 from research.training import devices, engine, plan, presets, spec, sweep
 from research.training.data import Dataset, load_dataset
@@ -53,6 +54,15 @@ def case_spec(case: Case, steps: int) -> dict:
             "optimizer": "sgd", "steps": steps, "log_every": min(50, steps),
             "chunk_steps": min(250, steps), "seeds": -(-case.networks // len(sigmas)),
             "batch_size": [case.batch_size], "max_members": 4096}
+
+
+def pick_cases(names: list[str] | None) -> tuple[Case, ...]:
+    """Cases by the first word of their label (all when None); SpecError on an unknown one."""
+    by_name = {c.label.split()[0]: c for c in CASES}
+    for name in names or ():
+        if name not in by_name:
+            raise SpecError("cases", name, allowed=list(by_name))
+    return tuple(by_name[n] for n in names) if names else CASES
 
 
 def _runs(case: Case, steps: int) -> list[spec.RunSpec]:
