@@ -93,6 +93,7 @@ def time_sweep(case: Case, steps: int) -> dict:
         subprocess.run([sys.executable, "-m", "research", "sweep", str(toml), "--out",
                         str(Path(tmp) / "out"), "--quiet"], check=True, env=_child_env(True))
         wall = time.perf_counter() - start
+        print(f"bench: initmap sweep, {case.label}: {wall:.1f} s", file=sys.stderr)
         manifest = json.loads((Path(tmp) / "out" / "manifest.json").read_text())
     return {"wall_s": wall, **manifest["timeline"]}
 
@@ -110,6 +111,7 @@ def time_loop(kind: str, runs: list[spec.RunSpec], networks: int,
     done = subprocess.run([python, "-m", "research.views.loops", kind, json.dumps(payload)],
                           check=True, env=_child_env(False), capture_output=True, text=True)
     wall = time.perf_counter() - start
+    print(f"bench: {kind} loop, {len(runs)} networks: {wall:.1f} s", file=sys.stderr)
     out = json.loads(done.stdout.strip().splitlines()[-1])
     if "error" in out:
         return None

@@ -105,6 +105,9 @@ def _time_torch(runs, dataset) -> dict:
     import numpy as np
     import torch
 
+    # One thread: the fastest setting for products this small, and the only sane one on a
+    # shared machine (with its default thread pool it spun: ~80 steps/s at load 15).
+    torch.set_num_threads(1)
     x_all = torch.from_numpy(dataset.x)
     y_all = torch.from_numpy(dataset.y.astype(np.int64))
 
