@@ -64,6 +64,8 @@ def _run(args: argparse.Namespace) -> int:
     show = None if args.quiet or args.json else print
     if args.dry_run and any(sweep_spec.model) and show:
         show(model_mapping(sweep_spec))
+    # The phase diagram's theory overlay, computed while the sweep starts up and trains.
+    overlay = None if args.no_plot or args.dry_run else maps.prefetch_overlay(sweep_spec)
     with devices.profiling(args.profile):
         result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
                                  command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
@@ -82,6 +84,8 @@ def _run(args: argparse.Namespace) -> int:
         if show:
             show(refine.summary_text(found))
     plot_path = None
+    if overlay is not None:
+        overlay.join()
     if not args.no_plot and len(result.runs):
         plot_path = maps.plot_phase(result.runs, result.out / "phase.png",
                                       title=sweep_spec.name)

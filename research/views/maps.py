@@ -1,7 +1,9 @@
 """P(converged) maps: over σ_w² × depth (or any two columns), faceted by the static axes that
 vary, with mean-field theory drawn where the network type's record says it applies."""
 
+import functools
 import itertools
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,39 @@ def mean_field_map(runs: pd.DataFrame) -> bool:
     return all(registry.get(name).mean_field_map for name in runs["arch"].unique())
 
 
+@functools.lru_cache(maxsize=8)
+def overlay_curves(activation: str, sigma_b2: float, lo: float,
+                   hi: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """(σ_w² grid, 6·ξ_c on it, critical σ_w²): the overlay's numbers, kept once computed, so
+    a sweep can compute them while it trains (`prefetch_overlay`) rather than after."""
+    fine = np.linspace(lo, hi, 400)
+    depth_curve = np.asarray(theory.trainable_depth(activation, fine, sigma_b2), np.float64)
+    return fine, depth_curve, theory.critical_sigma_w2(activation, sigma_b2)
+
+
+def prefetch_overlay(spec) -> threading.Thread | None:
+    """Start computing a sweep's overlay in a thread (its ~26 small jax programs compile on a
+    core the training's start-up leaves idle); join it before plotting. None where the
+    phase diagram draws no overlay (several activations or σ_b², or a type theory does not
+    describe)."""
+    if len(spec.activation) != 1 or len(spec.sigma_b2) != 1 or len(spec.sigma_w2) < 2:
+        return None
+    if not all(registry.get(name).mean_field_map for name in spec.arch):
+        return None
+    args = (spec.activation[0], float(spec.sigma_b2[0]), float(min(spec.sigma_w2)),
+            float(max(spec.sigma_w2)))
+
+    def compute():
+        try:
+            overlay_curves(*args)
+        except Exception:  # noqa: BLE001 — the plot computes it again and reports the error
+            pass
+
+    thread = threading.Thread(target=compute, name="theory-overlay", daemon=True)
+    thread.start()
+    return thread
+
+
 def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarray) -> None:
     """Critical σ_w² and the 6·ξ_c trainable-depth curve, where one activation and one σ_b², for
     the plain stacks the theory describes (MLPs, and CNNs: Xiao et al. 2018)."""
@@ -36,13 +71,12 @@ def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarra
     if not mean_field_map(runs):
         return
     activation, sigma_b2 = runs["activation"].iloc[0], float(runs["sigma_b2"].iloc[0])
-    fine = np.linspace(sigmas.min(), sigmas.max(), 400)
-    depth_curve = np.asarray(theory.trainable_depth(activation, fine, sigma_b2), np.float64)
+    fine, depth_curve, critical = overlay_curves(activation, sigma_b2, float(sigmas.min()),
+                                                 float(sigmas.max()))
     # Outside the depth grid the curve is not drawn (interp gives nan there).
     x, y = _index_coords(fine, sigmas), _index_coords(depth_curve, depths)
     ax.plot(x, y, color="white", lw=2.2)
     ax.plot(x, y, color="black", lw=1.2, ls="--", label=f"6·ξ_c ({activation}, σ_b²={sigma_b2:g})")
-    critical = theory.critical_sigma_w2(activation, sigma_b2)
     if critical is not None and sigmas.min() <= critical <= sigmas.max():
         xc = float(_index_coords(critical, sigmas))
         ax.axvline(xc, color="black", lw=1.2, label=f"critical σ_w² = {critical:.2f}")
