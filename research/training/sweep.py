@@ -71,7 +71,7 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
     for block, start in enumerate(range(0, first.steps, chunk_steps)):
         step0 = jax.device_put(np.int32(start), replicated)
         # Everything the chunk reads is on device already: an implicit copy here is a bug.
-        started, compiled = time.perf_counter(), timing.compile_seconds()
+        started, compiled = time.perf_counter(), timing.compile_seconds(this_thread=True)
         with jax.transfer_guard_host_to_device("disallow"):
             state, chunk = engine.train_population_chunk(
                 state, hp, data, step0, program, chunk_logs)
@@ -79,7 +79,8 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
         members, first_slot = np.unique(owners, return_index=True)
         logged = slice(block * chunk_logs, (block + 1) * chunk_logs)
         logs[:, members, logged] = np.stack([np.asarray(a) for a in chunk])[:, first_slot]
-        timing.add_train(time.perf_counter() - started - (timing.compile_seconds() - compiled))
+        timing.add_train(time.perf_counter() - started
+                         - (timing.compile_seconds(this_thread=True) - compiled))
         on_steps(len(runs) * chunk_steps)
         running = np.asarray(state.running)
         if not running.any():  # every member decided: stop early

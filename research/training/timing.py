@@ -7,6 +7,7 @@ Cheap enough to be always on: a mark is one clock read, a compile event one addi
 """
 
 import os
+import threading
 import time
 
 # jax's own duration events for one compilation: tracing to a jaxpr, lowering to MLIR, and
@@ -17,6 +18,7 @@ COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
 
 _marks: dict[str, float] = {}
 _totals: dict[str, float] = {"compile_s": 0.0, "train_s": 0.0}
+_by_thread: dict[int, float] = {}  # compile seconds per thread: a thread may compile meanwhile
 _watching = False
 
 
@@ -52,12 +54,18 @@ def watch_compiles() -> None:
     def listener(event: str, duration: float, **_) -> None:
         if event in COMPILE_EVENTS:
             _totals["compile_s"] += duration
+            ident = threading.get_ident()
+            _by_thread[ident] = _by_thread.get(ident, 0.0) + duration
 
     jax.monitoring.register_event_duration_secs_listener(listener)
     _watching = True
 
 
-def compile_seconds() -> float:
+def compile_seconds(this_thread: bool = False) -> float:
+    """Seconds compiled so far, in every thread or (`this_thread`) in the calling one only:
+    what to subtract from a span this thread timed."""
+    if this_thread:
+        return _by_thread.get(threading.get_ident(), 0.0)
     return _totals["compile_s"]
 
 
