@@ -14,6 +14,8 @@ import pytest
 
 import research.theory as theory
 from research.cli import main as cli
+from research.networks import registry
+from research.training import engine, spec
 from research.views.figures import isometry
 
 REPO = Path(__file__).parents[2]
@@ -26,9 +28,9 @@ def test_spectra_equal_a_dense_jacobian_from_jacfwd(activation, mnist1d):
     written out here, in float64, from the same parameters and inputs."""
     point = POINTS[activation]
     depths, width, seeds, inputs = (2, 3, 5), 8, 2, 2
-    got = isometry.spectra(mnist1d, point, "gaussian", depths, width, seeds, inputs)
     params, x = isometry.draw_parameters(mnist1d, point, "gaussian", max(depths), width, seeds,
                                          inputs)
+    got = isometry.stack_spectra(params, x, activation, depths)
     phi = {"tanh": jnp.tanh, "relu": jax.nn.relu}[activation]
     with jax.enable_x64(True):
         for depth in depths:
@@ -39,12 +41,23 @@ def test_spectra_equal_a_dense_jacobian_from_jacfwd(activation, mnist1d):
                         h = phi(h) @ params["w_hidden"][m][layer] + params["b_hidden"][m][layer]
                     return h
 
-                for xi in x:
-                    h1 = jnp.asarray(xi @ params["w_in"][m] + params["b_in"][m])
-                    jac = np.asarray(jax.jacfwd(stack)(h1))
-                    want.append(np.linalg.eigvalsh(jac @ jac.T))
-            np.testing.assert_allclose(got[depth], np.stack(want), rtol=1e-7, atol=1e-10)
+                h1 = jnp.asarray(x @ params["w_in"][m] + params["b_in"][m])  # (inputs, width)
+                jac = np.asarray(jax.vmap(jax.jacfwd(stack))(h1))
+                want.append(np.linalg.eigvalsh(jac @ np.swapaxes(jac, 1, 2)))
+            np.testing.assert_allclose(got[depth], np.concatenate(want), rtol=1e-7, atol=1e-10)
     assert got[2].shape == (seeds * inputs, width)
+    # and the project's own forward pass: the MLP record's Jacobian (float32) of the prefix
+    depth = max(depths)
+    s = spec.from_dict({"activation": activation, "depth": [depth], "width": [width],
+                        "sigma_w2": [point.sigma_w2], "sigma_b2": [point.sigma_b2]})
+    run = spec.expand(s)[0]
+    program = engine.program_for([run], mnist1d)
+    member = {k: jnp.asarray(v[1], jnp.float32) for k, v in params.items()}
+    jac = np.stack([registry.get("mlp").jacobian(member, jnp.asarray(xi, jnp.float32),
+                                                 program.model, engine.hyper_of(run))
+                    for xi in x]).astype(np.float64)
+    eig = np.linalg.eigvalsh(jac @ np.swapaxes(jac, 1, 2))
+    np.testing.assert_allclose(got[depth][inputs:], eig, atol=1e-4 * eig.max())
 
 
 @pytest.mark.parametrize(("activation", "init"), [("relu", "gaussian"), ("relu", "orthogonal"),
@@ -96,3 +109,11 @@ def test_figure_facts_from_the_committed_data(tmp_path, capsys):
     assert slope == pytest.approx(facts["tanh_orthogonal_var_slope_theory"], rel=0.3)
     assert facts["tanh_gaussian_var_slope"] > 30 * slope
     assert any(k.startswith("speedup_depth") for k in facts)
+
+
+def test_missing_spectrum_names_the_rerun_command(tmp_path, capsys):
+    data = tmp_path / "figures" / "data"
+    shutil.copytree(REPO / "figures" / "data" / "isometry-speed", data / "isometry-speed")
+    assert cli.main(["figures", "isometry", "--root", str(tmp_path / "figures")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "initmap figures isometry --rerun" in err

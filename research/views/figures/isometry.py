@@ -24,7 +24,7 @@ from research.training import engine, spec
 from research.training.data import Dataset, load_dataset
 from research.views import report
 
-SPEED = ("isometry-speed",)
+SPEED = ("isometry-speed", "isometry-speed-deep")  # depths 4–32, and 64
 SPECTRUM_DIR = "isometry-spectrum"  # beside the sweep folders in figures/data
 DEPTHS = (2, 4, 8, 16, 32, 64)
 WIDTH = 128  # finite-width corrections to the variance grow like depth/width
@@ -32,6 +32,7 @@ SEEDS, INPUTS = 8, 2  # 16 spectra per point: the variance is heavy-tailed over 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 INITS = ("gaussian", "orthogonal")
 COLOURS = {"gaussian": "tab:red", "orthogonal": "tab:blue"}
+FLOOR = 1e-6  # eigenvalues below this (ReLU's exact zeros, Gaussian tanh's deep tail) drawn here
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,21 @@ def spectra(dataset: Dataset, point: Critical, init: str, depths=DEPTHS, width: 
     by layer, J ← Wᵀ diag(φ'(h)) J, in float64, and diagonalised by numpy's eigvalsh (no
     batched LAPACK inside jax)."""
     params, x = draw_parameters(dataset, point, init, max(depths), width, seeds, inputs)
-    phi, slope = DERIVATIVES[point.activation]
+    return stack_spectra(params, x, point.activation, depths)
+
+
+def stack_spectra(params: dict, x: np.ndarray, activation: str, depths) -> dict[int, np.ndarray]:
+    """`spectra`'s arithmetic for drawn parameters (members on the leading axis) and inputs."""
+    phi, slope = DERIVATIVES[activation]
+    width = params["w_in"].shape[-1]
     out = {depth: [] for depth in depths}
-    for m in range(seeds):
+    for m in range(len(params["w_in"])):
         h = x @ params["w_in"][m] + params["b_in"][m]  # (inputs, width): h^1 per input
         jac = np.broadcast_to(np.eye(width), (len(x), width, width))
         for layer in range(max(depths)):
             if layer + 1 in out:  # J of the first `layer` hidden layers: depth layer + 1
-                out[layer + 1].append(np.linalg.eigvalsh(jac @ np.swapaxes(jac, 1, 2)))
+                eig = np.linalg.eigvalsh(jac @ np.swapaxes(jac, 1, 2))
+                out[layer + 1].append(np.maximum(eig, 0.0))  # J Jᵀ ⪰ 0: clip the rounding
             if layer + 1 == max(depths):
                 break
             w, b = params["w_hidden"][m][layer], params["b_hidden"][m][layer]
@@ -171,18 +179,27 @@ def speed_table(runs: pd.DataFrame) -> pd.DataFrame:
     return cells.groupby(["depth", "init"]).head(1).reset_index(drop=True)
 
 
+def _depth_axis(ax, depths) -> None:
+    ax.set_xscale("log")
+    ax.set_xticks(list(depths), [str(d) for d in depths])
+    ax.minorticks_off()
+
+
 def _draw_quantiles(ax, table: pd.DataFrame, point: Critical) -> None:
     for init in INITS:
         rows = table[(table["activation"] == point.activation) & (table["init"] == init)]
         c = COLOURS[init]
-        ax.fill_between(rows["depth"], rows["q5"], rows["q95"], color=c, alpha=0.15)
-        ax.fill_between(rows["depth"], rows["q25"], rows["q75"], color=c, alpha=0.3)
-        ax.plot(rows["depth"], rows["q50"], color=c, marker="o", label=f"{init}: median")
+        q = {k: np.maximum(rows[k], FLOOR) for k in ("q5", "q25", "q50", "q75", "q95")}
+        ax.fill_between(rows["depth"], q["q5"], q["q95"], color=c, alpha=0.15)
+        ax.fill_between(rows["depth"], q["q25"], q["q75"], color=c, alpha=0.3)
+        ax.plot(rows["depth"], q["q50"], color=c, marker="o", label=f"{init}: median")
         ax.plot(rows["depth"], rows["max"], color=c, ls="--", marker="^", label=f"{init}: largest")
     ax.axhline(1.0, color="black", lw=1, label="theory: mean χ₁^(L−1) = 1")
-    ax.set(xscale="log", yscale="log", xlabel="depth L (hidden layers)",
-           ylabel="eigenvalue of J Jᵀ (bands: 5–95%, 25–75%)",
-           title=f"{point.activation}, σ_w² = {point.sigma_w2:.4g}, σ_b² = {point.sigma_b2:g}")
+    ax.set(yscale="log", ylim=(FLOOR / 2, None), xlabel="depth L (hidden layers)",
+           ylabel=f"eigenvalue of J Jᵀ (bands: 5–95%, 25–75%; < {FLOOR:g} at the floor)",
+           title=f"{point.activation}, σ_w² = {point.sigma_w2:.4g}, σ_b² = {point.sigma_b2:g}"
+                 f"{', q* = 0.046' if point.activation == 'tanh' else ''}: χ₁ = 1")
+    _depth_axis(ax, sorted(table["depth"].unique()))
     ax.legend(fontsize=7)
 
 
@@ -194,28 +211,30 @@ def _draw_variance(ax, table: pd.DataFrame, speed_runs: pd.DataFrame) -> None:
         ax.errorbar(rows["depth"], rows["var"], yerr=2 * rows["var_se"], marker="o", capsize=2,
                     ls="none", color=style["color"],
                     mfc="white" if activation == "relu" else style["color"])
-        theory_var = [theory.jacobian_spectrum(activation, point.sigma_w2, point.sigma_b2,
-                                               d - 1, init)[1] for d in depth]
+        # theory's form, mean² · layers · (per-layer spread), from its one-layer values (each
+        # `layers` value would compile theory's jitted function again)
+        m1, v1 = theory.jacobian_spectrum(activation, point.sigma_w2, point.sigma_b2, 1, init)
+        theory_var = m1 ** (2 * (depth - 1)) * (depth - 1) * v1 / m1 ** 2
         ax.plot(depth, theory_var, **style, lw=1, label=f"{activation} {init} (theory)")
     stored = speed_runs.groupby(["init", "depth"])["init_jac_var"].mean().reset_index()
     for init, rows in stored.groupby("init"):
         ax.plot(rows["depth"], rows["init_jac_var"], marker="x", ls="none", color=COLOURS[init],
                 ms=8, label=f"tanh {init}: sweep's init_jac_var (width 64)")
-    ax.set(xscale="log", yscale="log", xlabel="depth L",
-           ylabel="variance of the eigenvalues (±2 s.e.)",
-           title=f"variance against depth: free probability (width {WIDTH}; ○ ReLU)")
+    ax.set(yscale="log", xlabel="depth L", ylabel="variance of the eigenvalues (±2 s.e.)",
+           title=f"variance: measured (width {int(table['width'].iloc[0])}; ○ ReLU) and theory")
+    _depth_axis(ax, sorted(table["depth"].unique()))
     ax.legend(fontsize=6)
 
 
 def _draw_density(ax, table: pd.DataFrame) -> None:
     deepest = table["depth"].max()
-    bins = np.linspace(-6, 3, 60)
+    bins = np.linspace(np.log10(FLOOR), 3, 60)
     for row in table[table["depth"] == deepest].itertuples():
-        log_eig = np.log10(np.maximum(row.eigenvalues, 1e-12))
+        log_eig = np.log10(np.maximum(row.eigenvalues, FLOOR))
         ax.hist(log_eig, bins=bins, density=True, histtype="step", color=COLOURS[row.init],
                 ls="-" if row.activation == "tanh" else ":", label=f"{row.activation} {row.init}")
     ax.set(xlabel="log10 eigenvalue of J Jᵀ", ylabel="density",
-           title=f"the spectrum at depth {deepest}")
+           title=f"the spectrum at depth {deepest} (< {FLOOR:g} in the first bin)")
     ax.legend(fontsize=7)
 
 
@@ -231,7 +250,8 @@ def _draw_speed(ax, best: pd.DataFrame, steps: int) -> None:
                         fontsize=6, color=COLOURS[init], textcoords="offset points",
                         xytext=(4, 6 if init == "gaussian" else -10))
     ax.axhline(steps * 1.1, color="0.7", lw=0.5)
-    ax.set(xscale="log", yscale="log", xlabel="depth L",
+    _depth_axis(ax, sorted(best["depth"].unique()))
+    ax.set(yscale="log", xlabel="depth L",
            ylabel=f"steps to target (dots: seeds; {steps * 1.1:g}: not reached)",
            title="learning speed: tanh at σ_b² = 1e-4, best learning rate per init")
     ax.legend(fontsize=7)
@@ -257,14 +277,14 @@ def isometry(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     the Gaussian ÷ orthogonal ratio of those steps."""
     plt = report.pyplot()
     table = stored_spectrum(path.parent / "data")
-    speed = runs["isometry-speed"]
+    speed = pd.concat([runs[p] for p in SPEED], ignore_index=True)
     best = speed_table(speed)
     fig, axes = plt.subplots(2, 3, figsize=(16, 9), layout="constrained")
     for ax, point in zip(axes[0, :2], critical_points(), strict=True):
         _draw_quantiles(ax, table, point)
     _draw_variance(axes[0, 2], table, speed)
     _draw_density(axes[1, 0], table)
-    _draw_speed(axes[1, 1], best, int(speed["steps"].iloc[0]))
+    _draw_speed(axes[1, 1], best, int(speed["steps"].max()))
     _draw_curves(axes[1, 2], speed, best)
     fig.suptitle("dynamical isometry: the input–output Jacobian's spectrum at criticality, and "
                  "learning speed (Pennington, Schoenholz & Ganguli 2017)", fontsize=11)
@@ -292,5 +312,5 @@ def isometry(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         g, o = steps[(depth, "gaussian")], steps[(depth, "orthogonal")]
         if np.isfinite(o):
             facts[f"speedup_depth{depth}"] = (float(g / o) if np.isfinite(g) else
-                                              f"> {speed['steps'].iloc[0] / o:.3g}")
+                                              f"> {speed['steps'].max() / o:.3g}")
     return facts
