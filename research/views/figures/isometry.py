@@ -230,11 +230,15 @@ def _draw_density(ax, table: pd.DataFrame) -> None:
     deepest = table["depth"].max()
     bins = np.linspace(np.log10(FLOOR), 3, 60)
     for row in table[table["depth"] == deepest].itertuples():
-        log_eig = np.log10(np.maximum(row.eigenvalues, FLOOR))
-        ax.hist(log_eig, bins=bins, density=True, histtype="step", color=COLOURS[row.init],
-                ls="-" if row.activation == "tanh" else ":", label=f"{row.activation} {row.init}")
-    ax.set(xlabel="log10 eigenvalue of J Jᵀ", ylabel="density",
-           title=f"the spectrum at depth {deepest} (< {FLOOR:g} in the first bin)")
+        eig = row.eigenvalues
+        above = np.log10(eig[eig >= FLOOR])
+        # a density of log10 λ over all eigenvalues: those below the floor are its missing mass
+        weights = np.full(len(above), 1.0 / (len(eig) * (bins[1] - bins[0])))
+        ax.hist(above, bins=bins, weights=weights, histtype="step", color=COLOURS[row.init],
+                ls="-" if row.activation == "tanh" else ":",
+                label=f"{row.activation} {row.init} ({np.mean(eig < FLOOR):.0%} < {FLOOR:g})")
+    ax.set(xlabel="log10 eigenvalue of J Jᵀ", ylabel="density (over all eigenvalues)",
+           title=f"the spectrum at depth {deepest}")
     ax.legend(fontsize=7)
 
 
@@ -302,6 +306,8 @@ def isometry(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         facts[f"{key}_depth{deep.depth}_mean"] = float(deep["mean"])
         facts[f"{key}_depth{deep.depth}_max"] = float(deep["max"])
         facts[f"{key}_depth{deep.depth}_q5_q95"] = f"{deep['q5']:.3g}–{deep['q95']:.3g}"
+        facts[f"{key}_depth{deep.depth}_share_below_floor"] = float(
+            np.mean(deep["eigenvalues"] < FLOOR))
     steps = {}
     for row in best.itertuples():
         steps[(row.depth, row.init)] = row.median
