@@ -308,6 +308,10 @@ def isometry(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         facts[f"{key}_depth{deep.depth}_q5_q95"] = f"{deep['q5']:.3g}–{deep['q95']:.3g}"
         facts[f"{key}_depth{deep.depth}_share_below_floor"] = float(
             np.mean(deep["eigenvalues"] < FLOOR))
+    # input_scale's promise: the sweeps' first hidden layer starts at q* (the measured init_q)
+    facts["speed_first_layer_q"] = float(np.mean([q[0] for q in speed["init_q"]]))
+    facts["speed_q_star"] = theory.q_star("tanh", float(speed["sigma_w2"].iloc[0]),
+                                          float(speed["sigma_b2"].iloc[0]))
     steps = {}
     for row in best.itertuples():
         steps[(row.depth, row.init)] = row.median
