@@ -12,6 +12,7 @@ stored in figures/data/isometry-spectrum/: the sweep stores only the spectrum's 
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
@@ -20,9 +21,10 @@ import pandas as pd
 import research.theory as theory
 from research.common.errors import SpecError
 from research.common.files import write_bytes
-from research.training import engine, spec
-from research.training.data import Dataset, load_dataset
 from research.views import report
+
+if TYPE_CHECKING:
+    from research.training.data import Dataset
 
 SPEED = ("isometry-speed", "isometry-speed-deep")  # depths 4–32, and 64
 SPECTRUM_DIR = "isometry-spectrum"  # beside the sweep folders in figures/data
@@ -59,11 +61,14 @@ DERIVATIVES = {"tanh": (np.tanh, lambda h: 1.0 - np.tanh(h) ** 2),
                "relu": (lambda h: np.maximum(h, 0.0), lambda h: (h > 0).astype(float))}
 
 
-def draw_parameters(dataset: Dataset, point: Critical, init: str, depth: int, width: int,
+def draw_parameters(dataset: "Dataset", point: Critical, init: str, depth: int, width: int,
                     seeds: int, inputs: int) -> tuple[dict, np.ndarray]:
     """(parameters of seeds 0 … seeds − 1, stacked on a leading axis; the first `inputs`
     training inputs times the input scale), both as the engine draws and scales them
     (`engine.init_params`, `engine.data_for`), in float64."""
+    # Here, not at the top: every CLI verb imports the figure registry, and the engine loads optax.
+    from research.training import engine, spec
+
     s = spec.from_dict({"name": "isometry-spectrum", "activation": point.activation,
                         "depth": [depth], "width": [width], "sigma_w2": [point.sigma_w2],
                         "sigma_b2": [point.sigma_b2], "init": [init], "seeds": seeds,
@@ -78,7 +83,7 @@ def draw_parameters(dataset: Dataset, point: Critical, init: str, depth: int, wi
             np.asarray(data.x_eval, np.float64))
 
 
-def spectra(dataset: Dataset, point: Critical, init: str, depths=DEPTHS, width: int = WIDTH,
+def spectra(dataset: "Dataset", point: Critical, init: str, depths=DEPTHS, width: int = WIDTH,
             seeds: int = SEEDS, inputs: int = INPUTS) -> dict[int, np.ndarray]:
     """{depth L: eigenvalues of J Jᵀ, (seeds · inputs, width), ascending}, J = ∂h^L/∂h^1.
     One network of the largest depth per seed; a depth-L network is its first L − 1 hidden
@@ -110,7 +115,7 @@ def stack_spectra(params: dict, x: np.ndarray, activation: str, depths) -> dict[
     return {depth: np.concatenate(e) for depth, e in out.items()}
 
 
-def spectrum_table(dataset: Dataset, depths=DEPTHS, width: int = WIDTH, seeds: int = SEEDS,
+def spectrum_table(dataset: "Dataset", depths=DEPTHS, width: int = WIDTH, seeds: int = SEEDS,
                    inputs: int = INPUTS) -> pd.DataFrame:
     """One row per (activation, init, depth): the eigenvalue quantiles pooled over draws, the
     largest, each draw's mean and variance averaged (with standard errors over draws), and
@@ -136,6 +141,8 @@ def compute_spectrum(data_root: Path) -> Path:
     """`initmap figures isometry --rerun`: the spectrum table, stored as
     DATA_ROOT/isometry-spectrum/spectrum.parquet (eigenvalues in float32) for `isometry` to
     draw from; returns its path."""
+    from research.training.data import load_dataset
+
     table = spectrum_table(load_dataset("mnist1d"))
     table["eigenvalues"] = [e.astype(np.float32) for e in table["eigenvalues"]]
     table = table.assign(width=WIDTH, seeds=SEEDS, inputs=INPUTS)
