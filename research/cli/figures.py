@@ -60,6 +60,8 @@ def _run(args: argparse.Namespace) -> int:
             for preset in figure.presets:
                 sweep.run_sweep(presets.load(preset, {"out": str(root / "data" / preset)}),
                                 progress=not args.json)
+            if figure.compute is not None:
+                figure.compute(root / "data")
         tables = {p: _stored_runs(p, root / "data", name) for p in figure.presets}
         facts[name] = figure.draw(tables, root / f"{name}.png")
         if not args.json:

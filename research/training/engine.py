@@ -109,14 +109,18 @@ def place(runs: list[RunSpec], dataset: Dataset) -> tuple[Program, Hyper, Data]:
 
     sharded, replicated = devices.member_sharding()
     hp = jax.device_put(hyper_for(runs), sharded)
-    data = jax.device_put(data_for(dataset, runs[0].eval_size), replicated)
+    data = jax.device_put(data_for(dataset, runs[0].eval_size, runs[0].input_scale), replicated)
     return program_for(runs, dataset), hp, data
 
 
-def data_for(dataset: Dataset, eval_size: int) -> Data:
+def data_for(dataset: Dataset, eval_size: int, input_scale: float = 1.0) -> Data:
+    """The arrays a population reads; inputs times the run's `input_scale` (1: unchanged)."""
     n_eval = min(eval_size, len(dataset.x))
-    return Data(x=dataset.x, y=dataset.y, x_eval=dataset.x[:n_eval], y_eval=dataset.y[:n_eval],
-                x_test=dataset.x_test, y_test=dataset.y_test)
+    x, x_test = dataset.x, dataset.x_test
+    if input_scale != 1.0:
+        x, x_test = x * np.float32(input_scale), x_test * np.float32(input_scale)
+    return Data(x=x, y=dataset.y, x_eval=x[:n_eval], y_eval=dataset.y[:n_eval],
+                x_test=x_test, y_test=dataset.y_test)
 
 
 def learning_rate(program: Program, hp: Hyper) -> optax.ScalarOrSchedule:

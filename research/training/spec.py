@@ -92,6 +92,9 @@ class SweepSpec:
     dataset: str = "mnist1d"
     teacher_depth: int = 2  # teacher_student only: the random teacher MLP
     teacher_width: int = 64
+    # multiplies every standardised input (train, eval, test): sqrt((q* − σ_b²)/σ_w²) starts the
+    # first hidden layer at mean-field's fixed point q* (mean squared input 1 after standardising)
+    input_scale: float = _knob(1.0, later=1.0)
     batch_size: tuple[int, ...] = _knob((32,), axis=True)
     steps: int = 1000
     seeds: int = 1
@@ -293,6 +296,8 @@ def validate(spec: SweepSpec) -> SweepSpec:
     if not 0 <= spec.warmup_steps < spec.steps:
         raise SpecError("warmup_steps", spec.warmup_steps,
                         reason=f"must be in [0, steps) = [0, {spec.steps})")
+    if not (spec.input_scale > 0 and math.isfinite(spec.input_scale)):
+        raise SpecError("input_scale", spec.input_scale, reason="must be a finite number > 0")
     if not 0 <= spec.target_acc <= 1:
         raise SpecError("target_acc", spec.target_acc, reason="must be in [0, 1]")
     if spec.target_loss_ratio <= 0:

@@ -46,7 +46,12 @@ def test_shapes(arch, mnist1d):
     assert np.all(np.isfinite(norms)) and model.unit_diversity(params).shape == ()
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+# The slowest two compile most; their engine paths are also checked by the arch tests above.
+SLOW_CLI = ("transformer", "resnet")
+
+
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=pytest.mark.slow) if a in SLOW_CLI else a
+                                  for a in ARCHS])
 def test_cli_sweep_equals_a_loop_of_single_runs(arch, mnist1d, tmp_path):
     """A tiny sweep through `initmap sweep`, then each stored run trained alone (no vmap, no
     sharding): the same curves, member by member."""
@@ -148,6 +153,7 @@ def test_ntk_has_the_same_function_at_init_and_scaled_gradients(mnist1d):
                                rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_mup_is_the_standard_parametrisation_at_base_width(mnist1d):
     curves = {}
     for width in (16, 64):

@@ -15,6 +15,7 @@ def _rows(out) -> pd.DataFrame:
     return pd.read_parquet(out / "runs").set_index("run_id").sort_index()
 
 
+@pytest.mark.slow
 def test_two_by_two_static_axes_equal_four_single_sweeps(tmp_path):
     both = tiny_spec(init=["gaussian", "orthogonal"], activation=["tanh", "relu"],
                      out=str(tmp_path / "both"))
@@ -53,6 +54,7 @@ def test_an_option_meaningless_for_one_combination_is_refused_naming_it():
         tiny_spec(init=["gaussian", "orth"])
 
 
+@pytest.mark.slow
 def test_cli_sweep_over_inits_and_activations_facets_its_table(tmp_path, capsys):
     argv = ["sweep", "quick", "--init", "gaussian", "orthogonal", "--activation", "tanh",
             "relu", "--depth", "2", "--width", "8", "--sigma-w2", "0.5", "2", "--steps", "20",

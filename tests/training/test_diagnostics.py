@@ -21,8 +21,9 @@ def _init_diagnostics(activation, sigma_w2, sigma_b2, dataset, eval_size=500):
     return jax.device_get(diag), np.asarray(data.x_eval)
 
 
-POINTS = [("tanh", 0.8, 0.05), ("tanh", 1.75, 0.05), ("tanh", 4.0, 0.05),
-          ("relu", 1.5, 0.1), ("relu", 2.0, 0.0), ("relu", 2.5, 0.05)]
+POINTS = [pytest.param("tanh", 0.8, 0.05, marks=pytest.mark.slow), ("tanh", 1.75, 0.05),
+          ("tanh", 4.0, 0.05), pytest.param("relu", 1.5, 0.1, marks=pytest.mark.slow),
+          ("relu", 2.0, 0.0), ("relu", 2.5, 0.05)]
 
 
 @pytest.mark.parametrize(("activation", "sigma_w2", "sigma_b2"), POINTS)

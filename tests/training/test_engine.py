@@ -60,6 +60,7 @@ def test_diverging_member_is_frozen_and_isolated(mnist1d):
     assert not bool(state.running)
 
 
+@pytest.mark.slow
 def test_jit_equals_no_jit(mnist1d):
     run = spec.expand(tiny_spec(steps=20, log_every=10, chunk_steps=20, depth=[2]))[0]
     _, _, loss_jit, _ = _single(run, mnist1d)

@@ -23,6 +23,7 @@ def _cli(argv, capsys):
     return code, capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_union_of_shards_equals_one_process(tmp_path):
     s = tiny_spec(depth=[2, 3], seeds=3, max_members=2)
     whole = sweep.run_sweep(spec.from_dict({"out": str(tmp_path / "whole")}, s), progress=False)

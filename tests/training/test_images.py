@@ -81,7 +81,8 @@ def _single(run, dataset):
     return diag, np.asarray(loss), np.asarray(acc)
 
 
-@pytest.mark.parametrize("init", ["gaussian", "delta_orthogonal"])
+@pytest.mark.parametrize("init", [pytest.param("gaussian", marks=pytest.mark.slow),
+                                  "delta_orthogonal"])
 def test_2d_cnn_population_equals_loop_of_single_runs(digits, init):
     s = tiny_spec(arch="cnn", init=init, kernel_size=3, depth=[2], width=[6],
                   sigma_w2=[0.5, 2.0], lr=[0.05, 0.2], seeds=1, steps=20)

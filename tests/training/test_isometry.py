@@ -130,6 +130,7 @@ def test_orthogonal_tanh_near_q_star_zero_stays_isometric(mnist1d):
     assert var < 0.05 * spectra["gaussian"][1] and largest < 0.2 * spectra["gaussian"][2]
 
 
+@pytest.mark.slow
 def test_columns_through_the_cli_beside_older_rows(tmp_path):
     """A sweep stores the three columns, finite for mlp and NaN for a type without the
     diagnostic; a part stored before the columns existed still loads beside them (its rows

@@ -95,11 +95,15 @@ def test_a_small_budget_trains_in_pieces_with_the_same_results(tmp_path):
 @pytest.mark.parametrize(("depth", "width", "optimizer", "arch", "data_name"),
                          [(4, 32, "sgd", "mlp", "mnist1d"), (6, 128, "adam", "mlp", "mnist1d"),
                           (3, 384, "momentum", "mlp", "mnist1d"),
-                          (4, 32, "adam", "cnn", "mnist1d"), (4, 64, "sgd", "resmlp", "mnist1d"),
-                          (3, 32, "adam", "transformer", "mnist1d"),
-                          (2, 32, "sgd", "rnn", "mnist1d"), (2, 32, "sgd", "resnet", "mnist1d"),
+                          pytest.param(4, 32, "adam", "cnn", "mnist1d", marks=pytest.mark.slow),
+                          (4, 64, "sgd", "resmlp", "mnist1d"),
+                          pytest.param(3, 32, "adam", "transformer", "mnist1d",
+                                       marks=pytest.mark.slow),
+                          (2, 32, "sgd", "rnn", "mnist1d"),
+                          pytest.param(2, 32, "sgd", "resnet", "mnist1d", marks=pytest.mark.slow),
                           # 2-D data: 8 × 8 images, 64 positions per conv layer
-                          (4, 32, "adam", "cnn", "digits"), (2, 32, "sgd", "resnet", "digits"),
+                          pytest.param(4, 32, "adam", "cnn", "digits", marks=pytest.mark.slow),
+                          pytest.param(2, 32, "sgd", "resnet", "digits", marks=pytest.mark.slow),
                           (3, 32, "adam", "transformer", "digits")])
 def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch, data_name, mnist1d):
     """The estimate must cover what XLA says the compiled programs need per member (arguments,

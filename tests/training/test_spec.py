@@ -91,6 +91,8 @@ BAD = [
     (["sweep", "quick", "--depth", "4", "4"], "depth"),
     (["sweep", "quick", "--memory-budget", "lots"], "memory_budget"),
     (["sweep", "quick", "--early-stop", "maybe"], "early_stop"),
+    (["sweep", "quick", "--input-scale", "0"], "input_scale"),
+    (["sweep", "quick", "--input-scale", "-2"], "input_scale"),
 ]
 
 
@@ -130,3 +132,19 @@ def test_every_spec_field_identifies_a_run_or_only_says_how_to_execute():
     run_fields = {f.name for f in dataclasses.fields(spec.RunSpec)}
     spec_fields = set(spec.SPEC_FIELDS) - {"seeds"}
     assert run_fields == (spec_fields - set(spec.EXECUTION)) | {"seed"}
+
+
+def test_input_scale_multiplies_every_input_and_keeps_old_ids(mnist1d):
+    """Left at 1 it is not in the run id (stored runs keep theirs); set, it is, and the
+    population's training, eval and test inputs are the standardised ones times it."""
+    from research.training import engine
+
+    plain, scaled = tiny_spec(), tiny_spec(input_scale=0.25)
+    assert [r.run_id for r in spec.expand(plain)] == [
+        r.run_id for r in spec.expand(dataclasses.replace(plain, input_scale=1.0))]
+    assert not {r.run_id for r in spec.expand(plain)} & {r.run_id for r in spec.expand(scaled)}
+    _, _, data = engine.place(spec.expand(scaled), mnist1d)
+    for got, want in ((data.x, mnist1d.x), (data.x_eval, mnist1d.x[:200]),
+                      (data.x_test, mnist1d.x_test)):
+        assert abs(float(got.std()) - 0.25 * float(want.std())) < 1e-5
+        assert float(abs(got - 0.25 * want).max()) < 1e-6

@@ -43,6 +43,7 @@ def test_store_round_trip_and_columns(tmp_path):
     assert presets.load(str(tmp_path / "s" / "spec.toml")) == tiny_spec(out=str(tmp_path / "s"))
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_runs_and_resume_matches_uninterrupted(tmp_path):
     s = tiny_spec(out=str(tmp_path / "s"), depth=[2, 3], max_members=2)
     first = sweep.run_sweep(s, progress=False)
@@ -70,7 +71,8 @@ def _kill_spec(tmp_path):
     return spec_file
 
 
-@pytest.mark.parametrize("when", ["during start-up and compile", "mid-sweep"])
+@pytest.mark.parametrize("when", [
+    pytest.param("during start-up and compile", marks=pytest.mark.slow), "mid-sweep"])
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path, when):
     spec_file = _kill_spec(tmp_path)
     out = tmp_path / "killed"

@@ -62,11 +62,13 @@ def test_plain_loop_process_reports_its_phases(capsys):
     assert out["networks"] == 2 and out["train_s"] > 0 and out["compile_s"] >= 0
 
 
+@pytest.mark.slow
 def test_compaction_case_really_diverges_half():
     result = bench.compaction(steps=20, networks=8)
     assert result["diverged"] == 4 and result["with_s"] > 0
 
 
+@pytest.mark.slow
 def test_compile_vs_depth_reports_every_arch_and_depth(capsys):
     rows = bench.compile_vs_depth(depths=(2, 4), archs=("mlp", "cnn"))
     assert [(r["arch"], r["data"]) for r in rows] == [
@@ -85,6 +87,7 @@ def test_the_plain_loop_really_trains(mnist1d):
     assert float((w_large ** 2).mean() / (w_small ** 2).mean()) == pytest.approx(4.0, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_flax_mlp_against_the_builtin_in_one_run():
     result = bench.flax_vs_builtin(steps=20, case=bench.Case("tiny", 8, 2, 4))
     assert result["networks"] == 4 and result["ratio"] > 0 and result["ratio_warm"] > 0

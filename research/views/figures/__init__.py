@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from research.views.figures import archs as figure_arch
+from research.views.figures import isometry as figure_isometry
 from research.views.figures import papers as figure_plots
 
 
@@ -17,6 +18,9 @@ class Figure:
     presets: tuple[str, ...]
     draw: Callable[[dict[str, pd.DataFrame], Path], dict]
     shows: str
+    # Data that is no sweep (computed at init, no training): `--rerun` writes it into the data
+    # folder (ROOT/data) after the sweeps; `draw` reads it from beside them.
+    compute: Callable[[Path], None] | None = None
 
 
 FIGURES = {f.name: f for f in (
@@ -41,4 +45,7 @@ FIGURES = {f.name: f for f in (
            "test accuracy per network type on the 8 × 8 digits, beside MNIST-1D"),
     Figure("cnn2d-bands", figure_arch.CNN2D, figure_arch.cnn2d_bands,
            "2-D tanh CNN on digits: Gaussian vs delta-orthogonal, with the MLP's critical line"),
+    Figure("isometry", figure_isometry.SPEED, figure_isometry.isometry,
+           "dynamical isometry: J Jᵀ's spectrum against depth, Gaussian vs orthogonal, and "
+           "learning speed (Pennington et al. 2017)", compute=figure_isometry.compute_spectrum),
 )}
