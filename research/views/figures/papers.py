@@ -185,13 +185,19 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     image = draw_map(left, table)
     fig.colorbar(image, ax=left, label="P(converged)")
     left.set(xlabel="σ_w² (weight variance × fan-in)", ylabel="depth (hidden layers)",
-             title=f"dip-deep: P(converged) after {int(table['steps'].iloc[0])} steps "
+             title=f"dip-deep: P(converged), {int(table['steps'].iloc[0])} steps\n"
                    f"(hatched: 95% interval wider than 0.5)")
-    colours = plt.get_cmap("coolwarm")(np.linspace(0, 1, len(sigmas)))
-    for colour, sigma in zip(colours, sigmas, strict=True):
+    # Ordered side blue, chaotic side red, the grid's critical value black and on top.
+    below, above = sigmas[sigmas < nearest], sigmas[sigmas > nearest]
+    colours = {**dict(zip(below, plt.get_cmap("Blues")(np.linspace(0.9, 0.5, len(below))),
+                          strict=True)),
+               **dict(zip(above, plt.get_cmap("Reds")(np.linspace(0.5, 0.9, len(above))),
+                          strict=True)), nearest: "black"}
+    for sigma in sigmas:
         members = table[(table["sigma_w2"] == sigma) & (table["depth"] == deepest)]
         for k, row in enumerate(members.itertuples()):
-            right.plot(row.curve_steps, row.acc_curve, color=colour, lw=1, alpha=0.8,
+            right.plot(row.curve_steps, row.acc_curve, color=colours[sigma],
+                       lw=1.6 if sigma == nearest else 1, zorder=3 if sigma == nearest else 2,
                        label=f"σ_w² = {sigma:g}" if k == 0 else None)
     right.axhline(target, color="black", lw=0.8, ls=":", label=f"target {target:g}")
     right.axhline(0.1, color="0.6", lw=0.8, ls="--", label="chance 0.1")
