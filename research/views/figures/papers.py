@@ -166,3 +166,69 @@ def theory_phase(runs: dict[str, pd.DataFrame], path: Path) -> dict:
 
     theory_plot.phase_diagram("tanh", path, mark=(1.7609546, 0.05))
     return {"critical_sigma_w2_at_sigma_b2_0.05": theory.critical_sigma_w2("tanh", 0.05)}
+
+
+def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    """Schoenholz et al.'s headline at depth ≥ 200: the map over σ_w² × depth with 6·ξ_c, and
+    the training-accuracy curves of the deepest nets, one colour per σ_w²."""
+    from research.views.maps import draw_map
+
+    plt = report.pyplot()
+    table = runs["dip-deep"]
+    sigma_b2 = float(table["sigma_b2"].iloc[0])
+    critical = theory.critical_sigma_w2("tanh", sigma_b2)
+    sigmas = np.sort(table["sigma_w2"].unique())
+    nearest = float(sigmas[np.argmin(np.abs(sigmas - critical))])
+    deepest = int(table["depth"].max())
+    target = float(table["target_acc"].iloc[0])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    image = draw_map(left, table)
+    fig.colorbar(image, ax=left, label="P(converged)")
+    left.set(xlabel="σ_w² (weight variance × fan-in)", ylabel="depth (hidden layers)",
+             title=f"dip-deep: P(converged), {int(table['steps'].iloc[0])} steps\n"
+                   f"(hatched: 95% interval wider than 0.5)")
+    # Ordered side blue, chaotic side red, the grid's critical value black and on top.
+    below, above = sigmas[sigmas < nearest], sigmas[sigmas > nearest]
+    colours = {**dict(zip(below, plt.get_cmap("Blues")(np.linspace(0.9, 0.5, len(below))),
+                          strict=True)),
+               **dict(zip(above, plt.get_cmap("Reds")(np.linspace(0.5, 0.9, len(above))),
+                          strict=True)), nearest: "black"}
+    for sigma in sigmas:
+        members = table[(table["sigma_w2"] == sigma) & (table["depth"] == deepest)]
+        for k, row in enumerate(members.itertuples()):
+            right.plot(row.curve_steps, row.acc_curve, color=colours[sigma],
+                       lw=1.6 if sigma == nearest else 1, zorder=3 if sigma == nearest else 2,
+                       label=f"σ_w² = {sigma:g}" if k == 0 else None)
+    right.axhline(target, color="black", lw=0.8, ls=":", label=f"target {target:g}")
+    right.axhline(0.1, color="0.6", lw=0.8, ls="--", label="chance 0.1")
+    right.set(xlabel="step", ylabel="training accuracy (eval subset)", ylim=(0, 1),
+              title=f"every net at depth {deepest}")
+    right.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    report.save_figure(fig, path)
+
+    cells = convergence_map(table, "depth", "sigma_w2")
+    limit = np.asarray(theory.trainable_depth("tanh", cells["sigma_w2"].to_numpy(), sigma_b2))
+    predicted = cells["depth"].to_numpy() <= np.nan_to_num(limit, nan=np.inf)
+    measured = cells["p_converged"].to_numpy() >= 0.5
+    facts = {"critical_sigma_w2": critical, "grid_sigma_w2_nearest_critical": nearest,
+             "cells": int(len(cells)), "rule_agrees": int((predicted == measured).sum()),
+             "rule_accuracy": float((predicted == measured).mean())}
+    for sigma, group in cells.groupby("sigma_w2"):
+        trained = group.loc[group["p_converged"] >= 0.5, "depth"]
+        facts[f"deepest_trained_sigma{sigma:g}"] = int(trained.max()) if len(trained) else 0
+        facts[f"six_xi_c_sigma{sigma:g}"] = float(
+            theory.trainable_depth("tanh", np.array([sigma]), sigma_b2)[0])
+    for row in cells[cells["depth"] >= 200].itertuples():
+        key = f"depth{row.depth}_sigma{row.sigma_w2:g}"
+        lo, hi = max(row.lo, 0.0), min(row.hi, 1.0)  # no "-0.00" from rounding
+        facts[f"converged_{key}"] = f"{row.converged}/{row.n} ({lo:.2f}–{hi:.2f})"
+    at_critical = table[(table["sigma_w2"] == nearest) & (table["outcome"] == "converged")]
+    for depth, group in at_critical.groupby("depth"):
+        facts[f"median_steps_to_target_depth{depth}_sigma{nearest:g}"] = float(
+            group["converged_step"].median())
+    best = table.groupby(["depth", "sigma_w2"])["final_train_acc"].median()
+    for sigma in sigmas:
+        facts[f"median_final_train_acc_depth{deepest}_sigma{sigma:g}"] = float(
+            best.loc[(deepest, sigma)])
+    return facts

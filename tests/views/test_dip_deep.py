@@ -1,0 +1,55 @@
+"""The dip-deep preset against mean-field theory (no training), and its figure's facts on a
+small synthetic table. The preset's point is that only the critical σ_w² trains at depth ≥ 200:
+that needs a grid value at criticality, and off-critical values whose 6·ξ_c is far below the
+deep depths (else a failure there would not be the theory's)."""
+
+import numpy as np
+import pandas as pd
+
+from research.theory import meanfield as theory
+from research.training import presets
+from research.views.figures import papers as figure_plots
+
+
+def test_the_preset_brackets_criticality_and_its_ends_are_depth_limited():
+    spec = presets.load("dip-deep")
+    (sigma_b2,), sigmas = spec.sigma_b2, np.asarray(spec.sigma_w2)
+    critical = theory.critical_sigma_w2("tanh", sigma_b2)
+    assert abs(critical - 1.7609) < 1e-3  # Schoenholz et al.'s line at σ_b² = 0.05
+    assert sigmas.min() < critical < sigmas.max() and max(spec.depth) >= 200
+    nearest = sigmas[np.argmin(np.abs(sigmas - critical))]
+    limits = np.asarray(theory.trainable_depth("tanh", sigmas, sigma_b2))
+    # On the grid's critical value 6·ξ_c is far beyond every depth (χ₁ within 1e-3 of 1) …
+    assert abs(float(theory.chi1(nearest, sigma_b2, "tanh")) - 1) < 1e-3
+    assert limits[sigmas == nearest][0] > 50 * max(spec.depth)
+    # … while at σ_w² = 1 (ordered) and 4 (chaotic) it is below the shallowest deep depth:
+    # there theory says signal propagation, not the step budget, stops training.
+    for end in (1.0, 4.0):
+        assert end in sigmas
+        assert limits[sigmas == end][0] < 0.25 * 200
+    assert theory.chi1(1.0, sigma_b2, "tanh") < 1 < theory.chi1(4.0, sigma_b2, "tanh")
+
+
+def test_the_figure_reports_the_deep_cells_with_intervals(tmp_path):
+    base = {"arch": "mlp", "activation": "tanh", "optimizer": "adam", "steps": 100,
+            "sigma_b2": 0.05, "target_acc": 0.3, "curve_steps": [0, 50, 100],
+            "converged_step": -1, "diverged_step": -1, "initial_loss": 2.5}
+    rows = []
+    for depth in (50, 200):
+        for sigma in (1.0, 1.76, 4.0):
+            for seed in range(3):
+                ok = sigma == 1.76 or (depth == 50 and sigma == 4.0 and seed == 0)
+                rows.append({**base, "depth": depth, "sigma_w2": sigma, "seed": seed,
+                             "outcome": "converged" if ok else "stalled",
+                             "converged_step": 50 + 50 * (seed == 2) if ok else -1,
+                             "acc_curve": [0.1, 0.2, 0.35 if ok else 0.1],
+                             "final_train_acc": 0.35 if ok else 0.1})
+    facts = figure_plots.dip_deep({"dip-deep": pd.DataFrame(rows)}, tmp_path / "d.png")
+    assert (tmp_path / "d.png").stat().st_size > 0
+    assert facts["grid_sigma_w2_nearest_critical"] == 1.76
+    assert facts["deepest_trained_sigma1.76"] == 200 and facts["deepest_trained_sigma4"] == 0
+    assert facts["converged_depth200_sigma1.76"] == "3/3 (0.44–1.00)"
+    assert facts["converged_depth200_sigma1"] == "0/3 (0.00–0.56)"
+    assert facts["median_steps_to_target_depth200_sigma1.76"] == 50.0
+    # 6·ξ_c says: σ 1 and 4 train at neither depth (limits 22 and 42), 1.76 at both: all 6 right
+    assert facts["rule_agrees"] == 6 and facts["rule_accuracy"] == 1.0
