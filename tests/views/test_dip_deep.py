@@ -44,12 +44,19 @@ def test_the_figure_reports_the_deep_cells_with_intervals(tmp_path):
                              "converged_step": 50 + 50 * (seed == 2) if ok else -1,
                              "acc_curve": [0.1, 0.2, 0.35 if ok else 0.1],
                              "final_train_acc": 0.35 if ok else 0.1})
-    facts = figure_plots.dip_deep({"dip-deep": pd.DataFrame(rows)}, tmp_path / "d.png")
+    table = pd.DataFrame(rows)
+    # the long run: the depth-200 cells only, where σ_w² = 4 now reaches the target in 1 of 3
+    long = table[table["depth"] == 200].copy()
+    long.loc[(long["sigma_w2"] == 4.0) & (long["seed"] == 1),
+             ["outcome", "converged_step"]] = ("converged", 90)
+    facts = figure_plots.dip_deep({"dip-deep": table, "dip-deep-long": long}, tmp_path / "d.png")
     assert (tmp_path / "d.png").stat().st_size > 0
     assert facts["grid_sigma_w2_nearest_critical"] == 1.76
     assert facts["deepest_trained_sigma1.76"] == 200 and facts["deepest_trained_sigma4"] == 0
     assert facts["converged_depth200_sigma1.76"] == "3/3 (0.44–1.00)"
     assert facts["converged_depth200_sigma1"] == "0/3 (0.00–0.56)"
     assert facts["median_steps_to_target_depth200_sigma1.76"] == 50.0
+    assert facts["long_converged_depth200_sigma4"] == "1/3 (0.06–0.79)"
+    assert facts["long_converged_depth200_sigma1"] == "0/3 (0.00–0.56)"
     # 6·ξ_c says: σ 1 and 4 train at neither depth (limits 22 and 42), 1.76 at both: all 6 right
     assert facts["rule_agrees"] == 6 and facts["rule_accuracy"] == 1.0

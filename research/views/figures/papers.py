@@ -170,7 +170,8 @@ def theory_phase(runs: dict[str, pd.DataFrame], path: Path) -> dict:
 
 def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """Schoenholz et al.'s headline at depth ≥ 200: the map over σ_w² × depth with 6·ξ_c, and
-    the training-accuracy curves of the deepest nets, one colour per σ_w²."""
+    the training-accuracy curves of the deepest nets trained twice as long (dip-deep-long), one
+    colour per σ_w²."""
     from research.views.maps import draw_map
 
     plt = report.pyplot()
@@ -193,8 +194,9 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
                           strict=True)),
                **dict(zip(above, plt.get_cmap("Reds")(np.linspace(0.5, 0.9, len(above))),
                           strict=True)), nearest: "black"}
-    for sigma in sigmas:
-        members = table[(table["sigma_w2"] == sigma) & (table["depth"] == deepest)]
+    long = runs["dip-deep-long"]
+    for sigma in np.sort(long["sigma_w2"].unique()):
+        members = long[long["sigma_w2"] == sigma]
         for k, row in enumerate(members.itertuples()):
             right.plot(row.curve_steps, row.acc_curve, color=colours[sigma],
                        lw=1.6 if sigma == nearest else 1, zorder=3 if sigma == nearest else 2,
@@ -202,7 +204,8 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     right.axhline(target, color="black", lw=0.8, ls=":", label=f"target {target:g}")
     right.axhline(0.1, color="0.6", lw=0.8, ls="--", label="chance 0.1")
     right.set(xlabel="step", ylabel="training accuracy (eval subset)", ylim=(0, 1),
-              title=f"every net at depth {deepest}")
+              title=f"depth {int(long['depth'].max())}, {int(long['steps'].iloc[0])} steps "
+                    f"(dip-deep-long): every net")
     right.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     report.save_figure(fig, path)
@@ -219,10 +222,12 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         facts[f"deepest_trained_sigma{sigma:g}"] = int(trained.max()) if len(trained) else 0
         facts[f"six_xi_c_sigma{sigma:g}"] = float(
             theory.trainable_depth("tanh", np.array([sigma]), sigma_b2)[0])
-    for row in cells[cells["depth"] >= 200].itertuples():
-        key = f"depth{row.depth}_sigma{row.sigma_w2:g}"
-        lo, hi = max(row.lo, 0.0), min(row.hi, 1.0)  # no "-0.00" from rounding
-        facts[f"converged_{key}"] = f"{row.converged}/{row.n} ({lo:.2f}–{hi:.2f})"
+    long_cells = convergence_map(long, "depth", "sigma_w2")
+    for prefix, rows in (("", cells[cells["depth"] >= 200]), ("long_", long_cells)):
+        for row in rows.itertuples():
+            key = f"depth{row.depth}_sigma{row.sigma_w2:g}"
+            lo, hi = max(row.lo, 0.0), min(row.hi, 1.0)  # no "-0.00" from rounding
+            facts[f"{prefix}converged_{key}"] = f"{row.converged}/{row.n} ({lo:.2f}–{hi:.2f})"
     at_critical = table[(table["sigma_w2"] == nearest) & (table["outcome"] == "converged")]
     for depth, group in at_critical.groupby("depth"):
         facts[f"median_steps_to_target_depth{depth}_sigma{nearest:g}"] = float(
