@@ -1,0 +1,123 @@
+"""Write the `fractal-*` presets (Sohl-Dickstein 2024's trainability landscapes): a landscape
+of input-layer × output-layer learning rates, and a zoom sequence into its boundary.
+
+Each zoom is centred on a boundary cell of the level above (the pixel nearest that level's
+centre whose 2 × 2 neighbourhood holds both a trained and an untrained network), so a zoom
+preset is written only once the level above has been swept:
+
+    python scripts/fractal_presets.py tanh --landscape          # fractal-tanh.toml
+    python -m research sweep fractal-tanh --out figures/data/fractal-tanh
+    python scripts/fractal_presets.py tanh --zoom 1             # fractal-tanh-zoom1.toml
+    ...
+
+The committed presets are what `initmap figures fractal --rerun` trains; this script only
+records how their windows were chosen.
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+PRESETS = Path(__file__).resolve().parents[1] / "research" / "presets"
+DATA = Path(__file__).resolve().parents[1] / "figures" / "data"
+# The paper's setting per activation: its tanh(√2 z) and √2·relu(z) are σ_w² = 2 in the
+# mean-field parametrisation; identity is σ_w² = 1. As many data points as parameters
+# (16·16 + 16 = 272), except the linear net, whose notebook uses `width` points.
+ACTIVATIONS = {"tanh": ("tanh", 2.0, 272), "relu": ("relu", 2.0, 272),
+               "linear": ("linear", 1.0, 16)}
+# log10 windows (input rate, output rate) of the landscapes
+# (most of each window above the boundary: those nets diverge within the first chunk and are
+# dropped from the population, which is most of what makes 256 × 256 fit on two cores)
+LANDSCAPE = {"tanh": ((-1.0, 6.0), (1.0, 4.0)), "relu": ((-1.0, 6.0), (1.0, 4.0)),
+             "linear": ((-1.0, 6.0), (1.0, 4.0))}
+ZOOM = 100.0  # each zoom's window is this many times narrower (in decades) than the last
+
+
+def header(name: str, text: str) -> str:
+    return (f"# {text}\n#\n# command:  initmap figures fractal --rerun     (or: initmap sweep "
+            f"{name})\n# runtime:  see the README's figure gallery (fractal).\n"
+            "# expected: trained (converged) and untrained cells separated by a boundary that "
+            "stays\n#           ragged at every zoom (box-counting dimension between 1 and 2).\n"
+            "# written by scripts/fractal_presets.py\n")
+
+
+def body(activation: str, x: np.ndarray, y: np.ndarray) -> str:
+    name, sigma_w2, points = ACTIVATIONS[activation]
+    def values(v):
+        return "[" + ", ".join(repr(float(a)) for a in v) + "]"
+
+    return f'''activation = "{name}"
+dataset = "gaussian"
+data_points = {points}
+data_dim = 16
+depth = [1]
+width = [16]
+parametrization = "meanfield"
+sigma_w2 = [{sigma_w2}]
+sigma_b2 = [0.0]
+lr = [1.0]
+lr_bias = [0.0]
+lr_input = {values(x)}
+lr_output = {values(y)}
+optimizer = "sgd"
+batch_size = [0]
+steps = 500
+log_every = 50
+chunk_steps = 50
+seeds = 1
+target_loss_ratio = 1.0
+target_window = 20
+diverge_factor = 1e6
+compute_dtype = "float64"
+max_members = 4096
+'''
+
+
+def boundary_centre(table, cx: float, cy: float) -> tuple[float, float]:
+    """log10 (input, output) rate of the boundary cell nearest (cx, cy)."""
+    ok = table.assign(ok=table["outcome"] == "converged").pivot_table(
+        index="lr_output", columns="lr_input", values="ok").to_numpy(bool)
+    xs = np.log10(np.sort(table["lr_input"].unique()))
+    ys = np.log10(np.sort(table["lr_output"].unique()))
+    quad = np.stack([ok[1:, 1:], ok[:-1, 1:], ok[1:, :-1], ok[:-1, :-1]])
+    mixed = quad.any(0) & ~quad.all(0)
+    iy, ix = np.nonzero(mixed)
+    mx, my = (xs[ix] + xs[ix + 1]) / 2, (ys[iy] + ys[iy + 1]) / 2
+    k = np.argmin(((mx - cx) / np.ptp(xs)) ** 2 + ((my - cy) / np.ptp(ys)) ** 2)
+    return float(mx[k]), float(my[k])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("activation", choices=sorted(ACTIVATIONS))
+    parser.add_argument("--landscape", action="store_true")
+    parser.add_argument("--zoom", type=int, default=0, help="zoom level to write (1, 2, …)")
+    parser.add_argument("--resolution", type=int, default=256)
+    args = parser.parse_args()
+    base = f"fractal-{args.activation}"
+    n = args.resolution
+    if args.landscape:
+        (x0, x1), (y0, y1) = LANDSCAPE[args.activation]
+        name, text = base, (f"Trainability landscape, {args.activation}: input-layer × output-"
+                            f"layer learning rate, {n} × {n} networks, one shared init")
+    else:
+        import pandas as pd
+
+        above = base if args.zoom == 1 else f"{base}-zoom{args.zoom - 1}"
+        table = pd.read_parquet(DATA / above / "runs")
+        xs, ys = np.log10(table["lr_input"]), np.log10(table["lr_output"])
+        cx, cy = boundary_centre(table, (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2)
+        half = (ys.max() - ys.min()) / ZOOM / 2  # square windows from the first zoom on
+        (x0, x1), (y0, y1) = (cx - half, cx + half), (cy - half, cy + half)
+        name = f"{base}-zoom{args.zoom}"
+        text = (f"Zoom {args.zoom} into the {args.activation} trainability boundary: a window "
+                f"{2 * half:.3g} decades wide around a boundary cell of {above}, {n} × {n}")
+    x, y = np.logspace(x0, x1, n), np.logspace(y0, y1, n)
+    path = PRESETS / f"{name}.toml"
+    path.write_text(header(name, text) + body(args.activation, x, y))
+    print(f"wrote {path}: log10 lr_input [{x0:.6f}, {x1:.6f}], lr_output [{y0:.6f}, {y1:.6f}]")
+
+
+if __name__ == "__main__":
+    main()
