@@ -74,8 +74,9 @@ max_members = 4096
 '''
 
 
-def boundary_centre(table, cx: float, cy: float) -> tuple[float, float]:
-    """log10 (input, output) rate of the boundary cell nearest (cx, cy)."""
+def boundary_centre(table, cx: float, cy: float, wx: float, wy: float) -> tuple[float, float]:
+    """log10 (input, output) rate of the boundary cell nearest (cx, cy), distances in units
+    of the window's width wx and height wy."""
     ok = table.assign(ok=table["outcome"] == "converged").pivot_table(
         index="lr_output", columns="lr_input", values="ok").to_numpy(bool)
     xs = np.log10(np.sort(table["lr_input"].unique()))
@@ -84,7 +85,7 @@ def boundary_centre(table, cx: float, cy: float) -> tuple[float, float]:
     mixed = quad.any(0) & ~quad.all(0)
     iy, ix = np.nonzero(mixed)
     mx, my = (xs[ix] + xs[ix + 1]) / 2, (ys[iy] + ys[iy + 1]) / 2
-    k = np.argmin(((mx - cx) / np.ptp(xs)) ** 2 + ((my - cy) / np.ptp(ys)) ** 2)
+    k = np.argmin(((mx - cx) / wx) ** 2 + ((my - cy) / wy) ** 2)
     return float(mx[k]), float(my[k])
 
 
@@ -105,9 +106,15 @@ def main() -> None:
         import pandas as pd
 
         above = base if args.zoom == 1 else f"{base}-zoom{args.zoom - 1}"
+        from research.training import presets
+
         table = pd.read_parquet(DATA / above / "runs")
-        xs, ys = np.log10(table["lr_input"]), np.log10(table["lr_output"])
-        cx, cy = boundary_centre(table, (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2)
+        # the window from the level above's preset, not from the stored rows (a zoom may be
+        # written once the rows around that window's centre are stored, before all of them)
+        raw = presets.read_toml(above)
+        xs, ys = np.log10(raw["lr_input"]), np.log10(raw["lr_output"])
+        cx, cy = boundary_centre(table, (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2,
+                                 np.ptp(xs), np.ptp(ys))
         half = (ys.max() - ys.min()) / ZOOM / 2  # square windows from the first zoom on
         (x0, x1), (y0, y1) = (cx - half, cx + half), (cy - half, cy + half)
         name = f"{base}-zoom{args.zoom}"
