@@ -12,9 +12,9 @@ from research.theory import boxcount
 from research.views import report
 
 ACTIVATIONS = ("tanh", "relu", "linear")
-ZOOMS = 3
-TANH = ("fractal-tanh", *(f"fractal-tanh-zoom{k}" for k in range(1, ZOOMS + 1)))
-LINEAR = ("fractal-linear", *(f"fractal-linear-zoom{k}" for k in range(1, ZOOMS + 1)))
+# zoom levels committed (scripts/fractal_presets.py wrote their windows)
+TANH = ("fractal-tanh", *(f"fractal-tanh-zoom{k}" for k in range(1, 4)))
+LINEAR = ("fractal-linear", *(f"fractal-linear-zoom{k}" for k in range(1, 5)))
 PRESETS = (*TANH, "fractal-relu", *LINEAR)
 # The paper's box-counting dimensions for these three settings (its Figure 1: full batch,
 # width 16, one hidden layer, lr × lr), as quoted in the README.
