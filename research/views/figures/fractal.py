@@ -15,7 +15,8 @@ ACTIVATIONS = ("tanh", "relu", "linear")
 # zoom levels committed (scripts/fractal_presets.py wrote their windows)
 TANH = ("fractal-tanh", *(f"fractal-tanh-zoom{k}" for k in range(1, 4)))
 LINEAR = ("fractal-linear", *(f"fractal-linear-zoom{k}" for k in range(1, 5)))
-PRESETS = (*TANH, "fractal-relu", *LINEAR)
+RELU = ("fractal-relu", "fractal-relu-zoom1", "fractal-relu-zoom2")
+PRESETS = (*TANH, *RELU, *LINEAR)
 # The paper's box-counting dimensions for these three settings (its Figure 1: full batch,
 # width 16, one hidden layer, lr × lr), as quoted in the README.
 PAPER = {"tanh": 1.66, "relu": 1.55, "linear": 1.17}
