@@ -77,7 +77,8 @@ def measure(model: str, depth: int, width: int, activation: str = "tanh",
         raise SpecError("tol", tol, reason=f"must be a finite number > 0 (log10 units), got {tol}")
     s = coarse_spec(model, depth, width, activation, sigma_b2, dataset, seeds, steps, out)
     devices.enable_compilation_cache()
-    data = load_dataset(s.dataset, s.teacher_depth, s.teacher_width)
+    data = load_dataset(s.dataset, s.teacher_depth, s.teacher_width,
+                        s.data_points, s.data_dim)
     sweep.check_data(s, data)
     grid = plan.Grid(s)
     slots = grid.slots(s.max_members)

@@ -184,7 +184,8 @@ def refine(run_dir: str | Path, tol: float = 0.05, seeds: int | None = None,
                 owners.append((line, side))
 
     devices.enable_compilation_cache()
-    dataset = load_dataset(s.dataset, s.teacher_depth, s.teacher_width)
+    dataset = load_dataset(s.dataset, s.teacher_depth, s.teacher_width,
+                        s.data_points, s.data_dim)
     state = {"runs": runs, "round": 0, "used": 0, "trained": 0}
 
     def oracle(queries: list[tuple[int, float]]) -> list[bool]:

@@ -103,7 +103,8 @@ def model_mapping(sweep_spec) -> str:
     from research.training.data import load_dataset
     from research.training.spec import combinations
 
-    data = load_dataset(sweep_spec.dataset, sweep_spec.teacher_depth, sweep_spec.teacher_width)
+    data = load_dataset(sweep_spec.dataset, sweep_spec.teacher_depth, sweep_spec.teacher_width,
+                        sweep_spec.data_points, sweep_spec.data_dim)
     lines = []
     for _, view in combinations(sweep_spec):
         if not view.model:

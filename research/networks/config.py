@@ -73,3 +73,8 @@ class Hyper(NamedTuple):
     readout_scale: jax.Array
     weight_decay: jax.Array
     clip_norm: jax.Array
+    # per-layer factors on lr (parametrization.ROLES' weights, and every bias)
+    lr_input: jax.Array
+    lr_hidden: jax.Array
+    lr_output: jax.Array
+    lr_bias: jax.Array

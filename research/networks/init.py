@@ -70,17 +70,24 @@ class Const:
 Layout = dict[str, Weight | Bias | Const]
 
 
-def _flat_draw(key: jax.Array, size: int, scheme: str) -> jax.Array:
+def param_dtype(cfg: ModelConfig):
+    """Parameters are float32, or float64 when that is the compute dtype (named explicitly: a
+    float32 run must stay float32 even in a process where jax's x64 mode is on)."""
+    return jnp.float64 if cfg.compute_dtype == "float64" else jnp.float32
+
+
+def _flat_draw(key: jax.Array, size: int, scheme: str, dtype=jnp.float32) -> jax.Array:
     if scheme == "gaussian":
-        return jax.random.normal(key, (size,))
+        return jax.random.normal(key, (size,), dtype)
     if scheme == "uniform":
-        return jax.random.uniform(key, (size,), minval=-math.sqrt(3.0), maxval=math.sqrt(3.0))
+        return jax.random.uniform(key, (size,), dtype, minval=-math.sqrt(3.0),
+                                  maxval=math.sqrt(3.0))
     if scheme == "truncated_normal":
-        return jax.random.truncated_normal(key, -2.0, 2.0, (size,)) / _TRUNCATED_STD
+        return jax.random.truncated_normal(key, -2.0, 2.0, (size,), dtype) / _TRUNCATED_STD
     if scheme == "zero":
-        return jnp.zeros((size,))
+        return jnp.zeros((size,), dtype)
     if scheme == "constant":
-        return jnp.ones((size,))
+        return jnp.ones((size,), dtype)
     raise ValueError(f"unknown init scheme {scheme!r}")
 
 
@@ -153,20 +160,23 @@ def _split(flat: jax.Array, shapes: dict[str, tuple[int, ...]]) -> dict[str, jax
     return out
 
 
-def unit_weights(key: jax.Array, layout: Layout, scheme: str) -> dict[str, jax.Array]:
+def unit_weights(key: jax.Array, layout: Layout, scheme: str,
+                 dtype=jnp.float32) -> dict[str, jax.Array]:
     """Every Weight of the layout with entries of unit variance under `scheme`."""
     shapes = {name: t.shape for name, t in layout.items() if isinstance(t, Weight)}
     base = "gaussian" if scheme in _GAUSSIAN_BASED else scheme
-    draws = _split(_flat_draw(key, sum(math.prod(s) for s in shapes.values()), base), shapes)
+    draws = _split(_flat_draw(key, sum(math.prod(s) for s in shapes.values()), base, dtype),
+                   shapes)
     return {name: _structure(draw, layout[name], scheme) for name, draw in draws.items()}
 
 
-def unit_biases(key: jax.Array, layout: Layout, scheme: str) -> dict[str, jax.Array]:
+def unit_biases(key: jax.Array, layout: Layout, scheme: str,
+                dtype=jnp.float32) -> dict[str, jax.Array]:
     """Gaussian biases of unit variance; the zero and constant schemes apply to biases too."""
     shapes = {name: t.shape for name, t in layout.items() if isinstance(t, Bias)}
     bias_scheme = scheme if scheme in ("zero", "constant") else "gaussian"
-    return _split(_flat_draw(key, sum(math.prod(s) for s in shapes.values()), bias_scheme),
-                  shapes)
+    return _split(_flat_draw(key, sum(math.prod(s) for s in shapes.values()), bias_scheme,
+                             dtype), shapes)
 
 
 def params(key: jax.Array, layout: Layout, cfg: ModelConfig, hp: Hyper) -> dict[str, jax.Array]:
@@ -174,25 +184,35 @@ def params(key: jax.Array, layout: Layout, cfg: ModelConfig, hp: Hyper) -> dict[
     parametrisation stores them), the readout times hp.readout_scale (or zero), biases with
     variance σ_b², constants at their value. Keys come out in layout order."""
     key_w, key_b = jax.random.split(key)
-    weights = unit_weights(key_w, layout, cfg.init)
-    biases = unit_biases(key_b, layout, cfg.init)
+    dtype = param_dtype(cfg)
+    weights = unit_weights(key_w, layout, cfg.init, dtype)
+    biases = unit_biases(key_b, layout, cfg.init, dtype)
     out = {}
     for name, t in layout.items():
         if isinstance(t, Weight):
             std = parametrization.init_std(t.fan_in, t.role, cfg, hp.sigma_w2) * t.gain
             if t.role == "output":
                 std = std * (0.0 if cfg.readout == "zero" else hp.readout_scale)
-            out[name] = weights[name] * std
+            out[name] = (weights[name] * std).astype(dtype)
         elif isinstance(t, Bias):
-            out[name] = biases[name] * jnp.sqrt(hp.sigma_b2)
+            out[name] = (biases[name] * jnp.sqrt(hp.sigma_b2)).astype(dtype)
         else:
-            out[name] = jnp.full(t.shape, t.value, jnp.float32)
+            out[name] = jnp.full(t.shape, t.value, dtype)
     return out
 
 
 def lr_multipliers(layout: Layout, cfg: ModelConfig, optimizer: str) -> dict[str, float]:
     """Per-tensor learning-rate factors of the parametrisation (all 1 except under μP)."""
     return {name: parametrization.lr_multiplier(t.role, cfg, optimizer)
+            for name, t in layout.items()}
+
+
+def layer_rates(layout: Layout, hp: Hyper) -> dict[str, jax.Array]:
+    """The member's per-layer factors on its rate: a weight's by its role (input, hidden,
+    output), every bias `lr_bias`; other tensors (scalar gates) 1."""
+    by_role = {"input": hp.lr_input, "hidden": hp.lr_hidden, "output": hp.lr_output}
+    return {name: (hp.lr_bias if isinstance(t, Bias)
+                   else by_role.get(t.role, 1.0) if isinstance(t, Weight) else 1.0)
             for name, t in layout.items()}
 
 

@@ -13,22 +13,24 @@ from research.networks.config import Hyper, ModelConfig
 
 class Net:
     """One forward pass's context: the config, the member's scalars and the compute dtype.
-    Matmuls run in cfg.compute_dtype; parameters stay float32 (the optimizer updates those)."""
+    Matmuls run in cfg.compute_dtype; parameters stay float32 (the optimizer updates those),
+    or float64 when that is the compute dtype."""
 
     def __init__(self, cfg: ModelConfig, hp: Hyper):
         self.cfg, self.hp = cfg, hp
         self.dtype = jnp.dtype(cfg.compute_dtype)
         self.phi = get_activation(cfg.activation)
 
-    def linear(self, x: jax.Array, w: jax.Array, b: jax.Array | None = None) -> jax.Array:
+    def linear(self, x: jax.Array, w: jax.Array, b: jax.Array | None = None,
+               output: bool = False) -> jax.Array:
         """x @ w (w: (fan_in, fan_out)), a 1-D convolution (x: (n, length, c_in), w: (k,
         c_in, c_out)) or a 2-D one (x: (n, height, width, c_in), w: (k, k, c_in, c_out)), with
-        the parametrisation's forward multiplier."""
+        the parametrisation's forward multiplier (`output`: the readout's)."""
         if w.ndim >= 3:
             y, fan_in = self._conv(x, w), math.prod(w.shape[:-1])
         else:
             y, fan_in = x.astype(self.dtype) @ w.astype(self.dtype), w.shape[0]
-        y = y * parametrization.forward_scale(fan_in, self.cfg, self.hp.sigma_w2)
+        y = y * parametrization.forward_scale(fan_in, self.cfg, self.hp.sigma_w2, output)
         if b is None:
             return y
         return y + b.astype(self.dtype).reshape((1,) * (y.ndim - b.ndim) + b.shape)
@@ -55,10 +57,12 @@ class Net:
 
 def readout(net: Net, h: jax.Array, params: dict) -> jax.Array:
     """The dense readout, after a global average pool over positions (h: (n, length,
-    channels), or (n, height, width, channels) in 2-D; tokens alike); float32 out."""
+    channels), or (n, height, width, channels) in 2-D; tokens alike); float32 out (float64
+    when that is the compute dtype)."""
     if h.ndim >= 3:
         h = jnp.mean(h, axis=tuple(range(1, h.ndim - 1)))
-    return net.linear(h, params["w_out"], params["b_out"]).astype(jnp.float32)
+    out = net.linear(h, params["w_out"], params["b_out"], output=True)
+    return out.astype(jnp.float64 if net.dtype == jnp.float64 else jnp.float32)
 
 
 def network_input(x: jax.Array, cfg: ModelConfig, conv: bool) -> jax.Array:

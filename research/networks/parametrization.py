@@ -8,6 +8,10 @@ variance σ_w²/fan_in (μP's readout aside, which is smaller by base_width/widt
 * mup (Yang et al. 2022, Tensor Programs V, Table 3): width multiplier m = width/base_width;
   the readout starts with variance σ_w²/fan_in · 1/m; per-layer learning-rate multipliers
   below. At width = base_width it is exactly the standard parametrisation.
+* meanfield (Mei, Montanari & Nguyen 2018; the parametrisation of Sohl-Dickstein 2024's
+  fractal experiments): as ntk, W ~ N(0, 1) stored and the forward pass multiplies by
+  σ_w/√fan_in, except the readout, which averages over its inputs: it multiplies by 1/fan_in
+  (σ_w not applied; `readout_scale` scales its stored draw). No per-layer rate factors.
 
 Roles (how a tensor's two dimensions grow with width): `input` (fan-in fixed, fan-out ∝ width:
 input weights, hidden biases), `hidden` (both ∝ width), `output` (fan-in ∝ width, fan-out fixed)
@@ -25,17 +29,19 @@ ROLES = ("input", "hidden", "output", "scalar")
 
 def init_std(fan_in: int, role: str, cfg: ModelConfig, sigma_w2):
     """Standard deviation of a weight's stored entries."""
-    if cfg.parametrization == "ntk":
-        return jnp.float32(1.0)
+    if cfg.parametrization in ("ntk", "meanfield"):
+        return 1.0
     std = jnp.sqrt(sigma_w2 / fan_in)
     if cfg.parametrization == "mup" and role == "output":
         std = std * math.sqrt(cfg.base_width / cfg.width)
     return std
 
 
-def forward_scale(fan_in: int, cfg: ModelConfig, sigma_w2):
-    """What the forward pass multiplies a weight's product by."""
-    if cfg.parametrization == "ntk":
+def forward_scale(fan_in: int, cfg: ModelConfig, sigma_w2, output: bool = False):
+    """What the forward pass multiplies a weight's product by (`output`: the readout's)."""
+    if cfg.parametrization == "meanfield" and output:
+        return 1.0 / fan_in
+    if cfg.parametrization in ("ntk", "meanfield"):
         return jnp.sqrt(sigma_w2 / fan_in)
     return 1.0
 

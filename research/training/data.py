@@ -17,7 +17,7 @@ TEACHER_SAMPLES = (4000, 1000)  # train, test: the size of MNIST-1D's default sp
 TEACHER_INPUT_DIM = 40
 MNIST1D_ARRAYS = ("x", "y", "x_test", "y_test")
 DIGITS_TEST = 300  # digits: the last 300 of scikit-learn's 1,797 images are the test split
-BUILT_IN = ("mnist1d", "teacher_student", "digits")
+BUILT_IN = ("mnist1d", "teacher_student", "digits", "gaussian")
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,17 @@ def teacher_student(depth: int, width: int, seed: int = 0) -> Dataset:
                    y[n_train:].astype(np.float32), 0)
 
 
+def gaussian(points: int, dim: int, seed: int = 0) -> Dataset:
+    """Inputs and scalar targets all i.i.d. N(0, 1), no test split: memorising noise, the task
+    of Sohl-Dickstein 2024's fractal experiments (there with as many points as parameters).
+    float64 draws, not standardised (they are standard in distribution; standardising would
+    move them with the sample), so float64 runs see every digit."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((points, dim))
+    y = rng.standard_normal((points, 1))
+    return Dataset(x, y, x[:0], y[:0], 0)
+
+
 NPZ_LAYOUT = "(n, features), (n, height, width) or (n, height, width, channels)"
 
 
@@ -184,7 +195,10 @@ def from_npz(path: str) -> Dataset:
     return Dataset(x, y, x_test, y_test.reshape(len(y_test), -1).astype(np.float32), 0)
 
 
-def load_dataset(name: str, teacher_depth: int = 2, teacher_width: int = 64) -> Dataset:
+def load_dataset(name: str, teacher_depth: int = 2, teacher_width: int = 64,
+                 data_points: int = 0, data_dim: int = 0) -> Dataset:
+    if name == "gaussian":
+        return gaussian(data_points, data_dim)
     if name == "mnist1d":
         return mnist1d()
     if name == "teacher_student":

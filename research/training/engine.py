@@ -45,10 +45,14 @@ class Program:
     # A member with 0 in a program that has them gets exactly its own updates (+0·p; no clip).
     decay: bool
     clip: bool
-    batch_size: int
+    # Whether any member's per-layer rate factors (lr_input, …) differ from 1: the scaling is
+    # left out of the program otherwise.
+    layer_rates: bool
+    batch_size: int  # 0: full batch, every training example every step, in order
     log_every: int
     crit: Criterion
     early_stop: bool
+    window: int = 0  # target_window: steps whose mean training loss the criterion reads
 
 
 class Data(NamedTuple):
@@ -66,6 +70,7 @@ class MemberState(NamedTuple):
     initial_loss: jax.Array
     running: jax.Array  # False once diverged (or converged, with early_stop): then frozen
     diverged_step: jax.Array  # -1 while not diverged
+    window_loss: jax.Array  # sum of the training-step losses in the last `window` steps
 
 
 def model_config(run: RunSpec, in_shape: int | tuple[int, ...], out_dim: int) -> ModelConfig:
@@ -87,13 +92,27 @@ def program_for(runs: list[RunSpec], data: Dataset) -> Program:
                    warmup_steps=run.warmup_steps, steps=run.steps,
                    decay=any(r.weight_decay > 0 for r in runs),
                    clip=any(r.clip_norm > 0 for r in runs),
+                   layer_rates=any(getattr(r, name) != 1.0 for r in runs
+                                   for name in LAYER_RATES),
                    batch_size=run.batch_size, log_every=run.log_every, crit=crit,
-                   early_stop=run.early_stop)
+                   early_stop=run.early_stop, window=run.target_window)
+
+
+LAYER_RATES = ("lr_input", "lr_hidden", "lr_output", "lr_bias")
+
+
+def float_dtype(run: RunSpec):
+    """What floats a run computes and stores in: float64 for compute_dtype float64, else
+    float32 (bfloat16 is for matmuls only)."""
+    return np.float64 if run.compute_dtype == "float64" else np.float32
 
 
 def hyper_for(runs: list[RunSpec]) -> Hyper:
+    # float64 runs keep their rates' every digit: a zoom into the trainability boundary over
+    # many decades resolves rates float32 cannot tell apart.
+    dtype = float_dtype(runs[0])
     return Hyper(seed=np.array([r.seed for r in runs], np.uint32),
-                 **{name: np.array([getattr(r, name) for r in runs], np.float32)
+                 **{name: np.array([getattr(r, name) for r in runs], dtype)
                     for name in Hyper._fields[1:]})
 
 
@@ -109,18 +128,24 @@ def place(runs: list[RunSpec], dataset: Dataset) -> tuple[Program, Hyper, Data]:
 
     sharded, replicated = devices.member_sharding()
     hp = jax.device_put(hyper_for(runs), sharded)
-    data = jax.device_put(data_for(dataset, runs[0].eval_size, runs[0].input_scale), replicated)
+    data = jax.device_put(data_for(dataset, runs[0].eval_size, float_dtype(runs[0]),
+                                   runs[0].input_scale), replicated)
     return program_for(runs, dataset), hp, data
 
 
-def data_for(dataset: Dataset, eval_size: int, input_scale: float = 1.0) -> Data:
-    """The arrays a population reads; inputs times the run's `input_scale` (1: unchanged)."""
+def data_for(dataset: Dataset, eval_size: int, dtype=np.float32,
+             input_scale: float = 1.0) -> Data:
+    """The arrays a population reads: float arrays in the run's `dtype` (integer labels kept),
+    inputs times the run's `input_scale` (1: unchanged)."""
+    def cast(a):
+        return a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a
+
     n_eval = min(eval_size, len(dataset.x))
-    x, x_test = dataset.x, dataset.x_test
+    x, y, x_test, y_test = (cast(a) for a in (dataset.x, dataset.y, dataset.x_test,
+                                              dataset.y_test))
     if input_scale != 1.0:
-        x, x_test = x * np.float32(input_scale), x_test * np.float32(input_scale)
-    return Data(x=x, y=dataset.y, x_eval=x[:n_eval], y_eval=dataset.y[:n_eval],
-                x_test=x_test, y_test=dataset.y_test)
+        x, x_test = x * x.dtype.type(input_scale), x_test * x_test.dtype.type(input_scale)
+    return Data(x=x, y=y, x_eval=x[:n_eval], y_eval=y[:n_eval], x_test=x_test, y_test=y_test)
 
 
 def learning_rate(program: Program, hp: Hyper) -> optax.ScalarOrSchedule:
@@ -139,9 +164,9 @@ def learning_rate(program: Program, hp: Hyper) -> optax.ScalarOrSchedule:
 
 def optimizer(program: Program, hp: Hyper) -> optax.GradientTransformation:
     """Clipping by global norm, the update direction (SGD, heavy-ball momentum, Adam), decoupled
-    weight decay, the learning rate (schedule), and the parametrisation's per-tensor factors
-    (μP; for SGD, momentum and Adam alike, scaling the update scales the rate): optax's own
-    transformations, each scalar a member's traced value."""
+    weight decay, the learning rate (schedule), and per-tensor factors — the parametrisation's
+    (μP) and the member's per-layer rates (for SGD, momentum and Adam alike, scaling the update
+    scales the rate): optax's own transformations, each scalar a member's traced value."""
     parts = []
     if program.clip:  # a member's 0 means no clipping: an infinite norm never triggers it
         parts.append(optax.clip_by_global_norm(jnp.where(hp.clip_norm > 0, hp.clip_norm,
@@ -159,6 +184,9 @@ def optimizer(program: Program, hp: Hyper) -> optax.GradientTransformation:
         factors = init_schemes.lr_multipliers(registry.get(program.arch).layout(program.model),
                                               program.model, program.optimizer)
         parts.append(_scale_each(factors))
+    if program.layer_rates:
+        layout = registry.get(program.arch).layout(program.model)
+        parts.append(_scale_each(init_schemes.layer_rates(layout, hp)))
     return optax.chain(*parts)
 
 
@@ -192,7 +220,7 @@ def init_params(hp: Hyper, data: Data, program: Program) -> dict:
         return model.init(init_key, cfg, hp)
     params = init_schemes.params(init_key, model.layout(cfg), cfg, hp)
     if cfg.init == "lsuv":  # validation let it through only for types with an LSUV rule
-        batch = data.x[:program.batch_size]
+        batch = data.x[:program.batch_size or None]
         params = init_schemes.lsuv(params, lambda p: model.forward(p, batch, cfg, hp)[1],
                                    model.scale_layer, model.lsuv_layers(cfg))
     return params
@@ -225,7 +253,7 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
                           batch_size=None if model.per_device else 8)
     state = MemberState(params=params, opt_state=optimizer(program, hp).init(params),
                         initial_loss=loss, running=jnp.bool_(True),
-                        diverged_step=jnp.int32(-1))
+                        diverged_step=jnp.int32(-1), window_loss=jnp.zeros_like(loss))
     diagnostics = {"initial_loss": loss, "initial_acc": acc, "init_q": q,
                    "initial_diversity": model.unit_diversity(params),
                    "init_grad_norm": jnp.sqrt(jnp.mean(grad_sq, axis=0)),
@@ -257,20 +285,26 @@ def minibatch_step(params: dict, opt_state, opt: optax.GradientTransformation,
                    data_key: jax.Array, step: jax.Array, hp: Hyper, data: Data,
                    program: Program) -> tuple[jax.Array, dict, optax.OptState]:
     """One optimizer step on the member's minibatch of `step`: (loss, params, opt_state).
-    The member's own data order: its data key and the global step, nothing else."""
-    idx = jax.random.randint(jax.random.fold_in(data_key, step), (program.batch_size,), 0,
-                             data.x.shape[0])
+    The member's own data order: its data key and the global step, nothing else. Batch size 0
+    is full-batch gradient descent: every example, every step (the loss returned is then the
+    training loss at the parameters before the step)."""
+    if program.batch_size:
+        idx = jax.random.randint(jax.random.fold_in(data_key, step), (program.batch_size,), 0,
+                                 data.x.shape[0])
+        x, y = data.x[idx], data.y[idx]
+    else:  # unbatched over members: vmap makes the first layer one matmul for them all
+        x, y = data.x, data.y
     train_forward = registry.get(program.arch).train_forward
     if train_forward is None:
         (loss, _), grads = jax.value_and_grad(loss_and_acc, has_aux=True)(
-            params, data.x[idx], data.y[idx], program, hp)
+            params, x, y, program, hp)
         updated = {}
     else:  # training mode: batch statistics (carried per member), dropout from the step's key
         dropout_key = jax.random.fold_in(jax.random.fold_in(data_key, step), 1)
 
         def train_loss(p):
-            out, new_state = train_forward(p, data.x[idx], program.model, hp, dropout_key)
-            return metrics(out, data.y[idx], program.crit.classification)[0], new_state
+            out, new_state = train_forward(p, x, program.model, hp, dropout_key)
+            return metrics(out, y, program.crit.classification)[0], new_state
 
         (loss, updated), grads = jax.value_and_grad(train_loss, has_aux=True)(params)
     updates, opt_state = opt.update(grads, opt_state, params)
@@ -290,11 +324,13 @@ def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array
                                                  step, hp, data, program)
         bad = is_diverged(loss, state.initial_loss, crit) | ~_all_finite(params)
         keep = state.running & ~bad
+        counted = keep & (step >= program.steps - program.window)
         return MemberState(params=_select(keep, params, state.params),
                            opt_state=_select(keep, opt_state, state.opt_state),
                            initial_loss=state.initial_loss, running=keep,
                            diverged_step=jnp.where(state.running & bad, step,
-                                                   state.diverged_step)), None
+                                                   state.diverged_step),
+                           window_loss=state.window_loss + jnp.where(counted, loss, 0)), None
 
     def logged_block(state: MemberState, block: jax.Array):
         first = start_step + block * program.log_every

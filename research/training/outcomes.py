@@ -38,11 +38,14 @@ def meets_target(loss, acc, initial_loss, crit: Criterion):
 
 
 def classify(loss_curve, acc_curve, curve_steps, initial_loss: float,
-             diverged_step: int, crit: Criterion) -> tuple[str, int, int]:
+             diverged_step: int, crit: Criterion,
+             window_loss: float | None = None) -> tuple[str, int, int]:
     """(outcome, diverged_step, converged_step) of a logged curve; -1 marks 'never'.
 
     `diverged_step` is what the training loop saw (it checks every minibatch, not only logged
-    steps); a logged loss past the threshold also counts, at its step.
+    steps); a logged loss past the threshold also counts, at its step. `window_loss` (a
+    regression sweep with target_window): the mean training loss of the last steps, which
+    then decides convergence in place of the final logged loss.
     """
     loss = np.asarray(loss_curve, dtype=np.float64)
     acc = np.asarray(acc_curve, dtype=np.float64)
@@ -55,7 +58,9 @@ def classify(loss_curve, acc_curve, curve_steps, initial_loss: float,
         return "diverged", diverged_step, -1
     good = np.asarray(meets_target(loss, acc, initial_loss, crit))
     first_good = int(steps[np.argmax(good)]) if good.any() else -1
-    if len(good) and good[-1]:
+    final_good = (good[-1] if len(good) else False) if window_loss is None else bool(
+        meets_target(window_loss, np.nan, initial_loss, crit))
+    if final_good:
         return "converged", -1, first_good
     return "stalled", -1, first_good
 

@@ -172,15 +172,19 @@ def _costs(run: RunSpec, in_shape: InShape, out_dim: int) -> tuple[int, int, flo
 
 
 def member_bytes(run: RunSpec, in_shape: InShape, out_dim: int) -> int:
-    """Estimated peak bytes one member needs (float32): the larger of init (parameters,
-    optimizer state, the gradient probes, the eval forward) and a training chunk (parameters,
-    their update and gradients, optimizer state, the activations kept for the backward pass)."""
+    """Estimated peak bytes one member needs (float32; twice for float64): the larger of init
+    (parameters, optimizer state, the gradient probes, the eval forward) and a training chunk
+    (parameters, their update and gradients, optimizer state, the activations kept for the
+    backward pass). A full batch (batch_size 0) is counted as data_points examples, or as
+    eval_size where the dataset's size is not in the spec."""
     params, activations, _ = _costs(run, in_shape, out_dim)
     slots = OPTIMIZER_SLOTS[run.optimizer]
     eval_floats = run.eval_size * (2 * activations + out_dim)
     init = params * (1 + slots + PROBE_BATCH + 1) + eval_floats
-    train = params * (4 + slots) + run.batch_size * activations * (run.depth + 1) * 4 + eval_floats
-    return int(4 * max(init, train) * SAFETY)
+    batch = run.batch_size or run.data_points or run.eval_size
+    train = params * (4 + slots) + batch * activations * (run.depth + 1) * 4 + eval_floats
+    word = 8 if run.compute_dtype == "float64" else 4
+    return int(word * max(init, train) * SAFETY)
 
 
 def ceil_to(n: int, multiple: int) -> int:

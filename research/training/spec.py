@@ -24,15 +24,15 @@ from research.networks.arch import ARCH_OPTIONS
 from research.networks.config import Hyper
 from research.networks.init import INITS, STRUCTURED
 
-COMPUTE_DTYPES = ("float32", "bfloat16")
+COMPUTE_DTYPES = ("float32", "bfloat16", "float64")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "linear")
 NORMS = ("none", "pre_ln", "post_ln")
 RESIDUALS = ("fixed", "inv_sqrt_depth", "fixup", "skipinit")
 READOUTS = ("standard", "zero")
-PARAMETRIZATIONS = ("standard", "ntk", "mup")
+PARAMETRIZATIONS = ("standard", "ntk", "mup", "meanfield")
 PADDINGS = ("circular", "same")
-DATASETS = ("mnist1d", "teacher_student", "digits", "npz:PATH")
+DATASETS = ("mnist1d", "teacher_student", "digits", "gaussian", "npz:PATH")
 
 
 def _knob(default: Any, *, axis: bool = False, later: Any = None, execution: bool = False):
@@ -59,6 +59,12 @@ class SweepSpec:
     sigma_w2: tuple[float, ...] = _knob((1.0,), axis=True)
     sigma_b2: tuple[float, ...] = _knob((0.05,), axis=True)
     lr: tuple[float, ...] = _knob((0.01,), axis=True)
+    # Per-layer factors on lr (traced: sweepable per member): the input, hidden and readout
+    # weight matrices (by their parametrisation role) and every bias. 0 freezes a layer.
+    lr_input: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
+    lr_hidden: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
+    lr_output: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
+    lr_bias: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
     # residual archs: α in h ← h + α·F(h)
     branch_scale: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
     # multiplies the readout's initial weights
@@ -95,16 +101,25 @@ class SweepSpec:
     # multiplies every standardised input (train, eval, test): sqrt((q* − σ_b²)/σ_w²) starts the
     # first hidden layer at mean-field's fixed point q* (mean squared input 1 after standardising)
     input_scale: float = _knob(1.0, later=1.0)
-    batch_size: tuple[int, ...] = _knob((32,), axis=True)
+    # gaussian only: training examples and input features (inputs and targets i.i.d. N(0, 1))
+    data_points: int = _knob(0, later=0)
+    data_dim: int = _knob(0, later=0)
+    batch_size: tuple[int, ...] = _knob((32,), axis=True)  # 0: full batch (every example)
     steps: int = 1000
     seeds: int = 1
     log_every: int = 50
     eval_size: int = 1000  # fixed training subset that loss/accuracy are measured on
     target_acc: float = 0.5  # classification: converged iff final train accuracy >= this
     target_loss_ratio: float = 0.01  # regression: converged iff loss <= this * initial loss
+    # regression: if > 0, the loss the criterion reads is the mean training-step loss over the
+    # last this many steps (Sohl-Dickstein 2024: 20, averaging over oscillations), not the
+    # final logged one
+    target_window: int = _knob(0, later=0)
     diverge_factor: float = 1000.0  # diverged iff loss is non-finite or > this * initial loss
     early_stop: bool = False  # freeze a member once it meets the success criterion
-    compute_dtype: str = "float32"  # matmuls in bfloat16 on accelerators; parameters stay f32
+    # matmuls in bfloat16 on accelerators (parameters stay f32); float64: parameters, data and
+    # per-member scalars in float64 too (jax's x64 mode, scoped to those populations)
+    compute_dtype: str = "float32"
     # steps per compiled scan call; the progress bar moves between calls
     chunk_steps: int = _knob(250, execution=True)
     max_members: int = _knob(512, execution=True)  # members per compiled population, at most
@@ -253,6 +268,7 @@ def validate(spec: SweepSpec) -> SweepSpec:
                 raise SpecError(err.field, reason=f"{str(err).split(': ', 1)[1]} (in the "
                                 f"combination {combination})") from None
             raise
+    _check_gaussian(spec)
     if not (spec.dataset in DATASETS[:-1] or spec.dataset.startswith("npz:")):
         raise SpecError("dataset", spec.dataset, allowed=list(DATASETS))
     if spec.dataset.startswith("npz:") and not Path(spec.dataset[4:]).expanduser().is_file():
@@ -275,11 +291,18 @@ def validate(spec: SweepSpec) -> SweepSpec:
     for v in spec.lr:
         if v <= 0:
             raise SpecError("lr", v, reason=f"must be > 0, got {v}")
-    for name in ("branch_scale", "readout_scale"):
+    for name in ("branch_scale", "readout_scale", "lr_input", "lr_hidden", "lr_output",
+                 "lr_bias"):
         for v in getattr(spec, name):
             if v < 0:
                 raise SpecError(name, v, reason=f"must be >= 0, got {v}")
-    positive = ("teacher_depth", "teacher_width", "batch_size", "steps", "seeds", "log_every",
+    for v in spec.batch_size:
+        if v < 0:
+            raise SpecError("batch_size", v, reason=f"must be >= 1, or 0 for full batch; got {v}")
+    if not 0 <= spec.target_window <= spec.steps:
+        raise SpecError("target_window", spec.target_window,
+                        reason=f"must be in [0, steps] = [0, {spec.steps}]")
+    positive = ("teacher_depth", "teacher_width", "steps", "seeds", "log_every",
                 "eval_size", "chunk_steps", "max_members", "base_width", "kernel_size",
                 "patch_size", "heads")
     for name in positive:
@@ -312,6 +335,17 @@ def validate(spec: SweepSpec) -> SweepSpec:
         raise SpecError("chunk_steps", spec.chunk_steps,
                         reason=f"must be a multiple of log_every ({spec.log_every})")
     return spec
+
+
+def _check_gaussian(spec: SweepSpec) -> None:
+    """data_points and data_dim size the gaussian dataset, and mean nothing for the others."""
+    for name in ("data_points", "data_dim"):
+        value = getattr(spec, name)
+        if spec.dataset == "gaussian" and value < 1:
+            raise SpecError(name, value, reason="dataset gaussian needs it >= 1")
+        if spec.dataset != "gaussian" and value != 0:
+            raise SpecError(name, value, reason=f"applies to dataset gaussian only, not "
+                            f"{spec.dataset}")
 
 
 # The static axes a network type's options are checked against, one combination at a time

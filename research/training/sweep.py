@@ -1,6 +1,7 @@
 """A sweep from spec to stored results: train the planned populations, write parts, keep a
 manifest. Planning (buckets, populations, shards) lives in `plan.py`."""
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -36,8 +37,20 @@ def logs_per_chunk(n_logs: int, wanted: int) -> int:
 
 def train(population: Population, dataset: Dataset, spec: SweepSpec,
           on_steps: Callable[[int], None] = lambda n: None) -> list[dict]:
-    """Train one population, in pieces that fit the memory budget; one record per run."""
+    """Train one population, in pieces that fit the memory budget; one record per run.
+    A float64 population runs in jax's x64 mode, switched on for it alone: turned on for the
+    whole process it would make every later default-dtype array float64."""
     runs = list(population.runs)
+    if runs[0].compute_dtype == "float64":
+        scope = jax.enable_x64(True)
+    else:
+        scope = contextlib.nullcontext()
+    with scope:
+        return _train_pieces(runs, dataset, spec, on_steps)
+
+
+def _train_pieces(runs: list[RunSpec], dataset: Dataset, spec: SweepSpec,
+                  on_steps: Callable[[int], None]) -> list[dict]:
     n_devices = devices.device_count()
     budget = parse_budget(spec.memory_budget) or devices.memory_budget()
     fit = plan.piece_size(runs[0], n_devices, budget, dataset.in_shape, dataset.out_dim)
@@ -65,9 +78,10 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
     chunk_steps = chunk_logs * first.log_every
     host = {"diag": {k: v[:len(runs)] for k, v in diag.items()},
             "running": np.zeros(len(runs), bool), "diverged_step": np.full(len(runs), -1),
-            "test_loss": np.full(len(runs), np.nan), "test_acc": np.full(len(runs), np.nan)}
+            "test_loss": np.full(len(runs), np.nan), "test_acc": np.full(len(runs), np.nan),
+            "window_loss": np.full(len(runs), np.nan)}
     # Logged per run: eval loss, eval accuracy, unit diversity (nan where never reached).
-    logs = np.full((3, len(runs), n_logs), np.nan, np.float32)
+    logs = np.full((3, len(runs), n_logs), np.nan, np.float64)
     for block, start in enumerate(range(0, first.steps, chunk_steps)):
         step0 = jax.device_put(np.int32(start), replicated)
         # Everything the chunk reads is on device already: an implicit copy here is a bug.
@@ -96,7 +110,8 @@ def _settle(state, hp, owners, leaving, data, program, host: dict) -> None:
     """Record the final state of the runs whose slots are `leaving` (first slot of each run)."""
     test_loss, test_acc = engine.evaluate_population(state.params, hp, data, program)
     final = jax.device_get({"running": state.running, "diverged_step": state.diverged_step,
-                            "test_loss": test_loss, "test_acc": test_acc})
+                            "test_loss": test_loss, "test_acc": test_acc,
+                            "window_loss": state.window_loss})
     members, first_slot = np.unique(owners, return_index=True)
     keep = leaving[first_slot]
     for key, values in final.items():
@@ -139,9 +154,14 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
     if stop >= 0:
         keep = steps <= stop
         steps, loss, acc, diversity = steps[keep], loss[keep], acc[keep], diversity[keep]
+    # target_window: the criterion reads the mean training loss of the last steps instead
+    window = (float(host["window_loss"][i]) / run.target_window if run.target_window
+              else None)
     outcome, diverged_step, converged_step = classify(
-        loss, acc, steps, initial_loss, int(host["diverged_step"][i]), program.crit)
+        loss, acc, steps, initial_loss, int(host["diverged_step"][i]), program.crit, window)
     diverged = outcome == "diverged"
+    extra = {"window_loss": np.nan if window is None or diverged else window} \
+        if run.target_window else {}
     return {
         "run_id": run.run_id, **dataclasses.asdict(run),
         "outcome": outcome, "diverged_step": diverged_step, "converged_step": converged_step,
@@ -155,6 +175,7 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
         "init_grad_norm": np.asarray(diag["init_grad_norm"][i], np.float64).tolist(),
         **{f"init_jac_{m}": float(diag["init_jac"][i][k])
            for k, m in enumerate(("mean", "var", "max"))},
+        **extra,
     }
 
 
@@ -241,7 +262,8 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         raise SpecError("fresh", reason="cannot be combined with --shard: shards share one "
                         "folder; delete it once before launching them")
     timing.mark("spec")
-    dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width)
+    dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width,
+                           spec.data_points, spec.data_dim)
     check_data(spec, dataset)
     timing.mark("data")
     out = out_dir(spec)

@@ -26,7 +26,8 @@ def measure(base: spec_mod.SweepSpec, widths: list[int], steps: int,
             parametrizations: tuple[str, ...]) -> pd.DataFrame:
     """Rows (parametrization, width, step, layer, rms): the RMS over seeds and a fixed batch of
     every layer's pre-activation (or residual stream), and of the output (layer "out")."""
-    dataset = load_dataset(base.dataset, base.teacher_depth, base.teacher_width)
+    dataset = load_dataset(base.dataset, base.teacher_depth, base.teacher_width,
+                        base.data_points, base.data_dim)
     rows = []
     for name in parametrizations:
         for width in widths:

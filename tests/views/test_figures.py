@@ -154,3 +154,23 @@ def test_missing_data_names_the_rerun_command(tmp_path, capsys):
 def test_unknown_figure(capsys):
     assert cli.main(["figures", "nope"]) == 2
     assert "allowed" in capsys.readouterr().err
+
+
+def test_fractal_measures_a_straight_boundary_as_dimension_one(tmp_path):
+    """Synthetic landscapes whose trained region is a half-plane in log rates: every map's
+    boundary is a line, so each box-counting dimension is 1, not the paper's."""
+    from research.views.figures import fractal
+
+    n = 64
+    lx, ly = np.meshgrid(np.linspace(0, 3, n), np.linspace(1, 4, n))
+    trained = ly < 0.4 * lx + 2.2
+    table = pd.DataFrame({"lr_input": 10 ** lx.ravel(), "lr_output": 10 ** ly.ravel(),
+                          "outcome": np.where(trained.ravel(), "converged", "diverged"),
+                          "window_loss": 0.5, "initial_loss": 1.0, "steps": 500,
+                          "diverged_step": np.where(trained.ravel(), -1, 7)})
+    facts = fractal.fractal({p: table for p in fractal.PRESETS}, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 0
+    for activation in fractal.ACTIVATIONS:
+        assert facts[f"{activation}_dimension"] == pytest.approx(1.0, abs=0.1)
+        assert facts[f"{activation}_paper_dimension"] == fractal.PAPER[activation]
+    assert facts["fractal-tanh_trained_share"] == pytest.approx(trained.mean())

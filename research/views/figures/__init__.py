@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from research.views.figures import archs as figure_arch
+from research.views.figures import fractal as figure_fractal
 from research.views.figures import isometry as figure_isometry
 from research.views.figures import papers as figure_plots
 
@@ -36,6 +37,9 @@ FIGURES = {f.name: f for f in (
            "how small: steps to target against σ_w² over five decades"),
     Figure("lr-init", ("lr-init", "lr-init-zoom"), figure_plots.lr_init,
            "learning rate × σ_w² trainability (Sohl-Dickstein 2024)"),
+    Figure("fractal", figure_fractal.PRESETS, figure_fractal.fractal,
+           "input × output learning-rate trainability, zooms, box-counting dimension "
+           "(Sohl-Dickstein 2024)"),
     Figure("theory-phase", (), figure_plots.theory_phase,
            "mean-field order/chaos phase diagram with ξ_c contours"),
     Figure("arch-bands", figure_arch.BANDS, figure_arch.arch_bands,

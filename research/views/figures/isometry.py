@@ -76,7 +76,7 @@ def draw_parameters(dataset: "Dataset", point: Critical, init: str, depth: int, 
                         "log_every": 1, "chunk_steps": 1})
     runs = spec.expand(s)
     program = engine.program_for(runs, dataset)
-    data = engine.data_for(dataset, inputs, point.input_scale)
+    data = engine.data_for(dataset, inputs, input_scale=point.input_scale)
     params = jax.jit(jax.vmap(lambda hp: engine.init_params(hp, data, program)))(
         engine.hyper_for(runs))
     return ({k: np.asarray(v, np.float64) for k, v in params.items()},
