@@ -131,8 +131,9 @@ def test_evidence_from_the_committed_sweeps_agrees_with_he():
 
 
 def test_disagreement_between_theory_and_measurement_is_said():
+    # depth 50 is dip-deep's row: σ_w² = 1 trains there (3/3) though 6·ξ_c = 21.8 says not
     e = rec("mlp", "tanh", 50)["evidence"]
-    assert e["depth"] == 48
+    assert e["depth"] == 50
     wrong = [c for c in e["cells"] if c["theory_trains"] != c["trains"]]
     assert wrong
     assert sum(s.startswith("disagree") for s in e["statements"]) >= len(wrong)
