@@ -35,6 +35,7 @@ def test_population_equals_loop_of_single_runs(mnist1d):
         np.testing.assert_allclose(record["init_q"], diag["init_q"], rtol=2e-5)
 
 
+@pytest.mark.slow
 def test_member_result_does_not_depend_on_its_population(mnist1d):
     target = spec.expand(tiny_spec(sigma_w2=[1.5], lr=[0.1], seeds=1))[0]
     alone = _population([target], mnist1d)[0]

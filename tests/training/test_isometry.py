@@ -99,7 +99,7 @@ def _critical(activation, sigma_w2, sigma_b2):
 
 
 @pytest.mark.parametrize(("activation", "sigma_w2", "sigma_b2"), CRITICAL)
-@pytest.mark.parametrize("init", ["gaussian", "orthogonal"])
+@pytest.mark.parametrize("init", ["gaussian", pytest.param("orthogonal", marks=pytest.mark.slow)])
 def test_variance_grows_linearly_with_the_free_probability_slope(activation, sigma_w2, sigma_b2,
                                                                  init, mnist1d):
     """At χ₁ = 1 the variance is (L − 1)·(μ₂/μ₁² − 1 + v_W): slope 2 (ReLU, Gaussian), 1 (ReLU,

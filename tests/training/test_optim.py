@@ -63,7 +63,9 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", CASES)
+# the first case has every transformation; the other two are kept out of CI (slow)
+@pytest.mark.parametrize("case", [c if i == 0 else pytest.param(c, marks=pytest.mark.slow)
+                                  for i, c in enumerate(CASES)])
 def test_schedules_decay_and_clipping_equal_a_hand_written_optax_loop(case, mnist1d):
     fields, make = CASES[case]
     run = spec.expand(tiny_spec(sigma_w2=[1.0], seeds=1, **fields))[0]

@@ -77,6 +77,7 @@ def test_piece_size_fits_the_budget_in_multiples_of_the_device_count():
         plan.piece_size(run, 2, need, 40, 10)
 
 
+@pytest.mark.slow
 def test_a_small_budget_trains_in_pieces_with_the_same_results(tmp_path):
     s = tiny_spec(seeds=4, out=str(tmp_path / "whole"))
     whole = sweep.run_sweep(s, progress=False).runs
@@ -94,7 +95,8 @@ def test_a_small_budget_trains_in_pieces_with_the_same_results(tmp_path):
 
 @pytest.mark.parametrize(("depth", "width", "optimizer", "arch", "data_name"),
                          [(4, 32, "sgd", "mlp", "mnist1d"), (6, 128, "adam", "mlp", "mnist1d"),
-                          (3, 384, "momentum", "mlp", "mnist1d"),
+                          pytest.param(3, 384, "momentum", "mlp", "mnist1d",
+                                       marks=pytest.mark.slow),
                           pytest.param(4, 32, "adam", "cnn", "mnist1d", marks=pytest.mark.slow),
                           (4, 64, "sgd", "resmlp", "mnist1d"),
                           pytest.param(3, 32, "adam", "transformer", "mnist1d",

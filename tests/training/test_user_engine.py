@@ -25,7 +25,8 @@ def _single(run, dataset):
 
 
 @pytest.mark.parametrize("name", [pytest.param("mlp", marks=pytest.mark.slow), "bn_mlp",
-                                  "dropout_mlp", pytest.param("cnn", marks=pytest.mark.slow)])
+                                  pytest.param("dropout_mlp", marks=pytest.mark.slow),
+                                  pytest.param("cnn", marks=pytest.mark.slow)])
 def test_population_sharded_over_two_devices_equals_single_runs(name, mnist):
     assert jax.device_count() == 2
     s = user_spec(name, sigma_w2=[0.5, 2.0], lr=[0.05, 0.2])
