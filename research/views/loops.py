@@ -60,21 +60,23 @@ def _time_plain(runs, dataset) -> dict:
     import jax
 
     first = runs[0]
-    start = time.perf_counter()
+    # jit is lazy: building the loop here compiles nothing; its first call does.
     train, _ = plain_loop(dataset, first.width, first.depth, first.batch_size, first.steps)
-    jax.block_until_ready(train(first.seed, first.sigma_w2, first.sigma_b2, first.lr))
+    return _time_each(lambda run: jax.block_until_ready(
+        train(run.seed, run.sigma_w2, run.sigma_b2, run.lr)), runs)
+
+
+def _time_each(one, runs) -> dict:
+    """Train every run with `one`, timing the first call (compile or warm-up + one network)
+    apart from the other n − 1: (compile or warm-up, training of all n networks)."""
+    start = time.perf_counter()
+    one(runs[0])
     compiled_and_one = time.perf_counter() - start
     start = time.perf_counter()
     for run in runs[1:]:
-        jax.block_until_ready(train(run.seed, run.sigma_w2, run.sigma_b2, run.lr))
-    return _split(compiled_and_one, time.perf_counter() - start, len(runs))
-
-
-def _split(compiled_and_one: float, rest_s: float, n: int) -> dict:
-    """(compile or warm-up, training of n networks) from the first call (compile + one
-    network) and the other n − 1 calls."""
-    per_net = rest_s / max(n - 1, 1)
-    return {"compile_s": max(compiled_and_one - per_net, 0.0), "train_s": per_net * n}
+        one(run)
+    per_net = (time.perf_counter() - start) / max(len(runs) - 1, 1)
+    return {"compile_s": max(compiled_and_one - per_net, 0.0), "train_s": per_net * len(runs)}
 
 
 def _time_single(runs, dataset) -> dict:
@@ -90,13 +92,7 @@ def _time_single(runs, dataset) -> dict:
         jax.block_until_ready(engine.train_member(engine.hyper_of(run), data, program,
                                                   run.steps // run.log_every))
 
-    start = time.perf_counter()
-    one(runs[0])
-    compiled_and_one = time.perf_counter() - start
-    start = time.perf_counter()
-    for run in runs[1:]:
-        one(run)
-    return _split(compiled_and_one, time.perf_counter() - start, len(runs))
+    return _time_each(one, runs)
 
 
 def _time_torch(runs, dataset) -> dict:
@@ -130,13 +126,7 @@ def _time_torch(runs, dataset) -> dict:
             loss.backward()
             opt.step()
 
-    start = time.perf_counter()
-    one(runs[0])
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    for run in runs[1:]:
-        one(run)
-    return _split(first, time.perf_counter() - start, len(runs))
+    return _time_each(one, runs)
 
 
 class Run:
