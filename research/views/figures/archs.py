@@ -139,9 +139,7 @@ def arch_zoo(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     report.save_figure(fig, path)
     facts = {}
     for r in rows:
-        facts[f"{r['arch']}_test_acc"] = round(r["mean"], 1)
-        facts[f"{r['arch']}_range"] = f"{r['lo']:.1f}–{r['hi']:.1f}"
-        facts[f"{r['arch']}_seeds"] = r["seeds"]
+        facts.update(_accuracy_facts(r["arch"], r))
         if r["reference"] is not None:
             model, acc = r["reference"]
             facts[f"{r['arch']}_reference"] = f"{acc:g} ({model})"
@@ -164,6 +162,12 @@ def _accuracy(table: pd.DataFrame) -> dict:
     acc = 100 * table["final_test_acc"].to_numpy(dtype=float)
     return {"mean": float(np.nanmean(acc)), "lo": float(np.nanmin(acc)),
             "hi": float(np.nanmax(acc)), "seeds": int(len(acc))}
+
+
+def _accuracy_facts(prefix: str, acc: dict) -> dict:
+    """An `_accuracy` summary as figure facts: mean (1 decimal), min–max range, seed count."""
+    return {f"{prefix}_test_acc": round(acc["mean"], 1),
+            f"{prefix}_range": f"{acc['lo']:.1f}–{acc['hi']:.1f}", f"{prefix}_seeds": acc["seeds"]}
 
 
 def arch_zoo_digits(runs: dict[str, pd.DataFrame], path: Path) -> dict:
@@ -194,9 +198,7 @@ def arch_zoo_digits(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     facts = {}
     for r in rows:
         for key in ("digits", "mnist1d"):
-            facts[f"{r['arch']}_{key}_test_acc"] = round(r[key]["mean"], 1)
-            facts[f"{r['arch']}_{key}_range"] = f"{r[key]['lo']:.1f}–{r[key]['hi']:.1f}"
-            facts[f"{r['arch']}_{key}_seeds"] = r[key]["seeds"]
+            facts.update(_accuracy_facts(f"{r['arch']}_{key}", r[key]))
     return facts
 
 
