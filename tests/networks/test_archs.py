@@ -13,16 +13,10 @@ from research.cli import main as cli
 from research.common.errors import SpecError
 from research.networks import registry
 from research.training import engine, presets, spec, store
-from tests.helpers import tiny_spec
+from tests.helpers import one_member, tiny_spec
 
 ARCHS = {"mlp": {}, "cnn": {}, "resmlp": {"norm": "pre_ln"}, "resnet": {"branch_layers": 1},
          "transformer": {"norm": "pre_ln", "activation": "gelu"}, "rnn": {"depth": [2]}}
-
-
-def _setup(mnist1d, **fields):
-    run = spec.expand(tiny_spec(seeds=1, **{"sigma_w2": [1.0], **fields}))[0]
-    program = engine.program_for([run], mnist1d)
-    return run, program, engine.data_for(mnist1d, run.eval_size), engine.hyper_of(run)
 
 
 def _q(program, hp, params, x):
@@ -31,7 +25,7 @@ def _q(program, hp, params, x):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_shapes(arch, mnist1d):
-    run, program, data, hp = _setup(mnist1d, arch=arch, **ARCHS[arch])
+    run, program, data, hp = one_member(mnist1d, arch=arch, **ARCHS[arch])
     model = registry.get(arch)
     params = engine.init_params(hp, data, program)
     out, q = model.forward(params, data.x_eval[:7], program.model, hp)
@@ -81,7 +75,7 @@ def test_orthogonal_schemes_preserve_norms_exactly_in_linear_nets(arch, scheme, 
     fields = dict(arch=arch, activation="linear", sigma_b2=[0.0], depth=[6], width=[48])
     exact = scheme != "orthogonal" or arch == "mlp"
     for init, isometry in ((scheme, exact), ("gaussian", False)):
-        _, program, data, hp = _setup(mnist1d, init=init, **fields)
+        _, program, data, hp = one_member(mnist1d, init=init, **fields)
         q = _q(program, hp, engine.init_params(hp, data, program), data.x_eval[:64])
         spread = np.ptp(q) / q.mean()
         assert (spread < 1e-5) if isometry else (spread > 1e-3), (init, q)
@@ -90,7 +84,7 @@ def test_orthogonal_schemes_preserve_norms_exactly_in_linear_nets(arch, scheme, 
 @pytest.mark.parametrize("arch", ["resmlp", "resnet", "transformer"])
 def test_fixup_and_skipinit_branches_start_at_zero(arch, mnist1d):
     for residual in ("fixup", "skipinit"):
-        _, program, data, hp = _setup(mnist1d, arch=arch, residual=residual, sigma_w2=[2.0],
+        _, program, data, hp = one_member(mnist1d, arch=arch, residual=residual, sigma_w2=[2.0],
                                       depth=[4])
         params = engine.init_params(hp, data, program)
         q = _q(program, hp, params, data.x_eval[:64])
@@ -101,14 +95,14 @@ def test_fixup_and_skipinit_branches_start_at_zero(arch, mnist1d):
         else:
             assert np.all(np.asarray(params["alpha"]) == 0)
     # and a fixed α does change the stream, so the check above can fail
-    _, program, data, hp = _setup(mnist1d, arch=arch, sigma_w2=[2.0], depth=[4])
+    _, program, data, hp = one_member(mnist1d, arch=arch, sigma_w2=[2.0], depth=[4])
     q = _q(program, hp, engine.init_params(hp, data, program), data.x_eval[:64])
     assert np.ptp(q) / q.mean() > 1e-2
 
 
 def test_fixup_scales_the_first_branch_layer_by_depth(mnist1d):
     depth = 9
-    _, program, data, hp = _setup(mnist1d, arch="resmlp", residual="fixup", depth=[depth],
+    _, program, data, hp = one_member(mnist1d, arch="resmlp", residual="fixup", depth=[depth],
                                   width=[256])
     w1 = np.asarray(engine.init_params(hp, data, program)["w_b1"])
     assert np.var(w1) * 256 == pytest.approx(1.0 / depth, rel=0.02)  # σ_w²·L^(-1/(2m-2)) squared
@@ -116,7 +110,7 @@ def test_fixup_scales_the_first_branch_layer_by_depth(mnist1d):
 
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 def test_lsuv_gives_unit_variance_on_its_batch(arch, mnist1d):
-    _, program, data, hp = _setup(mnist1d, arch=arch, init="lsuv", sigma_w2=[5.0], depth=[5],
+    _, program, data, hp = one_member(mnist1d, arch=arch, init="lsuv", sigma_w2=[5.0], depth=[5],
                                   sigma_b2=[0.1], activation="relu")
     params = engine.init_params(hp, data, program)
     batch = data.x[:program.batch_size]
@@ -125,7 +119,7 @@ def test_lsuv_gives_unit_variance_on_its_batch(arch, mnist1d):
 
 
 def test_identity_recurrent_init_is_the_identity(mnist1d):
-    _, program, data, hp = _setup(mnist1d, arch="rnn", init="identity", sigma_w2=[0.81],
+    _, program, data, hp = one_member(mnist1d, arch="rnn", init="identity", sigma_w2=[0.81],
                                   depth=[2])
     params = engine.init_params(hp, data, program)
     np.testing.assert_allclose(params["w_h"], 0.9 * np.eye(8), atol=1e-6)
@@ -139,7 +133,7 @@ def test_ntk_has_the_same_function_at_init_and_scaled_gradients(mnist1d):
     sigma_w2, width = 2.0, 16
     runs = {}
     for name in ("standard", "ntk"):
-        _, program, data, hp = _setup(mnist1d, parametrization=name, sigma_w2=[sigma_w2],
+        _, program, data, hp = one_member(mnist1d, parametrization=name, sigma_w2=[sigma_w2],
                                       width=[width])
         params = engine.init_params(hp, data, program)
         x, y = data.x[:32], data.y[:32]
@@ -158,7 +152,7 @@ def test_mup_is_the_standard_parametrisation_at_base_width(mnist1d):
     curves = {}
     for width in (16, 64):
         for name in ("standard", "mup"):
-            run, program, data, hp = _setup(mnist1d, parametrization=name, width=[width],
+            run, program, data, hp = one_member(mnist1d, parametrization=name, width=[width],
                                             base_width=16, optimizer="adam", lr=[0.01])
             _, _, (loss, _, _), _ = engine.train_member(hp, data, program, 4)
             curves[width, name] = np.asarray(loss)
@@ -170,7 +164,7 @@ def test_readout_scale_and_zero_readout(mnist1d):
     outs = {}
     for key, fields in {"one": {}, "half": {"readout_scale": [0.5]},
                         "zero": {"readout": "zero"}}.items():
-        _, program, data, hp = _setup(mnist1d, **fields)
+        _, program, data, hp = one_member(mnist1d, **fields)
         outs[key] = np.asarray(engine.init_params(hp, data, program)["w_out"])
     np.testing.assert_allclose(outs["half"], 0.5 * outs["one"], rtol=1e-6)
     assert not outs["zero"].any() and outs["one"].any()

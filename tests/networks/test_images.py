@@ -13,7 +13,7 @@ from research.networks import layers, registry
 from research.networks.archs import rnn, transformer
 from research.training import engine, plan, spec
 from research.training.data import Dataset
-from tests.helpers import tiny_spec
+from tests.helpers import one_member, tiny_spec
 
 ARCHS = {"mlp": {}, "cnn": {}, "resmlp": {"norm": "pre_ln"}, "resnet": {"branch_layers": 1},
          "transformer": {"norm": "pre_ln", "activation": "gelu"}, "rnn": {"depth": [2]}}
@@ -26,17 +26,11 @@ def _images(shape=(7, 5, 3), n=40, seed=0) -> Dataset:
     return Dataset(x, y, x[:8], y[:8], 4)
 
 
-def _setup(data, **fields):
-    run = spec.expand(tiny_spec(seeds=1, **{"sigma_w2": [1.0], **fields}))[0]
-    program = engine.program_for([run], data)
-    return run, program, engine.data_for(data, run.eval_size), engine.hyper_of(run)
-
-
 @pytest.mark.parametrize("shape", [(8, 8, 1), (7, 5, 3)])
 @pytest.mark.parametrize("arch", ARCHS)
 def test_2d_shapes(arch, shape):
     images = _images(shape)
-    run, program, data, hp = _setup(images, arch=arch, **ARCHS[arch])
+    run, program, data, hp = one_member(images, arch=arch, **ARCHS[arch])
     assert program.model.in_shape == shape and program.model.image
     model = registry.get(arch)
     params = engine.init_params(hp, data, program)
@@ -121,7 +115,7 @@ def test_delta_orthogonal_2d_preserves_a_linear_networks_signal():
     fields = dict(arch="cnn", activation="linear", sigma_b2=[0.0], depth=[6], width=[24],
                   kernel_size=3)
     for init, isometry in (("delta_orthogonal", True), ("gaussian", False)):
-        _, program, data, hp = _setup(images, init=init, **fields)
+        _, program, data, hp = one_member(images, init=init, **fields)
         params = engine.init_params(hp, data, program)
         q = np.asarray(registry.get("cnn").forward(params, data.x, program.model, hp)[1])
         spread = np.ptp(q) / q.mean()
@@ -139,7 +133,7 @@ def test_costs_count_2d_positions():
 
 def test_lsuv_gives_unit_variance_in_a_2d_cnn():
     images = _images((8, 8, 1), n=64)
-    _, program, data, hp = _setup(images, arch="cnn", init="lsuv", sigma_w2=[5.0], depth=[4],
+    _, program, data, hp = one_member(images, arch="cnn", init="lsuv", sigma_w2=[5.0], depth=[4],
                                   sigma_b2=[0.1], activation="relu")
     params = engine.init_params(hp, data, program)
     q = registry.get("cnn").forward(params, data.x[:program.batch_size], program.model, hp)[1]
