@@ -41,7 +41,8 @@ _LOADED = time.perf_counter()
 
 def mark(name: str) -> None:
     """Record the process's age at the first time `name` is reached (later calls keep it)."""
-    _marks.setdefault(name, round(process_age(), 3))
+    if name not in _marks:  # read the clock (two /proc files) only the first time
+        _marks[name] = round(process_age(), 3)
 
 
 def watch_compiles() -> None:
