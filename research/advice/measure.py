@@ -71,14 +71,13 @@ def measure(model: str, depth: int, width: int, activation: str = "tanh",
     """The measured band, the recommendation and the verdicts (a dict; the CLI prints it)."""
     from research.advice import recommend
     from research.training import devices, plan, store, sweep
-    from research.training.data import load_dataset
+    from research.training.data import dataset_of
 
     if not (math.isfinite(tol) and tol > 0):
         raise SpecError("tol", tol, reason=f"must be a finite number > 0 (log10 units), got {tol}")
     s = coarse_spec(model, depth, width, activation, sigma_b2, dataset, seeds, steps, out)
     devices.enable_compilation_cache()
-    data = load_dataset(s.dataset, s.teacher_depth, s.teacher_width,
-                        s.data_points, s.data_dim)
+    data = dataset_of(s)
     sweep.check_data(s, data)
     grid = plan.Grid(s)
     slots = grid.slots(s.max_members)

@@ -27,7 +27,7 @@ import pandas as pd
 from research.common.errors import SpecError
 from research.common.files import write_bytes
 from research.training import devices, plan, presets, store, sweep
-from research.training.data import load_dataset
+from research.training.data import dataset_of
 from research.training.spec import AXES, STATIC_AXES, expand
 
 EDGES_FILE = "edges.parquet"
@@ -184,8 +184,7 @@ def refine(run_dir: str | Path, tol: float = 0.05, seeds: int | None = None,
                 owners.append((line, side))
 
     devices.enable_compilation_cache()
-    dataset = load_dataset(s.dataset, s.teacher_depth, s.teacher_width,
-                        s.data_points, s.data_dim)
+    dataset = dataset_of(s)
     state = {"runs": runs, "round": 0, "used": 0, "trained": 0}
 
     def oracle(queries: list[tuple[int, float]]) -> list[bool]:

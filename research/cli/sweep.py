@@ -100,11 +100,10 @@ def _run(args: argparse.Namespace) -> int:
 def model_mapping(sweep_spec) -> str:
     """A user's module (--model): what each parameter is and how it is scaled, per bucket."""
     from research.networks import user
-    from research.training.data import load_dataset
+    from research.training.data import dataset_of
     from research.training.spec import combinations
 
-    data = load_dataset(sweep_spec.dataset, sweep_spec.teacher_depth, sweep_spec.teacher_width,
-                        sweep_spec.data_points, sweep_spec.data_dim)
+    data = dataset_of(sweep_spec)
     lines = []
     for _, view in combinations(sweep_spec):
         if not view.model:

@@ -195,6 +195,12 @@ def from_npz(path: str) -> Dataset:
     return Dataset(x, y, x_test, y_test.reshape(len(y_test), -1).astype(np.float32), 0)
 
 
+def dataset_of(spec) -> Dataset:
+    """The dataset a sweep spec (or one of its runs) names, with its size fields."""
+    return load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width, spec.data_points,
+                        spec.data_dim)
+
+
 def load_dataset(name: str, teacher_depth: int = 2, teacher_width: int = 64,
                  data_points: int = 0, data_dim: int = 0) -> Dataset:
     if name == "gaussian":

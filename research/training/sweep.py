@@ -23,7 +23,7 @@ from research.common.errors import SpecError
 from research.common.files import write_json, write_text
 from research.networks import registry
 from research.training import devices, engine, plan, presets, store, timing
-from research.training.data import Dataset, fingerprint, load_dataset
+from research.training.data import Dataset, dataset_of, fingerprint
 from research.training.outcomes import classify, meets_target
 from research.training.plan import Population, Shard
 from research.training.spec import RunSpec, SweepSpec, combinations, out_dir, parse_budget
@@ -262,8 +262,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         raise SpecError("fresh", reason="cannot be combined with --shard: shards share one "
                         "folder; delete it once before launching them")
     timing.mark("spec")
-    dataset = load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width,
-                           spec.data_points, spec.data_dim)
+    dataset = dataset_of(spec)
     check_data(spec, dataset)
     timing.mark("data")
     out = out_dir(spec)

@@ -18,7 +18,7 @@ import pandas as pd
 from research.networks import registry
 from research.training import engine
 from research.training import spec as spec_mod
-from research.training.data import load_dataset
+from research.training.data import dataset_of
 from research.views.report import pyplot, save_figure
 
 
@@ -26,8 +26,7 @@ def measure(base: spec_mod.SweepSpec, widths: list[int], steps: int,
             parametrizations: tuple[str, ...]) -> pd.DataFrame:
     """Rows (parametrization, width, step, layer, rms): the RMS over seeds and a fixed batch of
     every layer's pre-activation (or residual stream), and of the output (layer "out")."""
-    dataset = load_dataset(base.dataset, base.teacher_depth, base.teacher_width,
-                        base.data_points, base.data_dim)
+    dataset = dataset_of(base)
     rows = []
     for name in parametrizations:
         for width in widths:
