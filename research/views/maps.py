@@ -1,5 +1,6 @@
-"""P(converged) maps: over σ_w² × depth (or any two columns), faceted by the static axes that
-vary, with mean-field theory drawn where the network type's record says it applies."""
+"""P(converged) maps: over σ_w² × depth (or any two columns; a sweep's phase.png over the axes
+report.map_axes chooses), faceted by the static axes that vary, with mean-field theory drawn
+on σ_w² × depth maps where the network type's record says it applies."""
 
 import functools
 import itertools
@@ -12,16 +13,62 @@ import pandas as pd
 from research.networks import registry
 from research.theory import meanfield as theory
 from research.training.outcomes import convergence_map
-from research.views.report import facet_axes, pyplot, save_figure
+from research.views.report import PRINTABLE, facet_axes, map_axes, pyplot, save_figure
 
 UNCERTAIN_WIDTH = 0.5  # cells whose 95% Wilson interval is wider than this are hatched
 AXIS_LABELS = {"sigma_w2": "σ_w² (weight variance × fan-in)", "depth": "depth (hidden layers)",
-               "sigma_b2": "σ_b²", "lr": "learning rate"}
+               "sigma_b2": "σ_b²", "lr": "learning rate",
+               "lr_input": "input-layer rate factor (× lr)",
+               "lr_hidden": "hidden-layer rate factor (× lr)",
+               "lr_output": "readout rate factor (× lr)", "lr_bias": "bias rate factor (× lr)",
+               "branch_scale": "branch scale α", "readout_scale": "readout init scale",
+               "momentum": "momentum (Adam's β₁)", "weight_decay": "weight decay",
+               "clip_norm": "gradient clip norm", "width": "width (units, channels)",
+               "batch_size": "batch size (0: full batch)"}
+# Inches a long axis (over PRINTABLE values, drawn as an image) takes, in cells' worth.
+LONG_X, LONG_Y = 9, 12
 
 
 def _index_coords(values, grid) -> np.ndarray:
     """Map values onto the positions of a sorted categorical axis (piecewise linear)."""
     return np.interp(values, grid, np.arange(len(grid)), left=np.nan, right=np.nan)
+
+
+def _coords(values, grid, long: bool) -> np.ndarray:
+    """Where `values` sit on an axis over `grid`: its own values on a long axis, cell positions
+    on a short one; nan outside the grid either way."""
+    if not long:
+        return _index_coords(values, grid)
+    values = np.asarray(values, np.float64)
+    return np.where((values >= grid[0]) & (values <= grid[-1]), values, np.nan)
+
+
+def _long(values) -> bool:
+    """Whether an axis has too many values for a tick and a k/n per cell: then it is drawn on
+    its own (numeric) values instead of one position per value."""
+    return len(values) > PRINTABLE and np.issubdtype(np.asarray(values).dtype, np.number)
+
+
+def _log_spaced(values) -> bool:
+    """Positive values whose ratios are more even than their differences (a geometric grid,
+    as learning rates are swept): drawn on a log axis."""
+    values = np.asarray(values, np.float64)
+    if len(values) < 3 or values[0] <= 0:
+        return False
+
+    def unevenness(steps):
+        return np.std(steps) / np.mean(steps)
+
+    return bool(unevenness(np.diff(np.log(values))) < unevenness(np.diff(values)))
+
+
+def _edges(values, log: bool) -> np.ndarray:
+    """Cell boundaries around sorted values: midway between neighbours (geometrically on a log
+    axis), the outer ones as far out as the inner half-steps."""
+    v = np.log(values) if log else np.asarray(values, np.float64)
+    mid = (v[1:] + v[:-1]) / 2
+    edges = np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+    return np.exp(edges) if log else edges
 
 
 def mean_field_map(runs: pd.DataFrame) -> bool:
@@ -63,9 +110,11 @@ def prefetch_overlay(spec) -> threading.Thread | None:
     return thread
 
 
-def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarray) -> None:
+def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarray,
+                   long: tuple[bool, bool] = (False, False)) -> None:
     """Critical σ_w² and the 6·ξ_c trainable-depth curve, where one activation and one σ_b², for
-    the plain stacks the theory describes (MLPs, and CNNs: Xiao et al. 2018)."""
+    the plain stacks the theory describes (MLPs, and CNNs: Xiao et al. 2018). `long`: whether
+    the σ_w² and depth axes are drawn on their values (`_long`) rather than cell positions."""
     if runs["activation"].nunique() != 1 or runs["sigma_b2"].nunique() != 1:
         return
     if not mean_field_map(runs):
@@ -74,11 +123,11 @@ def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarra
     fine, depth_curve, critical = overlay_curves(activation, sigma_b2, float(sigmas.min()),
                                                  float(sigmas.max()))
     # Outside the depth grid the curve is not drawn (interp gives nan there).
-    x, y = _index_coords(fine, sigmas), _index_coords(depth_curve, depths)
+    x, y = _coords(fine, sigmas, long[0]), _coords(depth_curve, depths, long[1])
     ax.plot(x, y, color="white", lw=2.2)
     ax.plot(x, y, color="black", lw=1.2, ls="--", label=f"6·ξ_c ({activation}, σ_b²={sigma_b2:g})")
     if critical is not None and sigmas.min() <= critical <= sigmas.max():
-        xc = float(_index_coords(critical, sigmas))
+        xc = float(_coords(critical, sigmas, long[0]))
         ax.axvline(xc, color="black", lw=1.2, label=f"critical σ_w² = {critical:.2f}")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7, frameon=False)
 
@@ -98,6 +147,8 @@ def draw_map(ax, runs: pd.DataFrame, tick_size: float | None = None, x: str = "s
     xs = np.sort(cells[x].unique())
     ys = np.sort(cells[y].unique())
     grid = cells.pivot(index=y, columns=x, values="p_converged").reindex(index=ys, columns=xs)
+    if _long(xs) or _long(ys):
+        return _draw_long(ax, runs, grid, (x, xs), (y, ys), tick_size)
     image = ax.imshow(grid.to_numpy(), origin="lower", cmap="viridis", vmin=0, vmax=1,
                       aspect="auto")
     for row in cells.itertuples():
@@ -111,6 +162,34 @@ def draw_map(ax, runs: pd.DataFrame, tick_size: float | None = None, x: str = "s
     ax.set_yticks(range(len(ys)), [_tick(v) for v in ys], fontsize=tick_size)
     if (x, y) == ("sigma_w2", "depth"):
         theory_overlay(ax, runs, xs, ys)
+    return image
+
+
+def _draw_long(ax, runs: pd.DataFrame, grid: pd.DataFrame, x: tuple, y: tuple,
+               tick_size: float | None):
+    """A map with a long axis (a 128 × 128 learning-rate grid): colour only, no k/n and no
+    hatching (thousands of cells); a long axis on its values, log-scaled where they are
+    log-spaced, with the scale's own ticks; a short one keeps a tick per value."""
+    (xname, xs), (yname, ys) = x, y
+    edges = []
+    for values, set_scale, set_ticks, which in ((xs, ax.set_xscale, ax.set_xticks, "x"),
+                                                (ys, ax.set_yscale, ax.set_yticks, "y")):
+        if not _long(values):
+            edges.append(np.arange(len(values) + 1) - 0.5)
+            set_ticks(range(len(values)), [_tick(v) for v in values], fontsize=tick_size)
+            continue
+        log = _log_spaced(values)
+        edges.append(_edges(values, log))
+        if log:
+            set_scale("log")
+        if tick_size:
+            ax.tick_params(axis=which, labelsize=tick_size)
+    image = ax.pcolormesh(*edges, np.ma.masked_invalid(grid.to_numpy(np.float64)),
+                          cmap="viridis", vmin=0, vmax=1, shading="flat")
+    ax.set_xlim(edges[0][0], edges[0][-1])
+    ax.set_ylim(edges[1][0], edges[1][-1])
+    if (xname, yname) == ("sigma_w2", "depth"):
+        theory_overlay(ax, runs, xs, ys, long=(_long(xs), _long(ys)))
     return image
 
 
@@ -143,6 +222,8 @@ def plot_map(runs: pd.DataFrame, path: str | Path | None = None, x: str = "sigma
     facet = facet_axes(runs, exclude=(x, y)) if facet is None else list(facet)
     grid, rows, cols = _panels(runs, facet)
     nx, ny = runs[x].nunique(), runs[y].nunique()
+    long = nx > PRINTABLE or ny > PRINTABLE  # drawn as an image: no counts, no hatching
+    nx, ny = (LONG_X if nx > PRINTABLE else nx), (LONG_Y if ny > PRINTABLE else ny)
     if facet:  # panels big enough for their titles and ticks, whatever the grid
         size = (1.5 + max(2.4, 0.75 * nx + 0.6) * len(cols),
                 1.4 + max(2.0, 0.45 * ny + 0.9) * len(rows))
@@ -168,7 +249,8 @@ def plot_map(runs: pd.DataFrame, path: str | Path | None = None, x: str = "sigma
     shared = ", ".join(str(details[a]) for a in ("activation", "arch", "optimizer")
                        if a not in facet)
     heading = (f"{title}: P(converged), {shared}, {details['steps']} steps\n"
-               f"hatched: 95% interval wider than {UNCERTAIN_WIDTH}")
+               + (f"{runs[y].nunique()} {y} × {runs[x].nunique()} {x} values" if long else
+                  f"hatched: 95% interval wider than {UNCERTAIN_WIDTH}"))
     if facet:
         fig.suptitle(heading, fontsize=9)
     else:
@@ -184,6 +266,8 @@ def plot_map(runs: pd.DataFrame, path: str | Path | None = None, x: str = "sigma
 
 
 def plot_phase(runs: pd.DataFrame, path: Path, title: str = "") -> Path:
-    """A sweep's phase.png: P(converged) over σ_w² × depth, faceted by the static axes that
-    vary; k/n in each cell; uncertain cells hatched."""
-    return plot_map(runs, path, title=title)
+    """A sweep's phase.png: P(converged) over the axes `report.map_axes` chooses (σ_w² × depth
+    when both vary), faceted by the other static axes that vary; k/n in each cell and
+    uncertain cells hatched, or, for a long axis, an image."""
+    x, y = map_axes(runs)
+    return plot_map(runs, path, x=x, y=y, title=title)
