@@ -13,7 +13,7 @@ import pandas as pd
 from research.networks import registry
 from research.theory import meanfield as theory
 from research.training.outcomes import convergence_map
-from research.views.report import PRINTABLE, facet_axes, map_axes, pyplot, save_figure
+from research.views.report import PRINTABLE, SYMBOLS, facet_axes, map_axes, pyplot, save_figure
 
 UNCERTAIN_WIDTH = 0.5  # cells whose 95% Wilson interval is wider than this are hatched
 AXIS_LABELS = {"sigma_w2": "σ_w² (weight variance × fan-in)", "depth": "depth (hidden layers)",
@@ -172,8 +172,8 @@ def _draw_long(ax, runs: pd.DataFrame, grid: pd.DataFrame, x: tuple, y: tuple,
     log-spaced, with the scale's own ticks; a short one keeps a tick per value."""
     (xname, xs), (yname, ys) = x, y
     edges = []
-    for values, set_scale, set_ticks, which in ((xs, ax.set_xscale, ax.set_xticks, "x"),
-                                                (ys, ax.set_yscale, ax.set_yticks, "y")):
+    for values, axis, which in ((xs, ax.xaxis, "x"), (ys, ax.yaxis, "y")):
+        set_scale, set_ticks = getattr(ax, f"set_{which}scale"), getattr(ax, f"set_{which}ticks")
         if not _long(values):
             edges.append(np.arange(len(values) + 1) - 0.5)
             set_ticks(range(len(values)), [_tick(v) for v in values], fontsize=tick_size)
@@ -182,6 +182,7 @@ def _draw_long(ax, runs: pd.DataFrame, grid: pd.DataFrame, x: tuple, y: tuple,
         edges.append(_edges(values, log))
         if log:
             set_scale("log")
+            _log_ticks(axis, values)
         if tick_size:
             ax.tick_params(axis=which, labelsize=tick_size)
     image = ax.pcolormesh(*edges, np.ma.masked_invalid(grid.to_numpy(np.float64)),
@@ -191,6 +192,19 @@ def _draw_long(ax, runs: pd.DataFrame, grid: pd.DataFrame, x: tuple, y: tuple,
     if (xname, yname) == ("sigma_w2", "depth"):
         theory_overlay(ax, runs, xs, ys, long=(_long(xs), _long(ys)))
     return image
+
+
+def _log_ticks(axis, values) -> None:
+    """Under two decades the log scale's powers of ten leave one or two ticks: label 1-2-5
+    (under one decade, every digit) in plain numbers instead."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    span = values[-1] / values[0]
+    if span >= 100:
+        return
+    axis.set_major_locator(LogLocator(subs=(1, 2, 5) if span >= 10 else np.arange(1, 10)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _panels(runs: pd.DataFrame, facet: list[str]) -> tuple[list, list, list]:
@@ -227,8 +241,10 @@ def plot_map(runs: pd.DataFrame, path: str | Path | None = None, x: str = "sigma
     if facet:  # panels big enough for their titles and ticks, whatever the grid
         size = (1.5 + max(2.4, 0.75 * nx + 0.6) * len(cols),
                 1.4 + max(2.0, 0.45 * ny + 0.9) * len(rows))
-    else:
+    elif (x, y) == ("sigma_w2", "depth"):  # as it always was: those PNGs stay byte for byte
         size = (1.0 + 0.75 * nx, 1.6 + 0.45 * ny)
+    else:  # wide enough for the heading, however few columns
+        size = (max(5.0, 1.0 + 0.75 * nx), max(3.2, 1.6 + 0.45 * ny))
     fig, axes = plt.subplots(len(rows), len(cols), squeeze=False, sharex=True, sharey=True,
                              figsize=size, layout="constrained" if facet else None)
     image = None
@@ -248,8 +264,9 @@ def plot_map(runs: pd.DataFrame, path: str | Path | None = None, x: str = "sigma
     details = runs.iloc[0]
     shared = ", ".join(str(details[a]) for a in ("activation", "arch", "optimizer")
                        if a not in facet)
+    counts = " × ".join(f"{runs[a].nunique()} {SYMBOLS.get(a, a)}" for a in (y, x))
     heading = (f"{title}: P(converged), {shared}, {details['steps']} steps\n"
-               + (f"{runs[y].nunique()} {y} × {runs[x].nunique()} {x} values" if long else
+               + (f"{counts} values" if long else
                   f"hatched: 95% interval wider than {UNCERTAIN_WIDTH}"))
     if facet:
         fig.suptitle(heading, fontsize=9)

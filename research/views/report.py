@@ -84,8 +84,8 @@ def _shares(cells: pd.DataFrame, x: str, y: str) -> str:
     """One line for a map too large to print: its size and each outcome's share of its runs."""
     n = int(cells["n"].sum())
     shares = ", ".join(f"{o} {cells[o].sum() / n:.1%}" for o in OUTCOMES)
-    return (f"{cells[y].nunique()} {y} × {cells[x].nunique()} {x} cells, {n} runs: "
-            f"{shares}")
+    return (f"{cells[y].nunique()} {SYMBOLS.get(y, y)} × {cells[x].nunique()} "
+            f"{SYMBOLS.get(x, x)} cells, {n} runs: {shares}")
 
 
 def facet_axes(runs: pd.DataFrame, exclude=("depth",)) -> list[str]:
