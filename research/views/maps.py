@@ -90,9 +90,11 @@ def overlay_curves(activation: str, sigma_b2: float, lo: float,
 def prefetch_overlay(spec) -> threading.Thread | None:
     """Start computing a sweep's overlay in a thread (its ~26 small jax programs compile on a
     core the training's start-up leaves idle); join it before plotting. None where the
-    phase diagram draws no overlay (several activations or σ_b², or a type theory does not
-    describe)."""
+    phase diagram draws no overlay (several activations or σ_b², a type theory does not
+    describe, or a map over other axes than σ_w² × depth)."""
     if len(spec.activation) != 1 or len(spec.sigma_b2) != 1 or len(spec.sigma_w2) < 2:
+        return None
+    if map_axes(spec) != ("sigma_w2", "depth"):
         return None
     if not all(registry.get(name).mean_field_map for name in spec.arch):
         return None

@@ -21,13 +21,16 @@ PRINTABLE = 16  # a map with more rows or columns than this is drawn, not printe
 SYMBOLS = {"sigma_w2": "σ_w²", "sigma_b2": "σ_b²"}
 
 
-def map_axes(runs: pd.DataFrame) -> tuple[str, str]:
+def map_axes(runs) -> tuple[str, str]:
     """(x, y) of the P(converged) map these runs get, the one rule the summary, its printed
     table and phase.png share: σ_w² × depth when both vary (the mean-field map) or when
     nothing in MAP_ORDER varies (one cell); one varying axis: a single row over it (at the
     one depth, or the one σ_w² when depth is the axis); else the first two of MAP_ORDER that
-    vary."""
-    varying = [a for a in MAP_ORDER if a in runs and runs[a].nunique() > 1]
+    vary. `runs` is a table, or a SweepSpec: the map its sweep gets once every run is in."""
+    if isinstance(runs, pd.DataFrame):
+        varying = [a for a in MAP_ORDER if a in runs and runs[a].nunique() > 1]
+    else:
+        varying = [a for a in MAP_ORDER if len(set(getattr(runs, a))) > 1]
     if not varying or {"sigma_w2", "depth"} <= set(varying):
         return "sigma_w2", "depth"
     if len(varying) == 1:

@@ -58,6 +58,15 @@ def test_the_map_is_over_the_axes_that_vary(axes, expected):
     assert report.map_axes(runs_over(**axes)) == expected
 
 
+def test_a_spec_gets_the_map_its_runs_will_and_no_overlay_is_prefetched_for_other_maps():
+    lr_init = presets.load("lr-init", {})
+    assert report.map_axes(lr_init) == ("sigma_w2", "lr")
+    assert maps.prefetch_overlay(lr_init) is None  # its σ_w² varies, but the map is not depth's
+    assert report.map_axes(tiny_spec(sigma_w2=[1.0], lr=[0.01, 0.1], width=[8, 16])) == (
+        "lr", "width")
+    assert report.map_axes(tiny_spec(depth=[2, 4], lr=[0.01, 0.1])) == ("sigma_w2", "depth")
+
+
 def test_every_per_member_axis_has_a_place_in_the_order():
     # A new traced axis must be given a place; names (arch, init, …) facet instead.
     assert set(DYNAMIC_AXES) <= set(report.MAP_ORDER) <= set(AXES)
