@@ -25,7 +25,8 @@ AXIS_LABELS = {"sigma_w2": "σ_w² (weight variance × fan-in)", "depth": "depth
                "momentum": "momentum (Adam's β₁)", "weight_decay": "weight decay",
                "clip_norm": "gradient clip norm", "width": "width (units, channels)",
                "batch_size": "batch size (0: full batch)"}
-# Inches a long axis (over PRINTABLE values, drawn as an image) takes, in cells' worth.
+# A long axis (over PRINTABLE values: drawn as an image) is sized as if it had this many
+# cells, so that a 256 × 256 grid is a page wide, not 190 inches.
 LONG_X, LONG_Y = 9, 12
 
 

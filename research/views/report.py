@@ -43,7 +43,7 @@ def summary(result, plot_path: Path | None) -> dict:
     (named in "map_axes": [x, y]), one per combination of the static axes that vary and are
     not map axes (their columns lead each cell)."""
     runs = result.runs
-    x, y = map_axes(runs) if len(runs) else ("sigma_w2", "depth")
+    x, y = map_axes(runs)  # no runs: ("sigma_w2", "depth"), as the map always was
     facets = facet_axes(runs, exclude=(x, y)) if len(runs) else []
     cells = (convergence_map(runs, y, x, by=facets) if len(runs) else pd.DataFrame())
     return {
