@@ -5,8 +5,6 @@ import itertools
 import json
 import sys
 
-import pandas as pd
-
 from research.cli.verb import Verb
 from research.training import presets
 from research.training.spec import AXES, SPEC_FIELDS
@@ -123,20 +121,10 @@ def summary_text(result, info: dict) -> str:
     lines = [f"\n{info['name']}: {info['n_runs']} runs in {result.out} "
              f"({info['trained_now']} trained now, {info['wall_time_s']:.1f} s)"]
     lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in info["outcomes"].items()))
-    if len(runs):
-        cells = pd.DataFrame(info["map"])  # computed once, by summary()
-        seeds = int(cells["n"].min())
-        lines.append(f"\nP(converged), depth × σ_w² (≥ {seeds} runs per cell):")
-        facets = info["facets"]
-        # One table per combination of the static axes that vary, under its name.
-        groups = cells.groupby(facets, sort=False) if facets else [((), cells)]
-        for values, group in groups:
-            if facets:
-                values = values if isinstance(values, tuple) else (values,)
-                lines.append("\n" + ", ".join(f"{a}={v}" for a, v in zip(facets, values,
-                                                                            strict=True)))
-            table = group.pivot(index="depth", columns="sigma_w2", values="p_converged")
-            lines.append(table.to_string(float_format=lambda v: f"{v:.2f}"))
+    if len(runs):  # the map summary() computed, over the axes it chose (report.map_axes)
+        from research.views import report
+
+        lines += report.map_text(info)
     if info["phase_png"]:
         lines.append(f"\nphase diagram: {info['phase_png']}")
     lines.append(f"results: pandas.read_parquet('{result.out / 'runs'}')")

@@ -1,5 +1,6 @@
-"""P(converged) maps: over σ_w² × depth (or any two columns), faceted by the static axes that
-vary, with mean-field theory drawn where the network type's record says it applies."""
+"""P(converged) maps: over σ_w² × depth (or any two columns; a sweep's phase.png over the axes
+report.map_axes chooses), faceted by the static axes that vary, with mean-field theory drawn
+on σ_w² × depth maps where the network type's record says it applies."""
 
 import functools
 import itertools
@@ -12,16 +13,63 @@ import pandas as pd
 from research.networks import registry
 from research.theory import meanfield as theory
 from research.training.outcomes import convergence_map
-from research.views.report import facet_axes, pyplot, save_figure
+from research.views.report import PRINTABLE, SYMBOLS, facet_axes, map_axes, pyplot, save_figure
 
 UNCERTAIN_WIDTH = 0.5  # cells whose 95% Wilson interval is wider than this are hatched
 AXIS_LABELS = {"sigma_w2": "σ_w² (weight variance × fan-in)", "depth": "depth (hidden layers)",
-               "sigma_b2": "σ_b²", "lr": "learning rate"}
+               "sigma_b2": "σ_b²", "lr": "learning rate",
+               "lr_input": "input-layer rate factor (× lr)",
+               "lr_hidden": "hidden-layer rate factor (× lr)",
+               "lr_output": "readout rate factor (× lr)", "lr_bias": "bias rate factor (× lr)",
+               "branch_scale": "branch scale α", "readout_scale": "readout init scale",
+               "momentum": "momentum (Adam's β₁)", "weight_decay": "weight decay",
+               "clip_norm": "gradient clip norm", "width": "width (units, channels)",
+               "batch_size": "batch size (0: full batch)"}
+# A long axis (over PRINTABLE values: drawn as an image) is sized as if it had this many
+# cells, so that a 256 × 256 grid is a page wide, not 190 inches.
+LONG_X, LONG_Y = 9, 12
 
 
 def _index_coords(values, grid) -> np.ndarray:
     """Map values onto the positions of a sorted categorical axis (piecewise linear)."""
     return np.interp(values, grid, np.arange(len(grid)), left=np.nan, right=np.nan)
+
+
+def _coords(values, grid, long: bool) -> np.ndarray:
+    """Where `values` sit on an axis over `grid`: its own values on a long axis, cell positions
+    on a short one; nan outside the grid either way."""
+    if not long:
+        return _index_coords(values, grid)
+    values = np.asarray(values, np.float64)
+    return np.where((values >= grid[0]) & (values <= grid[-1]), values, np.nan)
+
+
+def _long(values) -> bool:
+    """Whether an axis has too many values for a tick and a k/n per cell: then it is drawn on
+    its own (numeric) values instead of one position per value."""
+    return len(values) > PRINTABLE and np.issubdtype(np.asarray(values).dtype, np.number)
+
+
+def _log_spaced(values) -> bool:
+    """Positive values whose ratios are more even than their differences (a geometric grid,
+    as learning rates are swept): drawn on a log axis."""
+    values = np.asarray(values, np.float64)
+    if len(values) < 3 or values[0] <= 0:
+        return False
+
+    def unevenness(steps):
+        return np.std(steps) / np.mean(steps)
+
+    return bool(unevenness(np.diff(np.log(values))) < unevenness(np.diff(values)))
+
+
+def _edges(values, log: bool) -> np.ndarray:
+    """Cell boundaries around sorted values: midway between neighbours (geometrically on a log
+    axis), the outer ones as far out as the inner half-steps."""
+    v = np.log(values) if log else np.asarray(values, np.float64)
+    mid = (v[1:] + v[:-1]) / 2
+    edges = np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+    return np.exp(edges) if log else edges
 
 
 def mean_field_map(runs: pd.DataFrame) -> bool:
@@ -43,9 +91,11 @@ def overlay_curves(activation: str, sigma_b2: float, lo: float,
 def prefetch_overlay(spec) -> threading.Thread | None:
     """Start computing a sweep's overlay in a thread (its ~26 small jax programs compile on a
     core the training's start-up leaves idle); join it before plotting. None where the
-    phase diagram draws no overlay (several activations or σ_b², or a type theory does not
-    describe)."""
+    phase diagram draws no overlay (several activations or σ_b², a type theory does not
+    describe, or a map over other axes than σ_w² × depth)."""
     if len(spec.activation) != 1 or len(spec.sigma_b2) != 1 or len(spec.sigma_w2) < 2:
+        return None
+    if map_axes(spec) != ("sigma_w2", "depth"):
         return None
     if not all(registry.get(name).mean_field_map for name in spec.arch):
         return None
@@ -63,9 +113,11 @@ def prefetch_overlay(spec) -> threading.Thread | None:
     return thread
 
 
-def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarray) -> None:
+def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarray,
+                   long: tuple[bool, bool] = (False, False)) -> None:
     """Critical σ_w² and the 6·ξ_c trainable-depth curve, where one activation and one σ_b², for
-    the plain stacks the theory describes (MLPs, and CNNs: Xiao et al. 2018)."""
+    the plain stacks the theory describes (MLPs, and CNNs: Xiao et al. 2018). `long`: whether
+    the σ_w² and depth axes are drawn on their values (`_long`) rather than cell positions."""
     if runs["activation"].nunique() != 1 or runs["sigma_b2"].nunique() != 1:
         return
     if not mean_field_map(runs):
@@ -74,11 +126,11 @@ def theory_overlay(ax, runs: pd.DataFrame, sigmas: np.ndarray, depths: np.ndarra
     fine, depth_curve, critical = overlay_curves(activation, sigma_b2, float(sigmas.min()),
                                                  float(sigmas.max()))
     # Outside the depth grid the curve is not drawn (interp gives nan there).
-    x, y = _index_coords(fine, sigmas), _index_coords(depth_curve, depths)
+    x, y = _coords(fine, sigmas, long[0]), _coords(depth_curve, depths, long[1])
     ax.plot(x, y, color="white", lw=2.2)
     ax.plot(x, y, color="black", lw=1.2, ls="--", label=f"6·ξ_c ({activation}, σ_b²={sigma_b2:g})")
     if critical is not None and sigmas.min() <= critical <= sigmas.max():
-        xc = float(_index_coords(critical, sigmas))
+        xc = float(_coords(critical, sigmas, long[0]))
         ax.axvline(xc, color="black", lw=1.2, label=f"critical σ_w² = {critical:.2f}")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7, frameon=False)
 
@@ -98,6 +150,8 @@ def draw_map(ax, runs: pd.DataFrame, tick_size: float | None = None, x: str = "s
     xs = np.sort(cells[x].unique())
     ys = np.sort(cells[y].unique())
     grid = cells.pivot(index=y, columns=x, values="p_converged").reindex(index=ys, columns=xs)
+    if _long(xs) or _long(ys):
+        return _draw_long(ax, runs, grid, (x, xs), (y, ys), tick_size)
     image = ax.imshow(grid.to_numpy(), origin="lower", cmap="viridis", vmin=0, vmax=1,
                       aspect="auto")
     for row in cells.itertuples():
@@ -112,6 +166,48 @@ def draw_map(ax, runs: pd.DataFrame, tick_size: float | None = None, x: str = "s
     if (x, y) == ("sigma_w2", "depth"):
         theory_overlay(ax, runs, xs, ys)
     return image
+
+
+def _draw_long(ax, runs: pd.DataFrame, grid: pd.DataFrame, x: tuple, y: tuple,
+               tick_size: float | None):
+    """A map with a long axis (a 128 × 128 learning-rate grid): colour only, no k/n and no
+    hatching (thousands of cells); a long axis on its values, log-scaled where they are
+    log-spaced, with the scale's own ticks; a short one keeps a tick per value."""
+    (xname, xs), (yname, ys) = x, y
+    edges = []
+    for values, axis, which in ((xs, ax.xaxis, "x"), (ys, ax.yaxis, "y")):
+        set_scale, set_ticks = getattr(ax, f"set_{which}scale"), getattr(ax, f"set_{which}ticks")
+        if not _long(values):
+            edges.append(np.arange(len(values) + 1) - 0.5)
+            set_ticks(range(len(values)), [_tick(v) for v in values], fontsize=tick_size)
+            continue
+        log = _log_spaced(values)
+        edges.append(_edges(values, log))
+        if log:
+            set_scale("log")
+            _log_ticks(axis, values)
+        if tick_size:
+            ax.tick_params(axis=which, labelsize=tick_size)
+    image = ax.pcolormesh(*edges, np.ma.masked_invalid(grid.to_numpy(np.float64)),
+                          cmap="viridis", vmin=0, vmax=1, shading="flat")
+    ax.set_xlim(edges[0][0], edges[0][-1])
+    ax.set_ylim(edges[1][0], edges[1][-1])
+    if (xname, yname) == ("sigma_w2", "depth"):
+        theory_overlay(ax, runs, xs, ys, long=(_long(xs), _long(ys)))
+    return image
+
+
+def _log_ticks(axis, values) -> None:
+    """Under two decades the log scale's powers of ten leave one or two ticks: label 1-2-5
+    (under one decade, every digit) in plain numbers instead."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    span = values[-1] / values[0]
+    if span >= 100:
+        return
+    axis.set_major_locator(LogLocator(subs=(1, 2, 5) if span >= 10 else np.arange(1, 10)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _panels(runs: pd.DataFrame, facet: list[str]) -> tuple[list, list, list]:
@@ -143,11 +239,15 @@ def plot_map(runs: pd.DataFrame, path: str | Path | None = None, x: str = "sigma
     facet = facet_axes(runs, exclude=(x, y)) if facet is None else list(facet)
     grid, rows, cols = _panels(runs, facet)
     nx, ny = runs[x].nunique(), runs[y].nunique()
+    long = nx > PRINTABLE or ny > PRINTABLE  # drawn as an image: no counts, no hatching
+    nx, ny = (LONG_X if nx > PRINTABLE else nx), (LONG_Y if ny > PRINTABLE else ny)
     if facet:  # panels big enough for their titles and ticks, whatever the grid
         size = (1.5 + max(2.4, 0.75 * nx + 0.6) * len(cols),
                 1.4 + max(2.0, 0.45 * ny + 0.9) * len(rows))
-    else:
+    elif (x, y) == ("sigma_w2", "depth"):  # as it always was: those PNGs stay byte for byte
         size = (1.0 + 0.75 * nx, 1.6 + 0.45 * ny)
+    else:  # wide enough for the heading, however few columns
+        size = (max(5.0, 1.0 + 0.75 * nx), max(3.2, 1.6 + 0.45 * ny))
     fig, axes = plt.subplots(len(rows), len(cols), squeeze=False, sharex=True, sharey=True,
                              figsize=size, layout="constrained" if facet else None)
     image = None
@@ -167,8 +267,10 @@ def plot_map(runs: pd.DataFrame, path: str | Path | None = None, x: str = "sigma
     details = runs.iloc[0]
     shared = ", ".join(str(details[a]) for a in ("activation", "arch", "optimizer")
                        if a not in facet)
+    counts = " × ".join(f"{runs[a].nunique()} {SYMBOLS.get(a, a)}" for a in (y, x))
     heading = (f"{title}: P(converged), {shared}, {details['steps']} steps\n"
-               f"hatched: 95% interval wider than {UNCERTAIN_WIDTH}")
+               + (f"{counts} values" if long else
+                  f"hatched: 95% interval wider than {UNCERTAIN_WIDTH}"))
     if facet:
         fig.suptitle(heading, fontsize=9)
     else:
@@ -184,6 +286,8 @@ def plot_map(runs: pd.DataFrame, path: str | Path | None = None, x: str = "sigma
 
 
 def plot_phase(runs: pd.DataFrame, path: Path, title: str = "") -> Path:
-    """A sweep's phase.png: P(converged) over σ_w² × depth, faceted by the static axes that
-    vary; k/n in each cell; uncertain cells hatched."""
-    return plot_map(runs, path, title=title)
+    """A sweep's phase.png: P(converged) over the axes `report.map_axes` chooses (σ_w² × depth
+    when both vary), faceted by the other static axes that vary; k/n in each cell and
+    uncertain cells hatched, or, for a long axis, an image."""
+    x, y = map_axes(runs)
+    return plot_map(runs, path, x=x, y=y, title=title)
