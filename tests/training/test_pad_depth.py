@@ -21,7 +21,7 @@ def _by_depth(s: spec.SweepSpec) -> dict[int, list]:
     return {d: [r for r in runs if r.depth == d] for d in s.depth}
 
 
-@pytest.mark.parametrize("init", ["gaussian", "orthogonal"])
+@pytest.mark.parametrize("init", ["gaussian", pytest.param("orthogonal", marks=pytest.mark.slow)])
 def test_a_padded_member_starts_from_its_own_network(mnist1d, init):
     s = tiny_spec(depth=DEPTHS, init=init, sigma_w2=[0.5, 2.0], seeds=2, pad_depth=True)
     deepest = max(DEPTHS)
@@ -52,7 +52,8 @@ def _train(s: spec.SweepSpec, runs, mnist1d) -> list[dict]:
 
 @pytest.mark.parametrize("optimizer,extra", [
     ("sgd", {}),
-    ("adam", {"lr": [0.005, 1e4], "weight_decay": [0.0, 0.1], "clip_norm": [0.0, 1.0]})])
+    pytest.param("adam", {"lr": [0.005, 1e4], "weight_decay": [0.0, 0.1],
+                          "clip_norm": [0.0, 1.0]}, marks=pytest.mark.slow)])
 def test_a_padded_member_trains_as_its_own_program(mnist1d, optimizer, extra):
     """Losses, outcomes and divergence steps as the per-depth programs give them; with Adam,
     decay and clipping too. The rates are tame or far too large (those members diverge):
