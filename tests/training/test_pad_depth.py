@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from research.cli import main as cli
-from research.training import engine, plan, presets, spec, sweep
+from research.networks import registry
+from research.training import engine, plan, presets, spec, store, sweep
 from tests.helpers import tiny_spec
 
 DEPTHS = [2, 3, 5]
@@ -21,9 +22,12 @@ def _by_depth(s: spec.SweepSpec) -> dict[int, list]:
     return {d: [r for r in runs if r.depth == d] for d in s.depth}
 
 
-@pytest.mark.parametrize("init", ["gaussian", pytest.param("orthogonal", marks=pytest.mark.slow)])
-def test_a_padded_member_starts_from_its_own_network(mnist1d, init):
-    s = tiny_spec(depth=DEPTHS, init=init, sigma_w2=[0.5, 2.0], seeds=2, pad_depth=True)
+@pytest.mark.parametrize("arch,init", [
+    ("mlp", "gaussian"), pytest.param("mlp", "orthogonal", marks=pytest.mark.slow),
+    pytest.param("cnn", "delta_orthogonal", marks=pytest.mark.slow)])
+def test_a_padded_member_starts_from_its_own_network(mnist1d, arch, init):
+    s = tiny_spec(arch=arch, depth=DEPTHS, init=init, sigma_w2=[0.5, 2.0], seeds=2,
+                  pad_depth=True)
     deepest = max(DEPTHS)
     for depth, runs in _by_depth(s).items():
         own_program, own_hp, data = engine.place(runs, mnist1d)
@@ -38,7 +42,7 @@ def test_a_padded_member_starts_from_its_own_network(mnist1d, init):
                 got = got[:, :depth - 1]
             np.testing.assert_array_equal(got, value, err_msg=name)  # bit for bit
         for i in range(len(runs)):
-            layers = sweep.registry.get("mlp").pad.trim(
+            layers = registry.get(arch).pad.trim(
                 {k: diag[k][i] for k in ("init_q", "init_grad_norm")}, depth)
             for k, v in layers.items():
                 np.testing.assert_allclose(v, own_diag[k][i], rtol=1e-5, atol=1e-7, err_msg=k)
@@ -87,12 +91,12 @@ def test_cli_sweep_with_pad_depth_stores_the_same_runs(tmp_path):
     for out, flags in (("plain", []), ("padded", ["--pad-depth", "true"])):
         assert cli.main(["sweep", str(spec_file), "--quiet", "--no-plot", "--out",
                          str(tmp_path / out), *flags]) == 0
-    plain, padded = (sweep.store.load_runs(tmp_path / out).sort_values("run_id")
+    plain, padded = (store.load_runs(tmp_path / out).sort_values("run_id")
                      .reset_index(drop=True) for out in ("plain", "padded"))
     assert list(plain["run_id"]) == list(padded["run_id"])
     assert list(plain["outcome"]) == list(padded["outcome"])
     def populations(out):  # part names: the population's label, then a content hash
-        return sorted(p.name.rsplit("-", 1)[0] for p in sweep.store.part_files(tmp_path / out))
+        return sorted(p.name.rsplit("-", 1)[0] for p in store.part_files(tmp_path / out))
 
     assert populations("plain") == populations("padded")
     pd.testing.assert_series_equal(plain["init_q"].map(len), padded["init_q"].map(len))
