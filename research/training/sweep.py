@@ -208,6 +208,7 @@ def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict
     scale to every slot: a rough estimate, printed before a long sweep."""
     spec = grid.spec
     d_in, d_out = dataset.in_shape, dataset.out_dim
+
     def work(slot):  # multiply-adds per example of a slot's program
         return plan.work(_as_run(grid.run(slot.bucket, 0), spec), d_in, d_out)
 
@@ -229,7 +230,8 @@ def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict
     per_work_step = warm / (len(short.runs) * steps * work(probe_slot))
     train_s = sum(len(s) * spec.steps * work(s) for s in slots) * per_work_step
     programs = {program_key(grid, s.bucket) for s in slots}
-    return {"probe_bucket": plan.bucket_label(first), "compile_s_per_bucket": compile_s,
+    return {"probe_bucket": plan.bucket_label(_as_run(first, spec)),
+            "compile_s_per_bucket": compile_s,
             "estimated_s": train_s + compile_s * len(programs)}
 
 
