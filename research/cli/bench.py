@@ -7,10 +7,11 @@ import sys
 from research.cli.verb import Verb
 from research.common.errors import SpecError
 
-BENCH_PARTS = ("speed", "step-cost", "compaction", "compile", "flax")
+BENCH_PARTS = ("speed", "step-cost", "compaction", "compile", "flax", "depths")
 BENCH_EXAMPLES = """\
 examples:
   initmap bench --only compile         # compile time against depth, per architecture
+  initmap bench --only depths          # a 9-depth sweep: one program per depth vs pad_depth
   initmap bench --only step-cost       # bare step vs checks, freezing, momentum, logging
   initmap bench --only speed --torch-python /path/to/venv-with-torch/bin/python
   initmap bench                        # all cases, 1000 steps; a few minutes on 2 cores
@@ -59,6 +60,8 @@ def _run(args: argparse.Namespace) -> int:
         out["compile_vs_depth"] = bench.compile_vs_depth()
     if "flax" in parts:
         out["flax"] = bench.flax_vs_builtin(steps=args.steps)
+    if "depths" in parts:
+        out["depths"] = bench.depth_padding(steps=min(args.steps, 500))
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -79,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
               f"{f['builtin_s']:.1f} s with compilation ({f['ratio']:.2f}×), "
               f"{f['flax_warm_s']:.1f} s vs {f['builtin_warm_s']:.1f} s compiled "
               f"({f['ratio_warm']:.2f}×)")
+    if "depths" in out:
+        print("\n" + depths_table(out["depths"]))
     if "compile_vs_depth" in out:
         print("\ncompile time of one training chunk (s), width 32, 8 members; repeated layers "
               "are scanned, so it should not grow with depth:")
@@ -143,6 +148,21 @@ def step_cost_table(rows: list[dict]) -> str:
     lines = ["| step | net-steps/s | time ÷ bare step | compile (s) |", "| --- | --- | --- | --- |"]
     lines += [f"| {r['step']} | {r['net_steps_per_s']:,.0f} | {r['vs_bare']:.2f} | "
               f"{r['compile_s']:.1f} |" for r in rows]
+    return "\n".join(lines)
+
+
+def depths_table(d: dict) -> str:
+    """One program per depth against pad_depth's one at the deepest, each a whole process."""
+    lines = [f"depths {', '.join(map(str, d['depths']))}: {d['networks']} tanh MLPs (width 32) "
+             f"× {d['steps']} steps, each a fresh process without compile cache; padded, every "
+             f"member runs {max(d['depths']) - 1} hidden layers ({d['stack_ratio']:.2f}× the "
+             "mean)", "",
+             "| programs | wall (s) | compile (s) | training (s) |", "| --- | --- | --- | --- |"]
+    for key, label in (("per_depth", f"one per depth ({len(d['depths'])})"),
+                       ("padded", "pad_depth (1)")):
+        t = d[key]
+        lines.append(f"| {label} | {t['wall_s']:.1f} | {t['compile_s']:.1f} | "
+                     f"{t['train_s']:.1f} |")
     return "\n".join(lines)
 
 

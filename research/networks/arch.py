@@ -33,6 +33,21 @@ class Cost:
 
 
 @dataclass(frozen=True)
+class Pad:
+    """How a type runs inside a deeper program (`pad_depth`): its hidden layers are one
+    scanned stack, and `forward` (and `jacobian`) pass a layer at or past the member's own
+    depth (`hp.depth`) through unchanged when `cfg.padded`. `stacked`: the layout's tensors
+    whose leading axis is that stack (depth − 1 layers); `init.params` reads each tensor at
+    its offset in the member's own layout, so the member starts from its own parameters, and
+    the optimizer leaves the masked layers unchanged. `trim(diagnostics, depth)`: the per-layer
+    init diagnostics (`init_q`, `init_grad_norm`) of the padded network cut to the member's own
+    layers, as the member's own program would have them."""
+
+    stacked: tuple[str, ...]
+    trim: Callable[[dict, int], dict]
+
+
+@dataclass(frozen=True)
 class Advice:
     """How the init recommendation treats the type (see advice/recommend.py).
 
@@ -94,6 +109,8 @@ class Arch:
     # (width, width), float32. None where the type has no such square stack (convolutions,
     # residual and recurrent nets, a user's module): its runs store NaN.
     jacobian: Callable[[dict, jax.Array, ModelConfig, Hyper], jax.Array] | None = None
+    # Several depths in one compiled program (`Pad`); None: each depth compiles its own.
+    pad: Pad | None = None
 
     @property
     def mean_field_map(self) -> bool:

@@ -35,6 +35,9 @@ class ModelConfig:
     patch_size: int
     heads: int
     model: str = ""  # a user's Flax module, "FILE.py:factory" (arch user; networks/user.py)
+    # `depth` is a padded program's (pad_depth: the sweep's largest), each member's own is
+    # hp.depth, and the layers past it are identities (`Arch.pad`). Not a run field.
+    padded: bool = False
 
     @property
     def in_dim(self) -> int:
@@ -78,3 +81,11 @@ class Hyper(NamedTuple):
     lr_hidden: jax.Array
     lr_output: jax.Array
     lr_bias: jax.Array
+    # The member's own depth where its program runs a larger one (pad_depth: the hidden layers
+    # past its own are masked to identities, `Arch.pad`); None otherwise. Not a sweep axis:
+    # depth stays static for the grid, this only lets several depths share one program.
+    depth: jax.Array | None = None
+
+
+# The traced scalars the spec sweeps per member (all but the padded program's depth).
+SWEPT = tuple(name for name in Hyper._fields if name != "depth")

@@ -151,42 +151,68 @@ def _structure(draw: jax.Array, w: Weight, scheme: str) -> jax.Array:
     return draw
 
 
-def _split(flat: jax.Array, shapes: dict[str, tuple[int, ...]]) -> dict[str, jax.Array]:
+def _split(flat: jax.Array, shapes: dict[str, tuple[int, ...]],
+           starts: dict[str, jax.Array] | None = None) -> dict[str, jax.Array]:
+    """The flat draw cut into `shapes`, in order; at `starts` (traced offsets) if given."""
     out, start = {}, 0
     for name, shape in shapes.items():
         size = math.prod(shape)
-        out[name] = flat[start:start + size].reshape(shape)
+        if starts is None:
+            out[name] = flat[start:start + size].reshape(shape)
+        else:
+            out[name] = jax.lax.dynamic_slice_in_dim(flat, starts[name], size).reshape(shape)
         start += size
     return out
 
 
-def unit_weights(key: jax.Array, layout: Layout, scheme: str,
-                 dtype=jnp.float32) -> dict[str, jax.Array]:
-    """Every Weight of the layout with entries of unit variance under `scheme`."""
+def _own_starts(shapes: dict[str, tuple[int, ...]], stacked: tuple[str, ...],
+                depth: jax.Array) -> dict[str, jax.Array]:
+    """Where each tensor starts in the flat draw of a network of `depth` (traced), whose
+    `stacked` tensors hold depth − 1 layers where `shapes` has more: a padded program reads
+    each tensor there, so that (threefry being partitionable, a draw's prefix is the shorter
+    draw) a member gets its own network's entries bit for bit. A stacked tensor's layers past
+    the member's own read whatever follows: they are masked out."""
+    starts, start = {}, jnp.int32(0)
+    for name, shape in shapes.items():
+        starts[name] = start
+        per_layer = math.prod(shape[1:])
+        start = start + (per_layer * (depth.astype(jnp.int32) - 1) if name in stacked
+                         else math.prod(shape))
+    return starts
+
+
+def unit_weights(key: jax.Array, layout: Layout, scheme: str, dtype=jnp.float32,
+                 pad: tuple[tuple[str, ...], jax.Array] | None = None) -> dict[str, jax.Array]:
+    """Every Weight of the layout with entries of unit variance under `scheme`. `pad`:
+    (stacked tensor names, the member's own depth) in a padded program (`_own_starts`)."""
     shapes = {name: t.shape for name, t in layout.items() if isinstance(t, Weight)}
     base = "gaussian" if scheme in _GAUSSIAN_BASED else scheme
-    draws = _split(_flat_draw(key, sum(math.prod(s) for s in shapes.values()), base, dtype),
-                   shapes)
+    flat = _flat_draw(key, sum(math.prod(s) for s in shapes.values()), base, dtype)
+    draws = _split(flat, shapes, pad and _own_starts(shapes, *pad))
     return {name: _structure(draw, layout[name], scheme) for name, draw in draws.items()}
 
 
-def unit_biases(key: jax.Array, layout: Layout, scheme: str,
-                dtype=jnp.float32) -> dict[str, jax.Array]:
+def unit_biases(key: jax.Array, layout: Layout, scheme: str, dtype=jnp.float32,
+                pad: tuple[tuple[str, ...], jax.Array] | None = None) -> dict[str, jax.Array]:
     """Gaussian biases of unit variance; the zero and constant schemes apply to biases too."""
     shapes = {name: t.shape for name, t in layout.items() if isinstance(t, Bias)}
     bias_scheme = scheme if scheme in ("zero", "constant") else "gaussian"
-    return _split(_flat_draw(key, sum(math.prod(s) for s in shapes.values()), bias_scheme,
-                             dtype), shapes)
+    flat = _flat_draw(key, sum(math.prod(s) for s in shapes.values()), bias_scheme, dtype)
+    return _split(flat, shapes, pad and _own_starts(shapes, *pad))
 
 
-def params(key: jax.Array, layout: Layout, cfg: ModelConfig, hp: Hyper) -> dict[str, jax.Array]:
+def params(key: jax.Array, layout: Layout, cfg: ModelConfig, hp: Hyper,
+           stacked: tuple[str, ...] = ()) -> dict[str, jax.Array]:
     """One network's parameters: weights with entry variance σ_w²/fan_in (as the
     parametrisation stores them), the readout times hp.readout_scale (or zero), biases with
-    variance σ_b², constants at their value. Keys come out in layout order."""
+    variance σ_b², constants at their value. Keys come out in layout order. In a padded
+    program (`cfg.padded`), the member's own network of depth hp.depth, its `stacked`
+    tensors' extra layers filled (`_own_starts`)."""
     key_w, key_b = jax.random.split(key)
     dtype = param_dtype(cfg)
-    weights = unit_weights(key_w, layout, cfg.init, dtype)
-    biases = unit_biases(key_b, layout, cfg.init, dtype)
+    pad = (stacked, hp.depth) if cfg.padded else None
+    weights = unit_weights(key_w, layout, cfg.init, dtype, pad)
+    biases = unit_biases(key_b, layout, cfg.init, dtype, pad)
     out = {}
     for name, t in layout.items():
         if isinstance(t, Weight):

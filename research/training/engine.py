@@ -19,8 +19,9 @@ import optax
 
 from research.networks import init as init_schemes
 from research.networks import layers, registry
-from research.networks.config import Hyper, ModelConfig
+from research.networks.config import SWEPT, Hyper, ModelConfig
 from research.training.data import Dataset
+from research.training.optim import optimizer
 from research.training.outcomes import Criterion, is_diverged, meets_target
 from research.training.spec import RunSpec
 
@@ -76,16 +77,19 @@ class MemberState(NamedTuple):
 def model_config(run: RunSpec, in_shape: int | tuple[int, ...], out_dim: int) -> ModelConfig:
     """The network's static description: the run's fields of that name, and the data's sizes
     (one example's shape, `Dataset.in_shape`; an int is a 1-D input of that many features)."""
-    names = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("in_shape",
-                                                                                "out_dim")]
+    names = [f.name for f in dataclasses.fields(ModelConfig)
+             if f.name not in ("in_shape", "out_dim", "padded")]
     shape = (in_shape,) if isinstance(in_shape, int) else tuple(int(d) for d in in_shape)
     return ModelConfig(in_shape=shape, out_dim=out_dim, **{n: getattr(run, n) for n in names})
 
 
-def program_for(runs: list[RunSpec], data: Dataset) -> Program:
-    """The compiled program of a population (runs of one bucket)."""
+def program_for(runs: list[RunSpec], data: Dataset, pad_to: int | None = None) -> Program:
+    """The compiled program of a population (runs of one bucket); `pad_to`: at that depth,
+    whatever the runs' own (pad_depth: every depth of a sweep shares it, `Arch.pad`)."""
     run = runs[0]
     model = model_config(run, data.in_shape, data.out_dim)
+    if pad_to is not None:
+        model = dataclasses.replace(model, depth=pad_to, padded=True)
     crit = Criterion(classification=data.is_classification, target_acc=run.target_acc,
                      target_loss_ratio=run.target_loss_ratio, diverge_factor=run.diverge_factor)
     return Program(arch=run.arch, model=model, optimizer=run.optimizer, schedule=run.schedule,
@@ -107,13 +111,15 @@ def float_dtype(run: RunSpec):
     return np.float64 if run.compute_dtype == "float64" else np.float32
 
 
-def hyper_for(runs: list[RunSpec]) -> Hyper:
+def hyper_for(runs: list[RunSpec], padded: bool = False) -> Hyper:
+    """The runs' traced scalars, one array per field; their own depths in a padded program."""
     # float64 runs keep their rates' every digit: a zoom into the trainability boundary over
     # many decades resolves rates float32 cannot tell apart.
     dtype = float_dtype(runs[0])
-    return Hyper(seed=np.array([r.seed for r in runs], np.uint32),
+    depth = np.array([r.depth for r in runs], np.int32) if padded else None
+    return Hyper(seed=np.array([r.seed for r in runs], np.uint32), depth=depth,
                  **{name: np.array([getattr(r, name) for r in runs], dtype)
-                    for name in Hyper._fields[1:]})
+                    for name in SWEPT[1:]})
 
 
 def hyper_of(run: RunSpec) -> Hyper:
@@ -121,16 +127,18 @@ def hyper_of(run: RunSpec) -> Hyper:
     return jax.tree.map(lambda a: jnp.asarray(a[0]), hyper_for([run]))
 
 
-def place(runs: list[RunSpec], dataset: Dataset) -> tuple[Program, Hyper, Data]:
+def place(runs: list[RunSpec], dataset: Dataset,
+          pad_to: int | None = None) -> tuple[Program, Hyper, Data]:
     """A population's program, its per-member scalars sharded over the local devices and the
-    data replicated on each: everything a compiled population call reads, already on device."""
+    data replicated on each: everything a compiled population call reads, already on device.
+    `pad_to`: the program's depth when the sweep pads depths (`program_for`)."""
     from research.training import devices
 
     sharded, replicated = devices.member_sharding()
-    hp = jax.device_put(hyper_for(runs), sharded)
+    hp = jax.device_put(hyper_for(runs, padded=pad_to is not None), sharded)
     data = jax.device_put(data_for(dataset, runs[0].eval_size, float_dtype(runs[0]),
                                    runs[0].input_scale), replicated)
-    return program_for(runs, dataset), hp, data
+    return program_for(runs, dataset, pad_to), hp, data
 
 
 def data_for(dataset: Dataset, eval_size: int, dtype=np.float32,
@@ -146,56 +154,6 @@ def data_for(dataset: Dataset, eval_size: int, dtype=np.float32,
     if input_scale != 1.0:
         x, x_test = x * x.dtype.type(input_scale), x_test * x_test.dtype.type(input_scale)
     return Data(x=x, y=y, x_eval=x[:n_eval], y_eval=y[:n_eval], x_test=x_test, y_test=y_test)
-
-
-def learning_rate(program: Program, hp: Hyper) -> optax.ScalarOrSchedule:
-    """The member's rate: hp.lr after a linear warm-up from 0, then held (constant) or decayed
-    to 0 at the last step (cosine, linear). A plain scalar when there is no schedule."""
-    warmup, rest = program.warmup_steps, program.steps - program.warmup_steps
-    if program.schedule == "constant" and not warmup:
-        return hp.lr
-    after = {"constant": lambda: optax.constant_schedule(hp.lr),
-             "cosine": lambda: optax.cosine_decay_schedule(hp.lr, rest),
-             "linear": lambda: optax.linear_schedule(hp.lr, 0.0, rest)}[program.schedule]()
-    if not warmup:
-        return after
-    return optax.join_schedules([optax.linear_schedule(0.0, hp.lr, warmup), after], [warmup])
-
-
-def optimizer(program: Program, hp: Hyper) -> optax.GradientTransformation:
-    """Clipping by global norm, the update direction (SGD, heavy-ball momentum, Adam), decoupled
-    weight decay, the learning rate (schedule), and per-tensor factors — the parametrisation's
-    (μP) and the member's per-layer rates (for SGD, momentum and Adam alike, scaling the update
-    scales the rate): optax's own transformations, each scalar a member's traced value."""
-    parts = []
-    if program.clip:  # a member's 0 means no clipping: an infinite norm never triggers it
-        parts.append(optax.clip_by_global_norm(jnp.where(hp.clip_norm > 0, hp.clip_norm,
-                                                         jnp.inf)))
-    if program.optimizer == "momentum":
-        parts.append(optax.trace(decay=hp.momentum))
-    elif program.optimizer == "adam":
-        parts.append(optax.scale_by_adam(b1=hp.momentum))
-    elif program.optimizer != "sgd":
-        raise ValueError(f"unknown optimizer {program.optimizer!r}")
-    if program.decay:
-        parts.append(optax.add_decayed_weights(hp.weight_decay))
-    parts.append(optax.scale_by_learning_rate(learning_rate(program, hp)))
-    if program.model.parametrization == "mup":
-        factors = init_schemes.lr_multipliers(registry.get(program.arch).layout(program.model),
-                                              program.model, program.optimizer)
-        parts.append(_scale_each(factors))
-    if program.layer_rates:
-        layout = registry.get(program.arch).layout(program.model)
-        parts.append(_scale_each(init_schemes.layer_rates(layout, hp)))
-    return optax.chain(*parts)
-
-
-def _scale_each(factors: dict[str, float]) -> optax.GradientTransformation:
-    """Multiply each tensor's update by its factor."""
-    def update(updates, state, params=None):
-        return {name: u * factors[name] for name, u in updates.items()}, state
-
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
 def metrics(out: jax.Array, y: jax.Array, classification: bool) -> tuple[jax.Array, jax.Array]:
@@ -218,7 +176,8 @@ def init_params(hp: Hyper, data: Data, program: Program) -> dict:
     model, cfg = registry.get(program.arch), program.model
     if model.init is not None:  # a type that draws its own (a user's module: networks/user.py)
         return model.init(init_key, cfg, hp)
-    params = init_schemes.params(init_key, model.layout(cfg), cfg, hp)
+    params = init_schemes.params(init_key, model.layout(cfg), cfg, hp,
+                                 model.pad.stacked if cfg.padded else ())
     if cfg.init == "lsuv":  # validation let it through only for types with an LSUV rule
         batch = data.x[:program.batch_size or None]
         params = init_schemes.lsuv(params, lambda p: model.forward(p, batch, cfg, hp)[1],

@@ -225,6 +225,9 @@ def describe(grid: Grid, all_slots: list[Slot], mine: list[Slot], stored: int,
     lines = [f"plan: {len(grid)} runs in {len(grid.statics)} buckets, {len(all_slots)} "
              f"populations; {stored} stored already; {sum(len(s) for s in mine)} runs in "
              f"{len(mine)} populations{which}"]
+    if grid.spec.pad_depth:
+        lines.append(f"  pad_depth: buckets that differ only in depth share one program, at "
+                     f"depth {max(grid.spec.depth)} (shallower members' extra layers masked)")
     for b in sorted({s.bucket for s in mine}):
         count = sum(len(s) for s in mine if s.bucket == b)
         lines.append(f"  {grid.label(b)}: {count} runs × {grid.spec.steps} steps")

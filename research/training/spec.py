@@ -12,7 +12,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,11 @@ from typing import Any
 from research.common.activations import ACTIVATIONS
 from research.common.errors import SpecError
 from research.networks import registry
-from research.networks.arch import ARCH_OPTIONS
-from research.networks.config import Hyper
-from research.networks.init import INITS, STRUCTURED
+from research.networks.config import SWEPT
+from research.networks.init import INITS
+from research.training import validate as checks
+
+parse_budget = checks.parse_budget  # the sweep and the tests read it here
 
 COMPUTE_DTYPES = ("float32", "bfloat16", "float64")
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -125,6 +126,9 @@ class SweepSpec:
     max_members: int = _knob(512, execution=True)  # members per compiled population, at most
     # drop decided members from a population once half are decided
     compact: bool = _knob(True, execution=True)
+    # run a sweep's depths in one compiled program at the largest, a shallower member's extra
+    # hidden layers masked to identities (types whose record allows it, `Arch.pad`)
+    pad_depth: bool = _knob(False, execution=True)
     # bytes for a population, e.g. "8GB"; auto: half of memory
     memory_budget: str = _knob("auto", execution=True)
     # afterwards, locate the trainable band's edges (initmap refine)
@@ -137,7 +141,7 @@ def _meta(name: str) -> tuple[str, ...]:
 
 
 # Per-member (traced) hyper-parameters: vmapped, never recompiled for.
-DYNAMIC = Hyper._fields
+DYNAMIC = SWEPT
 # Swept axes: a list in the spec, one value per run. Static axes (a compiled program per
 # combination: a bucket) come first, so that the grid's bucket-by-bucket order is the product's.
 STATIC_AXES = tuple(name for name in _meta("axis") if name not in DYNAMIC)
@@ -231,24 +235,6 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -
         raise SpecError(name, value, allowed=list(allowed))
 
 
-def parse_budget(text: str) -> int | None:
-    """'auto' -> None; '512MB', '2GB', '1.5e9' -> bytes."""
-    if text == "auto":
-        return None
-    units = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
-    upper = text.strip().upper()
-    scale = next((v for k, v in units.items() if upper.endswith(k)), 1.0)
-    number = upper[:-2] if scale != 1.0 else upper
-    try:
-        value = float(number) * scale
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise SpecError("memory_budget", text,
-                        reason="expected 'auto' or a size such as 512MB, 8GB")
-    return int(value)
-
-
 def validate(spec: SweepSpec) -> SweepSpec:
     """Raise SpecError naming the first bad field; return the spec unchanged otherwise."""
     for arch in spec.arch:
@@ -262,20 +248,20 @@ def validate(spec: SweepSpec) -> SweepSpec:
             _check_choice(name, value, allowed)
     for combination, view in combinations(spec):
         try:
-            _check_architecture(view)
+            checks.check_architecture(view)
         except SpecError as err:
             if combination:  # several programs: say which one the option makes no sense in
                 raise SpecError(err.field, reason=f"{str(err).split(': ', 1)[1]} (in the "
                                 f"combination {combination})") from None
             raise
-    _check_gaussian(spec)
+    checks.check_gaussian(spec)
     if not (spec.dataset in DATASETS[:-1] or spec.dataset.startswith("npz:")):
         raise SpecError("dataset", spec.dataset, allowed=list(DATASETS))
     if spec.dataset.startswith("npz:") and not Path(spec.dataset[4:]).expanduser().is_file():
         raise SpecError("dataset", spec.dataset, reason=f"file not found: {spec.dataset[4:]}")
     if not spec.name or "/" in spec.name:
         raise SpecError("name", spec.name, reason="must be a non-empty name without '/'")
-    _check_out(out_dir(spec))
+    checks.check_out(out_dir(spec))
     for name in AXES:
         values = getattr(spec, name)
         if len(set(values)) != len(values):
@@ -337,17 +323,6 @@ def validate(spec: SweepSpec) -> SweepSpec:
     return spec
 
 
-def _check_gaussian(spec: SweepSpec) -> None:
-    """data_points and data_dim size the gaussian dataset, and mean nothing for the others."""
-    for name in ("data_points", "data_dim"):
-        value = getattr(spec, name)
-        if spec.dataset == "gaussian" and value < 1:
-            raise SpecError(name, value, reason="dataset gaussian needs it >= 1")
-        if spec.dataset != "gaussian" and value != 0:
-            raise SpecError(name, value, reason=f"applies to dataset gaussian only, not "
-                            f"{spec.dataset}")
-
-
 # The static axes a network type's options are checked against, one combination at a time
 # (depth and width stay lists: the checks that read them, such as heads | width, take them all).
 COMBINED = tuple(name for name in STATIC_AXES if name not in ("depth", "width"))
@@ -360,43 +335,6 @@ def combinations(spec: SweepSpec):
     for values in itertools.product(*(getattr(spec, name) for name in COMBINED)):
         view = dataclasses.replace(spec, **dict(zip(COMBINED, values, strict=True)))
         yield ", ".join(f"{name}={getattr(view, name)}" for name in varying), view
-
-
-def _unset(view, name: str) -> bool:
-    default = SPEC_FIELDS[name].default
-    return getattr(view, name) == (default[0] if name in COMBINED else default)
-
-
-def _check_architecture(spec: SweepSpec) -> None:
-    """Options that only mean something for some network types are refused elsewhere, rather
-    than silently ignored (and stored as if they had changed the run). Each type's record
-    says what it takes."""
-    arch = registry.get(spec.arch)
-    if spec.model and spec.arch != "user":
-        raise SpecError("arch", spec.arch, reason="a model is its own network: arch must be "
-                        "user (the default when a model is given)")
-
-    def takers(has) -> str:
-        return ", ".join(a.name for a in registry.all_archs() if has(a))
-
-    if spec.init in STRUCTURED and spec.init not in arch.inits:
-        raise SpecError("init", spec.init, reason=f"is defined for arch "
-                        f"{takers(lambda a: spec.init in a.inits)}, not {arch.name}")
-    for name in ARCH_OPTIONS:
-        if name not in arch.options and not _unset(spec, name):
-            raise SpecError(name, getattr(spec, name), reason=f"applies to "
-                            f"{takers(lambda a, n=name: n in a.options)} only, not {arch.name}")
-    if spec.norm not in arch.norms:
-        raise SpecError("norm", spec.norm, reason=f"{spec.norm} is for the "
-                        f"{takers(lambda a: spec.norm in a.norms)}; {arch.name} allows "
-                        f"{', '.join(arch.norms)}")
-    if spec.branch_layers not in (1, 2):
-        raise SpecError("branch_layers", spec.branch_layers, allowed="1, 2")
-    if spec.residual == "fixup" and spec.branch_layers != 2:
-        raise SpecError("residual", spec.residual,
-                        reason="fixup scales by L^(-1/(2m-2)): it needs branch_layers = 2")
-    if arch.check is not None:
-        arch.check(spec)
 
 
 def from_dict(raw: dict[str, Any], base: SweepSpec | None = None) -> SweepSpec:
@@ -416,18 +354,6 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
         for seed in range(spec.seeds):
             runs.append(RunSpec(**dict(zip(AXES, point, strict=True)), seed=seed, **scalars))
     return runs
-
-
-def _check_out(path: Path) -> None:
-    """The results folder can be made and written: not a file, not under one, writable."""
-    if path.exists() and not path.is_dir():
-        raise SpecError("out", str(path), reason=f"{path} is a file, not a folder")
-    parent = next(p for p in (path, *path.parents) if p.exists())
-    if not parent.is_dir():
-        raise SpecError("out", str(path), reason=f"cannot make a folder under {parent}: "
-                        "it is a file")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise SpecError("out", str(path), reason=f"{parent} is not writable")
 
 
 def out_dir(spec: SweepSpec) -> Path:

@@ -23,6 +23,7 @@ from research.common.errors import SpecError
 from research.common.files import write_json, write_text
 from research.networks import registry
 from research.training import devices, engine, plan, presets, store, timing
+from research.training import spec as spec_mod
 from research.training.data import Dataset, dataset_of, fingerprint
 from research.training.outcomes import classify, meets_target
 from research.training.plan import Population, Shard
@@ -33,6 +34,26 @@ def logs_per_chunk(n_logs: int, wanted: int) -> int:
     """The largest divisor of n_logs that is <= wanted: every chunk has the same length,
     so each bucket compiles its training chunk once."""
     return max(d for d in range(1, min(n_logs, max(wanted, 1)) + 1) if n_logs % d == 0)
+
+
+def pad_to(spec: SweepSpec) -> int | None:
+    """The depth every program of a padded sweep runs at (pad_depth: the largest); None."""
+    return max(spec.depth) if spec.pad_depth else None
+
+
+def _as_run(run: RunSpec, spec: SweepSpec) -> RunSpec:
+    """The run as its program computes it, for memory and work: at the padded depth."""
+    return dataclasses.replace(run, depth=pad_to(spec) or run.depth)
+
+
+def program_key(grid: plan.Grid, bucket: int) -> tuple:
+    """What selects a bucket's compiled programs: its static values, less the depth where the
+    sweep pads depths (those buckets share them)."""
+    statics = grid.statics[bucket]
+    if not grid.spec.pad_depth:
+        return statics
+    return tuple(v for name, v in zip(spec_mod.STATIC_AXES, statics, strict=True)
+                 if name != "depth")
 
 
 def train(population: Population, dataset: Dataset, spec: SweepSpec,
@@ -53,7 +74,8 @@ def _train_pieces(runs: list[RunSpec], dataset: Dataset, spec: SweepSpec,
                   on_steps: Callable[[int], None]) -> list[dict]:
     n_devices = devices.device_count()
     budget = parse_budget(spec.memory_budget) or devices.memory_budget()
-    fit = plan.piece_size(runs[0], n_devices, budget, dataset.in_shape, dataset.out_dim)
+    fit = plan.piece_size(_as_run(runs[0], spec), n_devices, budget, dataset.in_shape,
+                          dataset.out_dim)
     # Every piece padded to one size (a multiple of the device count): one compile per bucket.
     size = min(fit, plan.ceil_to(len(runs), n_devices))
     records = []
@@ -68,7 +90,7 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
     _, replicated = devices.member_sharding()
     # owners[i]: the run that population slot i trains; padding slots repeat the last run.
     owners = np.array(list(range(len(runs))) + [len(runs) - 1] * (size - len(runs)))
-    program, hp, data = engine.place([runs[i] for i in owners], dataset)
+    program, hp, data = engine.place([runs[i] for i in owners], dataset, pad_to(spec))
 
     state, diag = engine.init_population(hp, data, program)
     diag = jax.device_get(diag)
@@ -140,6 +162,9 @@ def _compact(state, hp, owners, running, data, program, host):
 
 def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
     diag = host["diag"]
+    layers = {name: diag[name][i] for name in ("init_q", "init_grad_norm")}
+    if program.model.padded:  # the member's own layers, as its own program stores them
+        layers = registry.get(run.arch).pad.trim(layers, run.depth)
     initial_loss = float(diag["initial_loss"][i])
     steps = np.arange(logs.shape[2] + 1) * run.log_every
     loss, acc, diversity = (
@@ -171,8 +196,7 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
         "final_test_acc": np.nan if diverged else float(host["test_acc"][i]),
         "loss_curve": loss.tolist(), "acc_curve": acc.tolist(), "curve_steps": steps.tolist(),
         "diversity_curve": diversity.tolist(),
-        "init_q": np.asarray(diag["init_q"][i], np.float64).tolist(),
-        "init_grad_norm": np.asarray(diag["init_grad_norm"][i], np.float64).tolist(),
+        **{name: np.asarray(values, np.float64).tolist() for name, values in layers.items()},
         **{f"init_jac_{m}": float(diag["init_jac"][i][k])
            for k, m in enumerate(("mean", "var", "max"))},
         **extra,
@@ -184,8 +208,12 @@ def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict
     scale to every slot: a rough estimate, printed before a long sweep."""
     spec = grid.spec
     d_in, d_out = dataset.in_shape, dataset.out_dim
-    probe = grid.population(
-        max(slots, key=lambda s: plan.work(grid.run(s.bucket, 0), d_in, d_out)))
+
+    def work(slot):  # multiply-adds per example of a slot's program
+        return plan.work(_as_run(grid.run(slot.bucket, 0), spec), d_in, d_out)
+
+    probe_slot = max(slots, key=work)
+    probe = grid.population(probe_slot)
     first = probe.runs[0]
     steps = min(first.steps, max(first.log_every, (spec.chunk_steps // first.log_every)
                                  * first.log_every))
@@ -199,12 +227,22 @@ def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict
     train(short, dataset, quick)
     warm = time.perf_counter() - started
     compile_s = max(cold - warm, 0.0)
-    per_work_step = warm / (len(short.runs) * steps * plan.work(first, d_in, d_out))
-    train_s = sum(len(s) * spec.steps * plan.work(grid.run(s.bucket, 0), d_in, d_out)
-                  for s in slots) * per_work_step
-    buckets = {s.bucket for s in slots}
-    return {"probe_bucket": plan.bucket_label(first), "compile_s_per_bucket": compile_s,
-            "estimated_s": train_s + compile_s * len(buckets)}
+    per_work_step = warm / (len(short.runs) * steps * work(probe_slot))
+    train_s = sum(len(s) * spec.steps * work(s) for s in slots) * per_work_step
+    programs = {program_key(grid, s.bucket) for s in slots}
+    return {"probe_bucket": plan.bucket_label(_as_run(first, spec)),
+            "compile_s_per_bucket": compile_s,
+            "estimated_s": train_s + compile_s * len(programs)}
+
+
+def _in_program_order(grid: plan.Grid, slots: list[plan.Slot]) -> list[plan.Slot]:
+    """The slots in plan order, those sharing a program together (pad_depth: buckets that
+    differ in depth alone): each program compiles once and is then freed. Only the order of
+    training changes; populations, their labels and shards are the plan's."""
+    first = {}
+    for slot in slots:
+        first.setdefault(program_key(grid, slot.bucket), len(first))
+    return sorted(slots, key=lambda s: first[program_key(grid, s.bucket)])
 
 
 def check_data(spec: SweepSpec, dataset: Dataset) -> None:
@@ -303,17 +341,18 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         with tqdm(total=sum(len(s) for s in mine) * spec.steps, unit="step", unit_scale=True,
                   disable=not progress, desc=spec.name, dynamic_ncols=True,
                   file=sys.stderr) as bar:
-            last_bucket = None
-            for slot in mine:
+            last_program = None
+            for slot in _in_program_order(grid, mine):
                 pop = grid.population(slot)
                 if all(r.run_id in done for r in pop.runs):
                     bar.update(len(slot) * spec.steps)
                     continue
-                if last_bucket is not None and slot.bucket != last_bucket:
+                program = program_key(grid, slot.bucket)
+                if last_program is not None and program != last_program:
                     # A finished bucket's programs are never run again; each keeps its code
                     # mapped, and a process has 65,530 mappings: a sweep of many buckets ran out.
                     jax.clear_caches()
-                last_bucket = slot.bucket
+                last_program = program
                 label = grid.label(slot.bucket)
                 bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
                 t0 = time.perf_counter()

@@ -86,16 +86,46 @@ def _child_env(split_host: bool) -> dict:
 def time_sweep(case: Case, steps: int) -> dict:
     """`initmap sweep` on the case, as a user types it, in a fresh process (no compile cache):
     its wall time, and the manifest's timeline of where the time went."""
+    return _time_spec(case_spec(case, steps), case.label)
+
+
+def _time_spec(values: dict, label: str) -> dict:
+    """`initmap sweep` of the spec `values` in a fresh process (no compile cache): wall time
+    and the manifest's timeline."""
     with tempfile.TemporaryDirectory(prefix="initmap-bench-") as tmp:
         toml = Path(tmp) / "bench.toml"
-        toml.write_text(presets.to_toml(spec.from_dict(case_spec(case, steps))))
+        toml.write_text(presets.to_toml(spec.from_dict(values)))
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "research", "sweep", str(toml), "--out",
                         str(Path(tmp) / "out"), "--quiet"], check=True, env=_child_env(True))
         wall = time.perf_counter() - start
-        print(f"bench: initmap sweep, {case.label}: {wall:.1f} s", file=sys.stderr)
+        print(f"bench: initmap sweep, {label}: {wall:.1f} s", file=sys.stderr)
         manifest = json.loads((Path(tmp) / "out" / "manifest.json").read_text())
     return {"wall_s": wall, **manifest["timeline"]}
+
+
+# A typical depth sweep: the quick preset's tanh MLPs (width 32, momentum, lr 0.005) at nine
+# depths up to its deepest, 32, spaced as depth maps are (denser where the band changes), four
+# σ_w² across the wedge × four seeds: 16 networks per depth, one population each.
+DEPTH_SWEEP = {"name": "bench-depths", "depth": [2, 4, 6, 8, 12, 16, 20, 24, 32],
+               "width": [32], "sigma_w2": [0.5, 1.0, 1.75, 3.0], "lr": [0.005],
+               "optimizer": "momentum", "seeds": 4, "batch_size": [32]}
+
+
+def depth_padding(steps: int = 500) -> dict:
+    """DEPTH_SWEEP twice, each a whole fresh process: one program per depth, and pad_depth's
+    one program at the deepest (every member runs D layers, the extra ones masked). Padding
+    saves (depths − 1) compiles and costs training ∝ D / mean depth (the hidden stack; the
+    input layer, readout and per-step overheads are the same)."""
+    values = {**DEPTH_SWEEP, "steps": steps, "log_every": min(50, steps),
+              "chunk_steps": min(250, steps)}
+    depths = values["depth"]
+    rows = {}
+    for padded in (False, True):
+        rows["padded" if padded else "per_depth"] = _time_spec(
+            {**values, "pad_depth": padded}, "padded depths" if padded else "one per depth")
+    return {"depths": depths, "networks": len(spec.expand(spec.from_dict(values))),
+            "steps": steps, "stack_ratio": (max(depths) - 1) / (np.mean(depths) - 1), **rows}
 
 
 def time_loop(kind: str, runs: list[spec.RunSpec], networks: int,

@@ -10,10 +10,11 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from research.networks import init as init_schemes
 from research.networks import layers
-from research.networks.arch import Arch, Cost
+from research.networks.arch import Arch, Cost, Pad
 from research.networks.config import Hyper, ModelConfig
 
 Weight, Bias = init_schemes.Weight, init_schemes.Bias
@@ -35,14 +36,30 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
     net = layers.Net(cfg, hp)
     conv = params["w_in"].ndim >= 3
     h = net.linear(layers.network_input(x, cfg, conv), params["w_in"], params["b_in"])
-
-    def layer(h, wb):
-        h_next = net.linear(net.phi(h), *wb)
-        return h_next, layers.mean_sq(h_next)
-
     q_first = layers.mean_sq(h)
-    h, q_rest = jax.lax.scan(layer, h, (params["w_hidden"], params["b_hidden"]))
+    h, q_rest = _hidden_stack(net, h, params, cfg, hp, layers.mean_sq)
     return layers.readout(net, net.phi(h), params), jnp.concatenate([q_first[None], q_rest])
+
+
+def _hidden_stack(net: layers.Net, h: jax.Array, params: dict, cfg: ModelConfig, hp: Hyper,
+                  per_layer=lambda h: None):
+    """The scanned hidden layers from the first hidden pre-activation h: (the last one, each
+    layer's `per_layer`). In a padded program (pad_depth) hidden layer l runs only for
+    l < hp.depth − 1 and is the identity after: the member's own network exactly, its masked
+    layers getting zero gradients (and a Jacobian of I)."""
+    stack = (params["w_hidden"], params["b_hidden"])
+
+    def layer(h, xs):
+        if cfg.padded:
+            l, wb = xs
+            h_next = jnp.where(l < hp.depth - 1, net.linear(net.phi(h), *wb), h)
+        else:
+            h_next = net.linear(net.phi(h), *xs)
+        return h_next, per_layer(h_next)
+
+    if cfg.padded:
+        stack = (jnp.arange(cfg.depth - 1), stack)
+    return jax.lax.scan(layer, h, stack)
 
 
 def stack_jacobian(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> jax.Array:
@@ -53,13 +70,7 @@ def stack_jacobian(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> j
     net = layers.Net(dataclasses.replace(cfg, compute_dtype="float32"), hp)
     h1 = net.linear(layers.network_input(x[None], cfg, False), params["w_in"], params["b_in"])
 
-    def stack(h):
-        def layer(h, wb):
-            return net.linear(net.phi(h), *wb), None
-
-        return jax.lax.scan(layer, h, (params["w_hidden"], params["b_hidden"]))[0]
-
-    return jax.jacfwd(stack)(h1[0])
+    return jax.jacfwd(lambda h: _hidden_stack(net, h, params, cfg, hp)[0])(h1[0])
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:
@@ -74,6 +85,18 @@ def unit_diversity(params: dict) -> jax.Array:
     return layers.unit_diversity(params["w_in"])
 
 
+def trim_padded(diagnostics: dict, depth: int) -> dict:
+    """A padded network's per-layer init diagnostics cut to a depth-`depth` member's own:
+    q of the input layer and its depth − 1 hidden layers; the weight-gradient norms of the
+    input layer, those hidden layers and the readout (the last entry)."""
+    q, grads = diagnostics["init_q"], diagnostics["init_grad_norm"]
+    return {**diagnostics, "init_q": q[:depth],
+            "init_grad_norm": np.concatenate([grads[:depth], grads[-1:]])}
+
+
+PAD = Pad(stacked=("w_hidden", "b_hidden"), trim=trim_padded)
+
+
 def lsuv_layers(cfg: ModelConfig) -> int:
     return cfg.depth
 
@@ -86,4 +109,4 @@ ARCH = Arch(
     name="mlp", summary="fully connected", layout=layout, forward=forward,
     weight_grad_norms=weight_grad_norms, unit_diversity=unit_diversity, cost=cost,
     inits=("lsuv",), lsuv_layers=lsuv_layers, scale_layer=layers.scale_plain_layer,
-    mnist1d_reference=("MLP", 68.0), jacobian=stack_jacobian)
+    mnist1d_reference=("MLP", 68.0), jacobian=stack_jacobian, pad=PAD)

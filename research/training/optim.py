@@ -1,0 +1,79 @@
+"""A member's optimizer: optax's own transformations chained (clipping, the direction,
+decoupled weight decay, the learning-rate schedule, per-tensor factors), each scalar the
+member's traced value; `Program` (engine.py) says which parts a population's program has."""
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from research.networks import init as init_schemes
+from research.networks import registry
+from research.networks.config import Hyper
+
+
+def learning_rate(program, hp: Hyper) -> optax.ScalarOrSchedule:
+    """The member's rate: hp.lr after a linear warm-up from 0, then held (constant) or decayed
+    to 0 at the last step (cosine, linear). A plain scalar when there is no schedule."""
+    warmup, rest = program.warmup_steps, program.steps - program.warmup_steps
+    if program.schedule == "constant" and not warmup:
+        return hp.lr
+    after = {"constant": lambda: optax.constant_schedule(hp.lr),
+             "cosine": lambda: optax.cosine_decay_schedule(hp.lr, rest),
+             "linear": lambda: optax.linear_schedule(hp.lr, 0.0, rest)}[program.schedule]()
+    if not warmup:
+        return after
+    return optax.join_schedules([optax.linear_schedule(0.0, hp.lr, warmup), after], [warmup])
+
+
+def optimizer(program, hp: Hyper) -> optax.GradientTransformation:
+    """Clipping by global norm, the update direction (SGD, heavy-ball momentum, Adam), decoupled
+    weight decay, the learning rate (schedule), and per-tensor factors — the parametrisation's
+    (μP) and the member's per-layer rates (for SGD, momentum and Adam alike, scaling the update
+    scales the rate): optax's own transformations, each scalar a member's traced value."""
+    parts = []
+    if program.clip:  # a member's 0 means no clipping: an infinite norm never triggers it
+        parts.append(optax.clip_by_global_norm(jnp.where(hp.clip_norm > 0, hp.clip_norm,
+                                                         jnp.inf)))
+    if program.optimizer == "momentum":
+        parts.append(optax.trace(decay=hp.momentum))
+    elif program.optimizer == "adam":
+        parts.append(optax.scale_by_adam(b1=hp.momentum))
+    elif program.optimizer != "sgd":
+        raise ValueError(f"unknown optimizer {program.optimizer!r}")
+    if program.decay:
+        parts.append(optax.add_decayed_weights(hp.weight_decay))
+    parts.append(optax.scale_by_learning_rate(learning_rate(program, hp)))
+    if program.model.parametrization == "mup":
+        factors = init_schemes.lr_multipliers(registry.get(program.arch).layout(program.model),
+                                              program.model, program.optimizer)
+        parts.append(_scale_each(factors))
+    if program.layer_rates:
+        layout = registry.get(program.arch).layout(program.model)
+        parts.append(_scale_each(init_schemes.layer_rates(layout, hp)))
+    if program.model.padded:
+        parts.append(_freeze_masked(registry.get(program.arch).pad.stacked, hp.depth))
+    return optax.chain(*parts)
+
+
+def _freeze_masked(stacked: tuple[str, ...], depth: jax.Array) -> optax.GradientTransformation:
+    """No update for the hidden layers past the member's own depth in a padded program. Their
+    gradients are 0 already (so SGD, momentum and Adam leave them, and the global norm a clip
+    reads is the member's own); this also keeps weight decay off them, so they stay what they
+    were and can never overflow."""
+    def update(updates, state, params=None):
+        out = dict(updates)
+        for name in stacked:
+            u = updates[name]
+            own = jnp.arange(u.shape[0]) < depth - 1
+            out[name] = jnp.where(own.reshape((-1,) + (1,) * (u.ndim - 1)), u, 0)
+        return out, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def _scale_each(factors: dict[str, float]) -> optax.GradientTransformation:
+    """Multiply each tensor's update by its factor."""
+    def update(updates, state, params=None):
+        return {name: u * factors[name] for name, u in updates.items()}, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)

@@ -1,0 +1,126 @@
+"""The spec checks that read more than one field's range: a network type's options, the
+gaussian dataset's sizes, the results folder, the memory budget and depth padding. Each takes
+a spec (or one combination's view of it, `spec.combinations`) and raises SpecError naming the
+field; `spec.validate` runs them. Below spec.py: it imports nothing of it, so imports stay
+one-way."""
+
+import dataclasses
+import os
+from pathlib import Path
+
+from research.common.errors import SpecError
+from research.networks import registry
+from research.networks.arch import ARCH_OPTIONS
+from research.networks.init import STRUCTURED
+
+
+def parse_budget(text: str) -> int | None:
+    """'auto' -> None; '512MB', '2GB', '1.5e9' -> bytes."""
+    if text == "auto":
+        return None
+    units = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+    upper = text.strip().upper()
+    scale = next((v for k, v in units.items() if upper.endswith(k)), 1.0)
+    number = upper[:-2] if scale != 1.0 else upper
+    try:
+        value = float(number) * scale
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SpecError("memory_budget", text,
+                        reason="expected 'auto' or a size such as 512MB, 8GB")
+    return int(value)
+
+
+def check_gaussian(spec) -> None:
+    """data_points and data_dim size the gaussian dataset, and mean nothing for the others."""
+    for name in ("data_points", "data_dim"):
+        value = getattr(spec, name)
+        if spec.dataset == "gaussian" and value < 1:
+            raise SpecError(name, value, reason="dataset gaussian needs it >= 1")
+        if spec.dataset != "gaussian" and value != 0:
+            raise SpecError(name, value, reason=f"applies to dataset gaussian only, not "
+                            f"{spec.dataset}")
+
+
+def _unset(view, name: str) -> bool:
+    """Whether a field holds its default (in a combination's view an axis holds one value,
+    compared with the default's first)."""
+    default = next(f.default for f in dataclasses.fields(view) if f.name == name)
+    value = getattr(view, name)
+    if isinstance(default, tuple) and not isinstance(value, tuple):
+        default = default[0]
+    return value == default
+
+
+def _takers(has) -> str:
+    return ", ".join(a.name for a in registry.all_archs() if has(a))
+
+
+def check_architecture(spec) -> None:
+    """Options that only mean something for some network types are refused elsewhere, rather
+    than silently ignored (and stored as if they had changed the run). Each type's record
+    says what it takes. `spec`: one combination's view (one value per static axis but depth
+    and width)."""
+    arch = registry.get(spec.arch)
+    if spec.model and spec.arch != "user":
+        raise SpecError("arch", spec.arch, reason="a model is its own network: arch must be "
+                        "user (the default when a model is given)")
+    if spec.init in STRUCTURED and spec.init not in arch.inits:
+        raise SpecError("init", spec.init, reason=f"is defined for arch "
+                        f"{_takers(lambda a: spec.init in a.inits)}, not {arch.name}")
+    for name in ARCH_OPTIONS:
+        if name not in arch.options and not _unset(spec, name):
+            raise SpecError(name, getattr(spec, name), reason=f"applies to "
+                            f"{_takers(lambda a, n=name: n in a.options)} only, not {arch.name}")
+    if spec.norm not in arch.norms:
+        raise SpecError("norm", spec.norm, reason=f"{spec.norm} is for the "
+                        f"{_takers(lambda a: spec.norm in a.norms)}; {arch.name} allows "
+                        f"{', '.join(arch.norms)}")
+    if spec.branch_layers not in (1, 2):
+        raise SpecError("branch_layers", spec.branch_layers, allowed="1, 2")
+    if spec.residual == "fixup" and spec.branch_layers != 2:
+        raise SpecError("residual", spec.residual,
+                        reason="fixup scales by L^(-1/(2m-2)): it needs branch_layers = 2")
+    if arch.check is not None:
+        arch.check(spec)
+    check_pad_depth(spec)
+
+
+# Inits whose draw is the same entry by entry at any depth once the flat draw is read at the
+# member's own offsets (`init.params` with a traced depth). LSUV rescales layer by layer over
+# the network's depth: refused.
+PAD_INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "zero", "constant",
+             "delta_orthogonal")
+
+
+def check_pad_depth(spec) -> None:
+    """pad_depth runs the depths of a sweep in one program at the largest, the extra hidden
+    layers masked to identities: only where that is exactly the member's own network — a type
+    whose record says its hidden stack can be masked (`Arch.pad`), an init that does not depend
+    on the depth, no depth-dependent residual scaling."""
+    if not spec.pad_depth:
+        return
+    arch = registry.get(spec.arch)
+    if arch.pad is None:
+        raise SpecError("pad_depth", True, reason=f"applies to arch "
+                        f"{_takers(lambda a: a.pad is not None)} only (one scanned hidden stack), "
+                        f"not {arch.name}")
+    if spec.init not in PAD_INITS:
+        raise SpecError("pad_depth", True, reason=f"init {spec.init} depends on the depth; "
+                        f"pad_depth allows init {', '.join(PAD_INITS)}")
+    if spec.residual in ("inv_sqrt_depth", "fixup"):
+        raise SpecError("pad_depth", True, reason=f"residual {spec.residual} scales by the "
+                        "depth; pad_depth allows residual fixed, skipinit")
+
+
+def check_out(path: Path) -> None:
+    """The results folder can be made and written: not a file, not under one, writable."""
+    if path.exists() and not path.is_dir():
+        raise SpecError("out", str(path), reason=f"{path} is a file, not a folder")
+    parent = next(p for p in (path, *path.parents) if p.exists())
+    if not parent.is_dir():
+        raise SpecError("out", str(path), reason=f"cannot make a folder under {parent}: "
+                        "it is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SpecError("out", str(path), reason=f"{parent} is not writable")
