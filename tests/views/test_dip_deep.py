@@ -49,7 +49,11 @@ def test_the_figure_reports_the_deep_cells_with_intervals(tmp_path):
     long = table[table["depth"] == 200].copy()
     long.loc[(long["sigma_w2"] == 4.0) & (long["seed"] == 1),
              ["outcome", "converged_step"]] = ("converged", 90)
-    facts = figure_plots.dip_deep({"dip-deep": table, "dip-deep-long": long}, tmp_path / "d.png")
+    # depth 300: only the critical nets reach the target, 2 of 3
+    deep = long.assign(depth=300, outcome=np.where(
+        (long["sigma_w2"] == 1.76) & (long["seed"] < 2), "converged", "stalled"))
+    facts = figure_plots.dip_deep({"dip-deep": table, "dip-deep-long": long,
+                                   "dip-deep-300": deep}, tmp_path / "d.png")
     assert (tmp_path / "d.png").stat().st_size > 0
     assert facts["grid_sigma_w2_nearest_critical"] == 1.76
     assert facts["deepest_trained_sigma1.76"] == 200 and facts["deepest_trained_sigma4"] == 0
@@ -58,5 +62,7 @@ def test_the_figure_reports_the_deep_cells_with_intervals(tmp_path):
     assert facts["median_steps_to_target_depth200_sigma1.76"] == 50.0
     assert facts["long_converged_depth200_sigma4"] == "1/3 (0.06–0.79)"
     assert facts["long_converged_depth200_sigma1"] == "0/3 (0.00–0.56)"
+    assert facts["deep300_converged_depth300_sigma1.76"] == "2/3 (0.21–0.94)"
+    assert facts["deep300_converged_depth300_sigma4"] == "0/3 (0.00–0.56)"
     # 6·ξ_c says: σ 1 and 4 train at neither depth (limits 22 and 42), 1.76 at both: all 6 right
     assert facts["rule_agrees"] == 6 and facts["rule_accuracy"] == 1.0

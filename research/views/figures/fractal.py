@@ -12,10 +12,12 @@ from research.theory import boxcount
 from research.views import report
 
 ACTIVATIONS = ("tanh", "relu", "linear")
-# zoom levels committed (scripts/fractal_presets.py wrote their windows)
-TANH = ("fractal-tanh", *(f"fractal-tanh-zoom{k}" for k in range(1, 4)))
-LINEAR = ("fractal-linear", *(f"fractal-linear-zoom{k}" for k in range(1, 5)))
-RELU = ("fractal-relu", "fractal-relu-zoom1", "fractal-relu-zoom2")
+# zoom levels committed per activation (scripts/fractal_presets.py wrote their windows, each
+# 10× narrower than the level above)
+ZOOMS = {"tanh": 9, "relu": 2, "linear": 4}
+LEVELS = {a: (f"fractal-{a}", *(f"fractal-{a}-zoom{k}" for k in range(1, n + 1)))
+          for a, n in ZOOMS.items()}
+TANH, RELU, LINEAR = (LEVELS[a] for a in ACTIVATIONS)
 PRESETS = (*TANH, *RELU, *LINEAR)
 # The paper's box-counting dimensions for these three settings (its Figure 1: full batch,
 # width 16, one hidden layer, lr × lr), as quoted in the README.
@@ -52,55 +54,82 @@ def _draw_map(ax, table: pd.DataFrame, title: str, inner: pd.DataFrame | None = 
                                                fill=False, ec="black", lw=1.2))
 
 
+def _height(table: pd.DataFrame) -> float:
+    """The window's height in decades of the output-layer rate."""
+    y = np.log10(table["lr_output"])
+    return float(y.max() - y.min())
+
+
+# panel layout: two rows of tanh levels (landscape, zooms 1–9), then relu, linear, the
+# box counts and the dimension against zoom depth
+MOSAIC = [["t0", "t1", "t2", "t3", "t4"], ["t5", "t6", "t7", "t8", "t9"],
+          ["r0", "rz", "l0", "lz", "box"], ["dim", "dim", "dim", "box2", "box2"]]
+
+
 def fractal(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     plt = report.pyplot()
-    fig, axes = plt.subplots(2, 4, figsize=(20, 9.5))
-    facts = {}
-    fits = {}
+    fig, axes = plt.subplot_mosaic(MOSAIC, figsize=(25, 21),
+                                   gridspec_kw={"height_ratios": [1, 1, 1, 0.9]})
+    facts, fits = {}, {}
     for activation in ACTIVATIONS:
-        names = [n for n in PRESETS if n.startswith(f"fractal-{activation}") and n in runs]
+        names = [n for n in LEVELS[activation] if n in runs]
         fits[activation] = {n: boxcount.dimension(boxcount.boundary(grid(runs[n])[2]))
                             for n in names}
     for k, name in enumerate(TANH):
-        if name not in runs:
+        if name not in runs or f"t{k}" not in axes:
             continue
         inner = runs.get(TANH[k + 1]) if k + 1 < len(TANH) else None
-        x, y, _, _ = grid(runs[name])
-        width = y[-1] - y[0]
-        _draw_map(axes[0, k], runs[name], f"tanh {'landscape' if k == 0 else f'zoom {k}'}: "
-                  f"{len(x)} × {len(y)}, {width:.2g} decades tall", inner)
-    for ax, name in zip(axes[1, :2], ("fractal-relu", "fractal-linear"), strict=True):
-        if name in runs:
-            x, y, _, _ = grid(runs[name])
-            _draw_map(ax, runs[name], f"{name.split('-')[1]} landscape: {len(x)} × {len(y)}")
-    deepest = [n for n in LINEAR if n in runs][-1:]
-    if deepest and deepest[0] != "fractal-linear":
-        x, y, _, _ = grid(runs[deepest[0]])
-        _draw_map(axes[1, 2], runs[deepest[0]],
-                  f"linear, deepest zoom: {y[-1] - y[0]:.2g} decades tall")
-    else:
-        axes[1, 2].axis("off")
-    ax = axes[1, 3]
-    for activation, marker in zip(ACTIVATIONS, "osd", strict=True):
-        for name, fit in fits[activation].items():
-            ax.plot(fit.sizes, fit.counts, marker=marker, lw=1,
-                    label=f"{name.removeprefix('fractal-')}: D = {fit.dimension:.2f}")
-        if fits[activation]:
-            zooms = [f for n, f in fits[activation].items() if "zoom" in n]
-            summary = boxcount.combine(zooms or list(fits[activation].values()))
-            facts[f"{activation}_dimension"] = summary["median_local"]
-            facts[f"{activation}_dimension_lo"] = summary["lo"]
-            facts[f"{activation}_dimension_hi"] = summary["hi"]
-            facts[f"{activation}_images"] = len(zooms) or len(fits[activation])
-            facts[f"{activation}_paper_dimension"] = PAPER[activation]
+        x, _, _, _ = grid(runs[name])
+        _draw_map(axes[f"t{k}"], runs[name], f"tanh {'landscape' if k == 0 else f'zoom {k}'}:"
+                  f" {len(x)}², {_height(runs[name]):.2g} decades tall", inner)
+    for activation, key in (("relu", "r"), ("linear", "l")):
+        names = [n for n in LEVELS[activation] if n in runs]
+        for ax, name in ((axes[f"{key}0"], names[0] if names else None),
+                         (axes[f"{key}z"], names[-1] if len(names) > 1 else None)):
+            if name is None:
+                ax.axis("off")
+                continue
+            x, _, _, _ = grid(runs[name])
+            level = "landscape" if name == LEVELS[activation][0] else "deepest zoom"
+            _draw_map(ax, runs[name], f"{activation} {level}: {len(x)}², "
+                      f"{_height(runs[name]):.2g} decades tall")
+    for ax, activations in ((axes["box"], ("tanh",)), (axes["box2"], ("relu", "linear"))):
+        for activation in activations:
             for name, fit in fits[activation].items():
-                facts[f"{name}_dimension"] = fit.dimension
-                facts[f"{name}_trained_share"] = float(
-                    (runs[name]["outcome"] == "converged").mean())
-                facts[f"{name}_networks"] = int(len(runs[name]))
-    ax.set(xscale="log", yscale="log", xlabel="box size (pixels)",
-           ylabel="boxes holding boundary", title="box counting (slope = −D)")
-    ax.legend(fontsize=7)
+                ax.plot(fit.sizes, fit.counts, marker="osd"[ACTIVATIONS.index(activation)],
+                        lw=1, label=f"{name.removeprefix('fractal-')}: D = {fit.dimension:.2f}")
+        ax.set(xscale="log", yscale="log", xlabel="box size (pixels)",
+               ylabel="boxes holding boundary",
+               title=f"box counting, {' and '.join(activations)} (slope = −D)")
+        ax.legend(fontsize=6, ncol=2)
+    ax = axes["dim"]
+    for activation, marker in zip(ACTIVATIONS, "osd", strict=True):
+        if not fits[activation]:
+            continue
+        heights = [_height(runs[n]) for n in fits[activation]]
+        dims = [f.dimension for f in fits[activation].values()]
+        line, = ax.plot(heights, dims, marker=marker, label=f"{activation} (measured)")
+        ax.axhline(PAPER[activation], color=line.get_color(), ls=":",
+                   label=f"{activation}: paper {PAPER[activation]}")
+        zooms = [f for n, f in fits[activation].items() if "zoom" in n]
+        summary = boxcount.combine(zooms or list(fits[activation].values()))
+        facts[f"{activation}_dimension"] = summary["median_local"]
+        facts[f"{activation}_dimension_lo"] = summary["lo"]
+        facts[f"{activation}_dimension_hi"] = summary["hi"]
+        facts[f"{activation}_images"] = len(zooms) or len(fits[activation])
+        facts[f"{activation}_paper_dimension"] = PAPER[activation]
+        # decades of scale from the landscape's height to the deepest zoom's
+        facts[f"{activation}_decades_spanned"] = float(np.log10(max(heights) / min(heights)))
+        for name, fit in fits[activation].items():
+            facts[f"{name}_dimension"] = fit.dimension
+            facts[f"{name}_decades_tall"] = _height(runs[name])
+            facts[f"{name}_trained_share"] = float((runs[name]["outcome"] == "converged").mean())
+            facts[f"{name}_networks"] = int(len(runs[name]))
+    ax.set(xscale="log", xlabel="window height (decades of output-layer rate)",
+           ylabel="box-counting dimension D", ylim=(0.9, 2.05),
+           title="D at every zoom level: 1 is a smooth curve, 2 fills the plane")
+    ax.invert_xaxis()
+    ax.legend(fontsize=8, ncol=2)
     fig.suptitle("Trainability of a width-16 one-hidden-layer mean-field net, full-batch GD, "
                  "float64: blue trained (darker: loss fell further), red not (darker: "
                  "diverged sooner)")

@@ -168,10 +168,27 @@ def theory_phase(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     return {"critical_sigma_w2_at_sigma_b2_0.05": theory.critical_sigma_w2("tanh", 0.05)}
 
 
+def _accuracy_curves(ax, table: pd.DataFrame, colours: dict, nearest: float, target: float,
+                     name: str) -> None:
+    """Every net's training accuracy against step, coloured by σ_w² (the critical one on top)."""
+    for sigma in np.sort(table["sigma_w2"].unique()):
+        members = table[table["sigma_w2"] == sigma]
+        for k, row in enumerate(members.itertuples()):
+            ax.plot(row.curve_steps, row.acc_curve, color=colours[sigma],
+                    lw=1.6 if sigma == nearest else 1, zorder=3 if sigma == nearest else 2,
+                    label=f"σ_w² = {sigma:g}" if k == 0 else None)
+    ax.axhline(target, color="black", lw=0.8, ls=":", label=f"target {target:g}")
+    ax.axhline(0.1, color="0.6", lw=0.8, ls="--", label="chance 0.1")
+    ax.set(xlabel="step", ylabel="training accuracy (eval subset)", ylim=(0, 1),
+           title=f"depth {int(table['depth'].max())}, {int(table['steps'].iloc[0])} steps "
+                 f"({name}): every net")
+    ax.legend(fontsize=7, ncol=2)
+
+
 def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """Schoenholz et al.'s headline at depth ≥ 200: the map over σ_w² × depth with 6·ξ_c, and
-    the training-accuracy curves of the deepest nets trained twice as long (dip-deep-long), one
-    colour per σ_w²."""
+    the training-accuracy curves of every net at depth 200 trained twice as long
+    (dip-deep-long) and at depth 300 (dip-deep-300), one colour per σ_w²."""
     from research.views.maps import draw_map
 
     plt = report.pyplot()
@@ -182,7 +199,7 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     nearest = float(sigmas[np.argmin(np.abs(sigmas - critical))])
     deepest = int(table["depth"].max())
     target = float(table["target_acc"].iloc[0])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(19, 5))
     image = draw_map(left, table)
     fig.colorbar(image, ax=left, label="P(converged)")
     left.set(xlabel="σ_w² (weight variance × fan-in)", ylabel="depth (hidden layers)",
@@ -195,18 +212,8 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
                **dict(zip(above, plt.get_cmap("Reds")(np.linspace(0.5, 0.9, len(above))),
                           strict=True)), nearest: "black"}
     long = runs["dip-deep-long"]
-    for sigma in np.sort(long["sigma_w2"].unique()):
-        members = long[long["sigma_w2"] == sigma]
-        for k, row in enumerate(members.itertuples()):
-            right.plot(row.curve_steps, row.acc_curve, color=colours[sigma],
-                       lw=1.6 if sigma == nearest else 1, zorder=3 if sigma == nearest else 2,
-                       label=f"σ_w² = {sigma:g}" if k == 0 else None)
-    right.axhline(target, color="black", lw=0.8, ls=":", label=f"target {target:g}")
-    right.axhline(0.1, color="0.6", lw=0.8, ls="--", label="chance 0.1")
-    right.set(xlabel="step", ylabel="training accuracy (eval subset)", ylim=(0, 1),
-              title=f"depth {int(long['depth'].max())}, {int(long['steps'].iloc[0])} steps "
-                    f"(dip-deep-long): every net")
-    right.legend(fontsize=7, ncol=2)
+    for ax, name in ((middle, "dip-deep-long"), (right, "dip-deep-300")):
+        _accuracy_curves(ax, runs[name], colours, nearest, target, name)
     fig.tight_layout()
     report.save_figure(fig, path)
 
@@ -222,8 +229,9 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         facts[f"deepest_trained_sigma{sigma:g}"] = int(trained.max()) if len(trained) else 0
         facts[f"six_xi_c_sigma{sigma:g}"] = float(
             theory.trainable_depth("tanh", np.array([sigma]), sigma_b2)[0])
-    long_cells = convergence_map(long, "depth", "sigma_w2")
-    for prefix, rows in (("", cells[cells["depth"] >= 200]), ("long_", long_cells)):
+    longer = {"long_": convergence_map(long, "depth", "sigma_w2"),
+              "deep300_": convergence_map(runs["dip-deep-300"], "depth", "sigma_w2")}
+    for prefix, rows in (("", cells[cells["depth"] >= 200]), *longer.items()):
         for row in rows.itertuples():
             key = f"depth{row.depth}_sigma{row.sigma_w2:g}"
             lo, hi = max(row.lo, 0.0), min(row.hi, 1.0)  # no "-0.00" from rounding
