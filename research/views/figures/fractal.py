@@ -14,11 +14,13 @@ from research.views import report
 ACTIVATIONS = ("tanh", "relu", "linear")
 # zoom levels committed per activation (scripts/fractal_presets.py wrote their windows, each
 # 10× narrower than the level above)
-ZOOMS = {"tanh": 9, "relu": 2, "linear": 4}
+ZOOMS = {"tanh": 9, "relu": 2, "linear": 10}
 LEVELS = {a: (f"fractal-{a}", *(f"fractal-{a}-zoom{k}" for k in range(1, n + 1)))
           for a, n in ZOOMS.items()}
 TANH, RELU, LINEAR = (LEVELS[a] for a in ACTIVATIONS)
-PRESETS = (*TANH, *RELU, *LINEAR)
+# one zoom window again at twice the resolution: does the measured dimension depend on it?
+HIRES = ("fractal-tanh-zoom5", "fractal-tanh-zoom5-256")
+PRESETS = (*TANH, *RELU, *LINEAR, HIRES[1])
 # The paper's box-counting dimensions for these three settings (its Figure 1: full batch,
 # width 16, one hidden layer, lr × lr), as quoted in the README.
 PAPER = {"tanh": 1.66, "relu": 1.55, "linear": 1.17}
@@ -123,8 +125,20 @@ def fractal(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         for name, fit in fits[activation].items():
             facts[f"{name}_dimension"] = fit.dimension
             facts[f"{name}_decades_tall"] = _height(runs[name])
+            # share of pixels on the boundary, and the slope between 1- and 2-pixel boxes: where
+            # most pixels are boundary, the larger boxes are all full and their slope is 2
+            facts[f"{name}_boundary_share"] = float(fit.counts[0] / np.prod(
+                np.array(grid(runs[name])[2].shape) - 1))
+            facts[f"{name}_smallest_scale_slope"] = float(fit.local[0])
             facts[f"{name}_trained_share"] = float((runs[name]["outcome"] == "converged").mean())
             facts[f"{name}_networks"] = int(len(runs[name]))
+    if all(n in runs for n in HIRES):
+        fit = boxcount.dimension(boxcount.boundary(grid(runs[HIRES[1]])[2]))
+        ax.plot(_height(runs[HIRES[1]]), fit.dimension, marker="*", ms=12, ls="none",
+                color="black", label=f"tanh zoom 5 at 256²: D = {fit.dimension:.2f}")
+        facts[f"{HIRES[1]}_dimension"] = fit.dimension
+        facts[f"{HIRES[1]}_smallest_scale_slope"] = float(fit.local[0])
+        facts[f"{HIRES[1]}_networks"] = int(len(runs[HIRES[1]]))
     ax.set(xscale="log", xlabel="window height (decades of output-layer rate)",
            ylabel="box-counting dimension D", ylim=(0.9, 2.05),
            title="D at every zoom level: 1 is a smooth curve, 2 fills the plane")
@@ -133,6 +147,6 @@ def fractal(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     fig.suptitle("Trainability of a width-16 one-hidden-layer mean-field net, full-batch GD, "
                  "float64: blue trained (darker: loss fell further), red not (darker: "
                  "diverged sooner)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))  # room for the suptitle
     report.save_figure(fig, path)
     return facts
