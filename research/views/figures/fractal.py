@@ -14,7 +14,7 @@ from research.views import report
 ACTIVATIONS = ("tanh", "relu", "linear")
 # zoom levels committed per activation (scripts/fractal_presets.py wrote their windows, each
 # 10× narrower than the level above)
-ZOOMS = {"tanh": 9, "relu": 2, "linear": 10}
+ZOOMS = {"tanh": 9, "relu": 5, "linear": 10}
 LEVELS = {a: (f"fractal-{a}", *(f"fractal-{a}-zoom{k}" for k in range(1, n + 1)))
           for a, n in ZOOMS.items()}
 TANH, RELU, LINEAR = (LEVELS[a] for a in ACTIVATIONS)
