@@ -41,7 +41,7 @@ def test_shapes(arch, mnist1d):
 
 
 # The slowest two compile most; their engine paths are also checked by the arch tests above.
-SLOW_CLI = ("transformer", "resnet", "rnn")
+SLOW_CLI = ("transformer", "resnet", "rnn", "cnn")  # cnn: mlp's forward with convolutions
 
 
 @pytest.mark.parametrize("arch", [pytest.param(a, marks=pytest.mark.slow) if a in SLOW_CLI else a

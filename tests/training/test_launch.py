@@ -21,6 +21,9 @@ def _sorted(frame):
     return frame.sort_values("run_id").reset_index(drop=True)
 
 
+# 16 s: the launcher end to end; shards' union = one process is also
+# tests/training/test_faults.py::test_union_of_shards_equals_one_process (in CI)
+@pytest.mark.slow
 def test_local_array_of_shards_equals_one_process(tmp_path):
     # 6 runs in populations of 2: shard 1/2 trains two populations, shard 2/2 one.
     tiny = spec.from_dict({**TINY, "seeds": 3, "max_members": 2})

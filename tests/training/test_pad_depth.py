@@ -84,6 +84,9 @@ def test_a_padded_member_trains_as_its_own_program(mnist1d, optimizer, extra):
     assert "diverged" in outcomes and len(outcomes) >= 2  # the comparison covers both kinds
 
 
+# 21 s: the CLI path end to end; the equality it checks is test_a_padded_member_trains_as_its_own
+# _program's (engine) and the ids' is test_pad_depth_is_an_execution_choice_not_part_of_run_ids
+@pytest.mark.slow
 def test_cli_sweep_with_pad_depth_stores_the_same_runs(tmp_path):
     spec_file = tmp_path / "pad.toml"
     spec_file.write_text(presets.to_toml(tiny_spec(depth=DEPTHS, max_members=2, steps=20,
