@@ -73,10 +73,11 @@ def fractal(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     fig, axes = plt.subplot_mosaic(MOSAIC, figsize=(25, 21),
                                    gridspec_kw={"height_ratios": [1, 1, 1, 0.9]})
     facts, fits = {}, {}
+    # each image's boundary pixels, once: the fits and the boundary shares read them
+    edges = {n: boxcount.boundary(grid(table)[2]) for n, table in runs.items() if n in PRESETS}
     for activation in ACTIVATIONS:
-        names = [n for n in LEVELS[activation] if n in runs]
-        fits[activation] = {n: boxcount.dimension(boxcount.boundary(grid(runs[n])[2]))
-                            for n in names}
+        fits[activation] = {n: boxcount.dimension(edges[n]) for n in LEVELS[activation]
+                            if n in runs}
     for k, name in enumerate(TANH):
         if name not in runs or f"t{k}" not in axes:
             continue
@@ -127,13 +128,12 @@ def fractal(runs: dict[str, pd.DataFrame], path: Path) -> dict:
             facts[f"{name}_decades_tall"] = _height(runs[name])
             # share of pixels on the boundary, and the slope between 1- and 2-pixel boxes: where
             # most pixels are boundary, the larger boxes are all full and their slope is 2
-            facts[f"{name}_boundary_share"] = float(fit.counts[0] / np.prod(
-                np.array(grid(runs[name])[2].shape) - 1))
+            facts[f"{name}_boundary_share"] = float(edges[name].mean())
             facts[f"{name}_smallest_scale_slope"] = float(fit.local[0])
             facts[f"{name}_trained_share"] = float((runs[name]["outcome"] == "converged").mean())
             facts[f"{name}_networks"] = int(len(runs[name]))
     if all(n in runs for n in HIRES):
-        fit = boxcount.dimension(boxcount.boundary(grid(runs[HIRES[1]])[2]))
+        fit = boxcount.dimension(edges[HIRES[1]])
         ax.plot(_height(runs[HIRES[1]]), fit.dimension, marker="*", ms=12, ls="none",
                 color="black", label=f"tanh zoom 5 at 256²: D = {fit.dimension:.2f}")
         facts[f"{HIRES[1]}_dimension"] = fit.dimension
