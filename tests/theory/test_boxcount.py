@@ -75,3 +75,70 @@ def test_boundary_of_a_half_plane_is_a_line():
 def test_empty_set_refused():
     with pytest.raises(ValueError):
         boxcount.dimension(np.zeros((64, 64), bool))
+
+
+# --- the paper's estimator: spanning boxes, porespy's sizes and gradient slopes ---
+
+
+def _porespy_count(im, d):
+    """The slow obvious version: the double loop the paper's notebook ran (porespy's
+    metrics.boxcount), written out."""
+    result = 0
+    for i in range(0, im.shape[0], d):
+        for j in range(0, im.shape[1], d):
+            box = im[i:i + d, j:j + d]
+            result += bool(np.any(box)) - bool(np.all(box))
+    return result
+
+
+@pytest.mark.parametrize("shape", [(127, 127), (100, 73), (255, 255)])
+def test_spanning_count_equals_the_loop(shape):
+    rng = np.random.default_rng(sum(shape))
+    for density in (0.02, 0.5, 0.97):
+        img = rng.random(shape) < density
+        img[: shape[0] // 3, : shape[1] // 4] = True  # whole boxes full: they must not count
+        for size in boxcount.spanning_sizes(shape):
+            assert boxcount.spanning_count(img, int(size)) == _porespy_count(img, int(size))
+
+
+def test_spanning_sizes_are_porespys():
+    assert boxcount.spanning_sizes((127, 127)).tolist() == [10, 13, 17, 23, 30, 41, 54, 72,
+                                                            95, 126]
+
+
+def test_spanning_line_is_one():
+    assert boxcount.spanning_dimension(_line()).dimension == pytest.approx(1.0, abs=0.05)
+
+
+def test_spanning_koch_curve():
+    fit = boxcount.spanning_dimension(_koch())
+    assert fit.dimension == pytest.approx(math.log(4) / math.log(3), abs=0.08)
+
+
+def test_spanning_counts_the_outline_of_a_filled_region():
+    """A filled disc: the textbook count says 2, the spanning count measures its circle."""
+    y, x = np.mgrid[:1024, :1024]
+    disc = (y - 512) ** 2 + (x - 512) ** 2 < 400 ** 2
+    assert boxcount.dimension(disc).dimension > 1.9
+    assert boxcount.spanning_dimension(disc).dimension == pytest.approx(1.0, abs=0.08)
+
+
+@pytest.mark.parametrize("n, value", [(127, 1.70), (255, 1.65)])
+def test_speckle_measures_only_the_box_grid(n, value):
+    """Where every box holds both kinds of pixel the estimate is the grid's, for any speckle."""
+    reference = boxcount.all_boxes_span((n, n))
+    assert reference.dimension == pytest.approx(value, abs=0.005)
+    rng = np.random.default_rng(n)
+    for density in (0.3, 0.7):
+        fit = boxcount.spanning_dimension(rng.random((n, n)) < density)
+        assert fit.counts.tolist() == reference.counts.tolist()
+
+
+def test_combine_interval_holds_its_estimate():
+    rng = np.random.default_rng(1)
+    fits = [boxcount.spanning_dimension(rng.random((127, 127)) < p) for p in (0.001, 0.01, 0.5)]
+    fits.append(boxcount.spanning_dimension(_line(512)))
+    out = boxcount.combine(fits)
+    assert out["lo"] <= out["median_local"] <= out["hi"]
+    assert out["lo"] < out["hi"]
+    assert boxcount.combine(fits) == out  # fixed seed: the same facts on every redraw

@@ -172,5 +172,9 @@ def test_fractal_measures_a_straight_boundary_as_dimension_one(tmp_path):
     assert (tmp_path / "f.png").stat().st_size > 0
     for activation in fractal.ACTIVATIONS:
         assert facts[f"{activation}_dimension"] == pytest.approx(1.0, abs=0.1)
+        assert facts[f"{activation}_textbook_dimension"] == pytest.approx(1.0, abs=0.1)
+        assert facts[f"{activation}_dimension_lo"] <= facts[f"{activation}_dimension"]
+        assert facts[f"{activation}_dimension"] <= facts[f"{activation}_dimension_hi"]
+        assert facts[f"{activation}_saturated_images"] == 0
         assert facts[f"{activation}_paper_dimension"] == fractal.PAPER[activation]
     assert facts["fractal-tanh_trained_share"] == pytest.approx(trained.mean())
