@@ -13,6 +13,8 @@ level above's centre. So a zoom preset is written only once the level above has 
         --pick nearest                                          # fractal-tanh-zoom1.toml
     python scripts/fractal_presets.py tanh --zoom 2 --resolution 128   # 10×, densest
     ...
+    python scripts/fractal_presets.py tanh --zoom 2 --resolution 128 --pick nearest \
+        --branch nearest                     # a second path from zoom 1: fractal-tanh-nearest-zoom2
 
 The committed presets are what `initmap figures fractal --rerun` trains; this script only
 records how their windows were chosen.
@@ -120,8 +122,15 @@ def main() -> None:
     parser.add_argument("--pick", choices=("nearest", "densest"), default="densest",
                         help="centre: the boundary cell nearest the level above's centre, or "
                              "the window of the new size holding the most boundary")
+    parser.add_argument("--branch", default="",
+                        help="a second zoom path: presets fractal-ACT-BRANCH-zoomK, leaving "
+                             "the main path after its last level (e.g. --branch nearest "
+                             "--pick nearest --zoom 2 starts from fractal-ACT-zoom1)")
     args = parser.parse_args()
     base = f"fractal-{args.activation}"
+    main_base = base
+    if args.branch:
+        base = f"{base}-{args.branch}"
     n = args.resolution
     if args.landscape:
         (x0, x1), (y0, y1) = LANDSCAPE[args.activation]
@@ -130,7 +139,9 @@ def main() -> None:
     else:
         import pandas as pd
 
-        above = base if args.zoom == 1 else f"{base}-zoom{args.zoom - 1}"
+        above = main_base if args.zoom == 1 else f"{base}-zoom{args.zoom - 1}"
+        if not (PRESETS / f"{above}.toml").exists():  # a branch's first level
+            above = f"{main_base}-zoom{args.zoom - 1}"
         import tomllib
 
         table = pd.read_parquet(DATA / above / "runs")
