@@ -14,7 +14,7 @@ import pytest
 
 from research.cli.main import main
 from research.common.errors import SpecError
-from research.networks import user
+from research.networks import user, user_built
 from research.theory import meanfield as theory
 from research.training import engine, spec
 from research.training.data import load_dataset
@@ -254,8 +254,8 @@ def test_im2col_convolution_is_lax_convolution(x_shape, w_shape, padding, stride
     w = jax.random.normal(jax.random.key(1), w_shape)
     spec_ = ("NWC", "WIO", "NWC") if len(x_shape) == 3 else ("NHWC", "HWIO", "NHWC")
     numbers = jax.lax.conv_dimension_numbers(x_shape, w_shape, spec_)
-    ours = user.im2col_conv(x, w, strides, padding, dimension_numbers=numbers)
-    theirs = user._LAX_CONV(x, w, strides, padding, dimension_numbers=numbers)
+    ours = user_built.im2col_conv(x, w, strides, padding, dimension_numbers=numbers)
+    theirs = user_built._LAX_CONV(x, w, strides, padding, dimension_numbers=numbers)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
@@ -267,7 +267,7 @@ def test_flax_convolutions_run_as_matmuls(mnist):
     jaxpr = str(jax.make_jaxpr(lambda p: user.train_forward(p, mnist.x[:8], program.model, hp,
                                                             jax.random.key(0)))(params))
     assert "conv_general_dilated" not in jaxpr
-    assert jax.lax.conv_general_dilated is user._LAX_CONV  # restored after tracing
+    assert jax.lax.conv_general_dilated is user_built._LAX_CONV  # restored after tracing
 
 
 def test_models_are_an_axis_like_any_static_field():

@@ -13,6 +13,7 @@ from research.cli import theory as theory_verb
 from research.common.activations import get_activation
 from research.common.errors import SpecError
 from research.theory import meanfield as theory
+from research.theory import quadrature
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
@@ -138,9 +139,9 @@ def test_quadrature_matches_scipy_quad(name, x64):
     phi, dphi = get_activation(name), theory.derivative(get_activation(name))
     np_phi, np_dphi = NUMPY_ACTIVATIONS[name]
     for q in (0.05, 1.3, 60.0):
-        ours = float(theory.gaussian_expectation(lambda u: phi(u) ** 2, q))
+        ours = float(quadrature.gaussian_expectation(lambda u: phi(u) ** 2, q))
         assert ours == pytest.approx(scipy_expectation(lambda u: np_phi(u) ** 2, q), rel=1e-9)
-        ours = float(theory.gaussian_expectation(lambda u: dphi(u) ** 2, q))
+        ours = float(quadrature.gaussian_expectation(lambda u: dphi(u) ** 2, q))
         assert ours == pytest.approx(scipy_expectation(lambda u: np_dphi(u) ** 2, q), rel=1e-9)
 
 
