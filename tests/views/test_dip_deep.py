@@ -52,8 +52,14 @@ def test_the_figure_reports_the_deep_cells_with_intervals(tmp_path):
     # depth 300: only the critical nets reach the target, 2 of 3
     deep = long.assign(depth=300, outcome=np.where(
         (long["sigma_w2"] == 1.76) & (long["seed"] < 2), "converged", "stalled"))
+    # the same nets trained twice as long: the third critical net gets there too
+    deeper = deep.assign(steps=200, outcome=np.where(deep["sigma_w2"] == 1.76, "converged",
+                                                     "stalled"),
+                         converged_step=np.where(deep["sigma_w2"] == 1.76,
+                                                 [50, 50, 150] * 3, -1))
     facts = figure_plots.dip_deep({"dip-deep": table, "dip-deep-long": long,
-                                   "dip-deep-300": deep}, tmp_path / "d.png")
+                                   "dip-deep-300": deep, "dip-deep-300-long": deeper},
+                                  tmp_path / "d.png")
     assert (tmp_path / "d.png").stat().st_size > 0
     assert facts["grid_sigma_w2_nearest_critical"] == 1.76
     assert facts["deepest_trained_sigma1.76"] == 200 and facts["deepest_trained_sigma4"] == 0
@@ -64,5 +70,8 @@ def test_the_figure_reports_the_deep_cells_with_intervals(tmp_path):
     assert facts["long_converged_depth200_sigma1"] == "0/3 (0.00–0.56)"
     assert facts["deep300_converged_depth300_sigma1.76"] == "2/3 (0.21–0.94)"
     assert facts["deep300_converged_depth300_sigma4"] == "0/3 (0.00–0.56)"
+    assert facts["deep300long_converged_depth300_sigma1.76"] == "3/3 (0.44–1.00)"
+    assert facts["deep300long_steps_to_target_sigma1.76"] == "50, 50, 150"
+    assert facts["deep300long_steps_to_target_sigma4"] == "-"
     # 6·ξ_c says: σ 1 and 4 train at neither depth (limits 22 and 42), 1.76 at both: all 6 right
     assert facts["rule_agrees"] == 6 and facts["rule_accuracy"] == 1.0

@@ -188,7 +188,8 @@ def _accuracy_curves(ax, table: pd.DataFrame, colours: dict, nearest: float, tar
 def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     """Schoenholz et al.'s headline at depth ≥ 200: the map over σ_w² × depth with 6·ξ_c, and
     the training-accuracy curves of every net at depth 200 trained twice as long
-    (dip-deep-long) and at depth 300 (dip-deep-300), one colour per σ_w²."""
+    (dip-deep-long) and at depth 300 (dip-deep-300-long, 30000 steps, whose first 15000 are
+    dip-deep-300's), one colour per σ_w²."""
     from research.views.maps import draw_map
 
     plt = report.pyplot()
@@ -212,8 +213,11 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
                **dict(zip(above, plt.get_cmap("Reds")(np.linspace(0.5, 0.9, len(above))),
                           strict=True)), nearest: "black"}
     long = runs["dip-deep-long"]
-    for ax, name in ((middle, "dip-deep-long"), (right, "dip-deep-300")):
+    for ax, name in ((middle, "dip-deep-long"), (right, "dip-deep-300-long")):
         _accuracy_curves(ax, runs[name], colours, nearest, target, name)
+    short = int(runs["dip-deep-300"]["steps"].iloc[0])
+    right.axvline(short, color="0.4", lw=0.8, ls="-.", label=f"dip-deep-300's {short} steps")
+    right.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     report.save_figure(fig, path)
 
@@ -230,7 +234,8 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         facts[f"six_xi_c_sigma{sigma:g}"] = float(
             theory.trainable_depth("tanh", np.array([sigma]), sigma_b2)[0])
     longer = {"long_": convergence_map(long, "depth", "sigma_w2"),
-              "deep300_": convergence_map(runs["dip-deep-300"], "depth", "sigma_w2")}
+              "deep300_": convergence_map(runs["dip-deep-300"], "depth", "sigma_w2"),
+              "deep300long_": convergence_map(runs["dip-deep-300-long"], "depth", "sigma_w2")}
     for prefix, rows in (("", cells[cells["depth"] >= 200]), *longer.items()):
         for row in rows.itertuples():
             key = f"depth{row.depth}_sigma{row.sigma_w2:g}"
@@ -240,6 +245,12 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     for depth, group in at_critical.groupby("depth"):
         facts[f"median_steps_to_target_depth{depth}_sigma{nearest:g}"] = float(
             group["converged_step"].median())
+    deep = runs["dip-deep-300-long"]
+    for sigma, group in deep.groupby("sigma_w2"):
+        steps = sorted(group.loc[group["outcome"] == "converged", "converged_step"].astype(int))
+        facts[f"deep300long_steps_to_target_sigma{sigma:g}"] = ", ".join(map(str, steps)) or "-"
+        facts[f"deep300long_best_train_acc_sigma{sigma:g}"] = ", ".join(
+            f"{max(curve):.3f}" for curve in group["acc_curve"])
     best = table.groupby(["depth", "sigma_w2"])["final_train_acc"].median()
     for sigma in sigmas:
         facts[f"median_final_train_acc_depth{deepest}_sigma{sigma:g}"] = float(
