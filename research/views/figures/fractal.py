@@ -20,7 +20,7 @@ LEVELS = {a: (f"fractal-{a}", *(f"fractal-{a}-zoom{k}" for k in range(1, n + 1))
           for a, n in ZOOMS.items()}
 # second paths, leaving the main one after zoom 1 and centred on the boundary cell nearest
 # the level above's centre (`--branch nearest`): the densest rule walks into speckle
-NEAREST = {"tanh": 9}
+NEAREST = {"tanh": 9, "relu": 5}
 BRANCHES = {f"{a}-nearest": (*LEVELS[a][:2], *(f"fractal-{a}-nearest-zoom{k}"
                                                for k in range(2, n + 1)))
             for a, n in NEAREST.items()}
@@ -154,7 +154,7 @@ def fractal(runs: dict[str, pd.DataFrame], path: Path) -> dict:
                for shape in sorted({e.shape for e in edges.values()})}
     markers = dict(zip(SEQUENCES, "osd^v", strict=False))
     for ax, sequences in ((axes["box"], ("tanh", "tanh-nearest")),
-                          (axes["box2"], ("relu", "linear"))):
+                          (axes["box2"], ("relu", "relu-nearest", "linear"))):
         for sequence in sequences:
             for name, fit in fits[sequence].items():
                 if sequence in BRANCHES and name in LEVELS[sequence.split("-")[0]]:
