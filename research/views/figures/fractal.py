@@ -201,6 +201,8 @@ def fractal(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         ax.axhline(ref.dimension, color="grey", lw=3, alpha=0.4,
                    label=f"the paper's estimator on speckle, {shape[0]}²")
         facts[f"speckle_dimension_{shape[0]}x{shape[1]}"] = ref.dimension
+    # and at the notebook's resolution (4096² landscapes, 4095² boundary images)
+    facts["speckle_dimension_4095x4095"] = boxcount.all_boxes_span((4095, 4095)).dimension
     if all(n in runs for n in HIRES):
         fit = spanning[HIRES[1]]
         ax.plot(_height(runs[HIRES[1]]), fit.dimension, marker="*", ms=12, ls="none",
