@@ -55,8 +55,11 @@ def default_sizes(shape: tuple[int, ...]) -> np.ndarray:
 class BoxCount:
     sizes: np.ndarray  # box sizes in pixels
     counts: np.ndarray  # N(s)
-    dimension: float  # −slope of the least-squares line through (log s, log N)
-    local: np.ndarray  # −slope between consecutive sizes (what the paper takes medians of)
+    # `dimension`: the textbook count's least-squares −slope through (log s, log N); the
+    # spanning count's median of `local`
+    dimension: float
+    # −slopes: between consecutive sizes (textbook), or np.gradient at each size (spanning)
+    local: np.ndarray
 
 
 def dimension(image: np.ndarray, sizes=None) -> BoxCount:
@@ -106,9 +109,9 @@ def spanning_dimension(image: np.ndarray, bins: int = 10) -> BoxCount:
 
 def all_boxes_span(shape: tuple[int, int], bins: int = 10) -> BoxCount:
     """`spanning_dimension` of an image in which every box holds both kinds of pixel (a fine
-    speckle): the counts are the number of boxes (⌈h/s⌉·⌈w/s⌉ but for cut boxes of one pixel), so the value says nothing about
-    the set, only the image's size (1.70 at 127², 1.65 at 255²: below 2 because the largest
-    boxes are few and cut by the edge)."""
+    speckle): the counts are the number of boxes (⌈h/s⌉·⌈w/s⌉, less cut boxes of one pixel),
+    so the value says nothing about the set, only the image's size (1.70 at 127², 1.65 at
+    255²: below 2 because the largest boxes are few and cut by the edge)."""
     sizes = spanning_sizes(shape, bins)
 
     def sides(n, s):  # box sides along one axis: whole boxes, then the one the edge cuts

@@ -84,7 +84,7 @@ MOSAIC = [["t0", "t1", "t2", "t3", "t4"], ["t5", "t6", "t7", "t8", "t9"],
 
 def _saturated(fit: boxcount.BoxCount, speckle: boxcount.BoxCount) -> bool:
     """At every size, at least 95% of the boxes hold boundary and non-boundary pixels: the
-    paper's estimate of this image is (within 0.05/decade) the box grid's, not the boundary's."""
+    paper's estimate of this image is (nearly) the box grid's, not the boundary's."""
     return bool((fit.counts >= SATURATED * speckle.counts).all())
 
 
@@ -94,9 +94,9 @@ def _estimates(sequence: str, fits: dict, textbook: dict, speckle: dict,
     notebook pools them) with a bootstrap interval; the same over the images it does not
     saturate; the textbook count's over the zooms, for comparison."""
     activation = sequence.split("-")[0]
-    both = boxcount.combine(list(fits.values()))
-    out = {f"{sequence}_dimension": both["median_local"],
-           f"{sequence}_dimension_lo": both["lo"], f"{sequence}_dimension_hi": both["hi"],
+    paper = boxcount.combine(list(fits.values()))
+    out = {f"{sequence}_dimension": paper["median_local"],
+           f"{sequence}_dimension_lo": paper["lo"], f"{sequence}_dimension_hi": paper["hi"],
            f"{sequence}_images": len(fits), f"{sequence}_paper_dimension": PAPER[activation]}
     informative = [f for n, f in fits.items() if not _saturated(f, speckle[shapes[n]])]
     out[f"{sequence}_saturated_images"] = len(fits) - len(informative)
@@ -116,7 +116,7 @@ def _draw_levels(axes, keys: list[str], runs: dict, sequence: tuple, label: str,
     more levels than panels), each with the next level's window outlined."""
     names = [n for n in sequence[first:] if n in runs]
     picks = np.unique(np.linspace(0, len(names) - 1, min(len(keys), len(names))).round())
-    for key, i in zip(keys, picks.astype(int)):
+    for key, i in zip(keys, picks.astype(int), strict=False):
         name = names[i]
         inner = runs.get(names[i + 1]) if i + 1 < len(names) else None
         k = sequence.index(name)
