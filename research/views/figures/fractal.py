@@ -27,10 +27,11 @@ BRANCHES = {f"{a}-nearest": (*LEVELS[a][:2], *(f"fractal-{a}-nearest-zoom{k}"
 # every zoom sequence, each pooled on its own as the notebook pools one zoom video
 SEQUENCES = {**LEVELS, **BRANCHES}
 TANH = LEVELS["tanh"]
-# zoom windows again at twice the resolution (128² → 256²), one per tanh path: does the
+# zoom 5's window again at 256² (both tanh paths) and 512² (the nearest path): does the
 # measured dimension depend on the resolution?
 HIRES = {"fractal-tanh-zoom5-256": "fractal-tanh-zoom5",
-         "fractal-tanh-nearest-zoom5-256": "fractal-tanh-nearest-zoom5"}
+         "fractal-tanh-nearest-zoom5-256": "fractal-tanh-nearest-zoom5",
+         "fractal-tanh-nearest-zoom5-512": "fractal-tanh-nearest-zoom5"}
 PRESETS = (*dict.fromkeys(n for seq in SEQUENCES.values() for n in seq), *HIRES)
 # The paper's box-counting dimensions for these three settings (its Figure 1: full batch,
 # width 16, one hidden layer, lr × lr), as quoted in the README.
@@ -205,7 +206,7 @@ def fractal(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         facts[f"speckle_dimension_{shape[0]}x{shape[1]}"] = ref.dimension
     # and at the notebook's resolution (4096² landscapes, 4095² boundary images)
     facts["speckle_dimension_4095x4095"] = boxcount.all_boxes_span((4095, 4095)).dimension
-    for name, colour in zip((n for n in HIRES if n in runs), ("black", "dimgrey"),
+    for name, colour in zip((n for n in HIRES if n in runs), ("black", "dimgrey", "tab:red"),
                             strict=False):
         fit = spanning[name]
         ax.plot(_height(runs[name]), fit.dimension, marker="*", ms=12, ls="none",
