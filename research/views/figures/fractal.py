@@ -209,8 +209,9 @@ def fractal(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     for name, colour in zip((n for n in HIRES if n in runs), ("black", "dimgrey", "tab:red"),
                             strict=False):
         fit = spanning[name]
-        ax.plot(_height(runs[name]), fit.dimension, marker="*", ms=12, ls="none",
-                color=colour, label=f"{name.removeprefix('fractal-')}: D = {fit.dimension:.2f}")
+        low = f", 128²: {spanning[HIRES[name]].dimension:.2f}" if HIRES[name] in runs else ""
+        ax.plot(_height(runs[name]), fit.dimension, marker="*", ms=12, ls="none", color=colour,
+                label=f"{name.removeprefix('fractal-')}: D = {fit.dimension:.2f}{low}")
         facts[f"{name}_dimension"] = fit.dimension
         facts[f"{name}_saturated"] = _saturated(fit, speckle[edges[name].shape])
         facts[f"{name}_textbook_dimension"] = classic[name].dimension
