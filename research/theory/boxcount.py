@@ -125,11 +125,11 @@ def all_boxes_span(shape: tuple[int, int], bins: int = 10) -> BoxCount:
 def combine(fits: list[BoxCount], resamples: int = 2000, seed: int = 0) -> dict:
     """Over a zoom sequence: the median of every image's local slopes (the notebook's
     estimate), and a 95% bootstrap interval for that same statistic, resampling whole images
-    (fixed seed: the same facts on every redraw). `per_image`: each image's `dimension`."""
+    (fixed seed: the same facts on every redraw)."""
     local = [np.asarray(f.local, float) for f in fits]
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(local), size=(resamples, len(local)))
     boot = [np.median(np.concatenate([local[i] for i in row])) for row in draws]
     lo, hi = np.percentile(boot, [2.5, 97.5])
-    return {"median_local": float(np.median(np.concatenate(local))),
-            "per_image": [f.dimension for f in fits], "lo": float(lo), "hi": float(hi)}
+    return {"median_local": float(np.median(np.concatenate(local))), "lo": float(lo),
+            "hi": float(hi)}
