@@ -189,7 +189,7 @@ def fractal(runs: dict[str, pd.DataFrame], path: Path) -> dict:
                                 {n: edges[n].shape for n in fits[sequence]}))
         # decades of scale from the landscape's height to the deepest zoom's
         facts[f"{sequence}_decades_spanned"] = float(np.log10(max(heights) / min(heights)))
-    for name in (n for n in PRESETS if n in runs and n not in HIRES):
+    for name in (n for n in PRESETS if n in runs):
         facts[f"{name}_dimension"] = spanning[name].dimension
         facts[f"{name}_textbook_dimension"] = classic[name].dimension
         facts[f"{name}_decades_tall"] = _height(runs[name])
@@ -212,11 +212,6 @@ def fractal(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         low = f", 128²: {spanning[HIRES[name]].dimension:.2f}" if HIRES[name] in runs else ""
         ax.plot(_height(runs[name]), fit.dimension, marker="*", ms=12, ls="none", color=colour,
                 label=f"{name.removeprefix('fractal-')}: D = {fit.dimension:.2f}{low}")
-        facts[f"{name}_dimension"] = fit.dimension
-        facts[f"{name}_saturated"] = _saturated(fit, speckle[edges[name].shape])
-        facts[f"{name}_textbook_dimension"] = classic[name].dimension
-        facts[f"{name}_boundary_share"] = float(edges[name].mean())
-        facts[f"{name}_networks"] = int(len(runs[name]))
     ax.set(xscale="log", xlabel="window height (decades of output-layer rate)",
            ylabel="box-counting dimension D", ylim=(0.8, 2.1),
            title="D at every zoom level: 1 is a smooth curve, 2 fills the plane")
