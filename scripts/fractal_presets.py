@@ -15,6 +15,8 @@ level above's centre. So a zoom preset is written only once the level above has 
     ...
     python scripts/fractal_presets.py tanh --zoom 2 --resolution 128 --pick nearest \
         --branch nearest                     # a second path from zoom 1: fractal-tanh-nearest-zoom2
+    python scripts/fractal_presets.py tanh --regrid fractal-tanh-nearest-zoom5 --resolution 512
+                                             # the same window at 512²: ...-zoom5-512
 
 The committed presets are what `initmap figures fractal --rerun` trains; this script only
 records how their windows were chosen.
@@ -111,6 +113,25 @@ def boundary_centre(table, cx: float, cy: float, wx: float, wy: float) -> tuple[
     return float(mx[k]), float(my[k])
 
 
+def regrid(activation: str, source: str, n: int) -> None:
+    """`source`'s window (the same log10 bounds) at n × n: does the measured dimension depend on
+    the image's resolution?"""
+    import tomllib
+
+    raw = tomllib.loads((PRESETS / f"{source}.toml").read_text())
+    xs, ys = np.log10(raw["lr_input"]), np.log10(raw["lr_output"])
+    x, y = np.logspace(xs.min(), xs.max(), n), np.logspace(ys.min(), ys.max(), n)
+    name = f"{source}-{n}"
+    text = (f"# {source}'s window at {n} × {n} instead of {len(xs)} × {len(xs)}: on the zoom "
+            "path the\n# paper's estimator does not saturate, does its value depend on the "
+            f"image's resolution?\n#\n# command:  initmap sweep {name}     (part of initmap "
+            "figures fractal --rerun)\n# runtime:  see the README's figure gallery (fractal).\n"
+            f"# written from {source}.toml: the same log10 bounds, {n} points each\n")
+    path = PRESETS / f"{name}.toml"
+    path.write_text(text + body(activation, x, y))
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("activation", choices=sorted(ACTIVATIONS))
@@ -126,7 +147,13 @@ def main() -> None:
                         help="a second zoom path: presets fractal-ACT-BRANCH-zoomK, leaving "
                              "the main path after its last level (e.g. --branch nearest "
                              "--pick nearest --zoom 2 starts from fractal-ACT-zoom1)")
+    parser.add_argument("--regrid", metavar="PRESET", default="",
+                        help="write PRESET's window again at --resolution as PRESET-N (a "
+                             "resolution check: fractal-tanh-nearest-zoom5 --resolution 512)")
     args = parser.parse_args()
+    if args.regrid:
+        regrid(args.activation, args.regrid, args.resolution)
+        return
     base = f"fractal-{args.activation}"
     main_base = base
     if args.branch:
