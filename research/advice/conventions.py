@@ -19,6 +19,10 @@ Constants, from the PyTorch and Flax documentation:
 * Xavier/Glorot: variance gain²·2/(fan_in+fan_out). Kaiming/He: gain²/fan_in (mode fan_in).
 * LeCun and Flax's nn.Dense default (`lecun_normal`, a truncated normal rescaled to variance
   1/fan_in): σ_w² = 1; Flax biases are zeros.
+* Biases: a torch.nn.init call changes only the weight, so the layer keeps nn.Linear's bias
+  U(±1/√fan_in), σ_b² = 1/(3·fan_in) ("pytorch"); a jax.nn.initializers call is a Flax
+  kernel_init, whose Dense bias_init is zeros ("zeros"); NTK and μP leave σ_b² to the caller
+  (bias "": the recommendation's σ_b² is used).
 * Orthogonal (`orthogonal_(gain)`, Flax `orthogonal(scale)`): orthonormal rows or columns have
   entry variance 1/max(fan_in, fan_out), so σ_w² = gain²·fan_in/max(fan_in, fan_out).
 * NTK parametrisation (Jacot et al. 2018): W = (σ_w/√fan_in)·ω, ω ~ N(0, 1): at init the network
@@ -59,7 +63,7 @@ class Convention:
     default: float  # the knob's value when the call is made without it
     mode: str  # how the variance is divided by fans: one of MODES
     distribution: str  # uniform | normal | truncated_normal | orthogonal
-    bias: str = ""  # "" (the call sets no bias) | "pytorch" | "zeros"
+    bias: str = ""  # the bias init beside this call: "" (the caller's) | "pytorch" | "zeros"
     note: str = ""
 
 
@@ -69,26 +73,32 @@ CONVENTIONS = {c.name: c for c in (
                "uniform", bias="pytorch", note="U(±1/√fan_in); bias U(±1/√fan_in)"),
     Convention("kaiming-normal", "torch.nn.init.kaiming_normal_(w) with gain {value} "
                "(nonlinearity='leaky_relu', a=0 gives √2)", "gain", math.sqrt(2.0), "fan_in",
-               "normal", note="He et al. 2015; mode='fan_out' divides by fan_out"),
+               "normal", bias="pytorch",
+               note="He et al. 2015; mode='fan_out' divides by fan_out"),
     Convention("kaiming-uniform", "torch.nn.init.kaiming_uniform_(w) with gain {value}", "gain",
-               math.sqrt(2.0), "fan_in", "uniform", note="He et al. 2015, uniform"),
+               math.sqrt(2.0), "fan_in", "uniform", bias="pytorch", note="He et al. 2015, uniform"),
     Convention("xavier-uniform", "torch.nn.init.xavier_uniform_(w, gain={value})", "gain", 1.0,
-               "fan_avg", "uniform", note="Glorot & Bengio 2010; flax glorot_uniform"),
+               "fan_avg", "uniform", bias="pytorch",
+               note="Glorot & Bengio 2010; flax glorot_uniform"),
     Convention("xavier-normal", "torch.nn.init.xavier_normal_(w, gain={value})", "gain", 1.0,
-               "fan_avg", "normal", note="Glorot & Bengio 2010; flax glorot_normal"),
+               "fan_avg", "normal", bias="pytorch",
+               note="Glorot & Bengio 2010; flax glorot_normal"),
     Convention("lecun-normal", "jax.nn.initializers.variance_scaling({value}, 'fan_in', "
-               "'truncated_normal')", "scale", 1.0, "fan_in", "truncated_normal",
+               "'truncated_normal')", "scale", 1.0, "fan_in", "truncated_normal", bias="zeros",
                note="LeCun et al. 1998; jax lecun_normal"),
     Convention("lecun-uniform", "jax.nn.initializers.variance_scaling({value}, 'fan_in', "
-               "'uniform')", "scale", 1.0, "fan_in", "uniform", note="jax lecun_uniform"),
+               "'uniform')", "scale", 1.0, "fan_in", "uniform", bias="zeros",
+               note="jax lecun_uniform"),
     Convention("flax-default", "flax.linen.Dense default kernel_init: lecun_normal() = "
                "variance_scaling({value}, 'fan_in', 'truncated_normal')", "scale", 1.0,
                "fan_in", "truncated_normal", bias="zeros", note="bias zeros"),
     Convention("orthogonal", "torch.nn.init.orthogonal_(w, gain={value}) / "
                "flax orthogonal(scale={value})", "gain", 1.0, "max", "orthogonal",
-               note="Saxe et al. 2013; entry variance gain²/max(fan_in, fan_out)"),
+               bias="pytorch", note="Saxe et al. 2013; entry variance gain²/max(fan_in, "
+               "fan_out); with flax's Dense the bias is zeros (--sigma-b2 0)"),
     Convention("normal", "torch.nn.init.normal_(w, std={value})", "std", 1.0, "absolute",
-               "normal", note="a fixed std, e.g. 0.02 in GPT-2/BERT: σ_w² grows with fan_in"),
+               "normal", bias="pytorch",
+               note="a fixed std, e.g. 0.02 in GPT-2/BERT: σ_w² grows with fan_in"),
     Convention("ntk", "NTK parametrisation: W = ({value}/√fan_in)·ω, ω ~ N(0, 1)", "sigma_w",
                1.0, "fan_in", "normal", note="same function at init; gradients scale 1/fan_in"),
     Convention("mup", "μP (Tensor Programs V): hidden as standard with variance_scaling({value}, "
@@ -157,6 +167,15 @@ def _fan_factor(conv: Convention, fan_in, fan_out, mode: str | None, layer: str,
     n = {"fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0,
          "max": max(fan_in, fan_out)}[mode]
     return fan_in / n
+
+
+BIAS_SOURCES = {"pytorch": "nn.Linear's bias U(±1/√fan_in)", "zeros": "Flax Dense's zero bias",
+                "": "the recommended σ_b²"}
+
+
+def bias_source(name: str) -> str:
+    """Where a convention's σ_b² comes from, in words."""
+    return BIAS_SOURCES[get(name).bias]
 
 
 def _bias_sigma_b2(conv: Convention, fan_in) -> float | None:

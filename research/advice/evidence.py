@@ -1,32 +1,44 @@
 """What stored sweeps measured, for `initmap recommend`: P(converged) with seed counts and Wilson
-intervals, per σ_w² at the stored depth nearest the one asked, beside what theory predicts there.
+intervals per cell at the stored depth nearest the one asked, beside what theory predicts there,
+and each framework default's verdict checked against the cell that matches it.
 
-Sources: every sweep folder under figures/data (and any --from-runs folder): its runs/ parquet
-parts, and edges.parquet where `initmap refine` has run. Columns newer sweeps add (branch_scale,
-readout_scale, parametrization, residual, norm) are read when present and take their defaults
-when not (`store.load_runs` fills them in), so older tables stay usable.
+Sources: the evidence index of figures/data (`evidence_index`: per-cell outcomes, built when
+figure data is written) and every --from-runs folder, scanned the same way. A cell is one
+setting of every field that can change the outcome; cells are never pooled, so each keeps its
+dataset, task, optimizer, learning rate and steps.
+
+Matching a default (or the recommendation) to a cell, every field that changes the answer:
+* init: the i.i.d. draws (gaussian, uniform, truncated normal) have the same mean-field maps at
+  equal variance and match each other; orthogonal, delta-orthogonal and identity match only
+  themselves;
+* norm, residual (with its branch scale) and parametrisation: equal;
+* σ_b²: within B2_TOL;
+* σ_w²: within W2_TOL (relative); else the measured neighbours on both sides, when they agree;
+  else the nearest measured value, named as such and not used to judge;
+* depth: the stored depth nearest the one asked, said when it differs; the theory verdict is
+  re-judged at that depth before it is compared.
 """
 
 import math
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from research.advice.refine import load_edges
+from research.advice import evidence_index
 from research.common.errors import SpecError
-from research.training import store
-from research.training.outcomes import wilson_interval
 
 # Inits that break the symmetry between units (not zero or constant), structured ones included.
 RANDOM_INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "delta_orthogonal",
                 "identity", "lsuv")
-# Options that split a cell: newer sweeps vary them, and load_runs gives older tables their
-# defaults. Named here in the order the cells print them (not LATER_FIELDS' order).
-CELL_KEYS = ["source", "depth", "width", "sigma_b2", "lr", "init", "branch_scale",
-             "readout_scale", "parametrization", "residual", "norm"]
-MATCH_RATIO = 1.25  # a stored σ_w² within this factor counts as "measured at" a given σ_w²
+IID_INITS = ("gaussian", "uniform", "truncated_normal")
+# A framework call's distribution → the stored init it is measured by.
+DISTRIBUTION_INIT = {"normal": "gaussian", "uniform": "uniform",
+                     "truncated_normal": "truncated_normal", "orthogonal": "orthogonal"}
+# The fields that describe how a cell was trained and initialised, besides σ_w² and depth: a
+# table's rows are grouped by them (a "setup"), in this order.
+SETUP = ("source", "dataset", "task", "optimizer", "lr", "steps", "batch_size", "width", "init",
+         "norm", "residual", "branch_scale", "parametrization", "sigma_b2")
+W2_TOL = 0.05  # a stored σ_w² within 5% counts as measured at a given σ_w²
+B2_TOL = 0.01  # a stored σ_b² within ±0.01 counts as the same bias variance
 TRAINS = 0.5
 
 
@@ -36,99 +48,176 @@ def default_data_root() -> Path:
     return here if here.is_dir() else Path(__file__).resolve().parents[2] / "figures" / "data"
 
 
-def folders(data_root: str | Path | None, run_dirs) -> list[Path]:
-    """Every sweep folder under data_root, then each --from-runs folder (which must exist)."""
-    out = []
+def folders(data_root: str | Path | None, run_dirs) -> tuple[Path, list[Path]]:
+    """The data root and each --from-runs folder (which must exist)."""
     root = default_data_root() if data_root is None else Path(data_root)
-    if root.is_dir():
-        out += sorted(p for p in root.iterdir() if p.is_dir())
+    extra = []
     for d in run_dirs:
         path = Path(d)
         if not path.is_dir():
             raise SpecError("from_runs", str(d), reason=f"no such folder: {d}")
-        out.append(path)
-    return out
+        extra.append(path)
+    return root, extra
 
 
-def _matching(paths: list[Path], arch: str, activation: str) -> pd.DataFrame:
-    frames = []
-    for path in paths:
-        runs = store.load_runs(path, quiet=True)
-        if runs.empty or not {"arch", "activation", "outcome", "sigma_w2"} <= set(runs.columns):
-            continue
-        keep = ((runs.arch == arch) & (runs.activation == activation)
-                & runs.init.isin(RANDOM_INITS))
-        if keep.any():
-            frames.append(runs[keep].assign(source=str(path)))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+def _load(root: Path, run_dirs: list[Path], arch: str, activation: str) -> tuple:
+    """(cells, edges, searched, notes) of one type and activation: root's index (scanned when
+    it has none), then each --from-runs folder."""
+    index, notes = evidence_index.load(root), []
+    if index is None:
+        index = evidence_index.build(root)
+    else:
+        stale = evidence_index.stale(root, index)
+        if stale:
+            notes.append(f"the evidence index is older than the runs in {', '.join(stale)}: "
+                         "rebuild it with `initmap figures --index`")
+    searched = [str(root / name) for name in index["folders"]]
+    cells, edges = evidence_index.select(index, arch, activation, root)
+    for path in run_dirs:
+        entry = evidence_index.scan(path)
+        entry["edges"] = evidence_index._edges(path)
+        found, found_edges = evidence_index.select(
+            {"folders": {path.name: entry}}, arch, activation, path.parent)
+        cells += found
+        edges += found_edges
+        searched.append(str(path))
+    cells = [c for c in cells if c["init"] in RANDOM_INITS]
+    return cells, edges, searched, notes
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of k successes in n (training.outcomes.wilson_interval, scalar)."""
+    p = k / n
+    denom = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return centre - half, centre + half
 
 
 def _nearest(values, target: float) -> float:
-    values = np.asarray(sorted(set(values)), float)
-    return float(values[np.argmin(np.abs(np.log(values) - math.log(target)))])
+    return min(sorted(set(values)), key=lambda v: abs(math.log(v) - math.log(target)))
 
 
-def _cells(rows: pd.DataFrame) -> list[dict]:
-    grouped = (rows.assign(ok=rows.outcome == "converged")
-               .groupby([*CELL_KEYS, "sigma_w2"], dropna=False).ok
-               .agg(k="sum", n="count").reset_index())
-    lo, hi = wilson_interval(grouped.k, grouped.n)
-    grouped = grouped.assign(p=grouped.k / grouped.n, lo=lo, hi=hi)
-    return [{key: _plain(v) for key, v in row.items()} for row in grouped.to_dict("records")]
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _edges(paths: list[Path], arch: str, activation: str, depth: int) -> list[dict]:
-    frames = [load_edges(p).assign(source=str(p)) for p in paths]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return []
-    edges = pd.concat(frames, ignore_index=True)
-    edges = edges[(edges.arch == arch) & (edges.activation == activation)
-                  & (edges.status == "refined")]
-    if edges.empty:
-        return []
-    nearest = _nearest(edges.depth, depth)
-    return [{k: _plain(v) for k, v in r.items()}
-            for r in edges[edges.depth == nearest].to_dict("records")]
+def setup_of(cell: dict) -> tuple:
+    return tuple(cell.get(key) for key in SETUP)
 
 
 def gather(arch: str, activation: str, depth: int, width, sigma_b2: float, sigma_w2,
-           run_dirs, data_root, band_at: Callable[[float, int], dict] | None) -> dict:
+           run_dirs, data_root, band_at: Callable[[float, int], dict] | None,
+           want: dict | None = None) -> dict:
     """The measured cells at the stored depth nearest `depth` (and width nearest `width`), each
-    with theory's prediction where `band_at(σ_b², depth)` is given, and the disagreements."""
-    paths = folders(data_root, run_dirs)
-    rows = _matching(paths, arch, activation)
-    found = {"searched": [str(p) for p in paths], "runs": int(len(rows)),
-             "stored_depths": sorted({int(d) for d in rows.depth}) if len(rows) else [],
-             "depth": None, "width": None, "cells": [], "edges": [], "statements": []}
-    found["edges"] = _edges(paths, arch, activation, depth)
-    if rows.empty:
+    with theory's prediction where `band_at(σ_b², depth)` is given, and the disagreements.
+    `want`: what the recommendation is for (init, norm, residual, branch_scale,
+    parametrization), for matching it to a cell."""
+    root, extra = folders(data_root, run_dirs)
+    rows, edges, searched, notes = _load(root, extra, arch, activation)
+    want = {"init": "gaussian", "norm": "none", "residual": "fixed", "branch_scale": None,
+            "parametrization": "standard", **(want or {})}
+    found = {"searched": searched, "runs": sum(c["n"] for c in rows),
+             "stored_depths": sorted({int(c["depth"]) for c in rows}), "depth": None,
+             "width": None, "cells": [], "edges": [], "statements": list(notes), "want": want}
+    if edges:
+        nearest = _nearest([e["depth"] for e in edges if e.get("status") == "refined"] or
+                           [depth], depth)
+        found["edges"] = [e for e in edges if e.get("status") == "refined"
+                          and e["depth"] == nearest]
+    if not rows:
         found["statements"].append(f"no stored {arch} {activation} runs: the recommendation "
                                    "rests on theory alone")
         return found
-    nearest_depth = int(_nearest(rows.depth, depth))
-    rows = rows[rows.depth == nearest_depth]
+    nearest_depth = int(_nearest([c["depth"] for c in rows], depth))
+    rows = [c for c in rows if c["depth"] == nearest_depth]
     if width is not None:
-        rows = rows[rows.width == int(_nearest(rows.width, width))]
-    found.update(depth=nearest_depth, width=sorted({int(w) for w in rows.width}))
-    cells = _cells(rows)
-    for cell in cells:
-        cell["trains"] = cell["p"] >= TRAINS
+        near_width = _nearest([c["width"] for c in rows], width)
+        rows = [c for c in rows if c["width"] == near_width]
+    found.update(depth=nearest_depth, width=sorted({int(c["width"]) for c in rows}))
+    cells = []
+    for c in sorted(rows, key=lambda c: (tuple(str(v) for v in setup_of(c)), c["sigma_w2"])):
+        lo, hi = wilson(c["k"], c["n"])
+        cell = {**c, "p": c["k"] / c["n"], "lo": lo, "hi": hi, "trains": c["k"] / c["n"] >= TRAINS,
+                "differs": differs(c, want, sigma_b2)}
         if band_at is not None:
-            band = band_at(float(cell["sigma_b2"]), nearest_depth)
+            band = band_at(float(c["sigma_b2"]), nearest_depth)
             lower, upper = band["lower"] or 0.0, band["upper"] or math.inf
             cell["theory_trains"] = (band["critical_sigma_w2"] is not None
                                      and lower <= cell["sigma_w2"] <= upper)
+        cells.append(cell)
     found["cells"] = cells
-    found["statements"] += _compare(cells, nearest_depth, depth, sigma_w2, sigma_b2)
+    found["statements"] += _compare(cells, nearest_depth, depth, sigma_w2, sigma_b2, want)
     return found
 
 
-def _compare(cells: list[dict], stored_depth: int, depth: int, sigma_w2, sigma_b2) -> list[str]:
+def _same_init(stored: str, wanted: str) -> bool:
+    return stored == wanted or (stored in IID_INITS and wanted in IID_INITS)
+
+
+def differs(cell: dict, want: dict, sigma_b2: float | None) -> list[str]:
+    """The fields, as `field value`, in which a cell differs from what is judged."""
+    out = []
+    if not _same_init(cell["init"], want["init"]):
+        out.append(f"init {cell['init']}")
+    for key in ("norm", "residual", "parametrization"):
+        if cell.get(key) != want[key]:
+            out.append(f"{key} {cell.get(key)}")
+    if want.get("branch_scale") is not None and not math.isclose(
+            cell.get("branch_scale", 1.0), want["branch_scale"], rel_tol=W2_TOL):
+        out.append(f"α {cell.get('branch_scale'):.3g}")
+    if sigma_b2 is not None and abs(cell["sigma_b2"] - sigma_b2) > B2_TOL:
+        out.append(f"σ_b² {cell['sigma_b2']:.3g}")
+    return out
+
+
+def match(cells: list[dict], sigma_w2: float, sigma_b2: float, want: dict) -> dict | None:
+    """The measurement at (σ_w², σ_b²) for `want`, as {how, cells, trains, differs}:
+    how = "at" (a cell within W2_TOL), "between" (the neighbours below and above agree),
+    "neighbours" (they disagree: no verdict), or "nearest" (no cell matches every field: the
+    closest one, with the fields that differ). None when nothing was measured."""
+    if not cells:
+        return None
+    same = [c for c in cells if not differs(c, want, sigma_b2)]
+    if not same:
+        near = min(cells, key=lambda c: (len(differs(c, want, sigma_b2)),
+                                         abs(math.log(c["sigma_w2"] / sigma_w2)), -c["n"]))
+        return {"how": "nearest", "cells": [near], "trains": None,
+                "differs": differs(near, want, sigma_b2)}
+    by_setup: dict[tuple, list[dict]] = {}
+    for c in same:
+        by_setup.setdefault(setup_of(c), []).append(c)
+
+    def closeness(group):  # prefer the setup measured nearest σ_w², then the most runs
+        return (min(abs(math.log(c["sigma_w2"] / sigma_w2)) for c in group),
+                -sum(c["n"] for c in group))
+
+    group = sorted(min(by_setup.values(), key=closeness), key=lambda c: c["sigma_w2"])
+    at = [c for c in group if abs(c["sigma_w2"] / sigma_w2 - 1) <= W2_TOL]
+    if at:
+        best = min(at, key=lambda c: abs(math.log(c["sigma_w2"] / sigma_w2)))
+        return {"how": "at", "cells": [best], "trains": best["trains"], "differs": []}
+    below = [c for c in group if c["sigma_w2"] < sigma_w2]
+    above = [c for c in group if c["sigma_w2"] > sigma_w2]
+    if below and above:
+        pair = [below[-1], above[0]]
+        agree = pair[0]["trains"] == pair[1]["trains"]
+        return {"how": "between" if agree else "neighbours", "cells": pair,
+                "trains": pair[0]["trains"] if agree else None, "differs": []}
+    near = (below or above)[-1 if below else 0]
+    return {"how": "nearest", "cells": [near], "trains": None, "differs": []}
+
+
+def describe(m: dict | None) -> str:
+    """A measurement in a few words: `0/3 at σ_w² 1`, `3/3 at 1.76 … 0/3 at 2.5`."""
+    if m is None:
+        return "not measured"
+    parts = [f"{c['k']}/{c['n']} at σ_w² {c['sigma_w2']:.3g}" for c in m["cells"]]
+    if m["how"] != "nearest":
+        return " and ".join(parts)
+    if m["differs"]:
+        return f"not measured as set; nearest: {parts[0]} ({', '.join(m['differs'])})"
+    return f"not measured within {W2_TOL:.0%} of its σ_w²; nearest: {parts[0]}"
+
+
+def _compare(cells: list[dict], stored_depth: int, depth: int, sigma_w2, sigma_b2,
+             want: dict) -> list[str]:
     """Plain sentences: where the measurement disagrees with theory, and how it fares at the
     recommended σ_w²."""
     out = []
@@ -144,12 +233,14 @@ def _compare(cells: list[dict], stored_depth: int, depth: int, sigma_w2, sigma_b
         out.append(f"disagree: σ_w² = {c['sigma_w2']:g}, σ_b² = {c['sigma_b2']:g}: theory says "
                    f"{said}, measured {c['k']}/{c['n']} converged ({_source(c)})")
     if sigma_w2 is not None:
-        at = measured_at(cells, sigma_w2, sigma_b2)
-        if at is not None and not at["trains"]:
-            out.append(f"disagree: at the recommended σ_w² (measured at {at['sigma_w2']:g}) only "
-                       f"{at['k']}/{at['n']} converged at depth {stored_depth} within that "
-                       "sweep's steps and learning rate: the band is necessary for training, "
-                       "not sufficient")
+        m = match(cells, sigma_w2, sigma_b2, want)
+        if m is not None and m["trains"] is False:
+            out.append(f"disagree: at the recommended σ_w² ({describe(m)}) the runs failed at "
+                       f"depth {stored_depth} within that sweep's steps and learning rate: the "
+                       "band is necessary for training, not sufficient")
+        elif m is not None and m["how"] == "nearest":
+            out.append(f"the recommended σ_w² = {sigma_w2:.4g} is not measured here ("
+                       f"{describe(m)})")
     return out
 
 
@@ -157,12 +248,42 @@ def _source(cell: dict) -> str:
     return Path(cell["source"]).name
 
 
-def measured_at(cells: list[dict], sigma_w2: float, sigma_b2: float) -> dict | None:
-    """The stored cell nearest σ_w² (within MATCH_RATIO), preferring the nearest σ_b², then the
-    most runs; None if nothing was measured near it."""
-    near = [c for c in cells if c["sigma_w2"] > 0
-            and abs(math.log(c["sigma_w2"] / sigma_w2)) <= math.log(MATCH_RATIO)]
-    if not near:
-        return None
-    return min(near, key=lambda c: (abs(c["sigma_b2"] - sigma_b2),
-                                    abs(math.log(c["sigma_w2"] / sigma_w2)), -c["n"]))
+def setup_text(cell: dict) -> str:
+    """A cell's setup in one line: where and how it was trained."""
+    return (f"{_source(cell)}: {cell.get('dataset')} {cell.get('task')}, {cell.get('optimizer')}"
+            f" lr {cell['lr']:g}, {cell.get('steps')} steps, width {cell['width']}, init "
+            f"{cell['init']}, norm {cell.get('norm')}, residual {cell.get('residual')} α "
+            f"{cell.get('branch_scale', 1.0):g}, {cell.get('parametrization')}, σ_b² "
+            f"{cell['sigma_b2']:.3g}")
+
+
+def judge_defaults(defaults: list[dict], found: dict, depth: int, conventions) -> None:
+    """Give each framework default (in place) the measurement that matches it — its init, its
+    own bias variance, the recommendation's norm, residual and parametrisation — and say in
+    its verdict whether the measurement confirms or contradicts theory's."""
+    stored = found["depth"]
+    for entry in defaults:
+        init = DISTRIBUTION_INIT[conventions.get(entry["convention"]).distribution]
+        # a default is a plain draw: a residual branch at α = 1
+        want = {**found["want"], "init": init, "branch_scale": 1.0}
+        m = match(found["cells"], entry["sigma_w2"], entry["sigma_b2"], want) \
+            if found["cells"] else None
+        entry["theory_verdict"] = entry["verdict"]
+        entry["measured"] = None if m is None else {
+            "how": m["how"], "depth": stored, "differs": m["differs"], "trains": m["trains"],
+            "cells": [{k: c[k] for k in ("sigma_w2", "sigma_b2", "init", "k", "n", "p", "lo",
+                                         "hi", "source")} for c in m["cells"]]}
+        deepest = entry.get("deepest_trainable")
+        theory = None if deepest is None else deepest >= stored if stored else None
+        if m is None or m["trains"] is None or theory is None:
+            entry["evidence"] = "not measured" if m is None or m["how"] == "nearest" \
+                else "inconclusive"
+            if m is not None:
+                entry["verdict"] += f"; {describe(m)}, depth {stored}"
+            continue
+        entry["evidence"] = "confirmed" if theory == m["trains"] else "contradicted"
+        said = "trains" if theory else "fails"
+        where = f"depth {stored}" + ("" if stored == depth else f" (nearest stored to {depth})")
+        entry["verdict"] = (f"theory: {entry['theory_verdict']}; measured {describe(m)} at "
+                            f"{where}" + ("" if stored == depth else f", where theory says "
+                                          f"{said}") + f" — {entry['evidence']}")

@@ -266,14 +266,10 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
         elif kind.advice.theory_depth == "layers" and not irnn:
             band_at = lambda b2, d: theory_band(activation, b2, d)  # noqa: E731
         found = evidence.gather(arch, activation, depth, width, sigma_b2, sigma_w2, run_dirs,
-                                data_root, band_at=band_at)
-    for entry in defaults:  # what the sweeps say at each default's σ_w²
-        at = evidence.measured_at(found["cells"], entry["sigma_w2"], entry["sigma_b2"])
-        entry["measured"] = None if at is None else {
-            key: at[key] for key in ("sigma_w2", "sigma_b2", "k", "n", "p", "lo", "hi", "source")}
-        if at is not None and "theory_trains" in at and at["theory_trains"] != at["trains"]:
-            entry["verdict"] += (f"; at stored depth {found['depth']} the measurement "
-                                 "disagrees with theory")
+                                data_root, band_at=band_at,
+                                want=evidence_want(kind, structure, irnn))
+    evidence.judge_defaults(defaults, found, seq_len if kind.advice.theory_depth == "time"
+                            else depth, conventions)
     if kind.residual:
         band.update(lower=None, upper=None, empty=False,
                     basis="residual: not depth-limited at α = 1/√L")
@@ -295,6 +291,15 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
 IRNN_SIGMA_W2 = 1.0
 IRNN_BASIS = ("identity recurrence: W = √σ_w²·I scales the state by √σ_w² per time step, so "
               "σ_w² = 1 exactly; the band is measured (arch-bands-rnn), not mean-field")
+
+
+def evidence_want(arch: Arch, structure: dict, irnn: bool, norm: str = "none") -> dict:
+    """What the recommendation is, as the fields a stored cell is matched on."""
+    init = "gaussian"
+    if arch.advice.recurrent:
+        init = "identity" if irnn else "orthogonal"
+    return {"init": init, "norm": norm, "residual": "fixed",
+            "branch_scale": structure.get("branch_scale"), "parametrization": "standard"}
 
 
 def _identity_recurrence(arch: Arch, activation: str) -> bool:

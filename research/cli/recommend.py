@@ -6,7 +6,6 @@ The logic lives in research/advice (recommend.py, evidence.py); this module pars
 
 import argparse
 import json
-import math
 
 from research.cli.text import num as _num
 from research.cli.verb import Verb
@@ -144,19 +143,12 @@ def recommend_text(r: dict) -> str:
             lines.append(f"{label:12s} " + ", ".join(f"{k}: ×{_num(v)}" for k, v in value.items()))
         else:
             lines.append(f"{label:12s} {_num(value) if isinstance(value, float) else value}")
-    lines.append(f"\ndefaults (hidden layer, fan_in = fan_out = {r['width'] or 256}):")
-    lines.append(f"  {'default':16s} {'σ_w²':>7s} {'σ_b²':>7s} {'phase':9s} {'6·ξ':>7s}  "
-                 "measured              verdict")
+    lines.append(f"\ndefaults (hidden layer, fan_in = fan_out = {r['width'] or 256}; each with "
+                 "its own bias init):")
+    lines.append(f"  {'default':16s} {'σ_w²':>7s} {'σ_b²':>7s} {'phase':9s} {'6·ξ':>7s}  verdict")
     for d in r["defaults"]:
-        m = d["measured"]
-        measured = "—"
-        if m:
-            measured = f"{m['k']}/{m['n']} at {_num(m['sigma_w2'], 3)}"
-            if not math.isclose(m["sigma_b2"], d["sigma_b2"], rel_tol=0.1, abs_tol=1e-3):
-                measured += f", σ_b² {_num(m['sigma_b2'], 2)}"
         lines.append(f"  {d['default']:16s} {_num(d['sigma_w2']):>7s} {_num(d['sigma_b2'], 3):>7s}"
-                     f" {d['phase']:9s} {_num(d['deepest_trainable'], 3):>7s}  {measured:21s} "
-                     f"{d['verdict']}")
+                     f" {d['phase']:9s} {_num(d['deepest_trainable'], 3):>7s}  {d['verdict']}")
     lines += _evidence_text(r["evidence"])
     lines.append("\ncaveats:")
     lines += [f"  - {c}" for c in r["caveats"]]
@@ -166,18 +158,23 @@ def recommend_text(r: dict) -> str:
 def _evidence_text(e: dict) -> list[str]:
     from pathlib import Path
 
+    from research.advice.evidence import setup_of, setup_text
+
     lines = [f"\nevidence: {e['runs']} stored runs match"
              + (f"; depths {e['stored_depths']}" if e["stored_depths"] else "")]
     if e["cells"]:
-        lines.append(f"  at depth {e['depth']}, width {', '.join(map(str, e['width']))}:")
-        lines.append(f"  {'σ_w²':>7s} {'σ_b²':>6s} {'lr':>7s}  converged  P   95% CI        "
-                     "theory     source")
-        for c in e["cells"]:
-            said = ("" if "theory_trains" not in c
-                    else "trains" if c["theory_trains"] else "no")
-            lines.append(f"  {_num(c['sigma_w2']):>7s} {_num(c['sigma_b2'], 3):>6s} "
-                         f"{_num(c['lr'], 3):>7s}  {c['k']:>4d}/{c['n']:<4d} {c['p']:4.2f} "
-                         f"[{c['lo']:.2f}, {c['hi']:.2f}]  {said:9s}  {Path(c['source']).name}")
+        lines.append(f"  at depth {e['depth']}, width {', '.join(map(str, e['width']))}, one "
+                     "block per setup (never pooled):")
+    setup = None
+    for c in e["cells"]:
+        if setup_of(c) != setup:
+            setup = setup_of(c)
+            lines.append(f"  {setup_text(c)}"
+                         + (f"  [differs: {', '.join(c['differs'])}]" if c["differs"] else ""))
+            lines.append(f"    {'σ_w²':>7s}  converged diverged  P   95% CI        theory")
+        said = "" if "theory_trains" not in c else "trains" if c["theory_trains"] else "no"
+        lines.append(f"    {_num(c['sigma_w2']):>7s}  {c['k']:>4d}/{c['n']:<4d} {c['d']:>5d}    "
+                     f"{c['p']:4.2f} [{c['lo']:.2f}, {c['hi']:.2f}]  {said}")
     for edge in e["edges"]:
         lines.append(f"  refined {edge['side']} edge at depth {edge['depth']}, width "
                      f"{edge['width']}, σ_b² {_num(edge['sigma_b2'], 3)}: σ_w² ≈ "
