@@ -284,6 +284,6 @@ def judge_defaults(defaults: list[dict], found: dict, depth: int, conventions) -
         entry["evidence"] = "confirmed" if theory == m["trains"] else "contradicted"
         said = "trains" if theory else "fails"
         where = f"depth {stored}" + ("" if stored == depth else f" (nearest stored to {depth})")
-        entry["verdict"] = (f"theory: {entry['theory_verdict']}; measured {describe(m)} at "
+        entry["verdict"] = (f"{entry['theory_verdict']}; measured {describe(m)} at "
                             f"{where}" + ("" if stored == depth else f", where theory says "
                                           f"{said}") + f" — {entry['evidence']}")

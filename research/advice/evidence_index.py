@@ -67,7 +67,9 @@ def fingerprint(folder: Path) -> list:
     return [[f.name, f.stat().st_size] for f in files]
 
 
-def _task(dataset: str, final_train_acc) -> str:
+def _task(dataset, final_train_acc) -> str | None:
+    if not isinstance(dataset, str):  # a table older than the dataset column
+        return None
     if dataset in TASKS:
         return TASKS[dataset]
     # npz data: a classification run stores its accuracy, a regression run NaN

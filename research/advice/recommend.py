@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from research.advice import conventions, evidence
-from research.advice.refine import band_brackets, bisect_edges
+from research.advice.bisection import band_brackets, bisect_edges
 from research.common.activations import get_activation
 from research.common.errors import SpecError
 from research.networks import registry

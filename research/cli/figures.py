@@ -8,8 +8,6 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from research.cli.verb import Verb
 from research.common.errors import SpecError
 from research.training import presets
@@ -26,13 +24,16 @@ examples:
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME",
                    help=f"figures to draw (default: all of {', '.join(FIGURES)})")
-    p.add_argument("--rerun", action="store_true", help="re-run the figures' sweeps first")
+    p.add_argument("--rerun", action="store_true", help="re-run the figures' sweeps first "
+                   "(and rebuild the evidence index that `initmap recommend` reads)")
+    p.add_argument("--index", action="store_true", help="only rebuild ROOT/data/"
+                   "evidence-index.json, recommend's per-cell outcomes, from the stored runs")
     p.add_argument("--root", default="figures",
                    help="folder of the PNGs, with the tables in ROOT/data (default figures)")
     p.add_argument("--json", action="store_true", help="print each figure's measured facts")
 
 
-def _stored_runs(preset: str, data: Path, figure: str) -> pd.DataFrame:
+def _stored_runs(preset: str, data: Path, figure: str):
     from research.training import plan, store
 
     folder = data / preset
@@ -50,6 +51,12 @@ def _run(args: argparse.Namespace) -> int:
     if unknown:
         raise SpecError("figure", unknown[0], allowed=list(FIGURES))
     root = Path(args.root)
+    if args.index:
+        from research.advice import evidence_index
+
+        print(f"{evidence_index.write(root / 'data')}: per-cell outcomes of "
+              f"{len(evidence_index.sweep_folders(root / 'data'))} sweep folders")
+        return 0
     facts = {}
     for name in args.names or list(FIGURES):
         figure = FIGURES[name]
@@ -62,6 +69,9 @@ def _run(args: argparse.Namespace) -> int:
                                 progress=not args.json)
             if figure.compute is not None:
                 figure.compute(root / "data")
+            from research.advice import evidence_index
+
+            evidence_index.write(root / "data")  # recommend reads the new runs from it
         tables = {p: _stored_runs(p, root / "data", name) for p in figure.presets}
         facts[name] = figure.draw(tables, root / f"{name}.png")
         if not args.json:

@@ -1,0 +1,163 @@
+"""Evidence matched to what it judges: init family, norm, residual, parametrisation, σ_b² within
+B2_TOL, σ_w² within W2_TOL or bracketed by agreeing neighbours; a default's verdict says when the
+matching measurement contradicts it; framework defaults carry their own bias variance."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from research.advice import conventions, evidence
+from research.advice import recommend as rec
+from research.training.outcomes import wilson_interval
+
+DATA = Path(__file__).resolve().parents[2] / "figures" / "data"
+WANT = {"init": "gaussian", "norm": "none", "residual": "fixed", "branch_scale": None,
+        "parametrization": "standard"}
+
+
+def cell(sigma_w2, k, n=3, **kw):
+    base = {"sigma_w2": sigma_w2, "sigma_b2": 0.05, "k": k, "n": n, "d": 0, "init": "gaussian",
+            "norm": "none", "residual": "fixed", "branch_scale": 1.0, "parametrization":
+            "standard", "source": "s", "dataset": "mnist1d", "task": "classification",
+            "optimizer": "sgd", "lr": 0.01, "steps": 100, "batch_size": 32, "width": 32,
+            "depth": 100}
+    c = {**base, **kw}
+    lo, hi = evidence.wilson(c["k"], c["n"])
+    return {**c, "p": k / n, "lo": lo, "hi": hi, "trains": k / n >= 0.5}
+
+
+@pytest.mark.parametrize("k,n", [(0, 3), (2, 3), (4, 4), (7, 20)])
+def test_wilson_is_the_outcomes_interval(k, n):
+    lo, hi = wilson_interval(k, n)
+    assert evidence.wilson(k, n) == pytest.approx((float(lo), float(hi)), rel=1e-12)
+
+
+def test_iid_inits_match_each_other_structured_ones_only_themselves():
+    cells = [cell(2.0, 1, init="delta_orthogonal"), cell(2.0, 2, init="uniform")]
+    m = evidence.match(cells, 2.0, 0.05, WANT)
+    assert m["how"] == "at" and m["cells"][0]["init"] == "uniform"
+    m = evidence.match(cells, 2.0, 0.05, {**WANT, "init": "orthogonal"})
+    assert m["how"] == "nearest" and m["trains"] is None
+    assert m["differs"] and m["differs"][0].startswith("init ")
+    m = evidence.match([cell(1.0, 2, init="identity")], 1.0, 0.05, WANT)
+    assert m["differs"] == ["init identity"] and m["trains"] is None
+
+
+def test_sigma_w2_within_tolerance_or_agreeing_neighbours():
+    cells = [cell(1.76, 3), cell(2.5, 0)]
+    m = evidence.match(cells, 2.0, 0.05, WANT)  # 1.76 is 12% away: not "at 2"
+    assert m["how"] == "neighbours" and m["trains"] is None
+    assert "3/3 at σ_w² 1.76 and 0/3 at σ_w² 2.5" == evidence.describe(m)
+    m = evidence.match([cell(1.5, 0), cell(2.5, 0)], 2.0, 0.05, WANT)
+    assert m["how"] == "between" and m["trains"] is False
+    m = evidence.match([cell(1.96, 3), cell(2.5, 0)], 2.0, 0.05, WANT)
+    assert m["how"] == "at" and m["cells"][0]["sigma_w2"] == 1.96
+    m = evidence.match([cell(1.0, 3)], 2.0, 0.05, WANT)  # one side only: named, not judged
+    assert m["how"] == "nearest" and m["trains"] is None and "nearest" in evidence.describe(m)
+
+
+def test_sigma_b2_norm_and_residual_must_match():
+    base = [cell(1.0, 0, sigma_b2=0.05)]
+    assert evidence.match(base, 1.0, 0.0, WANT)["differs"] == ["σ_b² 0.05"]
+    assert evidence.match(base, 1.0, 0.05 - evidence.B2_TOL / 2, WANT)["how"] == "at"
+    pre = [cell(1.0, 3, norm="pre_ln", residual="inv_sqrt_depth")]
+    assert evidence.match(pre, 1.0, 0.05, WANT)["differs"] == ["norm pre_ln",
+                                                               "residual inv_sqrt_depth"]
+
+
+def test_one_setup_is_never_pooled_with_another():
+    # two sweeps at the same σ_w²: the match reads one of them, the one measured nearest
+    cells = [cell(1.0, 3, source="a", lr=0.1), cell(2.0, 0, source="a", lr=0.1),
+             cell(1.9, 3, source="b", lr=0.01)]
+    m = evidence.match(cells, 2.0, 0.05, WANT)
+    assert m["how"] == "at" and m["cells"][0]["source"] == "a"
+
+
+def _default(deepest, depth=100, sigma_w2=1.0, sigma_b2=0.0, convention="flax-default"):
+    shown = "∞" if math.isinf(deepest) else f"{deepest:.3g}"
+    verdict = (f"trains at depth {depth} (k·ξ = {shown} ≥ {depth})" if deepest >= depth
+               else f"too deep: predicted to train only to depth ≈ {deepest:.3g}")
+    return {"default": convention, "convention": convention, "sigma_w2": sigma_w2,
+            "sigma_b2": sigma_b2, "deepest_trainable": deepest, "verdict": verdict}
+
+
+def _found(cells, depth=100):
+    return {"cells": cells, "depth": depth, "want": dict(WANT)}
+
+
+def test_a_contradicted_verdict_says_so():
+    entry = _default(math.inf)
+    evidence.judge_defaults([entry], _found([cell(1.0, 0, sigma_b2=0.0)]), 100, conventions)
+    assert entry["evidence"] == "contradicted"
+    assert entry["verdict"].startswith("trains at depth 100")
+    assert entry["verdict"].endswith("measured 0/3 at σ_w² 1 at depth 100 — contradicted")
+    agree = _default(math.inf)
+    evidence.judge_defaults([agree], _found([cell(1.0, 3, sigma_b2=0.0)]), 100, conventions)
+    assert agree["evidence"] == "confirmed" and agree["verdict"].endswith("— confirmed")
+
+
+def test_theory_is_rejudged_at_the_stored_depth():
+    # 6·ξ = 60: too deep for 100, trainable at the stored 50, where 3/3 trained: confirmed
+    entry = _default(60.0)
+    evidence.judge_defaults([entry], _found([cell(1.0, 3, sigma_b2=0.0, depth=50)], 50), 100,
+                            conventions)
+    assert entry["evidence"] == "confirmed"
+    assert "where theory says trains" in entry["verdict"]
+
+
+def test_a_default_at_another_bias_is_not_credited():
+    # tanh depth 100: flax-default (bias 0) beside the 0/3 measured at σ_b² 0.05
+    entry = _default(math.inf)
+    evidence.judge_defaults([entry], _found([cell(1.0, 0)]), 100, conventions)
+    assert entry["evidence"] == "not measured" and "contradicted" not in entry["verdict"]
+    assert "(σ_b² 0.05)" in entry["verdict"]
+
+
+@pytest.mark.parametrize("name,bias", [("pytorch-default", "pytorch"), ("xavier", "pytorch"),
+                                       ("he", "pytorch"), ("orthogonal", "pytorch"),
+                                       ("lecun", "zeros"), ("flax-default", "zeros")])
+def test_every_default_has_its_own_bias(name, bias):
+    row = conventions.to_sigma_w2(rec.DEFAULTS[name], 64, 64)
+    assert row["sigma_b2"] == pytest.approx(1 / (3 * 64) if bias == "pytorch" else 0.0)
+    # the bias variance of U(±1/√fan_in), by Monte-Carlo
+    if bias == "pytorch":
+        import numpy as np
+
+        draws = np.random.default_rng(0).uniform(-1 / 8, 1 / 8, 200_000)
+        assert draws.var() == pytest.approx(row["sigma_b2"], rel=0.01)
+
+
+def _gather(arch, activation, depth):
+    return evidence.gather(arch, activation, depth, None, 0.0, None, [], DATA, None)
+
+
+def test_committed_evidence_credits_no_default_with_another_init():
+    # the RNN's ReLU runs are identity-initialised: no Gaussian or orthogonal default gets them
+    found = _gather("rnn", "relu", 1)
+    entries = [_default(8.66, 40, sigma_w2=w, convention=c)
+               for c, w in [("kaiming-normal", 2.0), ("orthogonal", 1.0), ("lecun-normal", 1.0)]]
+    evidence.judge_defaults(entries, found, 40, conventions)
+    for e in entries:
+        assert e["measured"]["how"] == "nearest" and "init identity" in e["measured"]["differs"]
+    # the CNN's He verdict reads the Gaussian sweep, not delta-orthogonal's
+    found = _gather("cnn", "tanh", 18)
+    (he,) = [_default(151.0, 18, sigma_w2=2.0, sigma_b2=0.05, convention="kaiming-normal")]
+    evidence.judge_defaults([he], found, 18, conventions)
+    assert {c["init"] for c in he["measured"]["cells"]} <= set(evidence.IID_INITS)
+    assert str(DATA / "cnn2d-bands-delta") not in {c["source"] for c in he["measured"]["cells"]}
+
+
+def test_tanh_depth_100_defaults_with_their_own_bias():
+    entries = rec.verdicts(rec.registry.get("mlp"), "tanh", 100, None, 0.05, band=None)
+    evidence.judge_defaults(entries, _gather("mlp", "tanh", 100), 100, conventions)
+    by = {d["default"]: d for d in entries}
+    for name in ("xavier", "lecun", "orthogonal"):
+        assert by[name]["verdict"].startswith("trains at depth 100"), by[name]["verdict"]
+    # at the recommendation's σ_b² = 0.05 the same σ_w² = 1 would be too deep
+    assert 6 * rec.depth_scales("tanh", 1.0, 0.05)["xi"][0] < 100
+    assert by["xavier"]["sigma_b2"] == pytest.approx(1 / 768)
+    assert by["lecun"]["sigma_b2"] == 0.0
+    # measured only at σ_b² 0.05: named as the nearest, neither confirming nor contradicting
+    for name in ("xavier", "lecun", "orthogonal", "flax-default", "he"):
+        assert by[name]["evidence"] == "not measured", by[name]["verdict"]
