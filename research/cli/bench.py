@@ -7,12 +7,13 @@ import sys
 from research.cli.verb import Verb
 from research.common.errors import SpecError
 
-BENCH_PARTS = ("speed", "step-cost", "compaction", "compile", "flax", "depths")
+BENCH_PARTS = ("speed", "step-cost", "compaction", "compile", "flax", "depths", "recommend")
 BENCH_EXAMPLES = """\
 examples:
   initmap bench --only compile         # compile time against depth, per architecture
   initmap bench --only depths          # a 9-depth sweep: one program per depth vs pad_depth
   initmap bench --only step-cost       # bare step vs checks, freezing, momentum, logging
+  initmap bench --only recommend       # a whole `recommend` process ÷ `import jax`
   initmap bench --only speed --torch-python /path/to/venv-with-torch/bin/python
   initmap bench                        # all cases, 1000 steps; a few minutes on 2 cores
   initmap bench --steps 200 --json     # shorter, machine-readable
@@ -62,6 +63,8 @@ def _run(args: argparse.Namespace) -> int:
         out["flax"] = bench.flax_vs_builtin(steps=args.steps)
     if "depths" in parts:
         out["depths"] = bench.depth_padding(steps=min(args.steps, 500))
+    if "recommend" in parts:
+        out["recommend"] = bench.recommend_vs_import_jax()
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -84,6 +87,11 @@ def _run(args: argparse.Namespace) -> int:
               f"({f['ratio_warm']:.2f}×)")
     if "depths" in out:
         print("\n" + depths_table(out["depths"]))
+    if "recommend" in out:
+        r = out["recommend"]
+        print(f"\n`{r['command']}`: {r['recommend_s']:.2f} s, `python -c \"import jax\"`: "
+              f"{r['import_jax_s']:.2f} s (medians of {r['repeats']} fresh processes): "
+              f"{r['ratio']:.2f}×")
     if "compile_vs_depth" in out:
         print("\ncompile time of one training chunk (s), width 32, 8 members; repeated layers "
               "are scanned, so it should not grow with depth:")

@@ -303,3 +303,32 @@ def run(steps: int = 1000, baseline_networks: int = 32, cases=CASES,
             row[f"speedup_vs_{name}"] = None if b is None else b["wall_s"] / swept["wall_s"]
         rows.append(row)
     return rows
+
+
+RECOMMEND_ARGV = ("recommend", "--arch", "mlp", "--activation", "tanh", "--depth", "50")
+
+
+def recommend_vs_import_jax(argv=RECOMMEND_ARGV, repeats: int = 3) -> dict:
+    """A whole `initmap recommend` process against `python -c "import jax"`, alternated,
+    `repeats` times each in fresh processes; the median of each and their ratio (what a user
+    waits for an answer, against the least any jax program waits)."""
+    med = median_process_times({"import_jax": [sys.executable, "-c", "import jax"],
+                                "recommend": [sys.executable, "-m", "research", *argv]},
+                               repeats)
+    return {"command": "initmap " + " ".join(argv), "repeats": repeats,
+            "import_jax_s": med["import_jax"], "recommend_s": med["recommend"],
+            "ratio": med["recommend"] / med["import_jax"]}
+
+
+def median_process_times(commands: dict, repeats: int) -> dict:
+    """Each command's median wall time over `repeats` fresh processes, the commands alternated
+    so that a change in the machine's load falls on all of them."""
+    env = {**_child_env(True), "INITMAP_COMPILE_CACHE": os.environ.get(
+        "INITMAP_COMPILE_CACHE", "1")}  # as a user runs it
+    times = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            start = time.perf_counter()
+            subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}

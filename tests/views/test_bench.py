@@ -1,6 +1,7 @@
 """The benchmark's code paths on a tiny case (its numbers are reported, never asserted)."""
 
 import json
+import sys
 import threading
 
 import pytest
@@ -91,3 +92,12 @@ def test_the_plain_loop_really_trains(mnist1d):
 def test_flax_mlp_against_the_builtin_in_one_run():
     result = bench.flax_vs_builtin(steps=20, case=bench.Case("tiny", 8, 2, 4))
     assert result["networks"] == 4 and result["ratio"] > 0 and result["ratio_warm"] > 0
+
+
+def test_process_times_are_medians_of_fresh_processes():
+    py = sys.executable
+    med = bench.median_process_times({"quick": [py, "-c", "pass"],
+                                      "slow": [py, "-c", "import time; time.sleep(0.3)"]}, 3)
+    assert 0 < med["quick"] and med["slow"] >= 0.3
+    argv = bench.RECOMMEND_ARGV
+    assert argv[:1] == ("recommend",) and "recommend" in bench_verb.BENCH_PARTS
