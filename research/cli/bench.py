@@ -91,7 +91,8 @@ def _run(args: argparse.Namespace) -> int:
         r = out["recommend"]
         print(f"\n`{r['command']}`: {r['recommend_s']:.2f} s, `python -c \"import jax\"`: "
               f"{r['import_jax_s']:.2f} s (medians of {r['repeats']} fresh processes): "
-              f"{r['ratio']:.2f}×")
+              f"{r['ratio']:.2f}×; CPU time {r['recommend_cpu_s']:.2f} s against "
+              f"{r['import_jax_cpu_s']:.2f} s: {r['cpu_ratio']:.2f}×")
     if "compile_vs_depth" in out:
         print("\ncompile time of one training chunk (s), width 32, 8 members; repeated layers "
               "are scanned, so it should not grow with depth:")

@@ -78,6 +78,10 @@ def _run(args: argparse.Namespace) -> int:
             raise SpecError(field, reason=f"--{field} is required (or --table)")
     if args.seq_len < 1:
         raise SpecError("seq_len", args.seq_len, reason="must be >= 1")
+    from research.training import devices
+
+    # theory's band is many small programs: cached on disk, a second answer skips compiling
+    devices.enable_compilation_cache(min_compile_time_s=0.0)
     result = recommend.recommend(args.arch, args.activation, args.depth, args.width,
                                  args.sigma_b2, args.from_runs, args.data_root, args.seq_len)
     print(json.dumps(result, indent=2) if args.json else recommend_text(result))

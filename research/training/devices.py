@@ -43,7 +43,7 @@ def describe() -> list[str]:
     return [f"{d.platform}:{d.id} {d.device_kind}" for d in jax.local_devices()]
 
 
-def enable_compilation_cache() -> None:
+def enable_compilation_cache(min_compile_time_s: float = 0.5) -> None:
     """Keep compiled programs on disk (the user cache dir; INITMAP_COMPILE_CACHE=0 disables).
 
     Compilation is most of a small sweep's time (measured: 17 s → 5.5 s for one quick bucket
@@ -56,7 +56,7 @@ def enable_compilation_cache() -> None:
     from research.common.files import cache_dir
 
     jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_time_s)
 
 
 AUTO_MEMORY_FRACTION = 0.5  # of device memory (CPU: of physical RAM), left for everything else

@@ -311,24 +311,34 @@ RECOMMEND_ARGV = ("recommend", "--arch", "mlp", "--activation", "tanh", "--depth
 def recommend_vs_import_jax(argv=RECOMMEND_ARGV, repeats: int = 3) -> dict:
     """A whole `initmap recommend` process against `python -c "import jax"`, alternated,
     `repeats` times each in fresh processes; the median of each and their ratio (what a user
-    waits for an answer, against the least any jax program waits)."""
+    waits for an answer, against the least any jax program waits), in wall time and in CPU
+    time (user + system: steadier where other work shares the machine)."""
     med = median_process_times({"import_jax": [sys.executable, "-c", "import jax"],
                                 "recommend": [sys.executable, "-m", "research", *argv]},
                                repeats)
     return {"command": "initmap " + " ".join(argv), "repeats": repeats,
-            "import_jax_s": med["import_jax"], "recommend_s": med["recommend"],
-            "ratio": med["recommend"] / med["import_jax"]}
+            "import_jax_s": med["import_jax"]["wall_s"], "recommend_s": med["recommend"]["wall_s"],
+            "ratio": med["recommend"]["wall_s"] / med["import_jax"]["wall_s"],
+            "import_jax_cpu_s": med["import_jax"]["cpu_s"],
+            "recommend_cpu_s": med["recommend"]["cpu_s"],
+            "cpu_ratio": med["recommend"]["cpu_s"] / med["import_jax"]["cpu_s"]}
 
 
 def median_process_times(commands: dict, repeats: int) -> dict:
-    """Each command's median wall time over `repeats` fresh processes, the commands alternated
-    so that a change in the machine's load falls on all of them."""
+    """Each command's median wall and CPU seconds over `repeats` fresh processes, the commands
+    alternated so that a change in the machine's load falls on all of them."""
+    import resource
+
     env = {**_child_env(True), "INITMAP_COMPILE_CACHE": os.environ.get(
         "INITMAP_COMPILE_CACHE", "1")}  # as a user runs it
-    times = {name: [] for name in commands}
+    times = {name: {"wall_s": [], "cpu_s": []} for name in commands}
     for _ in range(repeats):
         for name, command in commands.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
+            times[name]["wall_s"].append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            times[name]["cpu_s"].append(after.ru_utime - before.ru_utime
+                                        + after.ru_stime - before.ru_stime)
+    return {name: {k: float(np.median(v)) for k, v in t.items()} for name, t in times.items()}

@@ -98,6 +98,9 @@ def test_process_times_are_medians_of_fresh_processes():
     py = sys.executable
     med = bench.median_process_times({"quick": [py, "-c", "pass"],
                                       "slow": [py, "-c", "import time; time.sleep(0.3)"]}, 3)
-    assert 0 < med["quick"] and med["slow"] >= 0.3
+    assert 0 < med["quick"]["wall_s"] and med["slow"]["wall_s"] >= 0.3
+    # sleeping costs no CPU: the CPU times are the children's own, not the wall
+    assert med["slow"]["cpu_s"] < med["slow"]["wall_s"] - 0.2
+    assert med["quick"]["cpu_s"] > 0
     argv = bench.RECOMMEND_ARGV
     assert argv[:1] == ("recommend",) and "recommend" in bench_verb.BENCH_PARTS
