@@ -140,12 +140,15 @@ def test_committed_evidence_credits_no_default_with_another_init():
     evidence.judge_defaults(entries, found, 40, conventions)
     for e in entries:
         assert e["measured"]["how"] == "nearest" and "init identity" in e["measured"]["differs"]
-    # the CNN's He verdict reads the Gaussian sweep, not delta-orthogonal's
-    found = _gather("cnn", "tanh", 18)
-    (he,) = [_default(151.0, 18, sigma_w2=2.0, sigma_b2=0.05, convention="kaiming-normal")]
-    evidence.judge_defaults([he], found, 18, conventions)
-    assert {c["init"] for c in he["measured"]["cells"]} <= set(evidence.IID_INITS)
-    assert str(DATA / "cnn2d-bands-delta") not in {c["source"] for c in he["measured"]["cells"]}
+    # the CNN's He verdict reads a Gaussian sweep, not delta-orthogonal's (same σ_w² grid)
+    for depth in (8, 18):
+        found = _gather("cnn", "tanh", depth)
+        he = _default(151.0, depth, sigma_w2=2.0, sigma_b2=0.05, convention="kaiming-normal")
+        evidence.judge_defaults([he], found, depth, conventions)
+        assert he["measured"]["how"] in ("at", "between")
+        assert {c["init"] for c in he["measured"]["cells"]} <= set(evidence.IID_INITS)
+        assert str(DATA / "cnn2d-bands-delta") not in {c["source"]
+                                                       for c in he["measured"]["cells"]}
 
 
 def test_tanh_depth_100_defaults_with_their_own_bias():
@@ -161,3 +164,15 @@ def test_tanh_depth_100_defaults_with_their_own_bias():
     # measured only at σ_b² 0.05: named as the nearest, neither confirming nor contradicting
     for name in ("xavier", "lecun", "orthogonal", "flax-default", "he"):
         assert by[name]["evidence"] == "not measured", by[name]["verdict"]
+
+
+def test_text_prints_each_setup_with_what_differs():
+    from research.cli.recommend import _evidence_text
+
+    found = evidence.gather("cnn", "tanh", 8, None, 0.05, 1.76, [], DATA, None)
+    text = "\n".join(_evidence_text(found))
+    # the delta-orthogonal and Gaussian sweeps are separate blocks, each naming its setup
+    assert "cnn2d-bands-delta: digits classification" in text
+    assert "[differs: init delta_orthogonal]" in text
+    assert text.count("σ_w²  converged diverged") == len({evidence.setup_of(c)
+                                                         for c in found["cells"]})

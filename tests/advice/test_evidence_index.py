@@ -76,3 +76,14 @@ def test_a_changed_folder_is_stale_until_rebuilt(tmp_path, capsys):
     shutil.rmtree(root / "relu-depth")
     assert ei.stale(root) == ["relu-depth"]
     json.loads(ei.index_path(root).read_text())  # strict JSON: no NaN
+
+
+def test_recommend_imports_no_table_reader():
+    import subprocess
+    import sys
+
+    code = ("import sys, research.advice.recommend; "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'optax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2]).stdout
+    assert out.strip() == "[]"
