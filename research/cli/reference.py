@@ -116,7 +116,7 @@ def field_comments(source: str, cls: str = "SweepSpec") -> dict[str, str]:
 
 
 def field_docs() -> dict[str, str]:
-    """Every SweepSpec field's description; a field with none is a SpecError-free bug here."""
+    """Every SweepSpec field's description; exits naming any field that has none."""
     documented = {**PLAIN, **field_comments(Path(spec.__file__).read_text())}
     missing = [f.name for f in fields(spec.SweepSpec) if f.name not in documented]
     if missing:
@@ -183,7 +183,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return {}
 
 
-def _option_row(action: argparse.Action) -> str:
+def _option_row(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
     if action.option_strings:
         name = ", ".join(action.option_strings)
         if action.nargs != 0:
@@ -191,11 +191,13 @@ def _option_row(action: argparse.Action) -> str:
             name += f" {metavar}" + (" …" if action.nargs in ("+", "*") else "")
     else:
         name = action.metavar or action.dest
-    help_text = action.help or ""
+    # as --help prints it: %(default)s filled in, %% one percent sign
+    help_text = parser._get_formatter()._expand_help(action) if action.help else ""
     if action.choices and not isinstance(action, argparse._SubParsersAction):
         help_text += f" (one of: {', '.join(map(str, action.choices))})"
     default = action.default
-    if action.option_strings and action.nargs != 0 and default not in (None, argparse.SUPPRESS):
+    if (action.option_strings and action.nargs != 0 and "default" not in help_text
+            and default not in (None, argparse.SUPPRESS)):
         help_text += f" (default: {default})"
     return f"| `{_cell(name)}` | {_cell(help_text.strip())} |\n"
 
@@ -212,7 +214,7 @@ def _verb_section(prog: str, parser: argparse.ArgumentParser, summary: str | Non
             rows.append("| `--FIELD V …` | every [spec field](spec.md) is an option: "
                         "`--sigma-w2 1 2 4`, `--steps 500`; axes take several values |\n")
             continue
-        rows += [_option_row(a) for a in group._group_actions
+        rows += [_option_row(parser, a) for a in group._group_actions
                  if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)]
     if rows:
         out.append("| argument | meaning |\n| --- | --- |\n" + "".join(rows) + "\n")
