@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The accelerator check, prepared as one short script for a session that is lent a GPU machine
-# (run it there from the repository root; results land in $OUT, or ./gpu-check without it).
-# The image there has jax (CUDA), optax, pandas, pyarrow, tqdm, matplotlib, but not mnist1d and
-# nothing can be installed: build the MNIST-1D cache here first and carry it,
+# What initmap does on a GPU, in one run from the repository root (results in $OUT, or
+# ./gpu-check): the device (nvidia-smi); one table of net-steps/s for the tiny, target, medium
+# and large MLPs and a Flax module, with the fraction of the measured matmul peak and the memory
+# per member (research.views.devicecheck); the per-step cost ladder; `initmap sweep quick` timed,
+# in float32 and bfloat16; and the engine's tests on the device.
+# MNIST-1D is read from INITMAP_CACHE=.gpu-cache: on a machine without the mnist1d package or
+# network access, build it first where they are and copy the folder over:
 #     INITMAP_CACHE=.gpu-cache python -c 'from research.training.data import mnist1d; mnist1d()'
-#     device run: bash scripts/gpu_check.sh   with carry: [".gpu-cache"]
 # It stops with a clear message when jax sees no GPU. About 5 minutes on one H200.
 set -euo pipefail
 out="${OUT:-gpu-check}"
