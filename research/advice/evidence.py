@@ -75,13 +75,13 @@ def _load(root: Path, run_dirs: list[Path], arch: str, activation: str) -> tuple
     cells, edges = evidence_index.select(index, arch, activation, root)
     for path in run_dirs:
         entry = evidence_index.scan(path)
-        entry["edges"] = evidence_index._edges(path)
+        entry["edges"] = evidence_index.edges_of(path)
         found, found_edges = evidence_index.select(
             {"folders": {path.name: entry}}, arch, activation, path.parent)
         cells += found
         edges += found_edges
         searched.append(str(path))
-    cells = [c for c in cells if c["init"] in RANDOM_INITS]
+    cells = [c for c in cells if c["init"] in RANDOM_INITS and c["sigma_w2"] > 0]
     return cells, edges, searched, notes
 
 

@@ -126,7 +126,7 @@ def _plain(value):
     return value
 
 
-def _edges(folder: Path) -> list[dict]:
+def edges_of(folder: Path) -> list[dict]:
     path = folder / EDGES_FILE
     if not path.is_file():
         return []
@@ -141,7 +141,7 @@ def build(data_root: str | Path) -> dict:
     folders = {}
     for folder in sweep_folders(data_root):
         entry = scan(folder)
-        entry["edges"] = _edges(folder)
+        entry["edges"] = edges_of(folder)
         entry["built_from"] = fingerprint(folder)
         folders[folder.name] = entry
     return {"version": VERSION, "folders": folders}
