@@ -197,8 +197,10 @@ def interval_text(k, n) -> str:
 
 def comparison(k1, n1, k2, n2) -> str:
     """A comparative claim in the one standard's words: 'effect: …' when the intervals
-    separate, else 'trend: …', with both counts and intervals."""
-    word = "effect" if intervals_separate(k1, n1, k2, n2) else "trend"
+    separate, else 'trend: …' (or 'no difference: …', equal shares), with both counts and
+    intervals."""
+    word = ("effect" if intervals_separate(k1, n1, k2, n2)
+            else "trend" if k1 * n2 != k2 * n1 else "no difference")
     return f"{word}: {interval_text(k1, n1)} against {interval_text(k2, n2)}"
 
 

@@ -160,3 +160,27 @@ def test_the_criterion_is_a_spec_field_that_keeps_stored_ids():
     assert first.run_id in set(stored["run_id"]) and (stored["criterion"] == "final").all()
     with pytest.raises(SpecError, match="criterion"):
         spec.validate(dataclasses.replace(base, criterion="best"))
+
+
+def test_a_sweep_stores_both_criteria_and_either_recounts_the_other(tmp_path):
+    """A tiny sweep under `reached`: the stored best accuracy and first step at the target
+    match its curves, its outcomes are classify's under `reached`, and `under` recounts them
+    to classify's under `final`."""
+    from research.training import store, sweep
+    from research.training.outcomes import under
+    from tests.helpers import tiny_spec
+
+    sweep.run_sweep(tiny_spec(out=str(tmp_path), criterion="reached", target_acc=0.15),
+                    progress=False)
+    table = store.load_runs(tmp_path)
+    crit = Criterion(classification=True, target_acc=0.15, target_loss_ratio=0.01,
+                     diverge_factor=1e3)
+    final = under(table, "final")
+    for k, row in enumerate(table.itertuples()):
+        assert row.criterion == "reached" and row.best_train_acc == max(row.acc_curve)
+        hits = [s for s, a in zip(row.curve_steps, row.acc_curve, strict=True) if a >= 0.15]
+        assert row.reached_step == (hits[0] if hits else -1)
+        curve = (row.loss_curve, row.acc_curve, row.curve_steps, row.initial_loss,
+                 row.diverged_step, crit)
+        assert row.outcome == classify(*curve, criterion="reached")[0]
+        assert final["outcome"][k] == classify(*curve)[0]
