@@ -126,11 +126,12 @@ def test_init_scale_counts_the_small_scales_and_the_tie():
     assert facts["converged_depth8_sigma0.3"].startswith("2/4")
 
 
-@pytest.mark.parametrize("prefix,preset", [("", "dip-deep"), ("long_", "dip-deep-long"),
-                                           ("deep300_", "dip-deep-300"),
-                                           ("deep300long_", "dip-deep-300-long")])
-def test_dip_deep_compares_the_deepest_cells_under_the_one_standard(prefix, preset):
-    facts, table = FACTS["dip-deep"], runs(preset)
+@pytest.mark.parametrize("prefix,presets", [
+    ("", ["dip-deep"]), ("long_", ["dip-deep-long", "dip-deep-long-ordered"]),
+    ("deep300_", ["dip-deep-300"]), ("deep300long_", ["dip-deep-300-long"])])
+def test_dip_deep_compares_the_deepest_cells_under_the_one_standard(prefix, presets):
+    facts = FACTS["dip-deep"]
+    table = pd.concat([runs(p) for p in presets], ignore_index=True)
     deep = table[table["depth"] == table["depth"].max()]
     cells = counts(deep, converged(deep)).set_index("sigma_w2")
     depth = int(deep["depth"].max())
@@ -142,6 +143,10 @@ def test_dip_deep_compares_the_deepest_cells_under_the_one_standard(prefix, pres
         best = deep.loc[deep["sigma_w2"] == sigma, "acc_curve"].map(max)
         assert facts[f"{prefix}best_train_acc_depth{depth}_sigma{sigma:g}"] == ", ".join(
             f"{b:.3f}" for b in best)
+    critical = deep["sigma_w2"] == 1.76
+    hit = converged(deep)
+    assert facts[f"{prefix}compare_depth{depth}_sigma1.76_vs_the_rest"] == compared(
+        ((hit & critical).sum(), critical.sum()), ((hit & ~critical).sum(), (~critical).sum()))
     ordered = pd.concat([runs(p) for p in ("dip-deep", "dip-deep-long", "dip-deep-300",
                                            "dip-deep-300-long")])
     ordered = ordered[(ordered["sigma_w2"] == 1.0) & (ordered["depth"] >= 200)]

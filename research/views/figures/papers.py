@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from research.theory import meanfield as theory
-from research.training.outcomes import CRITERIA, best_accuracies, convergence_map, under
+from research.training.outcomes import CRITERIA, best_accuracies, comparison, convergence_map, under
 from research.views import maps, report
 from research.views.figures import claims
 
@@ -261,9 +261,11 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
                           strict=True)),
                **dict(zip(above, plt.get_cmap("Reds")(np.linspace(0.5, 0.9, len(above))),
                           strict=True)), nearest: "black"}
-    long = runs["dip-deep-long"]
-    for ax, name in ((middle, "dip-deep-long"), (right, "dip-deep-300-long")):
-        _accuracy_curves(ax, runs[name], colours, nearest, target, name)
+    long = _long(runs)
+    both = "dip-deep-long" + ("(-ordered)" if "dip-deep-long-ordered" in runs else "")
+    for ax, table_, name in ((middle, long, both),
+                             (right, runs["dip-deep-300-long"], "dip-deep-300-long")):
+        _accuracy_curves(ax, table_, colours, nearest, target, name)
     short = int(runs["dip-deep-300"]["steps"].iloc[0])
     right.axvline(short, color="0.4", lw=0.8, ls="-.", label=f"dip-deep-300's {short} steps")
     right.legend(fontsize=7, ncol=2)
@@ -308,13 +310,21 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     return facts
 
 
+def _long(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """dip-deep-long's depth-200 nets with, where stored, dip-deep-long-ordered's (the same
+    recipe at the critical value's neighbours, 1.5 and 2.5)."""
+    extra = runs.get("dip-deep-long-ordered")
+    return runs["dip-deep-long"] if extra is None else pd.concat(
+        [runs["dip-deep-long"], extra], ignore_index=True)
+
+
 def _dip_deep_claims(runs: dict[str, pd.DataFrame], nearest: float) -> dict:
     """Each preset's criterion and budget; the critical cell against every other σ_w² at the
     deepest depth under the one standard; every net's best training accuracy there."""
     facts = {}
-    for prefix, name in (("", "dip-deep"), ("long_", "dip-deep-long"),
-                         ("deep300_", "dip-deep-300"), ("deep300long_", "dip-deep-300-long")):
-        table = runs[name]
+    for prefix, table in (("", runs["dip-deep"]), ("long_", _long(runs)),
+                          ("deep300_", runs["dip-deep-300"]),
+                          ("deep300long_", runs["dip-deep-300-long"])):
         facts.update({f"{prefix}{k}": v for k, v in claims.budget(table).items()})
         deepest = int(table["depth"].max())
         here = table[table["depth"] == deepest]
@@ -326,9 +336,15 @@ def _dip_deep_claims(runs: dict[str, pd.DataFrame], nearest: float) -> dict:
             accs = best_accuracies(here[here["sigma_w2"] == sigma])
             facts[f"{prefix}best_train_acc_depth{deepest}_sigma{sigma:g}"] = ", ".join(
                 f"{a:.3f}" for a in accs)
+        # the critical σ_w² against every other one pooled: "only the critical value trains"
+        critical = here["sigma_w2"] == nearest
+        hit = here["outcome"] == "converged"
+        facts[f"{prefix}compare_depth{deepest}_sigma{nearest:g}_vs_the_rest"] = comparison(
+            int((hit & critical).sum()), int(critical.sum()), int((hit & ~critical).sum()),
+            int((~critical).sum()))
     # ordered nets that never leave one value: the constant output (facts list it per net)
     ordered = pd.concat([runs[n] for n in ("dip-deep", "dip-deep-long", "dip-deep-300",
-                                           "dip-deep-300-long")])
+                                           "dip-deep-300-long")], ignore_index=True)
     ordered = ordered[(ordered["sigma_w2"] == ordered["sigma_w2"].min())
                       & (ordered["depth"] >= 200)]
     accs = np.unique(np.round(best_accuracies(ordered), 3))
