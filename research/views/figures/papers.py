@@ -202,6 +202,10 @@ def lr_init(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         ax.set(xscale="log", yscale="log", xlabel="σ_w²", ylabel="learning rate",
                title=f"{name}: trained (green) / diverged (red)")
         facts[f"{name}_diverged_share"] = float((runs[name]["outcome"] == "diverged").mean())
+        first = runs[name].iloc[0]
+        facts[f"{name}_criterion"] = str(first.get("criterion", "final"))
+        facts[f"{name}_steps"] = int(first["steps"])
+        facts[f"{name}_target_loss_ratio"] = float(first["target_loss_ratio"])
     fig.colorbar(image, ax=axes[0].tolist(), label="+: share of run left at target;  "
                                                    "−: share left at divergence")
     report.save_figure(fig, path)
@@ -252,9 +256,10 @@ def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(19, 5))
     image = draw_map(left, table)
     fig.colorbar(image, ax=left, label="P(converged)")
-    left.set(xlabel="σ_w² (weight variance × fan-in)", ylabel="depth (hidden layers)",
-             title=f"dip-deep: P(converged), final accuracy ≥ {target:g} after "
-                   f"{int(table['steps'].iloc[0])} steps\n{maps.HATCH_NOTE}")
+    left.set(xlabel="σ_w² (weight variance × fan-in)", ylabel="depth (hidden layers)")
+    left.set_title(f"dip-deep: P(converged), final acc. ≥ {target:g}, "
+                   f"{int(table['steps'].iloc[0])} steps\nhatched: 95% interval > "
+                   f"{maps.UNCERTAIN_WIDTH}; k/n seeds", fontsize=9)
     # Ordered side blue, chaotic side red, the grid's critical value black and on top.
     below, above = sigmas[sigmas < nearest], sigmas[sigmas > nearest]
     colours = {**dict(zip(below, plt.get_cmap("Blues")(np.linspace(0.9, 0.5, len(below))),
