@@ -191,3 +191,25 @@ def test_arch_zoo_symmetry_and_lr_init():
             steps.append(float(row.curve_steps[below[0]]) if len(below) else np.nan)
         assert FACTS["symmetry"][f"steps_to_learn_sigma{sigma:g}"] == pytest.approx(
             pd.Series(steps).median(), nan_ok=True)
+
+
+def test_cnn2d_bands_and_arch_zoo_digits():
+    facts = FACTS["cnn2d-bands"]
+    for name in ("gaussian", "delta"):
+        table = runs(f"cnn2d-bands-{name}")
+        cells = counts(table, converged(table))
+        for depth, group in cells.groupby("depth"):
+            good = group.loc[group["k"] / group["n"] >= 0.5, "sigma_w2"]
+            band = ("none" if good.empty else f"only {good.min():g}"
+                    if good.min() == good.max() else f"{good.min():g}–{good.max():g}")
+            assert facts[f"{name}_depth{depth}"] == band
+        at = table[table["sigma_w2"] == 1.76]
+        for depth, group in at.groupby("depth"):
+            steps = group.loc[converged(group), "converged_step"]
+            assert facts[f"{name}_median_steps_to_target_depth{depth}_sigma1.76"] == (
+                steps.median() if len(steps) else "never")
+    digits = FACTS["arch-zoo-digits"]
+    for arch in ("mlp", "resmlp", "cnn", "resnet", "transformer", "rnn"):
+        acc = 100 * runs(f"arch-zoo-digits-{arch}")["final_test_acc"]
+        assert digits[f"{arch}_digits_test_acc"] == round(acc.mean(), 1)
+        assert digits[f"{arch}_digits_range"] == f"{acc.min():.1f}–{acc.max():.1f}"
