@@ -33,6 +33,8 @@ RESIDUALS = ("fixed", "inv_sqrt_depth", "fixup", "skipinit")
 READOUTS = ("standard", "zero")
 PARAMETRIZATIONS = ("standard", "ntk", "mup", "meanfield")
 PADDINGS = ("circular", "same")
+# What counts as converged (the `criterion` field; research/training/outcomes.py).
+CRITERIA = ("final", "reached")
 DATASETS = ("mnist1d", "teacher_student", "digits", "gaussian", "npz:PATH")
 
 
@@ -118,6 +120,10 @@ class SweepSpec:
     target_window: int = _knob(0, later=0)
     diverge_factor: float = 1000.0  # diverged iff loss is non-finite or > this * initial loss
     early_stop: bool = False  # freeze a member once it meets the success criterion
+    # what `outcome` counts as converged: "final" (default), the target holds at the last logged
+    # evaluation; "reached", it was met at any logged evaluation within `steps`. Both are
+    # recountable from the stored columns (`outcomes.under`).
+    criterion: str = _knob("final", later="final")
     # matmuls in bfloat16 on accelerators (parameters stay f32); float64: parameters, data and
     # per-member scalars in float64 too (jax's x64 mode, scoped to those populations)
     compute_dtype: str = "float32"
@@ -307,6 +313,7 @@ def validate(spec: SweepSpec) -> SweepSpec:
                         reason=f"must be in [0, steps) = [0, {spec.steps})")
     if not (spec.input_scale > 0 and math.isfinite(spec.input_scale)):
         raise SpecError("input_scale", spec.input_scale, reason="must be a finite number > 0")
+    _check_choice("criterion", spec.criterion, CRITERIA)
     if not 0 <= spec.target_acc <= 1:
         raise SpecError("target_acc", spec.target_acc, reason="must be in [0, 1]")
     if spec.target_loss_ratio <= 0:

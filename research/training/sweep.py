@@ -25,7 +25,7 @@ from research.networks import registry
 from research.training import devices, engine, plan, presets, store, timing
 from research.training import spec as spec_mod
 from research.training.data import Dataset, dataset_of, fingerprint
-from research.training.outcomes import classify, meets_target
+from research.training.outcomes import classify, meets_target, reached_step
 from research.training.plan import Population, Shard
 from research.training.spec import RunSpec, SweepSpec, combinations, out_dir, parse_budget
 
@@ -183,7 +183,8 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
     window = (float(host["window_loss"][i]) / run.target_window if run.target_window
               else None)
     outcome, diverged_step, converged_step = classify(
-        loss, acc, steps, initial_loss, int(host["diverged_step"][i]), program.crit, window)
+        loss, acc, steps, initial_loss, int(host["diverged_step"][i]), program.crit, window,
+        run.criterion)
     diverged = outcome == "diverged"
     extra = {"window_loss": np.nan if window is None or diverged else window} \
         if run.target_window else {}
@@ -192,6 +193,9 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
         "outcome": outcome, "diverged_step": diverged_step, "converged_step": converged_step,
         "initial_loss": initial_loss, "final_loss": float(loss[-1]),
         "initial_train_acc": float(acc[0]), "final_train_acc": float(acc[-1]),
+        # beside the final ones, so either criterion can be counted from the table
+        "best_train_acc": float(np.max(acc)) if np.isfinite(acc).any() else np.nan,
+        "reached_step": reached_step(loss, acc, steps, initial_loss, program.crit),
         "final_test_loss": np.nan if diverged else float(host["test_loss"][i]),
         "final_test_acc": np.nan if diverged else float(host["test_acc"][i]),
         "loss_curve": loss.tolist(), "acc_curve": acc.tolist(), "curve_steps": steps.tolist(),

@@ -15,7 +15,11 @@ from research.theory import meanfield as theory
 from research.training.outcomes import convergence_map
 from research.views.report import PRINTABLE, SYMBOLS, facet_axes, map_axes, pyplot, save_figure
 
-UNCERTAIN_WIDTH = 0.5  # cells whose 95% Wilson interval is wider than this are hatched
+# Cells whose 95% Wilson interval is wider than this are hatched: every cell of fewer than 9
+# seeds, 4/4 and 0/4 included (0/n's interval is 0 to z²/(n + z²)).
+UNCERTAIN_WIDTH = 0.3
+HATCH_NOTE = (f"hatched: 95% interval wider than {UNCERTAIN_WIDTH} (every cell of ≤ 8 seeds); "
+              "k/n seeds")
 AXIS_LABELS = {"sigma_w2": "σ_w² (weight variance × fan-in)", "depth": "depth (hidden layers)",
                "sigma_b2": "σ_b²", "lr": "learning rate",
                "lr_input": "input-layer rate factor (× lr)",
@@ -268,9 +272,10 @@ def plot_map(runs: pd.DataFrame, path: str | Path | None = None, x: str = "sigma
     shared = ", ".join(str(details[a]) for a in ("activation", "arch", "optimizer")
                        if a not in facet)
     counts = " × ".join(f"{runs[a].nunique()} {SYMBOLS.get(a, a)}" for a in (y, x))
-    heading = (f"{title}: P(converged), {shared}, {details['steps']} steps\n"
-               + (f"{counts} values" if long else
-                  f"hatched: 95% interval wider than {UNCERTAIN_WIDTH}"))
+    counted = ("" if "criterion" in facet
+               else f", criterion {details.get('criterion', 'final')}")
+    heading = (f"{title}: P(converged), {shared}, {details['steps']} steps{counted}\n"
+               + (f"{counts} values" if long else HATCH_NOTE))
     if facet:
         fig.suptitle(heading, fontsize=9)
     else:

@@ -1,5 +1,6 @@
 """Figures: each plot function on a tiny synthetic table; `initmap figures` on the stored data."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,9 @@ def _runs(rows: list[dict], **common) -> pd.DataFrame:
     base = {"arch": "mlp", "activation": "tanh", "optimizer": "sgd", "steps": 100,
             "sigma_b2": 0.05, "seed": 0, "initial_loss": 2.3, "outcome": "stalled",
             "converged_step": -1, "diverged_step": -1, "curve_steps": [0, 50, 100],
-            "loss_curve": [2.3, 2.0, 1.5], "diversity_curve": [1.0, 1.1, 1.2]}
+            "loss_curve": [2.3, 2.0, 1.5], "diversity_curve": [1.0, 1.1, 1.2],
+            "acc_curve": [0.1, 0.2, 0.3], "final_train_acc": 0.3, "target_acc": 0.5,
+            "target_loss_ratio": 0.01, "diverge_factor": 1000.0}
     return pd.DataFrame([{**base, **common, **row} for row in rows])
 
 
@@ -94,7 +97,23 @@ def test_dip_tanh_counts_where_the_six_xi_c_rule_is_right(tmp_path):
     assert 16 < limit < 64
     facts = figure_plots.dip_tanh({"dip-tanh": table}, tmp_path / "d.png")
     assert (tmp_path / "d.png").stat().st_size > 0
-    assert facts == {"cells": 3, "rule_agrees": 2, "rule_accuracy": pytest.approx(2 / 3)}
+    assert (facts["cells"], facts["rule_agrees"]) == (3, 2)
+    assert facts["rule_accuracy"] == pytest.approx(2 / 3)
+    # the depth-only baseline's best cut, depth < 16, is right on all three: the theory is
+    # tested only at depth 16, where it is wrong
+    assert (facts["baseline_depth"], facts["baseline_agrees"]) == (16.0, 3)
+    assert (facts["informative_cells"], facts["rule_agrees_informative"]) == (1, 0)
+    assert facts["criterion"] == "final" and facts["steps"] == 100
+
+
+def test_dip_tanh_counts_a_target_passed_and_lost_under_reached(tmp_path):
+    passed = {"acc_curve": [0.1, 0.6, 0.3]}  # above the 0.5 target at step 50, not at the end
+    table = _runs([{"depth": 8, "sigma_w2": 1.0, "seed": 0, **passed},
+                   {"depth": 8, "sigma_w2": 1.0, "seed": 1, **passed},
+                   {"depth": 8, "sigma_w2": 1.0, "seed": 2}])
+    facts = figure_plots.dip_tanh({"dip-tanh": table}, tmp_path / "d.png")
+    assert facts["criterion_changes"] == "depth 8, sigma_w2 1: 0/3 → 2/3"
+    assert (facts["rule_agrees"], facts["reached_rule_agrees"]) == (0, 1)
 
 
 def test_relu_depth(tmp_path):
@@ -105,6 +124,8 @@ def test_relu_depth(tmp_path):
                                     tmp_path / "r.png")
     assert facts["p_converged_depth10_sigma2"] == 1.0
     assert facts["p_converged_depth10_sigma1"] == 0.0
+    assert facts["criterion_changes"] == "none" and facts["converged_sigma2_depth10"] == (
+        "2/2 (0.34–1.00)")
 
 
 def test_symmetry(tmp_path):
@@ -125,7 +146,13 @@ def test_init_scale(tmp_path):
             for s, t in ((0.01, 90), (1.0, 20), (100.0, 60))]
     rows.append({"depth": 8, "sigma_w2": 0.01})
     facts = figure_plots.init_scale({"init-scale": _runs(rows, sigma_b2=0.0)}, tmp_path / "i.png")
-    assert facts["fastest_sigma_w2_depth2"] == 1.0 and "fastest_sigma_w2_depth8" not in facts
+    assert facts["fastest_sigma_w2_depth2"] == "1" and "fastest_sigma_w2_depth8" not in facts
+    assert facts["smallest_sigma_w2_converging_depth2"] == 0.01
+    assert facts["smallest_sigma_w2_converging_depth8"] == "none"
+    tie = _runs([*rows, {"depth": 2, "sigma_w2": 3.0, "outcome": "converged",
+                         "converged_step": 20}], sigma_b2=0.0)
+    facts = figure_plots.init_scale({"init-scale": tie}, tmp_path / "i.png")
+    assert facts["fastest_sigma_w2_depth2"] == "1 and 3"
     assert facts["critical_sigma_w2"] == pytest.approx(1.0, abs=1e-3)
 
 
@@ -136,12 +163,24 @@ def test_lr_init(tmp_path):
     assert facts["lr-init_diverged_share"] == 0.5
 
 
+def _same(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-6, nan_ok=True)
+    return a == b
+
+
 def test_every_registered_figure_redraws_from_the_committed_data(tmp_path, capsys):
+    """And its facts are the committed figures/facts.json, which docs/figures.md quotes."""
     shutil.copytree(REPO / "figures" / "data", tmp_path / "figures" / "data")
-    assert cli.main(["figures", "--root", str(tmp_path / "figures")]) == 0
+    assert cli.main(["figures", "--root", str(tmp_path / "figures"), "--json"]) == 0
     for name in figures.FIGURES:
         assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 10_000
-    assert "rule_accuracy" in capsys.readouterr().out
+    facts = json.loads(capsys.readouterr().out)
+    committed = json.loads((REPO / "figures" / "facts.json").read_text())
+    assert _same(facts, committed), (
+        "figures/facts.json is out of date: python -m research figures --json")
 
 
 def test_missing_data_names_the_rerun_command(tmp_path, capsys):

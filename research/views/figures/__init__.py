@@ -27,7 +27,8 @@ class Figure:
 FIGURES = {f.name: f for f in (
     Figure("dip-tanh", ("dip-tanh",), figure_plots.dip_tanh,
            "Schoenholz et al. 2017: P(converged) over σ_w² × depth, tanh, with 6·ξ_c"),
-    Figure("dip-deep", ("dip-deep", "dip-deep-long", "dip-deep-300", "dip-deep-300-long"),
+    Figure("dip-deep", ("dip-deep", "dip-deep-long", "dip-deep-300", "dip-deep-300-long",
+                        "dip-deep-long-ordered"),
            figure_plots.dip_deep,
            "Schoenholz et al. 2017 at depth 50–300: only the critical σ_w² learns deepest"),
     Figure("relu-depth", ("relu-depth",), figure_plots.relu_depth,

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from research.networks import registry
-from research.training.outcomes import convergence_map
+from research.training.outcomes import comparison, convergence_map
 from research.views import maps, report
+from research.views.figures import claims
 
 # Greydanus 2020 (MNIST-1D), test accuracy in %, for the baseline that is no network type
 # here; each type's own row is in its record (`Arch.mnist1d_reference`). The paper's recurrent
@@ -57,14 +58,38 @@ def arch_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         ax.set_ylabel(registry.get(table["arch"].iloc[0]).depth_label, fontsize=8)
         ax.set_title(f"{_label(table)}; {table['optimizer'].iloc[0]}", fontsize=9)
         name = preset.removeprefix("arch-bands-")
-        for depth, edges in band(convergence_map(table, "depth", "sigma_w2")).items():
+        cells = convergence_map(table, "depth", "sigma_w2")
+        for depth, edges in band(cells).items():
             facts[f"{name}_depth{depth}"] = ("none" if edges is None
                                              else f"only {edges[0]:g}" if edges[0] == edges[1]
                                              else f"{edges[0]:g}–{edges[1]:g}")
+            here = cells[(cells["depth"] == depth) & (cells["p_converged"] >= 0.5)]
+            facts[f"{name}_depth{depth}_trains"] = ", ".join(
+                f"{r.sigma_w2:g} ({r.converged}/{r.n})" for r in here.itertuples()) or "none"
+        facts.update({f"{name}_{k}": v for k, v in claims.budget(table).items()})
+        facts.update(claims.cell_texts(cells, "depth", "sigma_w2", prefix=f"{name}_"))
+    facts.update(_cnn_against_mlp(runs))
     fig.colorbar(image, ax=axes.ravel().tolist(), label="P(converged)", shrink=0.8)
-    fig.suptitle("the band of initial σ_w² that trains, per network type (k/n seeds converged; "
-                 f"hatched: 95% interval wider than {maps.UNCERTAIN_WIDTH})", fontsize=10)
+    first = runs[BANDS[0]].iloc[0]
+    fig.suptitle(f"the band of initial σ_w² that trains, per network type: P(converged), "
+                 f"final accuracy ≥ {first['target_acc']:g} after {first['steps']} steps; "
+                 f"{maps.HATCH_NOTE}", fontsize=10)
     report.save_figure(fig, path)
+    return facts
+
+
+def _cnn_against_mlp(runs: dict[str, pd.DataFrame]) -> dict:
+    """At the deepest depth, the tanh CNN against the tanh MLP at each σ_w² both swept, under
+    the one standard (`outcomes.comparison`)."""
+    cnn, mlp = runs["arch-bands-cnn"], runs["arch-bands-mlp-tanh"]
+    deepest = int(min(cnn["depth"].max(), mlp["depth"].max()))
+    cells = {name: convergence_map(t[t["depth"] == deepest], "depth", "sigma_w2")
+             for name, t in (("cnn", cnn), ("mlp", mlp))}
+    facts = {}
+    for sigma in np.intersect1d(cells["cnn"]["sigma_w2"], cells["mlp"]["sigma_w2"]):
+        a, b = (cells[k].loc[cells[k]["sigma_w2"] == sigma].iloc[0] for k in ("cnn", "mlp"))
+        facts[f"cnn_vs_mlp-tanh_depth{deepest}_sigma{sigma:g}"] = comparison(
+            a["converged"], a["n"], b["converged"], b["n"])
     return facts
 
 

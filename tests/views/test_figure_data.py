@@ -1,0 +1,215 @@
+"""The figures' facts (figures/facts.json, quoted by docs/figures.md) recounted from the
+committed Parquet with pandas and scipy alone: no project code reads the tables here, so a
+bug in the drawing code, the store or `outcomes` cannot agree with itself. Theory's 6·ξ_c is
+the one import (theory, not a view of the data)."""
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binomtest
+
+REPO = Path(__file__).parents[2]
+FACTS = json.loads((REPO / "figures" / "facts.json").read_text())
+
+
+def runs(preset: str) -> pd.DataFrame:
+    """Every stored run of the preset's grid: the parts read with pandas, one row per run id,
+    the rows outside the preset's axes (a refine's extra σ_w²) dropped."""
+    parts = sorted((REPO / "figures" / "data" / preset / "runs").glob("part-*.parquet"))
+    table = pd.concat([pd.read_parquet(p) for p in parts]).drop_duplicates("run_id")
+    spec = tomllib.loads((REPO / "research" / "presets" / f"{preset}.toml").read_text())
+    for axis in ("depth", "sigma_w2"):
+        if isinstance(spec.get(axis), list):
+            table = table[table[axis].isin(spec[axis])]
+    return table.reset_index(drop=True)
+
+
+def reached(table: pd.DataFrame) -> pd.Series:
+    """Met the accuracy target at any logged evaluation."""
+    return pd.Series([max(c) >= t for c, t in zip(table["acc_curve"], table["target_acc"],
+                                                    strict=True)], table.index)
+
+
+def counts(table: pd.DataFrame, ok: pd.Series, rows="depth", cols="sigma_w2") -> pd.DataFrame:
+    return (table.assign(ok=ok.astype(int)).groupby([rows, cols])["ok"]
+            .agg(k="sum", n="size").reset_index())
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    ci = binomtest(int(k), int(n)).proportion_ci(method="wilson")
+    return ci.low, ci.high
+
+
+def text(k: int, n: int) -> str:
+    lo, hi = wilson(k, n)
+    return f"{int(k)}/{int(n)} ({max(lo, 0):.2f}–{min(hi, 1):.2f})"
+
+
+def compared(a: tuple[int, int], b: tuple[int, int]) -> str:
+    (lo1, hi1), (lo2, hi2) = wilson(*a), wilson(*b)
+    word = ("effect" if hi1 < lo2 or hi2 < lo1 else
+            "trend" if a[0] * b[1] != b[0] * a[1] else "no difference")
+    return f"{word}: {text(*a)} against {text(*b)}"
+
+
+def converged(table):
+    return table["outcome"] == "converged"
+
+
+def test_dip_tanh_scores_theory_beside_the_depth_baseline_under_both_criteria():
+    from research.theory import meanfield as theory
+
+    facts, table = FACTS["dip-tanh"], runs("dip-tanh")
+    assert (facts["steps"], facts["seeds_per_cell"]) == (table["steps"].max(), "4")
+    for prefix, ok in (("", converged(table)), ("reached_", reached(table))):
+        cells = counts(table, ok)
+        trains = (cells["k"] / cells["n"] >= 0.5).to_numpy()
+        limit = np.nan_to_num(np.asarray(theory.trainable_depth(
+            "tanh", cells["sigma_w2"].to_numpy(), 0.05)), nan=np.inf)
+        rule = cells["depth"].to_numpy() <= limit
+        depth = cells["depth"].to_numpy()
+        cuts = [*np.unique(depth), np.inf]
+        best = max(cuts, key=lambda d: (((depth < d) == trains).sum(), -cuts.index(d)))
+        base = depth < best
+        differ = rule != base
+        mixed = depth >= depth[~trains].min()
+        assert facts[f"{prefix}cells"] == len(cells) == 81
+        assert facts[f"{prefix}rule_agrees"] == (rule == trains).sum()
+        assert facts[f"{prefix}baseline_depth"] == best
+        assert facts[f"{prefix}baseline_agrees"] == (base == trains).sum()
+        assert facts[f"{prefix}informative_cells"] == differ.sum()
+        assert facts[f"{prefix}rule_agrees_informative"] == (rule == trains)[differ].sum()
+        assert facts[f"{prefix}baseline_agrees_informative"] == (base == trains)[differ].sum()
+        assert facts[f"{prefix}mixed_from_depth"] == depth[~trains].min()
+        assert facts[f"{prefix}rule_agrees_mixed"] == (rule == trains)[mixed].sum()
+        assert facts[f"{prefix}cells_mixed"] == mixed.sum()
+    changed = (counts(table, converged(table))["k"] != counts(table, reached(table))["k"]).sum()
+    assert facts["criterion_cells_changed"] == changed
+
+
+def test_relu_depth_under_both_criteria():
+    facts, table = FACTS["relu-depth"], runs("relu-depth")
+    for prefix, ok in (("", converged(table)), ("reached_", reached(table))):
+        cells = counts(table, ok)
+        for row in cells.itertuples():
+            key = f"{prefix}converged_sigma{row.sigma_w2:g}_depth{row.depth}"
+            assert facts[key] == text(row.k, row.n)
+        for sigma, group in cells.groupby("sigma_w2"):
+            good = group.loc[group["k"] / group["n"] >= 0.5, "depth"]
+            assert facts[f"{prefix}deepest_trained_sigma{sigma:g}"] == (good.max()
+                                                                       if len(good) else 0)
+    deep = table[table["depth"] == table["depth"].max()]
+    for sigma, group in deep.groupby("sigma_w2"):
+        best = group["acc_curve"].map(max)
+        for name, values in (("best", best), ("final", group["final_train_acc"])):
+            lo, hi = f"{values.min():.3f}", f"{values.max():.3f}"
+            assert facts[f"{name}_train_acc_depth50_sigma{sigma:g}"] == (
+                lo if lo == hi else f"{lo}–{hi}")
+
+
+def test_init_scale_counts_the_small_scales_and_the_tie():
+    facts, table = FACTS["init-scale"], runs("init-scale")
+    for row in counts(table, converged(table)).itertuples():
+        assert facts[f"converged_depth{row.depth}_sigma{row.sigma_w2:g}"] == text(row.k, row.n)
+    for depth, group in table.groupby("depth"):
+        hit = group[converged(group)]
+        assert facts[f"smallest_sigma_w2_converging_depth{depth}"] == hit["sigma_w2"].min()
+        steps = hit["converged_step"].reindex(group.index).fillna(np.inf)
+        median = steps.groupby(group["sigma_w2"]).median()
+        fastest = median[median == median.min()].index
+        assert facts[f"fastest_sigma_w2_depth{depth}"] == " and ".join(f"{s:g}" for s in fastest)
+        assert facts[f"fastest_median_steps_depth{depth}"] == median.min()
+    assert facts["converged_depth8_sigma0.3"].startswith("2/4")
+
+
+@pytest.mark.parametrize("prefix,presets", [
+    ("", ["dip-deep"]), ("long_", ["dip-deep-long", "dip-deep-long-ordered"]),
+    ("deep300_", ["dip-deep-300"]), ("deep300long_", ["dip-deep-300-long"])])
+def test_dip_deep_compares_the_deepest_cells_under_the_one_standard(prefix, presets):
+    facts = FACTS["dip-deep"]
+    table = pd.concat([runs(p) for p in presets], ignore_index=True)
+    deep = table[table["depth"] == table["depth"].max()]
+    cells = counts(deep, converged(deep)).set_index("sigma_w2")
+    depth = int(deep["depth"].max())
+    for sigma, row in cells.iterrows():
+        assert facts[f"{prefix}converged_depth{depth}_sigma{sigma:g}"] == text(row.k, row.n)
+        if sigma != 1.76:
+            assert facts[f"{prefix}compare_depth{depth}_sigma1.76_vs_{sigma:g}"] == compared(
+                (cells.loc[1.76, "k"], cells.loc[1.76, "n"]), (row.k, row.n))
+        best = deep.loc[deep["sigma_w2"] == sigma, "acc_curve"].map(max)
+        assert facts[f"{prefix}best_train_acc_depth{depth}_sigma{sigma:g}"] == ", ".join(
+            f"{b:.3f}" for b in best)
+    critical = deep["sigma_w2"] == 1.76
+    hit = converged(deep)
+    assert facts[f"{prefix}compare_depth{depth}_sigma1.76_vs_the_rest"] == compared(
+        ((hit & critical).sum(), critical.sum()), ((hit & ~critical).sum(), (~critical).sum()))
+    ordered = pd.concat([runs(p) for p in ("dip-deep", "dip-deep-long", "dip-deep-300",
+                                           "dip-deep-300-long")])
+    ordered = ordered[(ordered["sigma_w2"] == 1.0) & (ordered["depth"] >= 200)]
+    assert facts["ordered_deep_nets"] == len(ordered)
+    assert facts["ordered_deep_best_train_acc"] == ", ".join(
+        f"{a:.3f}" for a in np.unique(ordered["acc_curve"].map(max).round(3)))
+
+
+def test_arch_bands_lists_what_trains_and_compares_the_cnn_with_the_mlp():
+    facts = FACTS["arch-bands"]
+    for name in ("mlp-tanh", "mlp-relu", "resmlp", "cnn", "transformer", "rnn"):
+        table = runs(f"arch-bands-{name}")
+        cells = counts(table, converged(table))
+        for depth, group in cells.groupby("depth"):
+            good = group[group["k"] / group["n"] >= 0.5]
+            assert facts[f"{name}_depth{depth}_trains"] == ", ".join(
+                f"{r.sigma_w2:g} ({r.k}/{r.n})" for r in good.itertuples()) or "none"
+    cnn, mlp = runs("arch-bands-cnn"), runs("arch-bands-mlp-tanh")
+    cnn, mlp = (t[t["depth"] == 18] for t in (cnn, mlp))
+    c, m = (counts(t, converged(t)).set_index("sigma_w2") for t in (cnn, mlp))
+    for sigma in (1.0, 2.0, 4.0):
+        assert facts[f"cnn_vs_mlp-tanh_depth18_sigma{sigma:g}"] == compared(
+            (c.loc[sigma, "k"], c.loc[sigma, "n"]), (m.loc[sigma, "k"], m.loc[sigma, "n"]))
+
+
+def test_arch_zoo_symmetry_and_lr_init():
+    zoo = FACTS["arch-zoo"]
+    for arch in ("mlp", "resmlp", "cnn", "resnet", "transformer", "rnn"):
+        acc = 100 * runs(f"arch-zoo-{arch}")["final_test_acc"]
+        assert zoo[f"{arch}_test_acc"] == round(acc.mean(), 1)
+        assert zoo[f"{arch}_range"] == f"{acc.min():.1f}–{acc.max():.1f}"
+    lr = FACTS["lr-init"]
+    for name in ("lr-init", "lr-init-zoom"):
+        table = runs(name)
+        assert lr[f"{name}_diverged_share"] == pytest.approx(
+            (table["outcome"] == "diverged").mean())
+    random = runs("symmetry-random")
+    for sigma, group in random.groupby("sigma_w2"):
+        steps = []
+        for row in group.itertuples():
+            below = np.flatnonzero(np.asarray(row.loss_curve) < 0.9 * row.initial_loss)
+            steps.append(float(row.curve_steps[below[0]]) if len(below) else np.nan)
+        assert FACTS["symmetry"][f"steps_to_learn_sigma{sigma:g}"] == pytest.approx(
+            pd.Series(steps).median(), nan_ok=True)
+
+
+def test_cnn2d_bands_and_arch_zoo_digits():
+    facts = FACTS["cnn2d-bands"]
+    for name in ("gaussian", "delta"):
+        table = runs(f"cnn2d-bands-{name}")
+        cells = counts(table, converged(table))
+        for depth, group in cells.groupby("depth"):
+            good = group.loc[group["k"] / group["n"] >= 0.5, "sigma_w2"]
+            band = ("none" if good.empty else f"only {good.min():g}"
+                    if good.min() == good.max() else f"{good.min():g}–{good.max():g}")
+            assert facts[f"{name}_depth{depth}"] == band
+        at = table[table["sigma_w2"] == 1.76]
+        for depth, group in at.groupby("depth"):
+            steps = group.loc[converged(group), "converged_step"]
+            assert facts[f"{name}_median_steps_to_target_depth{depth}_sigma1.76"] == (
+                steps.median() if len(steps) else "never")
+    digits = FACTS["arch-zoo-digits"]
+    for arch in ("mlp", "resmlp", "cnn", "resnet", "transformer", "rnn"):
+        acc = 100 * runs(f"arch-zoo-digits-{arch}")["final_test_acc"]
+        assert digits[f"{arch}_digits_test_acc"] == round(acc.mean(), 1)
+        assert digits[f"{arch}_digits_range"] == f"{acc.min():.1f}–{acc.max():.1f}"
