@@ -24,6 +24,7 @@ from research.common.files import write_json, write_text
 from research.networks import registry
 from research.training import devices, engine, plan, presets, store, timing
 from research.training import spec as spec_mod
+from research.training import validate as checks
 from research.training.data import Dataset, dataset_of, fingerprint
 from research.training.outcomes import classify, meets_target
 from research.training.plan import Population, Shard
@@ -277,6 +278,29 @@ def _previous_buckets(path: Path) -> dict:
         return {}
 
 
+def _settings(out: Path, quiet: bool = False) -> pd.DataFrame:
+    """The stored runs' settings (run_id, seed, every run field), without their curves."""
+    columns = [f.name for f in dataclasses.fields(RunSpec)]  # seed among them
+    return store.load_runs(out, quiet=quiet, columns=columns)
+
+
+def _folder_spec(out: Path, spec: SweepSpec) -> SweepSpec:
+    """What the folder's spec.toml says after this sweep: every run stored there. Where the
+    folder's spec.toml holds the same experiment, each axis grows to the union of its values
+    (the folder's first) and seeds to the larger count; otherwise (none yet, or a folder whose
+    runs were all deleted) it is this spec."""
+    try:
+        before = presets.load(str(out / "spec.toml"), {"out": str(out)})
+    except (SpecError, OSError):
+        return spec
+    if plan.Grid(before).fixed != plan.Grid(spec).fixed:
+        return spec
+    grown = {name: tuple(dict.fromkeys(getattr(before, name) + getattr(spec, name)))
+             for name in spec_mod.AXES}
+    return dataclasses.replace(spec, name=before.name, seeds=max(before.seeds, spec.seeds),
+                               **grown)
+
+
 @dataclass
 class SweepResult:
     out: Path
@@ -309,20 +333,26 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     mine = plan.shard_slots(all_slots, shard)
     timing.mark("plan")
     if dry_run:
-        stored = store.load_runs(out, quiet=True) if not fresh else pd.DataFrame()
-        text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard)
+        stored = _settings(out, quiet=True) if not fresh else pd.DataFrame()
+        checks.check_folder(out, stored, grid.fixed)
+        text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard, out)
         if on_plan:
             on_plan(text)
         estimate = calibrate(grid, mine, dataset) if mine else None
         return SweepResult(out, pd.DataFrame(), {"name": spec.name}, 0, text, estimate)
+    if not fresh:  # refused before anything is written
+        checks.check_folder(out, _settings(out, quiet=True), grid.fixed)
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     with store.exclusive(out, f"sweep{shard.tag}"):
-        write_text(out / "spec.toml", presets.to_toml(spec))
-        done = store.done_run_ids(out)
+        stored = _settings(out)  # again under the lock: another process may have written
+        checks.check_folder(out, stored, grid.fixed)
+        write_text(out / "spec.toml", presets.folder_toml(_folder_spec(out, spec)))
+        done = set(stored["run_id"]) if len(stored) else set()
         if on_plan:
-            on_plan(plan.describe(grid, all_slots, mine, len(done), shard))
+            on_plan(plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard,
+                                  out))
             if sum(len(s) for s in mine) * spec.steps > CALIBRATE_ABOVE:
                 on_plan(plan.estimate_text(calibrate(grid, mine, dataset)))
         manifest_path = out / f"manifest{shard.tag}.json"
