@@ -14,7 +14,7 @@ name below loads its part on first use, and `sweep` splits the host into XLA dev
 jax starts; tests/test_package.py checks it.
 """
 
-__all__ = ["SweepSpec", "load_runs", "plot_map", "recommend", "sweep", "theory"]
+__all__ = ["SweepSpec", "__version__", "load_runs", "plot_map", "recommend", "sweep", "theory"]
 
 
 def sweep(source="quick", out: str | None = None, *, fresh: bool = False,
@@ -65,6 +65,10 @@ def plot_map(runs, x: str = "sigma_w2", y: str = "depth", facet=None, path=None,
 
 def __getattr__(name: str):
     # Loaded on first use: the store imports pandas and pyarrow, the spec and theory jax.
+    if name == "__version__":  # the installed package's metadata, as `initmap --version`
+        from research.common.version import version
+
+        return version()
     if name == "load_runs":
         from research.training.store import load_runs
 

@@ -5,12 +5,12 @@ manifest.json, runs/part-*.parquet); `--rerun` re-runs the presets (resumable sw
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from research.cli.verb import Verb
+from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
 from research.training import presets
 from research.views.figures import FIGURES
@@ -27,9 +27,30 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME",
                    help=f"figures to draw (default: all of {', '.join(FIGURES)})")
     p.add_argument("--rerun", action="store_true", help="re-run the figures' sweeps first")
-    p.add_argument("--root", default="figures",
-                   help="folder of the PNGs, with the tables in ROOT/data (default figures)")
+    p.add_argument("--root", default=None,
+                   help="folder of the PNGs, with the tables in ROOT/data (default: ./figures "
+                        "if it holds data/, else the figures/ of the checkout initmap runs from)")
     p.add_argument("--json", action="store_true", help="print each figure's measured facts")
+
+
+CHECKOUT_FIGURES = Path(__file__).resolve().parents[2] / "figures"
+
+
+def find_root(root: str | None, needs_data: bool) -> Path:
+    """The folder of the figures: --root, else ./figures if it holds data/, else the checkout's
+    figures/ (so `initmap figures` works from any directory). One line if the figures need
+    stored data and there is none."""
+    if root is not None:
+        path = Path(root)
+    else:
+        here = Path("figures")
+        path = next((p for p in (here, CHECKOUT_FIGURES) if (p / "data").is_dir()), here)
+    if needs_data and not (path / "data").is_dir():
+        raise SpecError("root", str(path), reason=f"no figure data in {path / 'data'}: pass "
+                        "--root FOLDER (the folder holding data/, e.g. a checkout's figures)")
+    if path.exists() and not path.is_dir():
+        raise SpecError("root", str(path), reason=f"{path} is a file, not a folder")
+    return path
 
 
 def _stored_runs(preset: str, data: Path, figure: str) -> pd.DataFrame:
@@ -39,7 +60,8 @@ def _stored_runs(preset: str, data: Path, figure: str) -> pd.DataFrame:
     table = store.load_runs(folder)
     if table.empty:
         raise SpecError("figure", figure, reason=(
-            f"no stored results in {folder}: run `initmap figures {figure} --rerun`"))
+            f"no stored results in {folder}: pass --root (the folder holding data/{preset}), "
+            f"or train them: initmap figures {figure} --rerun"))
     return table[plan.Grid(presets.load(preset)).stored(table)].reset_index(drop=True)
 
 
@@ -49,9 +71,11 @@ def _run(args: argparse.Namespace) -> int:
     unknown = [n for n in args.names if n not in FIGURES]
     if unknown:
         raise SpecError("figure", unknown[0], allowed=list(FIGURES))
-    root = Path(args.root)
+    names = args.names or list(FIGURES)
+    root = find_root(args.root, not args.rerun and any(FIGURES[n].presets for n in names))
+    root.mkdir(parents=True, exist_ok=True)
     facts = {}
-    for name in args.names or list(FIGURES):
+    for name in names:
         figure = FIGURES[name]
         if args.rerun:
             from research.training import devices

@@ -20,9 +20,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from research.common.errors import SpecError
-from research.common.files import write_json, write_text
+from research.common.files import write_json
 from research.networks import registry
-from research.training import devices, engine, plan, presets, store, timing
+from research.training import devices, engine, folder, plan, store, timing
 from research.training import spec as spec_mod
 from research.training import validate as checks
 from research.training.data import Dataset, dataset_of, fingerprint
@@ -278,27 +278,48 @@ def _previous_buckets(path: Path) -> dict:
         return {}
 
 
-def _settings(out: Path, quiet: bool = False) -> pd.DataFrame:
-    """The stored runs' settings (run_id, seed, every run field), without their curves."""
-    columns = [f.name for f in dataclasses.fields(RunSpec)]  # seed among them
-    return store.load_runs(out, quiet=quiet, columns=columns)
+def _train_slots(grid: plan.Grid, mine: list[plan.Slot], done: set, dataset: Dataset,
+                 out: Path, manifest: dict, manifest_path: Path, progress: bool) -> int:
+    """Train every slot not stored yet, a part and a manifest update after each; the runs
+    trained. The progress bar says "compiling" until a new program's first chunk is done."""
+    spec = grid.spec
+    trained = 0
+    with tqdm(total=sum(len(s) for s in mine) * spec.steps, unit="step", unit_scale=True,
+              disable=not progress, desc=spec.name, dynamic_ncols=True,
+              file=sys.stderr) as bar:
+        last_program = None
+        for slot in _in_program_order(grid, mine):
+            pop = grid.population(slot)
+            if all(r.run_id in done for r in pop.runs):
+                bar.update(len(slot) * spec.steps)
+                continue
+            program = program_key(grid, slot.bucket)
+            if program != last_program:
+                if last_program is not None:
+                    # A finished bucket's programs are never run again; each keeps its code
+                    # mapped, and a process has 65,530 mappings: a sweep of many buckets ran out.
+                    jax.clear_caches()
+                bar.set_description_str(f"{spec.name} (compiling)")
+            last_program = program
+            label = grid.label(slot.bucket)
+            bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
 
+            def advance(n: int) -> None:
+                if bar.desc != spec.name:
+                    bar.set_description_str(spec.name, refresh=False)
+                bar.update(n)
 
-def _folder_spec(out: Path, spec: SweepSpec) -> SweepSpec:
-    """What the folder's spec.toml says after this sweep: every run stored there. Where the
-    folder's spec.toml holds the same experiment, each axis grows to the union of its values
-    (the folder's first) and seeds to the larger count; otherwise (none yet, or a folder whose
-    runs were all deleted) it is this spec."""
-    try:
-        before = presets.load(str(out / "spec.toml"), {"out": str(out)})
-    except (SpecError, OSError):
-        return spec
-    if plan.Grid(before).fixed != plan.Grid(spec).fixed:
-        return spec
-    grown = {name: tuple(dict.fromkeys(getattr(before, name) + getattr(spec, name)))
-             for name in spec_mod.AXES}
-    return dataclasses.replace(spec, name=before.name, seeds=max(before.seeds, spec.seeds),
-                               **grown)
+            t0 = time.perf_counter()
+            records = train(pop, dataset, spec, on_steps=advance)
+            records = [r for r in records if r["run_id"] not in done]
+            store.append_part(out, records, pop.label)
+            trained += len(records)
+            entry = manifest["buckets"].setdefault(label, {"runs": 0, "wall_time_s": 0.0})
+            entry["runs"] += len(records)
+            entry["wall_time_s"] = round(entry["wall_time_s"] + time.perf_counter() - t0, 3)
+            manifest["trained"] = trained  # by this call, so far
+            write_json(manifest_path, manifest)
+    return trained
 
 
 @dataclass
@@ -333,7 +354,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     mine = plan.shard_slots(all_slots, shard)
     timing.mark("plan")
     if dry_run:
-        stored = _settings(out, quiet=True) if not fresh else pd.DataFrame()
+        stored = folder.settings(out, quiet=True) if not fresh else pd.DataFrame()
         checks.check_folder(out, stored, grid.fixed)
         text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard, out)
         if on_plan:
@@ -341,14 +362,14 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         estimate = calibrate(grid, mine, dataset) if mine else None
         return SweepResult(out, pd.DataFrame(), {"name": spec.name}, 0, text, estimate)
     if not fresh:  # refused before anything is written
-        checks.check_folder(out, _settings(out, quiet=True), grid.fixed)
+        checks.check_folder(out, folder.settings(out, quiet=True), grid.fixed)
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     with store.exclusive(out, f"sweep{shard.tag}"):
-        stored = _settings(out)  # again under the lock: another process may have written
+        stored = folder.settings(out)  # again, under the lock: another sweep may have written
         checks.check_folder(out, stored, grid.fixed)
-        write_text(out / "spec.toml", presets.folder_toml(_folder_spec(out, spec)))
+        folder.write_spec(out, spec)
         done = set(stored["run_id"]) if len(stored) else set()
         if on_plan:
             on_plan(plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard,
@@ -367,33 +388,14 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         }
         write_json(manifest_path, manifest)
         started = time.perf_counter()
-        trained = 0
-        with tqdm(total=sum(len(s) for s in mine) * spec.steps, unit="step", unit_scale=True,
-                  disable=not progress, desc=spec.name, dynamic_ncols=True,
-                  file=sys.stderr) as bar:
-            last_program = None
-            for slot in _in_program_order(grid, mine):
-                pop = grid.population(slot)
-                if all(r.run_id in done for r in pop.runs):
-                    bar.update(len(slot) * spec.steps)
-                    continue
-                program = program_key(grid, slot.bucket)
-                if last_program is not None and program != last_program:
-                    # A finished bucket's programs are never run again; each keeps its code
-                    # mapped, and a process has 65,530 mappings: a sweep of many buckets ran out.
-                    jax.clear_caches()
-                last_program = program
-                label = grid.label(slot.bucket)
-                bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
-                t0 = time.perf_counter()
-                records = train(pop, dataset, spec, on_steps=bar.update)
-                records = [r for r in records if r["run_id"] not in done]
-                store.append_part(out, records, pop.label)
-                trained += len(records)
-                entry = manifest["buckets"].setdefault(label, {"runs": 0, "wall_time_s": 0.0})
-                entry["runs"] += len(records)
-                entry["wall_time_s"] = round(entry["wall_time_s"] + time.perf_counter() - t0, 3)
-                write_json(manifest_path, manifest)
+        try:
+            trained = _train_slots(grid, mine, done, dataset, out, manifest, manifest_path,
+                                   progress)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the CLI: say so, then stop
+            manifest.update(status="interrupted", interrupted=datetime.now(UTC).isoformat(),
+                            wall_time_s=round(time.perf_counter() - started, 3))
+            write_json(manifest_path, manifest)
+            raise
         timing.mark("stored")
         manifest.update(status="complete", finished=datetime.now(UTC).isoformat(),
                         wall_time_s=round(time.perf_counter() - started, 3), trained=trained,
