@@ -14,7 +14,7 @@ name below loads its part on first use, and `sweep` splits the host into XLA dev
 jax starts; tests/test_package.py checks it.
 """
 
-__all__ = ["SweepSpec", "__version__", "load_runs", "plot_map", "recommend", "sweep", "theory"]
+__all__ = ["SweepSpec", "load_runs", "plot_map", "recommend", "sweep", "theory"]
 
 
 def sweep(source="quick", out: str | None = None, *, fresh: bool = False,
