@@ -2,6 +2,7 @@
 
 Each preset's results live in figures/data/PRESET/ (a normal sweep folder: spec.toml,
 manifest.json, runs/part-*.parquet); `--rerun` re-runs the presets (resumable sweeps) first.
+The figures folder is --root, else ./figures if it holds data/, else the checkout's figures/.
 """
 
 import argparse

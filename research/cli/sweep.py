@@ -20,7 +20,9 @@ examples:
 
 Every spec field is an option (--field-name VALUE; axes take several values). Results go to
 runs/<name>/ (or --out): spec.toml, manifest.json, runs/part-*.parquet, phase.png. Re-running
-the same command resumes: finished runs are skipped. Read results with
+the same command resumes: finished runs are skipped. A folder holds one experiment: growing an
+axis (--seeds 8, more --sigma-w2) adds runs to it; other fixed settings (--steps, --dataset,
+...) need another --out. Read results with (docs/results.md)
   pandas.read_parquet("runs/quick/runs")   or   research.load_runs("runs/quick")
 """
 
