@@ -305,7 +305,7 @@ def _train_slots(grid: plan.Grid, mine: list[plan.Slot], done: set, dataset: Dat
             bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
 
             def advance(n: int) -> None:
-                if bar.desc != spec.name:
+                if getattr(bar, "desc", spec.name) != spec.name:
                     bar.set_description_str(spec.name, refresh=False)
                 bar.update(n)
 
