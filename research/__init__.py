@@ -65,6 +65,10 @@ def plot_map(runs, x: str = "sigma_w2", y: str = "depth", facet=None, path=None,
 
 def __getattr__(name: str):
     # Loaded on first use: the store imports pandas and pyarrow, the spec and theory jax.
+    if name == "__version__":  # the installed package's metadata, as `initmap --version`
+        from research.common.version import version
+
+        return version()
     if name == "load_runs":
         from research.training.store import load_runs
 

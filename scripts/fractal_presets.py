@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-PRESETS = Path(__file__).resolve().parents[1] / "research" / "presets"
+from research.training.presets import read_toml
+
+PRESETS = Path(__file__).resolve().parents[1] / "research" / "presets" / "figures"
 DATA = Path(__file__).resolve().parents[1] / "figures" / "data"
 # The paper's setting per activation: its tanh(√2 z) and √2·relu(z) are σ_w² = 2 in the
 # mean-field parametrisation; identity is σ_w² = 1. As many data points as parameters
@@ -50,10 +52,13 @@ def header(name: str, text: str) -> str:
             "# written by scripts/fractal_presets.py\n")
 
 
-def body(activation: str, x: np.ndarray, y: np.ndarray) -> str:
+def body(activation: str, x: tuple, y: tuple) -> str:
+    """x, y: (log10 start, log10 stop, n) of the input- and output-layer rates."""
     name, sigma_w2, points = ACTIVATIONS[activation]
     def values(v):
-        return "[" + ", ".join(repr(float(a)) for a in v) + "]"
+        start, stop, n = v
+        return (f"{{logspace = [{float(start)!r}, {float(stop)!r}, {n}]}}  # numpy.logspace: "
+                "10^start … 10^stop")
 
     return f'''activation = "{name}"
 dataset = "gaussian"
@@ -116,11 +121,9 @@ def boundary_centre(table, cx: float, cy: float, wx: float, wy: float) -> tuple[
 def regrid(activation: str, source: str, n: int) -> None:
     """`source`'s window (the same log10 bounds) at n × n: does the measured dimension depend on
     the image's resolution?"""
-    import tomllib
-
-    raw = tomllib.loads((PRESETS / f"{source}.toml").read_text())
+    raw = read_toml(str(PRESETS / f"{source}.toml"))
     xs, ys = np.log10(raw["lr_input"]), np.log10(raw["lr_output"])
-    x, y = np.logspace(xs.min(), xs.max(), n), np.logspace(ys.min(), ys.max(), n)
+    x, y = (xs.min(), xs.max(), n), (ys.min(), ys.max(), n)
     name = f"{source}-{n}"
     text = (f"# {source}'s window at {n} × {n} instead of {len(xs)} × {len(xs)}: on the zoom "
             "path the\n# paper's estimator does not saturate, does its value depend on the "
@@ -169,12 +172,10 @@ def main() -> None:
         above = main_base if args.zoom == 1 else f"{base}-zoom{args.zoom - 1}"
         if not (PRESETS / f"{above}.toml").exists():  # a branch's first level
             above = f"{main_base}-zoom{args.zoom - 1}"
-        import tomllib
-
         table = pd.read_parquet(DATA / above / "runs")
         # the window from the level above's preset, not from the stored rows (a zoom may be
         # written once the rows around that window's centre are stored, before all of them)
-        raw = tomllib.loads((PRESETS / f"{above}.toml").read_text())
+        raw = read_toml(str(PRESETS / f"{above}.toml"))
         xs, ys = np.log10(raw["lr_input"]), np.log10(raw["lr_output"])
         if args.pick == "nearest":
             cx, cy = boundary_centre(table, (xs.min() + xs.max()) / 2,
@@ -187,7 +188,7 @@ def main() -> None:
         text = (f"Zoom {args.zoom} into the {args.activation} trainability boundary: a window "
                 f"{2 * half:.3g} decades wide ({args.factor:g}× narrower) around the "
                 f"{args.pick} boundary of {above}, {n} × {n}")
-    x, y = np.logspace(x0, x1, n), np.logspace(y0, y1, n)
+    x, y = (x0, x1, n), (y0, y1, n)
     path = PRESETS / f"{name}.toml"
     path.write_text(header(name, text) + body(args.activation, x, y))
     print(f"wrote {path}: log10 lr_input [{x0:.6f}, {x1:.6f}], lr_output [{y0:.6f}, {y1:.6f}]")

@@ -6,6 +6,7 @@ import pytest
 
 import research
 from research.cli import main as cli
+from research.common import strict_json
 from research.common.errors import SpecError
 from tests.helpers import TINY
 
@@ -36,7 +37,7 @@ def test_a_notebook_session(tmp_path, capsys):
     assert cli.main(["recommend", "--arch", "mlp", "--activation", "tanh", "--depth", "3",
                      "--from-runs", str(tmp_path / "nb"), "--data-root",
                      str(tmp_path / "none"), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(advice))
+    assert json.loads(capsys.readouterr().out) == json.loads(strict_json.dumps(advice))
     assert advice["evidence"]["runs"] == 8
 
     assert research.theory.critical_sigma_w2("tanh", 0.05) == pytest.approx(1.76095, rel=1e-5)

@@ -1,10 +1,10 @@
 """`initmap bench`: the engine's network-steps/s against baselines, printed as tables."""
 
 import argparse
-import json
 import sys
 
 from research.cli.verb import Verb
+from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
 
 BENCH_PARTS = ("speed", "step-cost", "compaction", "compile", "flax", "depths", "recommend")

@@ -1,10 +1,10 @@
 """`initmap convert`: a framework's init convention ↔ σ_w² (variance × fan-in)."""
 
 import argparse
-import json
 
 from research.cli.text import num as _num
 from research.cli.verb import Verb
+from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
 
 CONVERT_EXAMPLES = """\

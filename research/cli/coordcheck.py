@@ -6,10 +6,10 @@ width (each update moves a width-n layer's output by ~ lr·n).
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 from research.cli.verb import Verb
+from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
 from research.training import spec as spec_mod
 from research.views.coordcheck import measure, plot, width_slopes

@@ -2,13 +2,14 @@
 
 Each preset's results live in figures/data/PRESET/ (a normal sweep folder: spec.toml,
 manifest.json, runs/part-*.parquet); `--rerun` re-runs the presets (resumable sweeps) first.
+The figures folder is --root, else ./figures if it holds data/, else the checkout's figures/.
 """
 
 import argparse
-import json
 from pathlib import Path
 
 from research.cli.verb import Verb
+from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
 from research.training import presets
 from research.views.figures import FIGURES
@@ -28,9 +29,30 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    "(and rebuild the evidence index that `initmap recommend` reads)")
     p.add_argument("--index", action="store_true", help="only rebuild ROOT/data/"
                    "evidence-index.json, recommend's per-cell outcomes, from the stored runs")
-    p.add_argument("--root", default="figures",
-                   help="folder of the PNGs, with the tables in ROOT/data (default figures)")
+    p.add_argument("--root", default=None,
+                   help="folder of the PNGs, with the tables in ROOT/data (default: ./figures "
+                        "if it holds data/, else the figures/ of the checkout initmap runs from)")
     p.add_argument("--json", action="store_true", help="print each figure's measured facts")
+
+
+CHECKOUT_FIGURES = Path(__file__).resolve().parents[2] / "figures"
+
+
+def find_root(root: str | None, needs_data: bool) -> Path:
+    """The folder of the figures: --root, else ./figures if it holds data/, else the checkout's
+    figures/ (so `initmap figures` works from any directory). One line if the figures need
+    stored data and there is none."""
+    if root is not None:
+        path = Path(root)
+    else:
+        here = Path("figures")
+        path = next((p for p in (here, CHECKOUT_FIGURES) if (p / "data").is_dir()), here)
+    if needs_data and not (path / "data").is_dir():
+        raise SpecError("root", str(path), reason=f"no figure data in {path / 'data'}: pass "
+                        "--root FOLDER (the folder holding data/, e.g. a checkout's figures)")
+    if path.exists() and not path.is_dir():
+        raise SpecError("root", str(path), reason=f"{path} is a file, not a folder")
+    return path
 
 
 def _stored_runs(preset: str, data: Path, figure: str):
@@ -40,7 +62,8 @@ def _stored_runs(preset: str, data: Path, figure: str):
     table = store.load_runs(folder)
     if table.empty:
         raise SpecError("figure", figure, reason=(
-            f"no stored results in {folder}: run `initmap figures {figure} --rerun`"))
+            f"no stored results in {folder}: pass --root (the folder holding data/{preset}), "
+            f"or train them: initmap figures {figure} --rerun"))
     return table[plan.Grid(presets.load(preset)).stored(table)].reset_index(drop=True)
 
 
@@ -50,15 +73,17 @@ def _run(args: argparse.Namespace) -> int:
     unknown = [n for n in args.names if n not in FIGURES]
     if unknown:
         raise SpecError("figure", unknown[0], allowed=list(FIGURES))
-    root = Path(args.root)
+    names = args.names or list(FIGURES)
+    root = find_root(args.root, not args.rerun and any(FIGURES[n].presets for n in names))
     if args.index:
         from research.advice import evidence_index
 
         print(f"{evidence_index.write(root / 'data')}: per-cell outcomes of "
               f"{len(evidence_index.sweep_folders(root / 'data'))} sweep folders")
         return 0
+    root.mkdir(parents=True, exist_ok=True)
     facts = {}
-    for name in args.names or list(FIGURES):
+    for name in names:
         figure = FIGURES[name]
         if args.rerun:
             from research.training import devices

@@ -5,10 +5,11 @@ The logic lives in research/advice (recommend.py, evidence.py); this module pars
 """
 
 import argparse
-import json
+import math
 
 from research.cli.text import num as _num
 from research.cli.verb import Verb
+from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
 
 RECOMMEND_EXAMPLES = """\

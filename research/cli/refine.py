@@ -1,9 +1,9 @@
 """`initmap refine`: bisect the edges of a stored sweep's trainable σ_w² band."""
 
 import argparse
-import json
 
 from research.cli.verb import Verb
+from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
 
 REFINE_EXAMPLES = """\

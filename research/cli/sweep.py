@@ -2,11 +2,12 @@
 
 import argparse
 import itertools
-import json
 import sys
 
 from research.cli.verb import Verb
+from research.common import strict_json as json  # null, never NaN or Infinity
 from research.training import presets
+from research.training import spec as spec_mod
 from research.training.spec import AXES, SPEC_FIELDS
 
 SWEEP_EXAMPLES = """\
@@ -19,7 +20,9 @@ examples:
 
 Every spec field is an option (--field-name VALUE; axes take several values). Results go to
 runs/<name>/ (or --out): spec.toml, manifest.json, runs/part-*.parquet, phase.png. Re-running
-the same command resumes: finished runs are skipped. Read results with
+the same command resumes: finished runs are skipped. A folder holds one experiment: growing an
+axis (--seeds 8, more --sigma-w2) adds runs to it; other fixed settings (--steps, --dataset,
+...) need another --out. Read results with (docs/results.md)
   pandas.read_parquet("runs/quick/runs")   or   research.load_runs("runs/quick")
 """
 
@@ -28,16 +31,20 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="PRESET|FILE.toml",
                    help="a preset name (see `initmap presets`) or a TOML spec file")
     fields = p.add_argument_group("spec fields (override the preset or file)")
+    allowed = choices()
     for name in SPEC_FIELDS:
         flag = "--" + name.replace("_", "-")
+        default = SPEC_FIELDS[name].default
+        among = f"; one of: {', '.join(allowed[name])}" if name in allowed else ""
         if name in AXES:
             fields.add_argument(flag, dest=f"field_{name}", nargs="+", metavar="V",
-                                help="axis: one or more values")
+                                help=f"axis: one or more values (default "
+                                     f"{', '.join(map(str, default))}){among}")
         else:
             fields.add_argument(flag, dest=f"field_{name}", metavar="V",
-                                help=f"default {SPEC_FIELDS[name].default!r}")
+                                help=f"default {default!r}{among}")
     p.add_argument("--fresh", action="store_true", help="delete stored results and start over")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no table, no notes")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--no-plot", action="store_true", help="skip phase.png")
     p.add_argument("--shard", metavar="K/N", help="train only shard K of N (every N-th "
@@ -48,6 +55,22 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write a JAX profiler trace of the sweep to DIR (TensorBoard, Perfetto)")
 
 
+def choices() -> dict[str, list[str]]:
+    """The allowed values of each field that takes a name: what validation accepts."""
+    from research.common.activations import ACTIVATIONS
+    from research.networks import registry
+    from research.networks.init import INITS
+
+    return {"arch": [a.name for a in registry.all_archs()],
+            "activation": sorted(ACTIVATIONS), "init": list(INITS),
+            "optimizer": list(spec_mod.OPTIMIZERS), "schedule": list(spec_mod.SCHEDULES),
+            "norm": list(spec_mod.NORMS), "residual": list(spec_mod.RESIDUALS),
+            "readout": list(spec_mod.READOUTS),
+            "parametrization": list(spec_mod.PARAMETRIZATIONS),
+            "padding": list(spec_mod.PADDINGS), "compute_dtype": list(spec_mod.COMPUTE_DTYPES),
+            "dataset": list(spec_mod.DATASETS)}
+
+
 def _run(args: argparse.Namespace) -> int:
     from research.training import devices, plan, sweep, timing
     from research.views import maps, report
@@ -56,8 +79,8 @@ def _run(args: argparse.Namespace) -> int:
     devices.enable_compilation_cache()
     overrides = {key[len("field_"):]: value for key, value in vars(args).items()
                  if key.startswith("field_") and value is not None}
-    sweep_spec = presets.load(args.source, overrides,
-                              note=lambda line: print(line, file=sys.stderr))
+    note = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    sweep_spec = presets.load(args.source, overrides, note=note)
     shard = plan.parse_shard(args.shard)
     show = None if args.quiet or args.json else print
     if args.dry_run and any(sweep_spec.model) and show:

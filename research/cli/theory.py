@@ -1,13 +1,13 @@
 """`initmap theory`: what mean-field theory says about one (activation, σ_w², σ_b²)."""
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 import jax
 
 from research.cli.verb import Verb
+from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.activations import ACTIVATIONS, get_activation
 from research.common.errors import SpecError
 from research.theory import meanfield as theory

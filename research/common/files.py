@@ -3,11 +3,12 @@ rename. A crash or a failed write leaves the old file or none, never a partial o
 names (`.NAME.HEX.tmp`) match `.gitignore`'s `.*.tmp`. Also where the user cache lives."""
 
 import contextlib
-import json
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from research.common.strict_json import dumps  # strict JSON: null, never NaN
 
 
 def cache_dir() -> Path:
@@ -44,4 +45,4 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: object) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    write_text(path, dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -2,8 +2,8 @@
 
 import contextlib
 import os
-
-import numpy as np
+import sys
+import warnings
 
 HOST_DEVICES_ENV = "INITMAP_HOST_DEVICES"
 
@@ -20,11 +20,34 @@ def configure_host_devices() -> None:
     # The cores this process may run on (a Slurm task or a container may get fewer than the host).
     count = os.environ.get(HOST_DEVICES_ENV) or str(len(os.sched_getaffinity(0)) or 1)
     os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    _warn_if_started(int(count))
+
+
+def _warn_if_started(count: int) -> None:
+    """XLA reads the flag when jax starts its backend (its first array or device query, not
+    `import jax`): after that, a CPU process stays on one device. Said once, not silently."""
+    if "jax" not in sys.modules or count <= 1:
+        return
+    try:
+        from jax._src import xla_bridge
+
+        started = xla_bridge.backends_are_initialized()
+    except (ImportError, AttributeError):
+        return
+    import jax
+
+    if started and jax.default_backend() == "cpu" and jax.local_device_count() < count:
+        warnings.warn(f"jax started before initmap could split the CPU into {count} devices: "
+                      f"this process trains on {jax.local_device_count()}. Call research.sweep "
+                      "(or research.training.devices.configure_host_devices) before jax's "
+                      "first array, or set XLA_FLAGS=--xla_force_host_platform_device_count="
+                      f"{count}", RuntimeWarning, stacklevel=3)
 
 
 def member_sharding():
     """(sharded over members on axis 0, replicated) NamedShardings over all local devices."""
     import jax
+    import numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     mesh = Mesh(np.array(jax.local_devices()), ("members",))

@@ -100,8 +100,9 @@ class Grid:
         self.shape = tuple(len(getattr(spec, name)) for name in self.dynamic_axes) + (
             spec.seeds,)
         self.per_bucket = math.prod(self.shape)
-        self._scalars = {f.name: getattr(spec, f.name) for f in dataclasses.fields(RunSpec)
-                         if f.name not in AXES and f.name != "seed"}
+        # The fixed settings: every run field that is not an axis (steps, dataset, …).
+        self.fixed = {f.name: getattr(spec, f.name) for f in dataclasses.fields(RunSpec)
+                      if f.name not in AXES and f.name != "seed"}
 
     def __len__(self) -> int:
         return len(self.statics) * self.per_bucket
@@ -111,7 +112,7 @@ class Grid:
         *where, seed = np.unravel_index(position, self.shape)
         values = {name: getattr(self.spec, name)[i]
                   for name, i in zip(self.dynamic_axes, where, strict=True)}
-        return RunSpec(seed=int(seed), **statics, **values, **self._scalars)
+        return RunSpec(seed=int(seed), **statics, **values, **self.fixed)
 
     def label(self, bucket: int) -> str:
         run = self.run(bucket, 0)
@@ -144,7 +145,7 @@ class Grid:
         mask = frame["seed"] < s.seeds
         for name in AXES:
             mask &= frame[name].isin(getattr(s, name))
-        for name, value in self._scalars.items():
+        for name, value in self.fixed.items():
             mask &= frame[name] == value
         return mask
 
@@ -220,11 +221,14 @@ def estimate_text(estimate: dict) -> str:
 
 
 def describe(grid: Grid, all_slots: list[Slot], mine: list[Slot], stored: int,
-             shard: Shard) -> str:
+             shard: Shard, out=None) -> str:
+    """The plan in a few lines; `stored`: this spec's runs already in the folder `out`."""
     which = "" if shard.whole else f" in shard {shard.k}/{shard.n}"
     lines = [f"plan: {len(grid)} runs in {len(grid.statics)} buckets, {len(all_slots)} "
              f"populations; {stored} stored already; {sum(len(s) for s in mine)} runs in "
              f"{len(mine)} populations{which}"]
+    if out is not None:
+        lines.append(f"  results folder: {out}")
     if grid.spec.pad_depth:
         lines.append(f"  pad_depth: buckets that differ only in depth share one program, at "
                      f"depth {max(grid.spec.depth)} (shallower members' extra layers masked)")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from research.common.errors import SpecError
 from research.common.files import atomic_path
@@ -43,7 +44,10 @@ def _read_parts(out: Path, columns: list[str] | None = None,
     frames = []
     for path in part_files(out):
         try:
-            frames.append(pd.read_parquet(path, columns=columns))
+            # a part written before a column existed lacks it: read what it has
+            names = None if columns is None else [c for c in columns
+                                                  if c in pq.read_schema(path).names]
+            frames.append(pd.read_parquet(path, columns=names))
         except (OSError, ValueError, pa.ArrowException) as err:
             if quiet:  # a dry run only looks: it moves nothing
                 continue
@@ -55,27 +59,28 @@ def _read_parts(out: Path, columns: list[str] | None = None,
     return frames
 
 
-def load_runs(out: str | os.PathLike, quiet: bool = False) -> pd.DataFrame:
+def load_runs(out: str | os.PathLike, quiet: bool = False,
+              columns: list[str] | None = None) -> pd.DataFrame:
     """Every stored run of the sweep in `out` (all shards), one row each (empty if none).
-    `quiet`: skip unreadable parts without moving them (for looking only)."""
-    frames = _read_parts(Path(out), quiet=quiet)
+    `quiet`: skip unreadable parts without moving them (for looking only). `columns`: read only
+    these (and run_id), e.g. a run's settings without its curves."""
+    if columns is not None:
+        columns = list(dict.fromkeys(["run_id", *columns]))
+    frames = _read_parts(Path(out), columns=columns, quiet=quiet)
     if not frames:
         return pd.DataFrame()
     frame = pd.concat(frames, ignore_index=True)
     # Runs stored before a field existed ran with its default: fill it in, so every table has
     # every field (and `Grid.stored` can select on it).
     for name, default in LATER_FIELDS.items():
+        if columns is not None and name not in columns:
+            continue
         if name not in frame:
             frame[name] = default
         else:
             frame[name] = frame[name].fillna(default)
     # A population re-trained after a lost part could store a run twice: keep one.
     return frame.drop_duplicates("run_id", keep="first").reset_index(drop=True)
-
-
-def done_run_ids(out: Path, quiet: bool = False) -> set[str]:
-    frames = _read_parts(Path(out), columns=["run_id"], quiet=quiet)
-    return set(pd.concat(frames)["run_id"]) if frames else set()
 
 
 @contextlib.contextmanager

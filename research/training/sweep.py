@@ -20,10 +20,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from research.common.errors import SpecError
-from research.common.files import write_json, write_text
+from research.common.files import write_json
 from research.networks import registry
-from research.training import devices, engine, plan, presets, store, timing
+from research.training import devices, engine, folder, plan, store, timing
 from research.training import spec as spec_mod
+from research.training import validate as checks
 from research.training.data import Dataset, dataset_of, fingerprint
 from research.training.outcomes import classify, meets_target, reached_step
 from research.training.plan import Population, Shard
@@ -281,6 +282,50 @@ def _previous_buckets(path: Path) -> dict:
         return {}
 
 
+def _train_slots(grid: plan.Grid, mine: list[plan.Slot], done: set, dataset: Dataset,
+                 out: Path, manifest: dict, manifest_path: Path, progress: bool) -> int:
+    """Train every slot not stored yet, a part and a manifest update after each; the runs
+    trained. The progress bar says "compiling" until a new program's first chunk is done."""
+    spec = grid.spec
+    trained = 0
+    with tqdm(total=sum(len(s) for s in mine) * spec.steps, unit="step", unit_scale=True,
+              disable=not progress, desc=spec.name, dynamic_ncols=True,
+              file=sys.stderr) as bar:
+        last_program = None
+        for slot in _in_program_order(grid, mine):
+            pop = grid.population(slot)
+            if all(r.run_id in done for r in pop.runs):
+                bar.update(len(slot) * spec.steps)
+                continue
+            program = program_key(grid, slot.bucket)
+            if program != last_program:
+                if last_program is not None:
+                    # A finished bucket's programs are never run again; each keeps its code
+                    # mapped, and a process has 65,530 mappings: a sweep of many buckets ran out.
+                    jax.clear_caches()
+                bar.set_description_str(f"{spec.name} (compiling)")
+            last_program = program
+            label = grid.label(slot.bucket)
+            bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
+
+            def advance(n: int) -> None:
+                if getattr(bar, "desc", spec.name) != spec.name:
+                    bar.set_description_str(spec.name, refresh=False)
+                bar.update(n)
+
+            t0 = time.perf_counter()
+            records = train(pop, dataset, spec, on_steps=advance)
+            records = [r for r in records if r["run_id"] not in done]
+            store.append_part(out, records, pop.label)
+            trained += len(records)
+            entry = manifest["buckets"].setdefault(label, {"runs": 0, "wall_time_s": 0.0})
+            entry["runs"] += len(records)
+            entry["wall_time_s"] = round(entry["wall_time_s"] + time.perf_counter() - t0, 3)
+            manifest["trained"] = trained  # by this call, so far
+            write_json(manifest_path, manifest)
+    return trained
+
+
 @dataclass
 class SweepResult:
     out: Path
@@ -313,20 +358,26 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     mine = plan.shard_slots(all_slots, shard)
     timing.mark("plan")
     if dry_run:
-        stored = store.load_runs(out, quiet=True) if not fresh else pd.DataFrame()
-        text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard)
+        stored = folder.settings(out, quiet=True) if not fresh else pd.DataFrame()
+        checks.check_folder(out, stored, grid.fixed)
+        text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard, out)
         if on_plan:
             on_plan(text)
         estimate = calibrate(grid, mine, dataset) if mine else None
         return SweepResult(out, pd.DataFrame(), {"name": spec.name}, 0, text, estimate)
+    if not fresh:  # refused before anything is written
+        checks.check_folder(out, folder.settings(out, quiet=True), grid.fixed)
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     with store.exclusive(out, f"sweep{shard.tag}"):
-        write_text(out / "spec.toml", presets.to_toml(spec))
-        done = store.done_run_ids(out)
+        stored = folder.settings(out)  # again, under the lock: another sweep may have written
+        checks.check_folder(out, stored, grid.fixed)
+        folder.write_spec(out, spec)
+        done = set(stored["run_id"]) if len(stored) else set()
         if on_plan:
-            on_plan(plan.describe(grid, all_slots, mine, len(done), shard))
+            on_plan(plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard,
+                                  out))
             if sum(len(s) for s in mine) * spec.steps > CALIBRATE_ABOVE:
                 on_plan(plan.estimate_text(calibrate(grid, mine, dataset)))
         manifest_path = out / f"manifest{shard.tag}.json"
@@ -341,33 +392,14 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         }
         write_json(manifest_path, manifest)
         started = time.perf_counter()
-        trained = 0
-        with tqdm(total=sum(len(s) for s in mine) * spec.steps, unit="step", unit_scale=True,
-                  disable=not progress, desc=spec.name, dynamic_ncols=True,
-                  file=sys.stderr) as bar:
-            last_program = None
-            for slot in _in_program_order(grid, mine):
-                pop = grid.population(slot)
-                if all(r.run_id in done for r in pop.runs):
-                    bar.update(len(slot) * spec.steps)
-                    continue
-                program = program_key(grid, slot.bucket)
-                if last_program is not None and program != last_program:
-                    # A finished bucket's programs are never run again; each keeps its code
-                    # mapped, and a process has 65,530 mappings: a sweep of many buckets ran out.
-                    jax.clear_caches()
-                last_program = program
-                label = grid.label(slot.bucket)
-                bar.set_postfix_str(f"{label} ({len(pop.runs)} nets)")
-                t0 = time.perf_counter()
-                records = train(pop, dataset, spec, on_steps=bar.update)
-                records = [r for r in records if r["run_id"] not in done]
-                store.append_part(out, records, pop.label)
-                trained += len(records)
-                entry = manifest["buckets"].setdefault(label, {"runs": 0, "wall_time_s": 0.0})
-                entry["runs"] += len(records)
-                entry["wall_time_s"] = round(entry["wall_time_s"] + time.perf_counter() - t0, 3)
-                write_json(manifest_path, manifest)
+        try:
+            trained = _train_slots(grid, mine, done, dataset, out, manifest, manifest_path,
+                                   progress)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the CLI: say so, then stop
+            manifest.update(status="interrupted", interrupted=datetime.now(UTC).isoformat(),
+                            wall_time_s=round(time.perf_counter() - started, 3))
+            write_json(manifest_path, manifest)
+            raise
         timing.mark("stored")
         manifest.update(status="complete", finished=datetime.now(UTC).isoformat(),
                         wall_time_s=round(time.perf_counter() - started, 3), trained=trained,

@@ -124,3 +124,29 @@ def check_out(path: Path) -> None:
                         "it is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise SpecError("out", str(path), reason=f"{parent} is not writable")
+
+
+def check_folder(path: Path, stored, fixed: dict) -> None:
+    """A results folder holds one experiment: its stored runs (`stored`, a table of their
+    settings) must share this spec's fixed settings (`fixed`: every run field that is not an
+    axis). Growing an axis adds runs; changing a fixed setting would mix two experiments in
+    one table, so it is refused, naming each field: the folder's value(s), then this spec's."""
+    if stored is None or len(stored) == 0:
+        return
+    differ = []
+    for name, value in fixed.items():
+        if name not in stored:
+            continue
+        there = stored[name].drop_duplicates().tolist()
+        if there != [value]:
+            shown = "/".join(_shown(v) for v in there)
+            differ.append(f"{name} {shown} there, {_shown(value)} here")
+    if differ:
+        raise SpecError("out", str(path), reason=f"{path} holds runs of another experiment "
+                        f"({'; '.join(differ)}): choose another --out (or --fresh to delete "
+                        "them and start over)")
+
+
+def _shown(value) -> str:
+    value = value.item() if hasattr(value, "item") else value
+    return repr(value) if isinstance(value, str) else f"{value}"

@@ -233,6 +233,12 @@ def _panels(runs: pd.DataFrame, facet: list[str]) -> tuple[list, list, list]:
     return grid, rows, values[col_axis]
 
 
+# The smallest unfaceted map, in inches (600 × 432 px at the PNGs' 120 dpi): its two-line
+# heading, the theory legend under the axes and the colour bar's label all fit. Maps of
+# 6 × 4 cells or more are larger anyway (dip-tanh's 9 × 9: 7.75 × 5.65).
+MIN_SIZE = (5.0, 3.6)
+
+
 def plot_map(runs: pd.DataFrame, path: str | Path | None = None, x: str = "sigma_w2",
              y: str = "depth", facet: list[str] | tuple[str, ...] | None = None,
              title: str = ""):
@@ -248,10 +254,8 @@ def plot_map(runs: pd.DataFrame, path: str | Path | None = None, x: str = "sigma
     if facet:  # panels big enough for their titles and ticks, whatever the grid
         size = (1.5 + max(2.4, 0.75 * nx + 0.6) * len(cols),
                 1.4 + max(2.0, 0.45 * ny + 0.9) * len(rows))
-    elif (x, y) == ("sigma_w2", "depth"):  # as it always was: those PNGs stay byte for byte
-        size = (1.0 + 0.75 * nx, 1.6 + 0.45 * ny)
-    else:  # wide enough for the heading, however few columns
-        size = (max(5.0, 1.0 + 0.75 * nx), max(3.2, 1.6 + 0.45 * ny))
+    else:  # at least MIN_SIZE: the heading, legend and colour-bar label fit, however few cells
+        size = (max(MIN_SIZE[0], 1.0 + 0.75 * nx), max(MIN_SIZE[1], 1.6 + 0.45 * ny))
     fig, axes = plt.subplots(len(rows), len(cols), squeeze=False, sharex=True, sharey=True,
                              figsize=size, layout="constrained" if facet else None)
     image = None

@@ -183,10 +183,14 @@ def test_every_registered_figure_redraws_from_the_committed_data(tmp_path, capsy
         "figures/facts.json is out of date: python -m research figures --json")
 
 
-def test_missing_data_names_the_rerun_command(tmp_path, capsys):
+def test_missing_data_names_root_and_the_rerun_command(tmp_path, capsys):
     code = cli.main(["figures", "relu-depth", "--root", str(tmp_path)])
     err = capsys.readouterr().err
-    assert code == 2 and "initmap figures relu-depth --rerun" in err
+    assert code == 2 and "pass --root" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "data").mkdir()
+    code = cli.main(["figures", "relu-depth", "--root", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "pass --root" in err and "initmap figures relu-depth --rerun" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -74,3 +74,26 @@ def test_any_two_columns_and_an_explicit_facet(tmp_path):
     assert [ax.get_title() for ax in panels] == ["depth=2", "depth=6"]
     assert [t.get_text() for t in panels[0].get_xticklabels()] == ["0.1", "0.2"]
     maps.pyplot().close(fig)
+
+
+def test_a_two_by_two_map_is_readable(tmp_path):
+    """The smallest sweep's phase.png keeps its heading, the theory's legend and the colour
+    bar's label inside the image."""
+    runs = _runs()
+    runs = runs[runs.sigma_w2 > 0.5]  # 2 σ_w² × 2 depths
+    path = maps.plot_phase(runs, tmp_path / "phase.png", title="a-sweep-name")
+    image = maps.pyplot().imread(path)
+    assert image.shape[1] >= 600 and image.shape[0] >= 432
+    fig = maps.plot_map(runs, title="a-sweep-name")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (panel,) = [ax for ax in fig.axes if ax.images]
+    (bar,) = [ax for ax in fig.axes if ax is not panel]
+    shown = [panel.title, panel.xaxis.label, panel.yaxis.label, panel.get_legend(),
+             bar.yaxis.label]
+    assert panel.get_legend() is not None and bar.yaxis.label.get_text() == "P(converged)"
+    for artist in shown:
+        box = artist.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.y0 >= 0, artist
+        assert box.x1 <= renderer.width and box.y1 <= renderer.height, artist
+    maps.pyplot().close(fig)
