@@ -5,7 +5,6 @@ The logic lives in research/advice (recommend.py, evidence.py); this module pars
 """
 
 import argparse
-import math
 
 from research.cli.text import num as _num
 from research.cli.verb import Verb
