@@ -34,7 +34,7 @@ KEY = ("arch", "activation", "depth", "width", "sigma_w2", "sigma_b2", "lr", "lr
        "kernel_size", "patch_size", "heads", "model", "dataset", "teacher_depth",
        "teacher_width", "input_scale", "data_points", "data_dim", "batch_size", "steps",
        "eval_size", "target_acc", "target_loss_ratio", "target_window", "diverge_factor",
-       "early_stop", "compute_dtype")
+       "criterion", "early_stop", "compute_dtype")
 # Spec fields that are not part of a cell: the seed varies within it; these say only how
 # often to log.
 NOT_KEY = ("seeds", "log_every")

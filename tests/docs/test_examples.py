@@ -58,6 +58,11 @@ NOT_RUN = {
     "initmap figures relu-depth": "redraws figures/relu-depth.png in the checkout",
     "initmap figures arch-zoo": "redraws figures/arch-zoo.png in the checkout",
     "initmap coordcheck": SLOW,
+    "initmap sweep quick --depth 2 8 --sigma-w2 1 2 --seeds 2 --steps 50 --out runs/tiny "
+    "--no-plot": SLOW,
+    "initmap sweep runs/tiny/spec.toml": NEEDS,
+    "initmap sweep runs/tiny/spec.toml --seeds 4": NEEDS,
+    "initmap sweep runs/mix/spec.toml --steps 100": NEEDS,
 }
 
 
