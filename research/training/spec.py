@@ -74,7 +74,8 @@ class SweepSpec:
     readout_scale: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
     # used by `momentum` (heavy ball) and as Adam's b1
     momentum: tuple[float, ...] = _knob((0.9,), axis=True)
-    # decoupled weight decay (Loshchilov & Hutter 2019): p ← p − lr_t·(update + wd·p)
+    # decoupled weight decay (Loshchilov & Hutter 2019): p ← p − lr_t·(update + wd·p), μP's
+    # factors on the update only (decay_rule)
     weight_decay: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)
     # gradients clipped to this global norm before the optimizer; 0: no clipping
     clip_norm: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)

@@ -93,3 +93,12 @@ def test_a_single_seed_runs_on_several_devices(sgd):
     frame, _ = sgd
     assert len(frame) == len(WIDTHS) * (STEPS + 1) * 4
     assert np.isfinite(frame["delta"]).all()
+
+
+def test_a_bad_dataset_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from research.cli import main as cli
+
+    out = tmp_path / "c.png"
+    assert cli.main(["coordcheck", "--dataset", "nope", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dataset" in err and not out.exists()
