@@ -27,7 +27,7 @@ Constants, from the PyTorch and Flax documentation:
   entry variance 1/max(fan_in, fan_out), so σ_w² = gain²·fan_in/max(fan_in, fan_out).
 * NTK parametrisation (Jacot et al. 2018): W = (σ_w/√fan_in)·ω, ω ~ N(0, 1): at init the network
   is the standard one with σ_w²; only the gradients (hence the learning-rate scaling) differ.
-* μP (Yang & Hu 2021, Tensor Programs V, Table 3): hidden layers as standard; the readout's
+* μP (Yang et al. 2022, Tensor Programs V, Table 3): hidden layers as standard; the readout's
   variance carries an extra 1/fan_in, normalised at a base width: σ_w² × base_width/width.
 """
 

@@ -1,7 +1,8 @@
 """`initmap coordcheck`: the size of each layer's activations over the first training steps,
-across widths (Yang et al. 2022's coordinate check). Under μP the curves are flat in width;
-under the standard parametrisation with Adam, the activations after a few steps grow with
-width (each update moves a width-n layer's output by ~ lr·n).
+and of their change since init, across widths (Yang et al. 2022's coordinate check). Under μP
+both are flat in width; under the standard parametrisation with Adam they grow with width
+(each update moves a width-n layer's output by ~ lr·n); under NTK with SGD the change falls
+with width (a kernel regime: the features do not learn).
 """
 
 import argparse
@@ -21,10 +22,11 @@ EPILOG = f"""\
 examples:
   initmap coordcheck                                    # mlp, standard vs mup, Adam
   initmap coordcheck --arch transformer --norm pre_ln --widths 32 64 128 256
-  initmap coordcheck --optimizer sgd --lr 0.1 --json    # rows: width, step, layer, rms
+  initmap coordcheck --optimizer sgd --lr 0.1 --parametrizations ntk mup --json
+                                                        # rows: width, step, layer, rms, delta
 
-Each width is a population of --seeds networks (MNIST-1D, batch {BATCH_SIZE}, the spec defaults otherwise);
-the figure goes to --out.
+Each width is a population of --seeds networks (--dataset, batch {BATCH_SIZE}, the spec defaults otherwise);
+the figure goes to --out. delta is |h_t - h_0|, the change since init.
 """  # noqa: E501 (a help line as printed, with BATCH_SIZE in place)
 
 
@@ -41,9 +43,12 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parametrizations", nargs="+", default=["standard", "mup"])
     p.add_argument("--steps", type=int, default=10, help="training steps (default 10)")
     p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--dataset", default=SPEC.dataset,
+                   help=f"training data, as a sweep's dataset (default {SPEC.dataset})")
     p.add_argument("--out", default="coordcheck.png", help="figure path (default "
                    "coordcheck.png)")
-    p.add_argument("--json", action="store_true", help="print the rows and slopes as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the rows and the slopes of rms and delta as JSON")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -56,22 +61,24 @@ def _run(args: argparse.Namespace) -> int:
         "name": "coordcheck", "arch": args.arch, "activation": args.activation,
         "depth": [args.depth], "width": [min(args.widths)], "norm": args.norm,
         "optimizer": args.optimizer, "lr": [args.lr], "sigma_w2": [args.sigma_w2],
-        "base_width": args.base_width, "seeds": args.seeds,
+        "base_width": args.base_width, "seeds": args.seeds, "dataset": args.dataset,
         "steps": args.steps, "log_every": args.steps, "chunk_steps": args.steps,
         "batch_size": BATCH_SIZE})
     for width in args.widths:  # every width must be valid for the arch (e.g. divisible by heads)
         spec_mod.validate(dataclasses.replace(base, width=(width,)))
     frame = measure(base, sorted(set(args.widths)), args.steps, tuple(args.parametrizations))
     slopes = width_slopes(frame, args.steps)
-    path = plot(frame, Path(args.out), f"coordinate check: {args.arch} {args.activation}, "
-                f"depth {args.depth}, {args.optimizer} lr {args.lr:g}")
+    path = plot(frame, Path(args.out), f"coordinate check: {base.arch[0]} "
+                f"{base.activation[0]}, depth {args.depth}, {args.optimizer} lr {args.lr:g}, "
+                f"{args.seeds} seed(s), {args.dataset}")
     if args.json:
         print(json.dumps({"figure": str(path), "slopes": slopes.to_dict("records"),
                           "rows": frame.to_dict("records")}, indent=1))
         return 0
-    print(f"d log(rms) / d log(width) at step {args.steps} (0 = width-stable):")
-    table = slopes.pivot(index="layer", columns="parametrization", values="slope")
-    print(table.reindex(columns=args.parametrizations).to_string(float_format="%+.2f"))
+    for column, what in (("slope", "rms"), ("delta_slope", "|h_t - h_0|")):
+        print(f"d log({what}) / d log(width) at step {args.steps} (0 = width-stable):")
+        table = slopes.pivot(index="layer", columns="parametrization", values=column)
+        print(table.reindex(columns=args.parametrizations).to_string(float_format="%+.2f"))
     print(f"figure: {path}")
     return 0
 

@@ -1,13 +1,17 @@
 """Parametrisations: how σ_w² becomes stored weights, forward multipliers and per-layer learning
-rates. σ_w² keeps one meaning in all three: at init, a layer's effective weights have entry
-variance σ_w²/fan_in (μP's readout aside, which is smaller by base_width/width).
+rates (docs/parametrisations.md tabulates them beside Tensor Programs V). σ_w² keeps one meaning
+in all four: at init, a layer's effective weights have entry variance σ_w²/fan_in (μP's readout
+aside, which is smaller by base_width/width; meanfield's readout, see below).
 
 * standard: W ~ N(0, σ_w²/fan_in) stored; forward uses W as is.
 * ntk (Jacot et al. 2018): W ~ N(0, 1) stored; forward multiplies by σ_w/√fan_in, so a
   gradient step moves wide layers less.
-* mup (Yang et al. 2022, Tensor Programs V, Table 3): width multiplier m = width/base_width;
-  the readout starts with variance σ_w²/fan_in · 1/m; per-layer learning-rate multipliers
-  below. At width = base_width it is exactly the standard parametrisation.
+* mup (Yang et al. 2022, "Tuning Large Neural Networks via Zero-Shot Hyperparameter Transfer",
+  Tensor Programs V, Table 3; the infinite-width limit behind it: Yang & Hu 2021, Tensor
+  Programs IV): width multiplier m = width/base_width; the readout starts with variance
+  σ_w²/fan_in · 1/m; per-layer learning-rate multipliers below (weight decay does not follow
+  them by default: `decay_rule`, training/optim.py). At width = base_width it is exactly the
+  standard parametrisation.
 * meanfield (Mei, Montanari & Nguyen 2018; the parametrisation of Sohl-Dickstein 2024's
   fractal experiments): as ntk, W ~ N(0, 1) stored and the forward pass multiplies by
   σ_w/√fan_in, except the readout, which averages over its inputs: it multiplies by 1/fan_in

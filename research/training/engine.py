@@ -54,6 +54,8 @@ class Program:
     crit: Criterion
     early_stop: bool
     window: int = 0  # target_window: steps whose mean training loss the criterion reads
+    decay_rule: str = "lr"  # how weight decay meets the per-tensor rate factors (optim.py)
+    clip_rule: str = "global"  # one global gradient norm, or each tensor's own
 
 
 class Data(NamedTuple):
@@ -99,7 +101,8 @@ def program_for(runs: list[RunSpec], data: Dataset, pad_to: int | None = None) -
                    layer_rates=any(getattr(r, name) != 1.0 for r in runs
                                    for name in LAYER_RATES),
                    batch_size=run.batch_size, log_every=run.log_every, crit=crit,
-                   early_stop=run.early_stop, window=run.target_window)
+                   early_stop=run.early_stop, window=run.target_window,
+                   decay_rule=run.decay_rule, clip_rule=run.clip_rule)
 
 
 LAYER_RATES = ("lr_input", "lr_hidden", "lr_output", "lr_bias")

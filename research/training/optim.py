@@ -26,26 +26,35 @@ def learning_rate(program, hp: Hyper) -> optax.ScalarOrSchedule:
 
 
 def optimizer(program, hp: Hyper) -> optax.GradientTransformation:
-    """Clipping by global norm, the update direction (SGD, heavy-ball momentum, Adam), decoupled
-    weight decay, the learning rate (schedule), and per-tensor factors — the parametrisation's
-    (μP) and the member's per-layer rates (for SGD, momentum and Adam alike, scaling the update
-    scales the rate): optax's own transformations, each scalar a member's traced value."""
+    """Clipping (by the global norm, or each tensor by its own), the update direction (SGD,
+    heavy-ball momentum, Adam), decoupled weight decay, the learning rate (schedule), and
+    per-tensor factors — the parametrisation's (μP) and the member's per-layer rates (for SGD,
+    momentum and Adam alike, scaling the update scales the rate): optax's own transformations,
+    each scalar a member's traced value.
+
+    μP's factors f multiply the update after the decay is added, so the decay term is divided by
+    f first: under `decay_rule` lr each step decays every tensor by lr_t·wd, as at the base
+    width; under independent by wd·lr_t/lr; under group by lr_t·f·wd (docs/parametrisations.md).
+    The member's per-layer rates multiply the decay too (a frozen layer stays as it is)."""
     parts = []
     if program.clip:  # a member's 0 means no clipping: an infinite norm never triggers it
-        parts.append(optax.clip_by_global_norm(jnp.where(hp.clip_norm > 0, hp.clip_norm,
-                                                         jnp.inf)))
+        threshold = jnp.where(hp.clip_norm > 0, hp.clip_norm, jnp.inf)
+        parts.append(optax.clip_by_global_norm(threshold) if program.clip_rule == "global"
+                     else _clip_each(threshold))
     if program.optimizer == "momentum":
         parts.append(optax.trace(decay=hp.momentum))
     elif program.optimizer == "adam":
         parts.append(optax.scale_by_adam(b1=hp.momentum))
     elif program.optimizer != "sgd":
         raise ValueError(f"unknown optimizer {program.optimizer!r}")
-    if program.decay:
-        parts.append(optax.add_decayed_weights(hp.weight_decay))
-    parts.append(optax.scale_by_learning_rate(learning_rate(program, hp)))
+    factors = None
     if program.model.parametrization == "mup":
         factors = init_schemes.lr_multipliers(registry.get(program.arch).layout(program.model),
                                               program.model, program.optimizer)
+    if program.decay:
+        parts.append(_decay(program, hp, factors))
+    parts.append(optax.scale_by_learning_rate(learning_rate(program, hp)))
+    if factors is not None:
         parts.append(_scale_each(factors))
     if program.layer_rates:
         layout = registry.get(program.arch).layout(program.model)
@@ -53,6 +62,34 @@ def optimizer(program, hp: Hyper) -> optax.GradientTransformation:
     if program.model.padded:
         parts.append(_freeze_masked(registry.get(program.arch).pad.stacked, hp.depth))
     return optax.chain(*parts)
+
+
+def _decay(program, hp: Hyper, factors: dict[str, float] | None) -> optax.GradientTransformation:
+    """Decoupled weight decay, added before the rate and the factors multiply the update: wd·p
+    (rule group, or no factors), wd/f·p (rule lr: the factor f it meets cancels), wd/(f·lr)·p
+    (rule independent: the rate cancels too, leaving the schedule's shape)."""
+    rule = program.decay_rule
+    wd = hp.weight_decay / hp.lr if rule == "independent" else hp.weight_decay
+    if factors is None or rule == "group":
+        return optax.add_decayed_weights(wd)
+
+    def update(updates, state, params):
+        return {name: u + (wd / factors[name]) * params[name]
+                for name, u in updates.items()}, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def _clip_each(threshold: jax.Array) -> optax.GradientTransformation:
+    """Each tensor's gradient scaled down to norm `threshold` when its own norm exceeds it."""
+    def update(updates, state, params=None):
+        def clip(u):
+            norm = jnp.sqrt(jnp.sum(u.astype(jnp.float32) ** 2))
+            return u * jnp.minimum(1.0, threshold / jnp.maximum(norm, 1e-30)).astype(u.dtype)
+
+        return {name: clip(u) for name, u in updates.items()}, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
 def _freeze_masked(stacked: tuple[str, ...], depth: jax.Array) -> optax.GradientTransformation:

@@ -32,6 +32,8 @@ NORMS = ("none", "pre_ln", "post_ln")
 RESIDUALS = ("fixed", "inv_sqrt_depth", "fixup", "skipinit")
 READOUTS = ("standard", "zero")
 PARAMETRIZATIONS = ("standard", "ntk", "mup", "meanfield")
+DECAY_RULES = ("lr", "independent", "group")
+CLIP_RULES = ("global", "tensor")
 PADDINGS = ("circular", "same")
 # What counts as converged (the `criterion` field; research/training/outcomes.py).
 CRITERIA = ("final", "reached")
@@ -74,10 +76,19 @@ class SweepSpec:
     readout_scale: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
     # used by `momentum` (heavy ball) and as Adam's b1
     momentum: tuple[float, ...] = _knob((0.9,), axis=True)
-    # decoupled weight decay (Loshchilov & Hutter 2019): p ← p − lr_t·(update + wd·p)
+    # decoupled weight decay (Loshchilov & Hutter 2019): p ← p − lr_t·(update + wd·p), μP's
+    # factors on the update only (decay_rule)
     weight_decay: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)
     # gradients clipped to this global norm before the optimizer; 0: no clipping
     clip_norm: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)
+    # each step's decay of a tensor (docs/parametrisations.md): lr: lr_t·wd in every tensor,
+    # whatever its μP rate factor (width-independent; the `mup` package's default); independent:
+    # wd·lr_t/lr (Wortsman et al. 2023: the decay does not follow the peak lr); group:
+    # lr_t·f·wd, f the tensor's μP rate factor (grows or shrinks with width)
+    decay_rule: str = _knob("lr", later="lr")
+    # global: one norm over every gradient; tensor: each tensor clipped by its own norm, so
+    # one layer's gradient (μP's readout, whose norm grows with width) cannot throttle the rest
+    clip_rule: str = _knob("global", later="global")
     optimizer: tuple[str, ...] = _knob(("sgd",), axis=True)
     schedule: str = _knob("constant", later="constant")  # the lr after warm-up: or cosine, linear
     warmup_steps: int = _knob(0, later=0)  # lr rises linearly from 0 over these first steps
@@ -248,7 +259,8 @@ def validate(spec: SweepSpec) -> SweepSpec:
     choices = {"activation": sorted(ACTIVATIONS), "optimizer": OPTIMIZERS,
                "schedule": SCHEDULES, "init": INITS, "compute_dtype": COMPUTE_DTYPES,
                "norm": NORMS, "residual": RESIDUALS, "readout": READOUTS,
-               "parametrization": PARAMETRIZATIONS, "padding": PADDINGS}
+               "parametrization": PARAMETRIZATIONS, "padding": PADDINGS,
+               "decay_rule": DECAY_RULES, "clip_rule": CLIP_RULES}
     for name, allowed in choices.items():
         for value in getattr(spec, name) if name in AXES else (getattr(spec, name),):
             _check_choice(name, value, allowed)

@@ -185,6 +185,10 @@ def test_mup_coordinates_are_flat_in_width_and_standard_adam_is_not():
     # grows with width under the standard parametrisation, and the output most.
     later = slopes["standard"].drop("0")
     assert (later - slopes["mup"].drop("0")).min() > 0.2 and later["out"] > 0.5, slopes
+    # each layer's change since init, |h_t − h_0|: flat under μP, growing under the standard one
+    moved = coordcheck.width_slopes(frame, 8).set_index(["parametrization", "layer"])
+    assert moved.loc["mup", "delta_slope"].abs().max() < 0.15, moved
+    assert moved.loc["standard", "delta_slope"].drop("0").min() > 0.3, moved
 
 
 def test_architecture_options_are_checked(tmp_path):

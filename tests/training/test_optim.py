@@ -10,6 +10,7 @@ import pytest
 
 from research.common.errors import SpecError
 from research.training import engine, plan, spec, sweep
+from research.training import optim as optim_mod
 from tests.helpers import tiny_spec
 
 
@@ -101,3 +102,74 @@ def test_defaults_keep_run_ids_and_new_fields_are_recorded():
 def test_bad_optimizer_settings_are_refused(field, value):
     with pytest.raises(SpecError, match=field):
         tiny_spec(**{field: value})
+
+
+def _per_step_decay(data, width: int, optimizer: str, rule: str, lr=0.3, wd=0.1):
+    """Each tensor's fractional shrink in one μP step with zero gradients: only the decay acts
+    (Adam's direction of a zero gradient is 0)."""
+    run = spec.expand(tiny_spec(sigma_w2=[1.0], seeds=1, width=[width], parametrization="mup",
+                                optimizer=optimizer, lr=[lr], weight_decay=[wd],
+                                decay_rule=rule))[0]
+    program = engine.program_for([run], data)
+    hp = engine.hyper_of(run)
+    shapes = jax.eval_shape(lambda h: engine.init_params(h, engine.data_for(
+        data, run.eval_size), program), hp)
+    ones = jax.tree.map(lambda s: jnp.ones(s.shape, s.dtype), shapes)
+
+    @jax.jit
+    def step(hp):
+        tx = engine.optimizer(program, hp)
+        updates, _ = tx.update(jax.tree.map(jnp.zeros_like, ones), tx.init(ones), ones)
+        return {name: -jnp.mean(u) for name, u in updates.items()}
+
+    return {name: float(v) for name, v in step(hp).items()}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_mup_decays_every_tensor_by_lr_times_wd_at_every_width(optimizer, mnist1d):
+    """The default rule: each step shrinks every tensor by lr·wd, at width 32 (the base width,
+    where μP is the standard parametrisation) and at 1024 alike; the rate factors (m, 1, 1/m)
+    apply to the gradient's part only."""
+    for width in (32, 1024):
+        decay = _per_step_decay(mnist1d, width, optimizer, "lr")
+        np.testing.assert_allclose(list(decay.values()), 0.3 * 0.1, rtol=1e-4,
+                                   err_msg=f"{optimizer} width {width}: {decay}")
+    independent = _per_step_decay(mnist1d, 1024, optimizer, "independent")
+    np.testing.assert_allclose(list(independent.values()), 0.1, rtol=1e-4)
+    # rule group: the decay follows each tensor's factor, so it moves with width (with SGD the
+    # input weights shrink 32× faster at width 1024, with Adam the readout 32× slower)
+    group = _per_step_decay(mnist1d, 1024, optimizer, "group")
+    wide = "w_in" if optimizer == "sgd" else "w_out"
+    factor = 32.0 if optimizer == "sgd" else 1 / 32
+    np.testing.assert_allclose(group[wide], 0.3 * 0.1 * factor, rtol=1e-4)
+
+
+def test_clipping_each_tensor_bounds_every_tensor_and_spares_small_ones(mnist1d):
+    """clip_rule tensor: a tensor whose gradient norm is over the threshold is scaled to it,
+    one under it passes unchanged (under the global rule both would shrink together)."""
+    run = spec.expand(tiny_spec(sigma_w2=[1.0], seeds=1, clip_norm=[1.0], clip_rule="tensor"))[0]
+    program = engine.program_for([run], mnist1d)
+    hp = engine.hyper_of(run)
+    grads = {"w_in": jnp.full((4, 4), 1.0), "w_out": jnp.full((4,), 0.1)}  # norms 4 and 0.2
+    tx = optim_mod._clip_each(hp.clip_norm)
+    out, _ = tx.update(grads, tx.init(grads))
+    np.testing.assert_allclose(float(jnp.linalg.norm(out["w_in"])), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(out["w_out"], grads["w_out"])
+    assert program.clip_rule == "tensor"
+    glob = optax.clip_by_global_norm(1.0)
+    shrunk, _ = glob.update(grads, glob.init(grads))
+    assert float(shrunk["w_out"][0]) < 0.1
+
+
+@pytest.mark.parametrize("field, value", [("decay_rule", "mup"), ("clip_rule", "layer")])
+def test_bad_decay_and_clip_rules_are_refused(field, value):
+    with pytest.raises(SpecError, match=f"^{field}"):
+        tiny_spec(**{field: value})
+
+
+def test_new_rules_keep_run_ids_at_their_defaults():
+    run = spec.expand(tiny_spec(sigma_w2=[1.0], seeds=1))[0]
+    same = spec.expand(tiny_spec(sigma_w2=[1.0], seeds=1, decay_rule="lr",
+                                 clip_rule="global"))[0]
+    moved = spec.expand(tiny_spec(sigma_w2=[1.0], seeds=1, decay_rule="independent"))[0]
+    assert same.run_id == run.run_id != moved.run_id

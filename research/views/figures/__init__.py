@@ -10,6 +10,7 @@ import pandas as pd
 from research.views.figures import archs as figure_arch
 from research.views.figures import fractal as figure_fractal
 from research.views.figures import isometry as figure_isometry
+from research.views.figures import mutransfer as figure_mutransfer
 from research.views.figures import papers as figure_plots
 
 
@@ -56,4 +57,7 @@ FIGURES = {f.name: f for f in (
     Figure("isometry", figure_isometry.SPEED, figure_isometry.isometry,
            "dynamical isometry: J Jᵀ's spectrum against depth, Gaussian vs orthogonal, and "
            "learning speed (Pennington et al. 2017)", compute=figure_isometry.compute_spectrum),
+    Figure("mu-transfer", figure_mutransfer.PRESETS, figure_mutransfer.mu_transfer,
+           "training loss against learning rate per width, SP beside μP: the best rate's "
+           "drift per doubling of width (Yang et al. 2022, Fig. 1)"),
 )}
