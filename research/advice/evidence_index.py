@@ -29,11 +29,11 @@ VERSION = 1
 # it against SweepSpec, so a new field cannot be forgotten.
 KEY = ("arch", "activation", "depth", "width", "sigma_w2", "sigma_b2", "lr", "lr_input",
        "lr_hidden", "lr_output", "lr_bias", "branch_scale", "readout_scale", "momentum",
-       "weight_decay", "clip_norm", "optimizer", "schedule", "warmup_steps", "init", "norm",
-       "residual", "branch_layers", "readout", "parametrization", "base_width", "padding",
-       "kernel_size", "patch_size", "heads", "model", "dataset", "teacher_depth",
-       "teacher_width", "input_scale", "data_points", "data_dim", "batch_size", "steps",
-       "eval_size", "target_acc", "target_loss_ratio", "target_window", "diverge_factor",
+       "weight_decay", "decay_rule", "clip_norm", "clip_rule", "optimizer", "schedule",
+       "warmup_steps", "init", "norm", "residual", "branch_layers", "readout", "parametrization",
+       "base_width", "padding", "kernel_size", "patch_size", "heads", "model", "dataset",
+       "teacher_depth", "teacher_width", "input_scale", "data_points", "data_dim", "batch_size",
+       "steps", "eval_size", "target_acc", "target_loss_ratio", "target_window", "diverge_factor",
        "criterion", "early_stop", "compute_dtype")
 # Spec fields that are not part of a cell: the seed varies within it; these say only how
 # often to log.

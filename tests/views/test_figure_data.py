@@ -21,7 +21,8 @@ def runs(preset: str) -> pd.DataFrame:
     the rows outside the preset's axes (a refine's extra σ_w²) dropped."""
     parts = sorted((REPO / "figures" / "data" / preset / "runs").glob("part-*.parquet"))
     table = pd.concat([pd.read_parquet(p) for p in parts]).drop_duplicates("run_id")
-    spec = tomllib.loads((REPO / "research" / "presets" / f"{preset}.toml").read_text())
+    preset_file = REPO / "research" / "presets" / "figures" / f"{preset}.toml"
+    spec = tomllib.loads(preset_file.read_text())
     for axis in ("depth", "sigma_w2"):
         if isinstance(spec.get(axis), list):
             table = table[table[axis].isin(spec[axis])]
