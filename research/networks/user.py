@@ -41,7 +41,7 @@ from research.networks import init as init_schemes
 from research.networks import layers
 from research.networks.arch import Advice, Arch, Cost
 from research.networks.config import Hyper, ModelConfig
-from research.networks.user_built import WEIGHT_NAMES, Built
+from research.networks.user_built import Built
 from research.networks.user_probe import build, load_factory
 
 USER = "user"
@@ -54,7 +54,19 @@ def in_shape_of(cfg: ModelConfig) -> tuple[int, ...]:
 
 
 def built_for(cfg: ModelConfig) -> Built:
-    return build(cfg.model, cfg.depth, cfg.width, in_shape_of(cfg), cfg.out_dim, cfg.activation)
+    return _register(build(cfg.model, cfg.depth, cfg.width, in_shape_of(cfg), cfg.out_dim,
+                           cfg.activation, cfg.model_fan_in, cfg.model_output))
+
+
+def _layout_weight(e) -> init_schemes.Weight:
+    """A weight as the scheme draws it: (layers of a stack, fan_in, the rest), each layer of a
+    stack its own draw (orthogonal per layer, not over the stacked tensor)."""
+    one = math.prod(e.shape) // e.stacked
+    rest = one // e.fan_in if one % e.fan_in == 0 else one
+    fan = e.fan_in if one % e.fan_in == 0 else 1
+    lead = (e.stacked,) if e.stacked > 1 else ()
+    return init_schemes.Weight((*lead, fan, rest),
+                               role="output" if e.role == "readout" else "hidden")
 
 
 # --- the Arch record ---------------------------------------------------------------------------
@@ -66,9 +78,7 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
     out: init_schemes.Layout = {}
     for e in built_for(cfg).entries:
         if e.is_weight:
-            size = math.prod(e.shape)
-            out[e.key] = init_schemes.Weight((e.fan_in, size // e.fan_in),
-                                             role="output" if e.role == "readout" else "hidden")
+            out[e.key] = _layout_weight(e)
         elif e.role == "bias":
             out[e.key] = init_schemes.Bias(e.shape)
         else:
@@ -83,8 +93,7 @@ def init(key: jax.Array, cfg: ModelConfig, hp: Hyper) -> dict[str, jax.Array]:
     built = built_for(cfg)
     key_module, key_w, key_b = jax.random.split(key, 3)
     own = built.module_init(key_module)
-    weights = {e.key: init_schemes.Weight((e.fan_in, math.prod(e.shape) // e.fan_in))
-               for e in built.entries if e.is_weight}
+    weights = {e.key: _layout_weight(e) for e in built.entries if e.is_weight}
     biases = {e.key: init_schemes.Bias(e.shape) for e in built.entries if e.role == "bias"}
     unit_w = init_schemes.unit_weights(key_w, weights, cfg.init)
     unit_b = init_schemes.unit_biases(key_b, biases, cfg.init)
@@ -102,15 +111,11 @@ def init(key: jax.Array, cfg: ModelConfig, hp: Hyper) -> dict[str, jax.Array]:
     return out
 
 
-def _q(outputs: list[jax.Array]) -> jax.Array:
-    hidden = outputs[:-1] or outputs
-    return jnp.stack([layers.mean_sq(y) for y in hidden])
-
-
 def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper):
-    """Evaluation mode (running averages, no dropout): (outputs, q per hidden weight layer)."""
-    out, outputs, _ = built_for(cfg).apply(params, x, train=False)
-    return out.astype(jnp.float32), _q(outputs)
+    """Evaluation mode (running averages, no dropout): (outputs, q per hidden pre-activation,
+    a scanned stack's layer by layer)."""
+    out, q, _ = built_for(cfg).apply(params, x, train=False)
+    return out.astype(jnp.float32), q
 
 
 def train_forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper, key: jax.Array):
@@ -119,19 +124,38 @@ def train_forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper, key: 
     return out.astype(jnp.float32), updated
 
 
+# (flat key, shape) → layers of a stacked weight: the Arch record's grad-norm and diversity
+# functions see only the arrays, so the builds register their stacks here
+_STACKS: dict[tuple[str, tuple[int, ...]], int] = {}
+
+
+def _register(built: Built) -> Built:
+    for e in built.entries:
+        if e.is_weight:
+            _STACKS[(e.key, e.shape)] = e.stacked
+    return built
+
+
 def _weight_keys(tree: dict) -> list[str]:
-    return sorted(k for k in tree if k.rsplit("/", 1)[-1] in WEIGHT_NAMES
-                  and k.split(" ", 1)[-1].startswith("params/"))
+    return sorted(k for k in tree if (k, tuple(tree[k].shape)) in _STACKS)
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:
-    """Frobenius norm of each weight's gradient, in call order (input layer to readout)."""
-    return jnp.concatenate([layers.frobenius(grads[k]) for k in _weight_keys(grads)])
+    """Frobenius norm of each weight layer's gradient, in program order (input layer to
+    readout; a stacked weight's layer by layer)."""
+    norms = []
+    for k in _weight_keys(grads):
+        g, layers_ = grads[k], _STACKS[(k, tuple(grads[k].shape))]
+        norms.append(layers.frobenius(g.reshape(layers_, -1), stacked=True) if layers_ > 1
+                     else layers.frobenius(g))
+    return jnp.concatenate(norms)
 
 
 def unit_diversity(params: dict) -> jax.Array:
     """How different the first weight layer's units are (see layers.unit_diversity)."""
-    return layers.unit_diversity(params[_weight_keys(params)[0]])
+    k = _weight_keys(params)[0]
+    w = params[k]
+    return layers.unit_diversity(w.reshape(_STACKS[(k, tuple(w.shape))], -1, w.shape[-1])[0])
 
 
 def cost(cfg: ModelConfig) -> Cost:
@@ -159,16 +183,20 @@ def check_data(spec, in_shape: tuple[int, ...], out_dim: int) -> None:
     """Build the module at every (depth, width) of the spec for the data's shapes."""
     for depth in spec.depth:
         for width in spec.width:
-            build(spec.model, depth, width, tuple(in_shape), out_dim, spec.activation)
+            build(spec.model, depth, width, tuple(in_shape), out_dim, spec.activation,
+                  spec.model_fan_in, spec.model_output)
 
 
 def mapping_text(built: Built) -> str:
     """What initmap does to each tensor: one line per parameter path."""
     wide = max(len(e.path) for e in built.entries)
-    lines = [f"{'path':{wide}s} {'shape':14s} {'role':9s} {'fan_in':>6s}  layer"]
+    lines = [f"{'path':{wide}s} {'shape':14s} {'role':9s} {'fan_in':>6s}  fan-in read from"]
     for e in built.entries:
         fan = str(e.fan_in) if e.is_weight else ""
         lines.append(f"{e.path:{wide}s} {str(e.shape):14s} {e.role:9s} {fan:>6s}  {e.layer}")
+    if built.axis_names:
+        lines.append(f"axis names bound per member (statistics over its own batch): "
+                     f"{', '.join(built.axis_names)}")
     return "\n".join(lines)
 
 
