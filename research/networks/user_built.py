@@ -228,7 +228,8 @@ class Built:
             model = nnx.merge(self.module, params, state, rest)
             model.train() if train else model.eval()
             if streams:
-                nnx.reseed(model, **{s: key for s in streams})
+                # a vmapped stack's streams hold a key per layer: split to match
+                nnx.reseed(model, policy="match_shape", **{s: key for s in streams})
             out = model(x, **call_kwargs(type(model).__call__, train, key, nnx_rngs=True))
             updated = _flatten(nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)),
                                "batch_stats")

@@ -116,10 +116,13 @@ def _norm_axis_names(kind: str, module, x) -> set[str]:
     return names
 
 
-def _trace(built: Built, train: bool, arrays, x, allowed: set[str], model: str):
-    """The program in this mode, binding the norms' axis names as the trace asks for them."""
+def _trace(built: Built, train: bool | None, arrays, x, allowed: set[str], model: str):
+    """The program in this mode (None: the module's init), binding the norms' axis names as
+    the trace asks for them."""
     for _ in range(len(allowed) + 1):
         try:
+            if train is None:
+                return built, jax.eval_shape(lambda: built.module_init(jax.random.key(0)))
             return built, jax.make_jaxpr(built.pure(train))(arrays, x, jax.random.key(0))
         except NameError as err:
             name = unbound_name(err)
@@ -162,9 +165,8 @@ def build(model: str, depth: int, width: int, in_shape: tuple[int, ...], out_dim
         if isinstance(module, nn.Module):
             kind, handle, nnx_like = "linen", module, ()
             allowed = _norm_axis_names(kind, module, x)
-            probe = Built("linen", module, (), 0, 0, factory, kwargs, tuple(in_shape),
-                          axis_names=tuple(sorted(allowed)))
-            flat = _flatten(dict(jax.eval_shape(lambda: probe.module_init(jax.random.key(0)))))
+            probe = Built("linen", module, (), 0, 0, factory, kwargs, tuple(in_shape))
+            _, flat = _trace(probe, None, [], x, allowed, model)
         elif isinstance(module, nnx.Module):
             allowed = _norm_axis_names("nnx", module, x)
             graphdef, params, state, rest = nnx.split(module, nnx.Param, nnx.BatchStat, ...)
@@ -203,14 +205,14 @@ def build(model: str, depth: int, width: int, in_shape: tuple[int, ...], out_dim
         raise SpecError("model", model, reason=f"running the module on inputs of shape "
                         f"{tuple(x.shape)} ({label}) raised {type(err).__name__}: "
                         f"{str(err).splitlines()[0] if str(err) else ''}") from None
-    if tuple(out.shape) != (2, out_dim):
-        raise SpecError("model", model, reason=f"outputs have shape {tuple(out.shape)} for "
-                        f"inputs {tuple(x.shape)}; expected (2, {out_dim}) (out_dim features) "
-                        f"at {label}")
     entries, readout = _entries(built.entries, reader, model, model_fan_in)
     if readout < 0:
         raise SpecError("model", model, reason="no weight found (no parameter read by a dot, "
                         "convolution or lookup): nothing for σ_w² to scale")
+    if tuple(out.shape) != (2, out_dim):
+        raise SpecError("model", model, reason=f"outputs have shape {tuple(out.shape)} for "
+                        f"inputs {tuple(x.shape)}; expected (2, {out_dim}) (out_dim features) "
+                        f"at {label}")
     old = {e.path: i for i, e in enumerate(built.entries)}
     hidden = [c for c, _ in found if c.param != old[entries[readout].path]]
     return dataclasses.replace(

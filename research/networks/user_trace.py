@@ -148,7 +148,7 @@ class Reader:
             elif name == "gather":
                 if o_in[0] and not d_in[0]:
                     shape = _aval(ins[0]).shape
-                    self._use(o_in[0], "lookup", 1, math.prod(shape[1:]),
+                    self._use(o_in[0], "lookup", 1, math.prod(shape),
                               "gather: a row lookup (one-hot input), fan_in 1", where)
             elif name in ADDS and len(ins) == 2:
                 for side in (0, 1):
@@ -180,7 +180,7 @@ class Reader:
 
     def _use(self, origin, kind, fan, size, source, where):
         for p in origin:
-            self.reading.uses.append(Use(p, kind, fan, size, " in ".join((source, *where))
+            self.reading.uses.append(Use(p, kind, fan, size, " in ".join((source, *reversed(where)))
                                          if where else source, self.reading.order))
 
     def _capture(self, origin, eqn, where) -> Capture:
@@ -193,7 +193,18 @@ class Reader:
             out = im2col_conv(vals[0], vals[1], **eqn.params)
             if out is not None:
                 return [out]
-        out = eqn.primitive.bind(*vals, **eqn.params)
+        if name == "pvary":  # traced on invariant inputs, run on varying ones: only the rest
+            params = dict(eqn.params)
+            out = []
+            for v in vals:
+                axes = tuple(a for a in params["axes"] if a not in _varying(v))
+                if axes:
+                    v = eqn.primitive.bind(v, **{**params, "axes": axes})
+                    v = v[0] if eqn.primitive.multiple_results else v
+                out.append(v)
+            return out
+        with eqn.ctx.manager:
+            out = eqn.primitive.bind(*vals, **eqn.primitive.get_bind_params(eqn.params))
         return list(out) if eqn.primitive.multiple_results else [out]
 
     # --- primitives holding programs ------------------------------------------------------
@@ -271,6 +282,13 @@ class Reader:
         for c in found:
             c.group = id(eqn)
         return [*carry, *ys], list(zip(found, values, strict=True))
+
+
+def _varying(v) -> set:
+    """The manual axes a value already varies over (shard_map's typing)."""
+    t = jax.typeof(v)
+    mat = getattr(t, "mat", None)
+    return set(getattr(mat, "varying", ()) or ()) | set(getattr(t, "vma", ()) or ())
 
 
 def _mean_sq(y):
