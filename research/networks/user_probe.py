@@ -23,8 +23,15 @@ import jax.numpy as jnp
 
 from research.common.activations import get_activation
 from research.common.errors import SpecError
-from research.networks.user_built import (NORMS, WEIGHT_NAMES, Built, Entry, _flatten, bound,
-                                          call_kwargs, unbound_name)
+from research.networks.user_built import (
+    NORMS,
+    WEIGHT_NAMES,
+    Built,
+    Entry,
+    _flatten,
+    call_kwargs,
+    unbound_name,
+)
 from research.networks.user_trace import Reader
 
 FACTORY_ARGS = ("depth", "width", "in_shape", "out_dim", "activation", "rngs")
@@ -122,7 +129,7 @@ def _trace(built: Built, train: bool | None, arrays, x, allowed: set[str], model
     for _ in range(len(allowed) + 1):
         try:
             if train is None:
-                return built, jax.eval_shape(lambda: built.module_init(jax.random.key(0)))
+                return built, jax.eval_shape(built.module_init, jax.random.key(0))
             return built, jax.make_jaxpr(built.pure(train))(arrays, x, jax.random.key(0))
         except NameError as err:
             name = unbound_name(err)
