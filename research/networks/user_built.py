@@ -13,6 +13,7 @@ a one-element vmap axis: within one member the statistics are over its own batch
 import inspect
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,10 +240,17 @@ class Built:
         return bound(nnx_fn, self.axis_names)
 
     def traced(self, train: bool, arrays: list, x, key):
-        """The module's program at these shapes (cached)."""
-        sig = (train, tuple((a.shape, str(a.dtype)) for a in [*arrays, x]))
+        """The module's program at these shapes (cached), traced in a thread of its own: jax's
+        trace context is per thread, so the program is the module's alone, not typed by the
+        engine's shard_map around the call (a norm's pmean over its bound axis name fails
+        inside that context)."""
+        shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in [*arrays, x, key]]
+        sig = (train, tuple((s.shape, str(s.dtype)) for s in shapes))
         if sig not in self._jaxprs:
-            self._jaxprs[sig] = jax.make_jaxpr(self.pure(train))(arrays, x, key)
+            fn = self.pure(train)
+            with ThreadPoolExecutor(1) as pool:
+                self._jaxprs[sig] = pool.submit(
+                    lambda: jax.make_jaxpr(fn)(shapes[:-2], *shapes[-2:])).result()
         return self._jaxprs[sig]
 
     def apply(self, flat: dict[str, jax.Array], x: jax.Array, train: bool = False,

@@ -202,9 +202,14 @@ def test_dry_run_lists_a_stacks_fan_in_and_its_source(tmp_path, capsys):
 
 # --- each pattern end to end ---------------------------------------------------------------------
 
+SLOW = pytest.mark.slow  # each also mapped above; the scanned ResNet runs in the fast suite
+
+
 @pytest.mark.parametrize(("name", "dataset"), [
-    ("imagenet_resnet", "digits"), ("mnist_cnn", "digits"), ("nnx_scan_mlp", "mnist1d"),
-    ("scan_mlp", "mnist1d"), ("scan_resnet", "digits")])
+    pytest.param("imagenet_resnet", "digits", marks=SLOW),
+    pytest.param("mnist_cnn", "digits", marks=SLOW),
+    pytest.param("nnx_scan_mlp", "mnist1d", marks=SLOW),
+    pytest.param("scan_mlp", "mnist1d", marks=SLOW), ("scan_resnet", "digits")])
 def test_each_pattern_sweeps_end_to_end(name, dataset, tmp_path):
     import pandas as pd
 

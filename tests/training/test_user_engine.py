@@ -33,10 +33,9 @@ def _single(run, dataset):
                                   "nnx_scan_mlp"])
 def test_population_sharded_over_two_devices_equals_single_runs(name, mnist):
     assert jax.device_count() == 2
-    s = user_spec(name, sigma_w2=[0.5, 2.0], lr=[0.05, 0.2])
-    if name == "nnx_scan_mlp":
-        s = spec.from_dict({**TINY, "model": pattern(name), "sigma_w2": [0.5, 2.0],
-                            "lr": [0.05, 0.2]})
+    s = user_spec(name, sigma_w2=[0.5, 2.0], lr=[0.05, 0.2]) if name != "nnx_scan_mlp" else (
+        spec.from_dict({**TINY, "model": pattern(name), "sigma_w2": [0.5, 2.0],
+                            "lr": [0.05, 0.2]}))
     runs = spec.expand(s)
     records = sweep.train(plan.Population(0, 0, tuple(runs)), mnist, s)
     for run, record in zip(runs, records, strict=True):
