@@ -6,6 +6,7 @@ import json
 import sys
 
 from research.cli.verb import Verb
+from research.common.errors import SpecError
 from research.training import presets
 from research.training.spec import AXES, SPEC_FIELDS
 
@@ -65,9 +66,17 @@ def _run(args: argparse.Namespace) -> int:
     # The phase diagram's theory overlay, computed while the sweep starts up and trains.
     overlay = None if args.no_plot or args.dry_run else maps.prefetch_overlay(sweep_spec)
     with devices.profiling(args.profile):
-        result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
-                                 command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
-                                 dry_run=args.dry_run, on_plan=show)
+        try:
+            result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
+                                     command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
+                                     dry_run=args.dry_run, on_plan=show)
+        except Exception as err:
+            if not args.dry_run or isinstance(err, SpecError):
+                raise
+            # the plan is shown; only the timed probe failed: one line, no traceback
+            print(f"estimated time: unavailable (the timed probe raised {type(err).__name__}: "
+                  f"{str(err).splitlines()[0] if str(err) else ''})")
+            return 0
     if args.dry_run:
         estimate = result.estimate
         if args.json:
