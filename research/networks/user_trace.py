@@ -193,17 +193,6 @@ class Reader:
             out = im2col_conv(vals[0], vals[1], **eqn.params)
             if out is not None:
                 return [out]
-        if name == "pvary":  # traced on invariant inputs, run on varying ones: only the rest
-            params = dict(eqn.params)
-            out = []
-            for v in vals:
-                axes = tuple(a for a in params["axes"] if a not in _varying(v))
-                if axes:
-                    v = eqn.primitive.bind(v, **{**params, "axes": axes})
-                    v = v[0] if eqn.primitive.multiple_results else v
-                out.append(v)
-            return out
-        vals = _match_varying(vals)
         with eqn.ctx.manager:
             out = eqn.primitive.bind(*vals, **eqn.primitive.get_bind_params(eqn.params))
         return list(out) if eqn.primitive.multiple_results else [out]
@@ -283,29 +272,6 @@ class Reader:
         for c in found:
             c.group = id(eqn)
         return [*carry, *ys], list(zip(found, values, strict=True))
-
-
-def _varying(v) -> set:
-    """The manual axes a value already varies over (shard_map's typing)."""
-    t = jax.typeof(v)
-    mat = getattr(t, "mat", None)
-    return set(getattr(mat, "varying", ()) or ()) | set(getattr(t, "vma", ()) or ())
-
-
-def _match_varying(vals: list) -> list:
-    """Inside shard_map, operands of one primitive vary over the same manual axes: the program
-    was traced outside it, so an invariant operand (a constant) is cast as jax's own
-    operations cast it."""
-    if len(vals) < 2:
-        return vals
-    seen = [_varying(v) for v in vals]
-    every = set().union(*seen)
-    if not every or all(s == every for s in seen):
-        return vals
-    from jax._src import core as jax_core
-
-    return [v if s == every else jax_core.pvary(jnp.asarray(v), tuple(sorted(every - s)))
-            for v, s in zip(vals, seen, strict=True)]
 
 
 def _mean_sq(y):

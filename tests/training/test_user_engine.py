@@ -1,6 +1,7 @@
 """A user's Flax module in the engine: the population sharded over two host devices against each
-network trained alone (linen MLP, BatchNorm MLP, NNX dropout MLP, NNX CNN, and the NNX
-scanned stack of vmap-made BatchNorm + dropout blocks from examples/flax_patterns.py), and
+network trained alone (linen MLP, BatchNorm MLP, NNX dropout MLP, NNX CNN, and from
+examples/flax_patterns.py the linen nn.scan MLP and the NNX scanned stack of vmap-made
+BatchNorm + dropout blocks), and
 BatchNorm statistics carried per member."""
 
 import jax
@@ -30,10 +31,10 @@ def _single(run, dataset):
 @pytest.mark.parametrize("name", [pytest.param("mlp", marks=pytest.mark.slow), "bn_mlp",
                                   pytest.param("dropout_mlp", marks=pytest.mark.slow),
                                   pytest.param("cnn", marks=pytest.mark.slow),
-                                  "nnx_scan_mlp"])
+                                  "scan_mlp", pytest.param("nnx_scan_mlp", marks=pytest.mark.slow)])
 def test_population_sharded_over_two_devices_equals_single_runs(name, mnist):
     assert jax.device_count() == 2
-    s = user_spec(name, sigma_w2=[0.5, 2.0], lr=[0.05, 0.2]) if name != "nnx_scan_mlp" else (
+    s = user_spec(name, sigma_w2=[0.5, 2.0], lr=[0.05, 0.2]) if "scan" not in name else (
         spec.from_dict({**TINY, "model": pattern(name), "sigma_w2": [0.5, 2.0],
                             "lr": [0.05, 0.2]}))
     runs = spec.expand(s)
