@@ -7,25 +7,22 @@ such module: its functions read `cfg.model` and build (once per shape, cached) a
 knows the module's tensors and how to run it on a flat dict of arrays.
 
 The flat dict is what the engine trains: keys "NNN collection/path" (NNN: the order in which the
-module first calls the layer that owns the tensor, so sorted keys follow the forward pass),
-values float arrays. Roles, decided from the tensor's name and its layer:
+traced program first reads the tensor's layer, so sorted keys follow the forward pass), values
+float arrays. Roles, read from the traced program (networks/user_trace.py):
 
-- weight: a "kernel" or "embedding" in `params`: drawn by the spec's init scheme at unit
-  variance, scaled to σ_w²/fan_in. fan_in: Dense / nnx.Linear and convolutions, every axis but the
-  last (receptive field × input channels); DenseGeneral / nnx.LinearGeneral, the product of the
-  input axes; Embed, 1 (a one-hot input has one non-zero entry, so an embedding row is what a
-  dense layer's pre-activation is: variance σ_w²); any other layer, every axis but the last.
-- readout: the weight of the layer called last; also times `readout_scale` (or 0).
+- weight: a parameter in `params` that a dot or convolution reads as its weight, or a lookup as
+  its table: drawn by the spec's init scheme at unit variance, scaled to σ_w²/fan_in, with the
+  fan-in that primitive contracts over (1 for a lookup). A stacked weight (a scanned or vmapped
+  layer axis in front) is drawn layer by layer. `model_fan_in` sets fan-ins by hand.
+- readout: the weight read first last; also times `readout_scale` (or 0).
 - bias: a "bias" in `params` beside a weight: N(0, σ_b²) (a norm's offset is untouched).
 - untouched: every other parameter (norm scales and offsets, …): the module's own init.
 - state: mutable collections (`batch_stats`, NNX `BatchStat`): the module's own init, then
   updated by the training forward pass, per member.
 
 The per-layer q (mean squared pre-activation, the mean-field q^l) is the mean square of each
-weight layer's output in call order, the readout excepted: captured with linen's
-`intercept_methods`, and for NNX by wrapping the layer classes' `__call__` while tracing. A
-linen module's `__call__` may take `train` (or `deterministic`) to switch BatchNorm and dropout;
-an NNX module is switched with `.train()` / `.eval()`, its dropout streams reseeded per step.
+weight's dot or convolution output (plus its bias), the readout's excepted, in program order and
+layer by layer through a scan: outputs of the program as `user_trace.Reader` runs it.
 
 Loading and probing the module is `user_probe`'s (`build`), running it `user_built`'s (`Built`);
 here are the functions of the `Arch` record.
