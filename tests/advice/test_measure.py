@@ -40,6 +40,7 @@ def test_recommend_model_needs_depth_and_width(capsys):
 PATTERNS = Path(__file__).resolve().parents[2] / "examples" / "flax_patterns.py"
 
 
+@pytest.mark.slow  # faster sibling: test_user_patterns' run-for-run training of the two
 def test_a_scanned_mlp_gets_the_unrolled_mlps_band(tmp_path, capsys):
     # The nn.scan MLP draws the unrolled MLP's weights and trains run for run like it.
     found = {}
