@@ -143,7 +143,8 @@ def _init(runs, dataset):
     return jax.device_get(state.params), jax.device_get(diag), np.asarray(data.x_eval)
 
 
-@pytest.mark.parametrize("init", ["gaussian", "orthogonal"])
+@pytest.mark.parametrize("init", [pytest.param("gaussian", marks=pytest.mark.slow),
+                                  "orthogonal"])
 def test_scanned_mlp_starts_from_the_unrolled_mlps_weights(init, mnist):
     # Stacked layers are drawn slice by slice in program order: the same draws as the
     # unrolled layers (orthogonal per layer, not over the stack).
