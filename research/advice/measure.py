@@ -3,8 +3,9 @@ measured.
 
 A coarse sweep over a log grid of σ_w² (powers of two, plus Flax's and PyTorch's default σ_w²
 so that their verdicts are measured, not inferred) at the given depth and width, `seeds` per
-point, with the quick preset's training (momentum SGD, 1000 steps, converged = train accuracy
-≥ 0.4 on MNIST-1D); then `refine`'s bisection of both band edges in log10 σ_w² to `tol`. The
+point, with the quick preset's training as research/presets/quick.toml has it (momentum SGD at
+its lr for its steps, converged = train accuracy ≥ 0.4; `lr`, `optimizer`, `steps`, `dataset`
+change it); then `refine`'s bisection of both band edges in log10 σ_w² to `tol`. The
 recommended σ_w² is the band's centre in log σ_w² (the point farthest from both edges, so the
 most robust to the edges' uncertainty); where the band runs off the grid, the grid's end stands
 in for the edge and the answer says so. Mean-field theory's band for a plain stack of the
@@ -39,15 +40,16 @@ def defaults(width: int) -> dict[str, float]:
 
 def coarse_spec(model: str, depth: int, width: int, activation: str = "tanh",
                 sigma_b2: float = 0.05, dataset: str = "mnist1d", seeds: int = 4,
-                steps: int | None = None, out: str | None = None):
+                steps: int | None = None, out: str | None = None, lr: float | None = None,
+                optimizer: str | None = None):
     from research.training import presets, spec
 
     grid = sorted({*GRID, *(float(f"{v:.6g}") for v in defaults(width).values())})
-    raw = presets.read_toml("quick")
-    # The quick preset's training as it was when the bands were measured (README): quick later
-    # moved to lr 0.005 and 2000 steps so that its depth-32 row trains; pinned here so that
-    # `recommend --model` keeps its cost, its documented numbers and its stored runs' ids.
-    raw.update(lr=[0.02], steps=1000)
+    raw = presets.read_toml("quick")  # its training, unless lr / optimizer / steps are given
+    if lr is not None:
+        raw.update(lr=[lr])
+    if optimizer is not None:
+        raw.update(optimizer=optimizer)
     raw.update(model=model, depth=[depth], width=[width], sigma_w2=grid, sigma_b2=[sigma_b2],
                activation=activation, dataset=dataset, seeds=seeds,
                name=_folder(model, depth, width).name,
@@ -67,22 +69,43 @@ def refinement_runs(grid: list[float], tol: float, seeds: int) -> int:
 def measure(model: str, depth: int, width: int, activation: str = "tanh",
             sigma_b2: float = 0.05, dataset: str = "mnist1d", seeds: int = 4, tol: float = 0.1,
             steps: int | None = None, out: str | None = None,
-            log: Callable[[str], None] = lambda s: None) -> dict:
-    """The measured band, the recommendation and the verdicts (a dict; the CLI prints it)."""
+            log: Callable[[str], None] = lambda s: None, lr: float | None = None,
+            optimizer: str | None = None, dry_run: bool = False,
+            progress: bool = True) -> dict:
+    """The measured band, the recommendation and the verdicts (a dict; the CLI prints it).
+    `dry_run`: the module's mapping and the plan, nothing trained (a dict with "plan")."""
     from research.advice import recommend
     from research.training import devices, plan, store, sweep
     from research.training.data import dataset_of
 
     if not (math.isfinite(tol) and tol > 0):
         raise SpecError("tol", tol, reason=f"must be a finite number > 0 (log10 units), got {tol}")
-    s = coarse_spec(model, depth, width, activation, sigma_b2, dataset, seeds, steps, out)
+    s = coarse_spec(model, depth, width, activation, sigma_b2, dataset, seeds, steps, out, lr,
+                    optimizer)
     devices.enable_compilation_cache()
     data = dataset_of(s)
     sweep.check_data(s, data)
     grid = plan.Grid(s)
     slots = grid.slots(s.max_members)
     extra = refinement_runs(list(s.sigma_w2), tol, seeds)
+    optimizer_ = s.optimizer if isinstance(s.optimizer, str) else s.optimizer[0]
+    training = (f"{optimizer_} at lr {s.lr[0]:g}, {s.steps} steps, batch {s.batch_size[0]}, "
+                f"converged = train accuracy ≥ {s.target_acc:g} on {s.dataset}")
+    if dry_run:
+        from research.networks import user
+
+        built = user.build(model, depth, width, tuple(data.x.shape[1:]), data.out_dim,
+                           activation, s.model_fan_in, s.model_output)
+        return {"dry_run": True, "model": model, "depth": depth, "width": width,
+                "plan": "\n".join([
+                    f"{model} ({built.kind}) at depth {depth}, width {width}:",
+                    user.mapping_text(built), "",
+                    f"plan: {len(grid)} coarse runs (σ_w² ∈ "
+                    f"{', '.join(f'{v:.3g}' for v in s.sigma_w2)} × {seeds} seeds), then ≤ "
+                    f"{extra} refinement runs bisecting both band edges to {tol:g} in log10 "
+                    f"σ_w²; {training}; into {s.out}", "dry run: nothing trained"])}
     started = time.perf_counter()
+    log(f"timing a short run of the costliest population to estimate the total ({training})")
     estimate = sweep.calibrate(grid, slots, data)
     # the coarse runs, the refinement's as many again per run, and one compile per round
     rounds = extra // (2 * seeds)
@@ -90,7 +113,7 @@ def measure(model: str, depth: int, width: int, activation: str = "tanh",
              + rounds * estimate["compile_s_per_bucket"])
     log(f"estimated time: {total / 60:.1f} min ({len(grid)} coarse runs + ≤ {extra} refinement "
         f"runs × {s.steps} steps; compile ≈ {estimate['compile_s_per_bucket']:.0f} s)")
-    result = sweep.run_sweep(s, progress=False)
+    result = sweep.run_sweep(s, progress=progress)
     found = refine.refine(result.out, tol=tol, log=log)
     runs = store.load_runs(result.out)
     cells = (runs[(runs.depth == depth) & (runs.width == width) & (runs.seed < seeds)]

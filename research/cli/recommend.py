@@ -54,7 +54,13 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tol", type=float, default=0.1, help="--model: band edges to this in "
                    "log10 σ_w²")
     p.add_argument("--steps", type=int, help="--model: training steps (default the quick "
-                   "preset's 1000)")
+                   "preset's, research/presets/quick.toml)")
+    p.add_argument("--lr", type=float, help="--model: learning rate (default the quick "
+                   "preset's)")
+    p.add_argument("--optimizer", help="--model: sgd, momentum, adam… (default the quick "
+                   "preset's momentum)")
+    p.add_argument("--dry-run", action="store_true", help="--model: the module's mapping and "
+                   "the plan; nothing trained")
     p.add_argument("--out", help="--model: the sweep folder (default runs/recommend-…)")
     p.add_argument("--table", action="store_true", help="the table for every network type")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -99,7 +105,12 @@ def _measure(args: argparse.Namespace) -> int:
     log = (lambda line: None) if args.json else print
     result = measure.measure(args.model, args.depth, args.width, args.activation or "tanh",
                              0.05 if args.sigma_b2 is None else args.sigma_b2, args.dataset,
-                             args.seeds, args.tol, args.steps, args.out, log=log)
+                             args.seeds, args.tol, args.steps, args.out, log=log, lr=args.lr,
+                             optimizer=args.optimizer, dry_run=args.dry_run,
+                             progress=not args.json)
+    if args.dry_run:
+        print(json.dumps(result, indent=2) if args.json else result["plan"])
+        return 0
     print(json.dumps(result, indent=2, default=float) if args.json else measure.text(result))
     return 0
 

@@ -6,6 +6,7 @@ import sys
 
 from research.cli.verb import Verb
 from research.common import strict_json as json  # null, never NaN or Infinity
+from research.common.errors import SpecError
 from research.training import presets
 from research.training import spec as spec_mod
 from research.training.spec import AXES, SPEC_FIELDS
@@ -83,14 +84,22 @@ def _run(args: argparse.Namespace) -> int:
     sweep_spec = presets.load(args.source, overrides, note=note)
     shard = plan.parse_shard(args.shard)
     show = None if args.quiet or args.json else print
-    if args.dry_run and any(sweep_spec.model) and show:
-        show(model_mapping(sweep_spec))
+    if args.dry_run and any(sweep_spec.model):
+        return _dry_run_model(sweep_spec, shard, show, args.json)
     # The phase diagram's theory overlay, computed while the sweep starts up and trains.
     overlay = None if args.no_plot or args.dry_run else maps.prefetch_overlay(sweep_spec)
     with devices.profiling(args.profile):
-        result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
-                                 command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
-                                 dry_run=args.dry_run, on_plan=show)
+        try:
+            result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
+                                     command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
+                                     dry_run=args.dry_run, on_plan=show)
+        except Exception as err:
+            if not args.dry_run or isinstance(err, SpecError):
+                raise
+            # the plan is shown; only the timed probe failed: one line, no traceback
+            print(f"estimated time: unavailable (the timed probe raised {type(err).__name__}: "
+                  f"{str(err).splitlines()[0] if str(err) else ''})")
+            return 0
     if args.dry_run:
         estimate = result.estimate
         if args.json:
@@ -115,6 +124,40 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
         print(summary_text(result, summary))
+    return 0
+
+
+def _dry_run_model(sweep_spec, shard, show, as_json: bool) -> int:
+    """A sweep of a user's module, dry: the mapping, the plan and the cost model's work per
+    step; nothing is trained (its time is measured by the first real run's timed probe)."""
+    import pandas as pd
+
+    from research.training import plan, store
+    from research.training import sweep as sweep_
+    from research.training.data import dataset_of
+    from research.training.spec import out_dir
+
+    data = dataset_of(sweep_spec)
+    sweep_.check_data(sweep_spec, data)
+    grid = plan.Grid(sweep_spec)
+    all_slots = grid.slots(sweep_spec.max_members)
+    mine = plan.shard_slots(all_slots, shard)
+    out = out_dir(sweep_spec)
+    stored = store.load_runs(out, quiet=True) if out.exists() else pd.DataFrame()
+    text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard)
+    steps = sum(len(s) for s in mine) * sweep_spec.steps
+    batch = sweep_spec.batch_size[0] or len(data.x)  # 0: full batch
+    work = sum(len(s) * sweep_spec.steps * batch
+               * plan.work(grid.run(s.bucket, 0), data.in_shape, data.out_dim) for s in mine)
+    estimate = (f"estimated work: {steps} member-steps, {work:.3g} multiply-adds forward (the "
+                "cost model's); not timed: a dry run trains nothing")
+    if as_json:
+        print(json.dumps({"plan": text, "mapping": model_mapping(sweep_spec),
+                          "estimate": {"member_steps": steps, "multiply_adds": work}}, indent=2))
+    elif show:
+        show(model_mapping(sweep_spec))
+        show(text)
+        show(estimate)
     return 0
 
 

@@ -35,6 +35,8 @@ class ModelConfig:
     patch_size: int
     heads: int
     model: str = ""  # a user's Flax module, "FILE.py:factory" (arch user; networks/user.py)
+    model_fan_in: str = ""  # its fan-ins set by hand: JSON {"path regex": fan_in}
+    model_output: str = ""  # the key or index of the logits among its outputs
     # `depth` is a padded program's (pad_depth: the sweep's largest), each member's own is
     # hp.depth, and the layers past it are identities (`Arch.pad`). Not a run field.
     padded: bool = False

@@ -7,25 +7,22 @@ such module: its functions read `cfg.model` and build (once per shape, cached) a
 knows the module's tensors and how to run it on a flat dict of arrays.
 
 The flat dict is what the engine trains: keys "NNN collection/path" (NNN: the order in which the
-module first calls the layer that owns the tensor, so sorted keys follow the forward pass),
-values float arrays. Roles, decided from the tensor's name and its layer:
+traced program first reads the tensor's layer, so sorted keys follow the forward pass), values
+float arrays. Roles, read from the traced program (networks/user_trace.py):
 
-- weight: a "kernel" or "embedding" in `params`: drawn by the spec's init scheme at unit
-  variance, scaled to σ_w²/fan_in. fan_in: Dense / nnx.Linear and convolutions, every axis but the
-  last (receptive field × input channels); DenseGeneral / nnx.LinearGeneral, the product of the
-  input axes; Embed, 1 (a one-hot input has one non-zero entry, so an embedding row is what a
-  dense layer's pre-activation is: variance σ_w²); any other layer, every axis but the last.
-- readout: the weight of the layer called last; also times `readout_scale` (or 0).
+- weight: a parameter in `params` that a dot or convolution reads as its weight, or a lookup as
+  its table: drawn by the spec's init scheme at unit variance, scaled to σ_w²/fan_in, with the
+  fan-in that primitive contracts over (1 for a lookup). A stacked weight (a scanned or vmapped
+  layer axis in front) is drawn layer by layer. `model_fan_in` sets fan-ins by hand.
+- readout: the weight read first last; also times `readout_scale` (or 0).
 - bias: a "bias" in `params` beside a weight: N(0, σ_b²) (a norm's offset is untouched).
 - untouched: every other parameter (norm scales and offsets, …): the module's own init.
 - state: mutable collections (`batch_stats`, NNX `BatchStat`): the module's own init, then
   updated by the training forward pass, per member.
 
 The per-layer q (mean squared pre-activation, the mean-field q^l) is the mean square of each
-weight layer's output in call order, the readout excepted: captured with linen's
-`intercept_methods`, and for NNX by wrapping the layer classes' `__call__` while tracing. A
-linen module's `__call__` may take `train` (or `deterministic`) to switch BatchNorm and dropout;
-an NNX module is switched with `.train()` / `.eval()`, its dropout streams reseeded per step.
+weight's dot or convolution output (plus its bias), the readout's excepted, in program order and
+layer by layer through a scan: outputs of the program as `user_trace.Reader` runs it.
 
 Loading and probing the module is `user_probe`'s (`build`), running it `user_built`'s (`Built`);
 here are the functions of the `Arch` record.
@@ -41,7 +38,7 @@ from research.networks import init as init_schemes
 from research.networks import layers
 from research.networks.arch import Advice, Arch, Cost
 from research.networks.config import Hyper, ModelConfig
-from research.networks.user_built import WEIGHT_NAMES, Built
+from research.networks.user_built import Built
 from research.networks.user_probe import build, load_factory
 
 USER = "user"
@@ -54,7 +51,19 @@ def in_shape_of(cfg: ModelConfig) -> tuple[int, ...]:
 
 
 def built_for(cfg: ModelConfig) -> Built:
-    return build(cfg.model, cfg.depth, cfg.width, in_shape_of(cfg), cfg.out_dim, cfg.activation)
+    return _register(build(cfg.model, cfg.depth, cfg.width, in_shape_of(cfg), cfg.out_dim,
+                           cfg.activation, cfg.model_fan_in, cfg.model_output))
+
+
+def _layout_weight(e) -> init_schemes.Weight:
+    """A weight as the scheme draws it: (layers of a stack, fan_in, the rest), each layer of a
+    stack its own draw (orthogonal per layer, not over the stacked tensor)."""
+    one = math.prod(e.shape) // e.stacked
+    rest = one // e.fan_in if one % e.fan_in == 0 else one
+    fan = e.fan_in if one % e.fan_in == 0 else 1
+    lead = (e.stacked,) if e.stacked > 1 else ()
+    return init_schemes.Weight((*lead, fan, rest),
+                               role="output" if e.role == "readout" else "hidden")
 
 
 # --- the Arch record ---------------------------------------------------------------------------
@@ -66,9 +75,7 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
     out: init_schemes.Layout = {}
     for e in built_for(cfg).entries:
         if e.is_weight:
-            size = math.prod(e.shape)
-            out[e.key] = init_schemes.Weight((e.fan_in, size // e.fan_in),
-                                             role="output" if e.role == "readout" else "hidden")
+            out[e.key] = _layout_weight(e)
         elif e.role == "bias":
             out[e.key] = init_schemes.Bias(e.shape)
         else:
@@ -83,8 +90,7 @@ def init(key: jax.Array, cfg: ModelConfig, hp: Hyper) -> dict[str, jax.Array]:
     built = built_for(cfg)
     key_module, key_w, key_b = jax.random.split(key, 3)
     own = built.module_init(key_module)
-    weights = {e.key: init_schemes.Weight((e.fan_in, math.prod(e.shape) // e.fan_in))
-               for e in built.entries if e.is_weight}
+    weights = {e.key: _layout_weight(e) for e in built.entries if e.is_weight}
     biases = {e.key: init_schemes.Bias(e.shape) for e in built.entries if e.role == "bias"}
     unit_w = init_schemes.unit_weights(key_w, weights, cfg.init)
     unit_b = init_schemes.unit_biases(key_b, biases, cfg.init)
@@ -102,15 +108,11 @@ def init(key: jax.Array, cfg: ModelConfig, hp: Hyper) -> dict[str, jax.Array]:
     return out
 
 
-def _q(outputs: list[jax.Array]) -> jax.Array:
-    hidden = outputs[:-1] or outputs
-    return jnp.stack([layers.mean_sq(y) for y in hidden])
-
-
 def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper):
-    """Evaluation mode (running averages, no dropout): (outputs, q per hidden weight layer)."""
-    out, outputs, _ = built_for(cfg).apply(params, x, train=False)
-    return out.astype(jnp.float32), _q(outputs)
+    """Evaluation mode (running averages, no dropout): (outputs, q per hidden pre-activation,
+    a scanned stack's layer by layer)."""
+    out, q, _ = built_for(cfg).apply(params, x, train=False)
+    return out.astype(jnp.float32), q
 
 
 def train_forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper, key: jax.Array):
@@ -119,19 +121,38 @@ def train_forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper, key: 
     return out.astype(jnp.float32), updated
 
 
+# (flat key, shape) → layers of a stacked weight: the Arch record's grad-norm and diversity
+# functions see only the arrays, so the builds register their stacks here
+_STACKS: dict[tuple[str, tuple[int, ...]], int] = {}
+
+
+def _register(built: Built) -> Built:
+    for e in built.entries:
+        if e.is_weight:
+            _STACKS[(e.key, e.shape)] = e.stacked
+    return built
+
+
 def _weight_keys(tree: dict) -> list[str]:
-    return sorted(k for k in tree if k.rsplit("/", 1)[-1] in WEIGHT_NAMES
-                  and k.split(" ", 1)[-1].startswith("params/"))
+    return sorted(k for k in tree if (k, tuple(tree[k].shape)) in _STACKS)
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:
-    """Frobenius norm of each weight's gradient, in call order (input layer to readout)."""
-    return jnp.concatenate([layers.frobenius(grads[k]) for k in _weight_keys(grads)])
+    """Frobenius norm of each weight layer's gradient, in program order (input layer to
+    readout; a stacked weight's layer by layer)."""
+    norms = []
+    for k in _weight_keys(grads):
+        g, layers_ = grads[k], _STACKS[(k, tuple(grads[k].shape))]
+        norms.append(layers.frobenius(g.reshape(layers_, -1), stacked=True) if layers_ > 1
+                     else layers.frobenius(g))
+    return jnp.concatenate(norms)
 
 
 def unit_diversity(params: dict) -> jax.Array:
     """How different the first weight layer's units are (see layers.unit_diversity)."""
-    return layers.unit_diversity(params[_weight_keys(params)[0]])
+    k = _weight_keys(params)[0]
+    w = params[k]
+    return layers.unit_diversity(w.reshape(_STACKS[(k, tuple(w.shape))], -1, w.shape[-1])[0])
 
 
 def cost(cfg: ModelConfig) -> Cost:
@@ -159,16 +180,20 @@ def check_data(spec, in_shape: tuple[int, ...], out_dim: int) -> None:
     """Build the module at every (depth, width) of the spec for the data's shapes."""
     for depth in spec.depth:
         for width in spec.width:
-            build(spec.model, depth, width, tuple(in_shape), out_dim, spec.activation)
+            build(spec.model, depth, width, tuple(in_shape), out_dim, spec.activation,
+                  spec.model_fan_in, spec.model_output)
 
 
 def mapping_text(built: Built) -> str:
     """What initmap does to each tensor: one line per parameter path."""
     wide = max(len(e.path) for e in built.entries)
-    lines = [f"{'path':{wide}s} {'shape':14s} {'role':9s} {'fan_in':>6s}  layer"]
+    lines = [f"{'path':{wide}s} {'shape':14s} {'role':9s} {'fan_in':>6s}  fan-in read from"]
     for e in built.entries:
         fan = str(e.fan_in) if e.is_weight else ""
         lines.append(f"{e.path:{wide}s} {str(e.shape):14s} {e.role:9s} {fan:>6s}  {e.layer}")
+    if built.axis_names:
+        lines.append(f"axis names bound per member (statistics over its own batch): "
+                     f"{', '.join(built.axis_names)}")
     return "\n".join(lines)
 
 

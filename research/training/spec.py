@@ -109,6 +109,10 @@ class SweepSpec:
     heads: int = _knob(4, later=4)  # transformer: attention heads (must divide width)
     # a user's Flax module, "FILE.py:factory" or "package.module:factory" (arch user)
     model: tuple[str, ...] = _knob(("",), axis=True, later="")
+    # its fan-ins set by hand where the traced program does not show them: {"path regex": n}
+    # (stored as JSON), and the key or index of the logits if it returns a dict or tuple
+    model_fan_in: str = _knob("", later="")
+    model_output: str = _knob("", later="")
     dataset: str = "mnist1d"
     teacher_depth: int = 2  # teacher_student only: the random teacher MLP
     teacher_width: int = 64
@@ -240,11 +244,38 @@ def coerce(name: str, value: Any) -> Any:
         if not values:
             raise SpecError(name, reason="needs at least one value")
         return tuple(_coerce_scalar(name, kind, v) for v in values)
+    if name == "model_fan_in" and isinstance(value, dict | str):
+        return _fan_in_json(value)
     if isinstance(value, list | tuple):
         if len(value) != 1:
             raise SpecError(name, value, reason="takes a single value, not a list")
         value = value[0]
     return _coerce_scalar(name, kind, value)
+
+
+def _fan_in_json(value: dict | str) -> str:
+    """model_fan_in as canonical JSON {"path regex": positive int} ("" if empty)."""
+    import re
+
+    if isinstance(value, str):
+        if not value.strip():
+            return ""
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise SpecError("model_fan_in", reason='expected a table {"path regex" = fan_in}, '
+                        'e.g. {"attn/.*kernel" = 64}')
+    for pattern, n in value.items():
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise SpecError("model_fan_in", pattern, reason=f"not a regex: {err}") from None
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise SpecError("model_fan_in", n, reason=f"the fan-in for {pattern!r} must be a "
+                            "positive integer")
+    return json.dumps(value, sort_keys=True) if value else ""
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -> None:

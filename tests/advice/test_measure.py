@@ -35,3 +35,30 @@ def test_recommend_measures_the_band_of_a_model(tmp_path, capsys):
 def test_recommend_model_needs_depth_and_width(capsys):
     assert main(["recommend", "--model", model("mlp"), "--depth", "4"]) == 2
     assert "width: --width is required with --model" in capsys.readouterr().err
+
+
+PATTERNS = Path(__file__).resolve().parents[2] / "examples" / "flax_patterns.py"
+
+
+@pytest.mark.slow  # faster sibling: test_user_patterns' run-for-run training of the two
+def test_a_scanned_mlp_gets_the_unrolled_mlps_band(tmp_path, capsys):
+    # The nn.scan MLP draws the unrolled MLP's weights and trains run for run like it.
+    found = {}
+    for name, target in (("scan", f"{PATTERNS}:scan_mlp"), ("unrolled", model("mlp"))):
+        assert main(["recommend", "--model", target, "--depth", "3", "--width", "8", "--seeds",
+                     "1", "--steps", "60", "--lr", "0.05", "--optimizer", "sgd", "--tol", "0.3",
+                     "--out", str(tmp_path / name), "--json"]) == 0
+        found[name] = json.loads(capsys.readouterr().out)
+    assert found["scan"]["cells"] == found["unrolled"]["cells"]
+    assert found["scan"]["band"] == found["unrolled"]["band"]
+    assert found["scan"]["steps"] == 60
+
+
+def test_recommend_dry_run_trains_nothing(tmp_path, capsys):
+    out = tmp_path / "rec"
+    assert main(["recommend", "--model", f"{PATTERNS}:scan_mlp", "--depth", "4", "--width", "8",
+                 "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert not out.exists() and "dry run: nothing trained" in text
+    assert "momentum at lr 0.005, 2000 steps" in text  # the quick preset's training
+    assert "params/stack/Dense_0/kernel" in text and "scan×3" in text

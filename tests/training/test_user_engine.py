@@ -1,6 +1,8 @@
 """A user's Flax module in the engine: the population sharded over two host devices against each
-network trained alone (linen MLP, BatchNorm MLP, NNX dropout MLP, NNX CNN), and BatchNorm
-statistics carried per member."""
+network trained alone (linen MLP, BatchNorm MLP, NNX dropout MLP, NNX CNN, and from
+examples/flax_patterns.py the linen nn.scan MLP and the NNX scanned stack of vmap-made
+BatchNorm + dropout blocks), and
+BatchNorm statistics carried per member."""
 
 import jax
 import numpy as np
@@ -8,7 +10,9 @@ import pytest
 
 from research.training import engine, plan, spec, sweep
 from research.training.data import load_dataset
+from tests.helpers import TINY
 from tests.networks.test_user import user_spec
+from tests.networks.test_user_patterns import pattern
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +30,13 @@ def _single(run, dataset):
 
 @pytest.mark.parametrize("name", [pytest.param("mlp", marks=pytest.mark.slow), "bn_mlp",
                                   pytest.param("dropout_mlp", marks=pytest.mark.slow),
-                                  pytest.param("cnn", marks=pytest.mark.slow)])
+                                  pytest.param("cnn", marks=pytest.mark.slow),
+                                  "scan_mlp", pytest.param("nnx_scan_mlp", marks=pytest.mark.slow)])
 def test_population_sharded_over_two_devices_equals_single_runs(name, mnist):
     assert jax.device_count() == 2
-    s = user_spec(name, sigma_w2=[0.5, 2.0], lr=[0.05, 0.2])
+    s = user_spec(name, sigma_w2=[0.5, 2.0], lr=[0.05, 0.2]) if "scan" not in name else (
+        spec.from_dict({**TINY, "model": pattern(name), "sigma_w2": [0.5, 2.0],
+                            "lr": [0.05, 0.2]}))
     runs = spec.expand(s)
     records = sweep.train(plan.Population(0, 0, tuple(runs)), mnist, s)
     for run, record in zip(runs, records, strict=True):
