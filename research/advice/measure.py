@@ -28,9 +28,12 @@ GRID = tuple(2.0 ** k for k in range(-3, 6))  # 0.125 … 32
 DEFAULTS = ("flax-default", "pytorch-default")
 
 
-def _folder(model: str, depth: int, width: int) -> Path:
+def _folder(model: str, depth: int, width: int, **training) -> Path:
+    """runs/recommend-MODEL-dD-wW, then each training setting given away from its default: a
+    results folder holds one experiment, so another --steps or --dataset gets its own folder."""
     slug = re.sub(r"[^A-Za-z0-9]+", "-", Path(model.replace(":", "-")).name).strip("-")
-    return Path("runs") / f"recommend-{slug}-d{depth}-w{width}"
+    tags = "".join(f"-{key}{value}" for key, value in training.items() if value is not None)
+    return Path("runs") / f"recommend-{slug}-d{depth}-w{width}{tags}"
 
 
 def defaults(width: int) -> dict[str, float]:
@@ -50,10 +53,14 @@ def coarse_spec(model: str, depth: int, width: int, activation: str = "tanh",
         raw.update(lr=[lr])
     if optimizer is not None:
         raw.update(optimizer=optimizer)
+    folder = _folder(model, depth, width,
+                     act=None if activation == "tanh" else activation,
+                     b=None if sigma_b2 == 0.05 else f"{sigma_b2:g}",
+                     data=None if dataset == "mnist1d" else re.sub(r"[^A-Za-z0-9]+", "", dataset),
+                     steps=steps, lr=None if lr is None else f"{lr:g}", opt=optimizer)
     raw.update(model=model, depth=[depth], width=[width], sigma_w2=grid, sigma_b2=[sigma_b2],
                activation=activation, dataset=dataset, seeds=seeds,
-               name=_folder(model, depth, width).name,
-               out=str(out or _folder(model, depth, width)))
+               name=folder.name, out=str(out or folder))
     if steps is not None:
         raw.update(steps=steps, log_every=min(raw["log_every"], steps),
                    chunk_steps=min(raw["chunk_steps"], steps))
