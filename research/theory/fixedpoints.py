@@ -220,7 +220,7 @@ def _candidates(phi, sigma_b2: float) -> list[tuple[float, float]]:
     return out
 
 
-def edge_of_chaos(activation, sigma_b2: float, q0: float = 1.0) -> dict:
+def edge_of_chaos(activation, sigma_b2: float, q0: float = 1.0, folds: bool = True) -> dict:
     """The critical σ_w² at σ_b²: χ₁ = 1 at the stable fixed point reached from the data's q¹.
 
     Returns {"sigma_w2" (None when there is none), "q_star", "candidates" (every χ₁ = 1 on a
@@ -237,17 +237,22 @@ def edge_of_chaos(activation, sigma_b2: float, q0: float = 1.0) -> dict:
     best = min(hits, key=lambda f: f["sigma_w2"]) if hits else None
     return {"sigma_w2": None if best is None else best["sigma_w2"],
             "q_star": None if best is None else best["q"], "candidates": found,
-            "saddle_nodes": saddle_nodes(phi, sigma_b2)}
+            "saddle_nodes": saddle_nodes(phi, sigma_b2) if folds else None}
 
 
 def has_edge(activation, sigma_b2: float, q0: float = 1.0) -> bool:
-    return edge_of_chaos(activation, sigma_b2, q0)["sigma_w2"] is not None
+    return edge_of_chaos(activation, sigma_b2, q0, folds=False)["sigma_w2"] is not None
 
 
-def first_sigma_b2(activation, q0: float = 1.0, steps: int = 30) -> dict | None:
-    """The smallest σ_b² in SIGMA_B2_SEARCH with an edge of chaos, to 2⁻³⁰ of a log bracket,
+def first_sigma_b2(activation, q0: float = 1.0, steps: int = 24) -> dict | None:
+    """The smallest σ_b² in SIGMA_B2_SEARCH with an edge of chaos, to 2⁻²⁴ of a log bracket,
     and the critical σ_w² there; None when there is none in the range."""
     phi = resolve_activation(activation)
+    return _first_sigma_b2(phi, float(q0), steps, np.dtype(float_dtype()))
+
+
+@lru_cache(maxsize=64)
+def _first_sigma_b2(phi, q0: float, steps: int, dtype) -> dict | None:
     grid = np.logspace(*np.log10(SIGMA_B2_SEARCH), 21)
     flags = [has_edge(phi, b, q0) for b in grid]
     if not any(flags):
@@ -261,7 +266,7 @@ def first_sigma_b2(activation, q0: float = 1.0, steps: int = 30) -> dict | None:
             mid = 0.5 * (lo + hi)
             lo, hi = (lo, mid) if has_edge(phi, math.exp(mid), q0) else (mid, hi)
         b = math.exp(hi)
-    return {"sigma_b2": b, "sigma_w2": edge_of_chaos(phi, b, q0)["sigma_w2"]}
+    return {"sigma_b2": b, "sigma_w2": edge_of_chaos(phi, b, q0, folds=False)["sigma_w2"]}
 
 
 def divergence_onset(activation, sigma_b2: float, q0: float = 1.0, lo: float = 1e-3,
@@ -271,8 +276,15 @@ def divergence_onset(activation, sigma_b2: float, q0: float = 1.0, lo: float = 1
     phi = resolve_activation(activation)
     grid = np.logspace(math.log10(lo), math.log10(hi), 121)
 
-    def unbounded(w):
-        return math.isinf(fixed_points(phi, w, sigma_b2, q0)["reached"])
+    t = table(phi)
+    b = float(sigma_b2)
+
+    def unbounded(w):  # g(q¹) > 0 and no root of g above q¹ (on the table's grid)
+        q1 = w * q0 + b
+        if w * _moments(phi, max(q1, 1e-24))[0][0] + b - q1 <= 0:
+            return False
+        above = t["q"] > q1
+        return bool(np.all(w * t["v"][above] + b - t["q"][above] > 0))
 
     flags = [unbounded(w) for w in grid]
     if not any(flags):
