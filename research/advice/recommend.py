@@ -10,8 +10,10 @@ Which theory applies where:
 * rnn: the same maps with depth = sequence length, treating the recurrent weights as fresh each
   step (Chen, Pennington & Schoenholz 2018 show the critical line survives weight tying).
 * resmlp, resnet, transformer: h ← h + α·branch(h). The skip path keeps the signal, so the plain
-  stack's ξ_c band does not bound depth; the variance instead grows by (1 + α²·growth) per block,
-  and α = 1/√(branches) keeps it O(1) at any depth (Yang & Schoenholz 2017 mean-field ResNets).
+  stack's ξ_c band does not bound depth; α = 1/√(branches) keeps the stream's growth O(1) at any
+  depth (Yang & Schoenholz 2017 mean-field ResNets), and the growth itself is measured through
+  the real blocks and norm at init (`residual.py`).
+* rnn: the input drive enters the recurrent map as an effective σ_b² (Chen et al. 2018).
 * ReLU has no chaotic phase: above σ_w² = 2 the variance grows without bound (σ_b² > 0) and ξ_c
   does not exist; there the band edge uses the gradient depth scale 1/|log χ₁| (He et al. 2015:
   the squared signal is multiplied by χ₁ = σ_w²/2 per layer) with the same k.
@@ -157,18 +159,6 @@ def _theory_band(activation: str, sigma_b2: float, depth: int, k: float, x64: bo
 
 theory_band.cache_info = _theory_band.cache_info  # the lru_cache interface it had
 theory_band.cache_clear = _theory_band.cache_clear
-
-def residual_growth(activation: str, sigma_w2: float, sigma_b2: float, alpha: float,
-                    blocks: int, q0: float = 1.0) -> float:
-    """q_L/q_0 of h ← h + α(W φ(h) + b), W ~ N(0, σ_w²/n): q ← q + α²·q_map(q), the branch being
-    zero-mean and independent of h given h (Yang & Schoenholz 2017)."""
-    q = q0
-    for _ in range(blocks):
-        q = q + alpha**2 * float(theory.q_map(q, sigma_w2, sigma_b2, activation))
-        if not math.isfinite(q) or q > 1e300:
-            return math.inf
-    return q / q0
-
 
 def _branches(arch: Arch, depth: int) -> int:
     # a Transformer block has two residual branches (attention, MLP): GPT-2 scales by 1/√(2L)
