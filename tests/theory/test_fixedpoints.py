@@ -60,7 +60,7 @@ def scipy_fixed_points(name, w, b):
     def g(q):
         return w * expect(lambda u: phi(u) ** 2, q) + b - q
 
-    grid = np.logspace(-8, 5, 105)
+    grid = np.logspace(-6, 4, 61)
     values = [g(q) for q in grid]
     return [optimize.brentq(g, grid[i], grid[i + 1], xtol=1e-14, rtol=1e-12)
             for i in range(len(grid) - 1) if values[i] * values[i + 1] < 0]
