@@ -26,7 +26,9 @@ mean-field depth scale allows this depth (6·ξ_c ≥ depth); evidence is what s
 """
 
 STRUCTURE_LABELS = {"branch_scale": "branch α", "variance_growth": "q_L/q_0",
-                    "recurrent_init": "recurrent", "input_sigma_w2": "input σ_w²"}
+                    "recurrent_init": "recurrent", "input_sigma_w2": "input σ_w²",
+                    "effective_sigma_b2": "effective σ_b²",
+                    "tied_input_sigma_w2": "tied σ_w²"}
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,6 +41,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    "layers")
     p.add_argument("--seq-len", type=int, default=SEQUENCE_LENGTH, help="rnn: time steps the "
                    f"signal crosses (theory's depth; default {SEQUENCE_LENGTH}, MNIST-1D's length)")
+    p.add_argument("--norm", default="none", help="residual types: none, pre_ln, post_ln "
+                   "(transformer); the stream's growth is measured through these blocks at init")
     p.add_argument("--width", type=int, help="hidden width (fan-in of the defaults; default 256)")
     p.add_argument("--sigma-b2", type=float, help="bias variance (default 0.05; 0 for ReLU-like "
                    "activations and RNNs)")
@@ -89,7 +93,8 @@ def _run(args: argparse.Namespace) -> int:
     # theory's band is many small programs: cached on disk, a second answer skips compiling
     devices.enable_compilation_cache(min_compile_time_s=0.0)
     result = recommend.recommend(args.arch, args.activation, args.depth, args.width,
-                                 args.sigma_b2, args.from_runs, args.data_root, args.seq_len)
+                                 args.sigma_b2, args.from_runs, args.data_root, args.seq_len,
+                                 norm=args.norm)
     print(json.dumps(result, indent=2) if args.json else recommend_text(result))
     return 0
 
@@ -147,9 +152,17 @@ def recommend_text(r: dict) -> str:
     elif band["empty"]:
         lines.append(f"band         none: no σ_w² has {band['rule']} at depth {r['depth']}")
     elif th:
+        at = band.get("at") or {"depth": r["depth"]}
+        where = (f"sequence length {at['seq_len']}" if "seq_len" in at
+                 else f"depth {at['depth']}")
         lines.append(f"band         σ_w² ∈ {_band_text(band['lower'], band['upper'])} trains at "
-                     f"depth {r['depth']} by theory ({band['rule']}; upper edge from "
-                     f"{band['basis']})")
+                     f"{where} by theory ({band['rule']}; upper edge from {band['basis']})")
+    elif r.get("no_edge"):
+        e = r["no_edge"]
+        lines.append(f"no edge      {e['reason']}")
+        if e["first_sigma_b2"] is not None:
+            lines.append(f"             an edge of chaos exists from σ_b² ≈ "
+                         f"{_num(e['first_sigma_b2'], 3)} (σ_w² ≈ {_num(e['first_sigma_w2'])})")
     for key, value in r["structure"].items():
         label = STRUCTURE_LABELS.get(key, key)
         if isinstance(value, list):

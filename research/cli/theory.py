@@ -36,7 +36,9 @@ MEANINGS = {
     "xi_c": "correlation depth scale −1/log χ_c (layers)",
     "xi_q": "variance depth scale (layers)",
     "phase": "ordered χ₁ < 1 | critical | chaotic χ₁ > 1 | unbounded",
+    "q1": "first layer's variance σ_w² q0 + σ_b² (standardised data, q0 = 1): the start",
 }
+LISTED = ("fixed_points", "saddle_nodes", "no_edge")  # printed below the table
 UNBOUNDED_NOTE = (
     "q grows without bound with depth (no finite fixed point): c*, χ_c, ξ and the trainable depth "
     "do not exist; χ₁ is its limit for large q."
@@ -81,13 +83,42 @@ def format_table(result: dict, k: float = 6.0) -> str:
         return f"{value:.6g}" if isinstance(value, float) else str(value)
 
     meanings = {**MEANINGS, "trainable_depth": f"{k:g}·ξ_c: deeper nets are predicted not to train"}
-    rows = [(key, shown(value), meanings[key]) for key, value in result.items()]
+    rows = [(key, shown(value), meanings[key]) for key, value in result.items()
+            if key not in LISTED]
     name_width = max(len(r[0]) for r in rows)
     value_width = max(len(r[1]) for r in rows)
     lines = [f"{n:<{name_width}}  {v:<{value_width}}  {m}".rstrip() for n, v, m in rows]
     if result["phase"] == "unbounded":
         lines.append(UNBOUNDED_NOTE)
-    return "\n".join(lines)
+    if result["sigma_w2"] is None:  # no edge of chaos and no σ_w² given: nothing to evaluate
+        lines = lines[:4]
+    return "\n".join(lines + structure_lines(result))
+
+
+def structure_lines(result: dict) -> list[str]:
+    """Every fixed point with its stability, the saddle-nodes, and why there is no edge."""
+    lines = []
+    if result.get("fixed_points"):
+        lines.append("fixed points of the length map (the data's q¹ reaches q*):")
+        lines += [f"  q = {p['q']:.6g}  slope {p['slope']:.4g}  χ₁ {p['chi1']:.4g}  "
+                  f"{p['stability']}" for p in result["fixed_points"]]
+    for f in result.get("saddle_nodes") or []:
+        what = ("the stable branch below ends" if f["kind"] == "fold-up"
+                else "a stable branch begins above")
+        lines.append(f"saddle-node at σ_w² = {f['sigma_w2']:.6g} (q = {f['q']:.4g}, χ₁ = "
+                     f"{f['chi1']:.4g}): {what}")
+    edge = result.get("no_edge")
+    if edge:
+        lines.append(f"no edge of chaos at σ_b² = {result['sigma_b2']:g}: {edge['reason']}.")
+        if edge["divergence_sigma_w2"] is not None:
+            lines.append(f"from the data's q¹ = σ_w² + σ_b², q grows without bound for σ_w² ≳ "
+                         f"{edge['divergence_sigma_w2']:.4g}.")
+        if edge["first_sigma_b2"] is not None:
+            lines.append(f"an edge of chaos exists from σ_b² ≈ {edge['first_sigma_b2']:.3g} "
+                         f"(critical σ_w² ≈ {edge['first_sigma_w2']:.4g} there).")
+        else:
+            lines.append("no σ_b² up to 10 has one.")
+    return lines
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -98,7 +129,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from research.views.phase_diagram import phase_diagram  # matplotlib only when asked for
 
-        phase_diagram(args.activation, args.plot, mark=(result["sigma_w2"], result["sigma_b2"]))
+        mark = None if result["sigma_w2"] is None else (result["sigma_w2"], result["sigma_b2"])
+        phase_diagram(args.activation, args.plot, mark=mark)
     if args.json:
         print(json.dumps(result))
     else:

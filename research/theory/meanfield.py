@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from research.common.errors import SpecError
+from research.theory import fixedpoints
 
 # The core, and its public names re-exported: views, advice, the CLI and the tests read the
 # whole theory as `meanfield`.
@@ -30,6 +31,7 @@ from research.theory.propagation import (  # noqa: F401
     _c_fixed_point,
     _chi1_at,
     _length_stats,
+    _precision,
     c_map,
     c_star,
     chi1,
@@ -42,6 +44,7 @@ from research.theory.propagation import (  # noqa: F401
     resolve_activation,
 )
 from research.theory.quadrature import float_dtype as _float
+from research.theory.quadrature import gaussian_expectation
 
 SIGMA_W2_BRACKET = (1e-4, 1e4)  # where critical_sigma_w2 looks for χ₁ = 1
 
@@ -109,18 +112,29 @@ def _critical_one(sigma_b2, phi):
 _critical_batch = jax.jit(jax.vmap(_critical_one, in_axes=(0, None)), static_argnums=1)
 
 
-def critical_line(activation, sigma_b2_values) -> jax.Array:
-    """Critical σ_w² (χ₁ = 1) for each σ_b² in an array, same shape; nan where there is none."""
+def critical_line(activation, sigma_b2_values, q0: float = 1.0) -> jax.Array:
+    """Critical σ_w² (χ₁ = 1 at the stable fixed point the data's q¹ = σ_w² q0 + σ_b² reaches,
+    `fixedpoints.edge_of_chaos`) for each σ_b² in an array, same shape; nan where there is none
+    (GELU and SiLU at small σ_b²: the stable branch ends in a saddle-node while still ordered).
+    Where the batched root of χ₁(q*(σ_w²)) = 1 agrees with it (every activation whose length
+    map has one fixed point), that root is returned, to the last bit as it always was."""
     check_variance("sigma_b2", sigma_b2_values)
     phi = resolve_activation(activation)
     b = np.asarray(sigma_b2_values, float)
-    return _critical_batch(jnp.asarray(b.ravel(), _float()), phi).reshape(b.shape)
+    batched = np.asarray(_critical_batch(jnp.asarray(b.ravel(), _float()), phi), float)
+    out = np.empty_like(batched)
+    for i, (b_i, old) in enumerate(zip(b.ravel(), batched, strict=True)):
+        new = fixedpoints.edge_of_chaos(phi, float(b_i), q0)["sigma_w2"]
+        if new is None:
+            out[i] = np.nan
+        else:
+            out[i] = old if np.isfinite(old) and abs(old - new) <= 1e-8 * new else new
+    return jnp.asarray(out.reshape(b.shape), _float())
 
 
-def critical_sigma_w2(activation, sigma_b2: float) -> float:
-    """The σ_w² where χ₁ = 1 at this σ_b² (a root of χ₁(σ_w²) − 1, not a grid lookup); nan if
-    χ₁ does not cross 1 within SIGMA_W2_BRACKET."""
-    return float(critical_line(activation, np.asarray([sigma_b2], float))[0])
+def critical_sigma_w2(activation, sigma_b2: float, q0: float = 1.0) -> float:
+    """The edge of chaos at this σ_b² (see `critical_line`); nan where there is none."""
+    return float(critical_line(activation, np.asarray([sigma_b2], float), q0)[0])
 
 
 def trainable_depth(activation, sigma_w2, sigma_b2, k: float = 6.0) -> jax.Array:
@@ -145,30 +159,80 @@ def _number(x) -> float | None:
     return None if np.isnan(x) else x
 
 
-def point(
-    activation, sigma_w2: float | None = None, sigma_b2: float = 0.05, k: float = 6.0
-) -> dict:
-    """Everything the theory says at one (σ_w², σ_b²), as plain Python values.
+def _stats_at(q: float, sigma_w2: float, sigma_b2: float, phi) -> MeanField:
+    """`mean_field` at a given fixed point q (the one the data reaches, `fixedpoints`)."""
+    dtype = _float()
+    w, b = jnp.asarray(sigma_w2, dtype), jnp.asarray(sigma_b2, dtype)
+    q = jnp.asarray(q, dtype)
+    chi_1 = _chi1_at(q, w, phi)
+    dphi = derivative(phi)
+    d2phi = derivative(dphi)
+    slope_q = w * gaussian_expectation(lambda u: dphi(u) ** 2 + phi(u) * d2phi(u),
+                                                   jnp.clip(q, 1e-24, None))
+    critical = jnp.abs(chi_1 - 1.0) <= _precision().critical
+    phase = jnp.where(jnp.isinf(q), Phase.UNBOUNDED, jnp.where(
+        critical, Phase.CRITICAL, jnp.where(chi_1 > 1.0, Phase.CHAOTIC, Phase.ORDERED)))
+    c, chi_c = _c_fixed_point(jnp.clip(q, 1e-24, _precision().q_max), w, b, phi)
+    return _assemble(q, chi_1, slope_q, phase, c, chi_c)
 
-    sigma_w2=None means the critical value. Floats are finite except ξ_c, ξ_q and trainable_depth,
-    which are float('inf') where they diverge (on the critical line). None means "does not exist":
-    in the "unbounded" phase for q*-dependent fields, and critical_sigma_w2 when χ₁ never crosses 1.
+
+def no_edge(activation, sigma_b2: float, q0: float = 1.0) -> dict:
+    """Why there is no edge of chaos at σ_b², and the smallest σ_b² with one."""
+    phi = resolve_activation(activation)
+    folds = [f for f in fixedpoints.saddle_nodes(phi, sigma_b2) if f["kind"] == "fold-up"]
+    first = fixedpoints.first_sigma_b2(phi, q0)
+    if folds:
+        fold = folds[0]
+        reason = (f"the stable fixed point stays ordered (χ₁ ≤ {fold['chi1']:.3g}) up to its "
+                  f"saddle-node at σ_w² = {fold['sigma_w2']:.4g} (q* = {fold['q']:.3g}), beyond "
+                  "which q grows without bound: χ₁ jumps past 1 there and never equals 1 on a "
+                  "stable branch")
+    else:
+        reason = "χ₁ never equals 1 at the stable fixed point the data reaches"
+    return {"reason": reason, "saddle_node_sigma_w2": folds[0]["sigma_w2"] if folds else None,
+            "divergence_sigma_w2": fixedpoints.divergence_onset(phi, sigma_b2, q0),
+            "first_sigma_b2": None if first is None else first["sigma_b2"],
+            "first_sigma_w2": None if first is None else first["sigma_w2"]}
+
+
+def point(
+    activation, sigma_w2: float | None = None, sigma_b2: float = 0.05, k: float = 6.0,
+    q0: float = 1.0,
+) -> dict:
+    """Everything the theory says at one (σ_w², σ_b²), as plain Python values, at the stable
+    fixed point reached from the data's q¹ = σ_w² q0 + σ_b² (q0: mean square input per feature).
+
+    sigma_w2=None means the critical value; where there is none (`no_edge`) the point's fields
+    are None and `no_edge` says why and from which σ_b² one exists. Floats are finite except
+    ξ_c, ξ_q and trainable_depth, which are float('inf') where they diverge (on the critical
+    line). None means "does not exist": in the "unbounded" phase for q*-dependent fields, and
+    critical_sigma_w2 when χ₁ never crosses 1. `fixed_points` lists every fixed point with its
+    stability, `saddle_nodes` where branches are born and die at this σ_b².
     """
     check_variance("sigma_b2", sigma_b2)
     if not k > 0:
         raise SpecError("k", k, reason=f"must be > 0, got {k}")
-    critical = _number(critical_sigma_w2(activation, sigma_b2))
+    phi = resolve_activation(activation)
+    critical = _number(critical_sigma_w2(phi, sigma_b2, q0))
+    out = {"activation": activation if isinstance(activation, str) else repr(activation),
+           "sigma_w2": None if sigma_w2 is None else float(sigma_w2),
+           "sigma_b2": float(sigma_b2), "critical_sigma_w2": critical}
+    fields = ("q_star", "chi1", "c_star", "chi_c", "xi_c", "xi_q", "phase", "trainable_depth")
+    extra = {"saddle_nodes": fixedpoints.saddle_nodes(phi, sigma_b2),
+             "no_edge": None if critical is not None else no_edge(phi, sigma_b2, q0)}
     if sigma_w2 is None:
         if critical is None:
-            raise SpecError("sigma_w2", None, reason="this activation has no critical value")
-        sigma_w2 = critical
-    stats = mean_field_grid(activation, float(sigma_w2), float(sigma_b2))
-    q = float(stats.q_star)
+            return {**out, **dict.fromkeys(fields), "q1": None, "fixed_points": [], **extra}
+        sigma_w2 = out["sigma_w2"] = critical
+    stats = mean_field_grid(phi, float(sigma_w2), float(sigma_b2))
+    found = fixedpoints.fixed_points(phi, float(sigma_w2), float(sigma_b2), q0)
+    reached, q = found["reached"], float(stats.q_star)
+    same = (np.isinf(reached) and np.isinf(q)) or abs(reached - q) <= 1e-6 * max(q, 1e-12)
+    if not same:  # the iteration from q = 1 found another fixed point than the data's q¹ does
+        stats = _stats_at(reached, float(sigma_w2), float(sigma_b2), phi)
+        q = float(stats.q_star)
     return {
-        "activation": activation if isinstance(activation, str) else repr(activation),
-        "sigma_w2": float(sigma_w2),
-        "sigma_b2": float(sigma_b2),
-        "critical_sigma_w2": critical,
+        **out,
         "q_star": None if np.isinf(q) else q,
         "chi1": _number(stats.chi1),
         "c_star": _number(stats.c_star),
@@ -177,6 +241,9 @@ def point(
         "xi_q": _number(stats.xi_q),
         "phase": Phase(int(stats.phase)).label,
         "trainable_depth": _number(k * stats.xi_c),
+        "q1": found["q1"],
+        "fixed_points": found["points"],
+        **extra,
     }
 
 

@@ -19,8 +19,10 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 POINT_KEYS = {
     "activation", "sigma_w2", "sigma_b2", "critical_sigma_w2", "q_star", "chi1", "c_star",
-    "chi_c", "xi_c", "xi_q", "phase", "trainable_depth",
+    "chi_c", "xi_c", "xi_q", "phase", "trainable_depth", "q1", "fixed_points", "saddle_nodes",
+    "no_edge",
 }  # fmt: skip
+LISTED = {"activation", "phase", "fixed_points", "saddle_nodes", "no_edge"}
 
 
 def scipy_expectation(f, q: float) -> float:
@@ -233,7 +235,7 @@ def test_point_fields_are_json_ready(x64):
     result = theory.point("tanh", 2.5, 0.05)
     assert set(result) == POINT_KEYS
     assert json.loads(json.dumps(result)) == result
-    assert all(isinstance(v, float) for k, v in result.items() if k not in {"activation", "phase"})
+    assert all(isinstance(v, float) for k, v in result.items() if k not in LISTED)
     unbounded = theory.point("relu", 2.5, 0.05)
     assert unbounded["phase"] == "unbounded" and unbounded["q_star"] is None
     assert unbounded["xi_c"] is None and unbounded["trainable_depth"] is None
