@@ -31,10 +31,10 @@ KEY = ("arch", "activation", "depth", "width", "sigma_w2", "sigma_b2", "lr", "lr
        "lr_hidden", "lr_output", "lr_bias", "branch_scale", "readout_scale", "momentum",
        "weight_decay", "decay_rule", "clip_norm", "clip_rule", "optimizer", "schedule",
        "warmup_steps", "init", "norm", "residual", "branch_layers", "readout", "parametrization",
-       "base_width", "padding", "kernel_size", "patch_size", "heads", "model", "dataset",
-       "teacher_depth", "teacher_width", "input_scale", "data_points", "data_dim", "batch_size",
-       "steps", "eval_size", "target_acc", "target_loss_ratio", "target_window", "diverge_factor",
-       "criterion", "early_stop", "compute_dtype")
+       "base_width", "padding", "kernel_size", "patch_size", "heads", "model", "model_fan_in",
+       "model_output", "dataset", "teacher_depth", "teacher_width", "input_scale", "data_points",
+       "data_dim", "batch_size", "steps", "eval_size", "target_acc", "target_loss_ratio",
+       "target_window", "diverge_factor", "criterion", "early_stop", "compute_dtype")
 # Spec fields that are not part of a cell: the seed varies within it; these say only how
 # often to log.
 NOT_KEY = ("seeds", "log_every")

@@ -14,9 +14,6 @@ import numpy as np
 
 from research.common.errors import SpecError
 from research.networks import registry
-from research.training import engine
-from research.training.data import load_dataset
-from research.training.spec import NORMS, SweepSpec, expand
 
 EVAL_INPUTS = 256
 
@@ -25,6 +22,11 @@ def measure_growth(arch: str, activation: str, depth: int, width: int, sigma_w2:
                    sigma_b2: float, norm: str = "none", residual: str = "fixed",
                    branch_scale: float = 1.0, seeds: int = 2, dataset: str = "mnist1d") -> dict:
     """q per block at init, averaged over seeds, and q_L/q_0: {"q": [...], "growth": float}."""
+    # Imported here: a recommend for a plain stack never draws a network (no optax, no pandas).
+    from research.training import engine
+    from research.training.data import load_dataset
+    from research.training.spec import NORMS, SweepSpec, expand
+
     kind = registry.get(arch)
     if not kind.residual:
         raise SpecError("arch", arch, reason="residual growth is measured for residual types")
