@@ -20,6 +20,7 @@ import optax
 from research.networks import init as init_schemes
 from research.networks import layers, registry
 from research.networks.config import SWEPT, Hyper, ModelConfig
+from research.training import losses
 from research.training.data import Dataset
 from research.training.optim import optimizer
 from research.training.outcomes import Criterion, is_diverged, meets_target
@@ -74,20 +75,23 @@ class MemberState(NamedTuple):
     window_loss: jax.Array  # sum of the training-step losses in the last `window` steps
 
 
-def model_config(run: RunSpec, in_shape: int | tuple[int, ...], out_dim: int) -> ModelConfig:
+def model_config(run: RunSpec, in_shape: int | tuple[int, ...], out_dim: int, vocab: int = 0,
+                 causal: bool = False) -> ModelConfig:
     """The network's static description: the run's fields of that name, and the data's sizes
-    (one example's shape, `Dataset.in_shape`; an int is a 1-D input of that many features)."""
+    (one example's shape, `Dataset.in_shape`; an int is a 1-D input of that many features;
+    token data's vocabulary and whether its targets are per position)."""
     names = [f.name for f in dataclasses.fields(ModelConfig)
-             if f.name not in ("in_shape", "out_dim", "padded")]
+             if f.name not in ("in_shape", "out_dim", "padded", "vocab", "causal")]
     shape = (in_shape,) if isinstance(in_shape, int) else tuple(int(d) for d in in_shape)
-    return ModelConfig(in_shape=shape, out_dim=out_dim, **{n: getattr(run, n) for n in names})
+    return ModelConfig(in_shape=shape, out_dim=out_dim, vocab=vocab, causal=causal,
+                       **{n: getattr(run, n) for n in names})
 
 
 def program_for(runs: list[RunSpec], data: Dataset, pad_to: int | None = None) -> Program:
     """The compiled program of a population (runs of one bucket); `pad_to`: at that depth,
     whatever the runs' own (pad_depth: every depth of a sweep shares it, `Arch.pad`)."""
     run = runs[0]
-    model = model_config(run, data.in_shape, data.out_dim)
+    model = model_config(run, data.in_shape, data.out_dim, data.vocab, data.per_position)
     if pad_to is not None:
         model = dataclasses.replace(model, depth=pad_to, padded=True)
     crit = Criterion(classification=data.is_classification, target_acc=run.target_acc,
@@ -151,13 +155,16 @@ def data_for(dataset: Dataset, eval_size: int, dtype=np.float32,
     n_eval = min(eval_size, len(dataset.x))
     x, y, x_test, y_test = (cast(a) for a in (dataset.x, dataset.y, dataset.x_test,
                                               dataset.y_test))
-    if input_scale != 1.0:
+    if input_scale != 1.0 and not dataset.vocab:  # token ids are not scaled
         x, x_test = x * x.dtype.type(input_scale), x_test * x_test.dtype.type(input_scale)
     return Data(x=x, y=y, x_eval=x[:n_eval], y_eval=y[:n_eval], x_test=x_test, y_test=y_test)
 
 
 def metrics(out: jax.Array, y: jax.Array, classification: bool) -> tuple[jax.Array, jax.Array]:
-    """(loss, accuracy): cross-entropy for classification; mean squared error (accuracy nan)."""
+    """(loss, accuracy): cross-entropy for classification; mean squared error (accuracy nan);
+    per-position targets: `losses.next_token`."""
+    if classification and y.ndim == 2:
+        return losses.next_token(out, y)
     if classification:
         loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
         return loss, jnp.mean(jnp.argmax(out, axis=-1) == y)
