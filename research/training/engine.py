@@ -55,6 +55,9 @@ class Program:
     crit: Criterion
     early_stop: bool
     window: int = 0  # target_window: steps whose mean training loss the criterion reads
+    # held-out accuracy logged beside the training one (token data: where generalisation,
+    # not fitting, is the question); nan in the log otherwise, at no cost
+    test_curve: bool = False
 
 
 class Data(NamedTuple):
@@ -103,7 +106,8 @@ def program_for(runs: list[RunSpec], data: Dataset, pad_to: int | None = None) -
                    layer_rates=any(getattr(r, name) != 1.0 for r in runs
                                    for name in LAYER_RATES),
                    batch_size=run.batch_size, log_every=run.log_every, crit=crit,
-                   early_stop=run.early_stop, window=run.target_window)
+                   early_stop=run.early_stop, window=run.target_window,
+                   test_curve=data.vocab > 0 and len(data.x_test) > 0)
 
 
 LAYER_RATES = ("lr_input", "lr_hidden", "lr_output", "lr_bias")
@@ -280,7 +284,8 @@ def minibatch_step(params: dict, opt_state, opt: optax.GradientTransformation,
 def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
                 program: Program, n_logs: int) -> tuple[MemberState, tuple[jax.Array, ...]]:
     """`n_logs × log_every` SGD steps of one network from `start_step`; the eval loss,
-    accuracy and unit diversity after every `log_every` steps."""
+    accuracy, unit diversity and held-out accuracy (`Program.test_curve`, else nan) after
+    every `log_every` steps."""
     _, data_key = member_keys(hp.seed)
     opt = optimizer(program, hp)
     crit = program.crit
@@ -311,9 +316,16 @@ def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array
             running = running & ~meets_target(loss, acc, state.initial_loss, crit)
         diversity = registry.get(program.arch).unit_diversity(state.params)
         return (state._replace(running=running, diverged_step=diverged_step),
-                (loss, acc, diversity))
+                (loss, acc, diversity, test_accuracy(state.params, hp, data, program)))
 
     return jax.lax.scan(logged_block, state, jnp.arange(n_logs, dtype=jnp.int32))
+
+
+def test_accuracy(params: dict, hp: Hyper, data: Data, program: Program) -> jax.Array:
+    """The held-out accuracy logged over training (nan unless `Program.test_curve`)."""
+    if not program.test_curve:
+        return jnp.float32(jnp.nan)
+    return loss_and_acc(params, data.x_test, data.y_test, program, hp)[1].astype(jnp.float32)
 
 
 def evaluate(params: dict, hp: Hyper, data: Data,
