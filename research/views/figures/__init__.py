@@ -9,6 +9,7 @@ import pandas as pd
 
 from research.views.figures import archs as figure_arch
 from research.views.figures import fractal as figure_fractal
+from research.views.figures import grokking as figure_grokking
 from research.views.figures import isometry as figure_isometry
 from research.views.figures import papers as figure_plots
 
@@ -55,4 +56,6 @@ FIGURES = {f.name: f for f in (
     Figure("isometry", figure_isometry.SPEED, figure_isometry.isometry,
            "dynamical isometry: J Jᵀ's spectrum against depth, Gaussian vs orthogonal, and "
            "learning speed (Pennington et al. 2017)", compute=figure_isometry.compute_spectrum),
+    Figure("grokking", figure_grokking.PRESETS, figure_grokking.grokking,
+           "Omnigrok (Liu et al. 2023): the init scale decides when a network generalises"),
 )}
