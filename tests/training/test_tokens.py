@@ -147,10 +147,12 @@ def test_one_network_equals_a_hand_written_optax_loop():
         out, _ = forward(p, x, program.model, hp)
         return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
 
+    x, y = jnp.asarray(data.x), jnp.asarray(data.y)
+
     @jax.jit
     def step_fn(params, state, step):
-        idx = jax.random.randint(jax.random.fold_in(data_key, step), (16,), 0, len(data.x))
-        grads = jax.grad(batch_loss)(params, data.x[idx], data.y[idx])
+        idx = jax.random.randint(jax.random.fold_in(data_key, step), (16,), 0, len(x))
+        grads = jax.grad(batch_loss)(params, x[idx], y[idx])
         updates, state = opt.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
@@ -186,3 +188,21 @@ def test_cli_sweep_on_token_data(tmp_path, dataset):
     assert len(runs) == 2 and runs["final_test_acc"].notna().all()
     assert {"memorised_step", "generalised_step"} <= set(runs.columns)
     assert len(runs["test_acc_curve"][0]) == 3
+
+
+@pytest.mark.parametrize("dataset", ["copy", "parity"])
+def test_rnn_reads_tokens_causally(dataset):
+    run, _, program, data, hp = _member(dataset, arch=["rnn"], norm=["none"])
+    params = engine.init_params(hp, data, program)
+    x = jnp.asarray(data.x[:4])
+    forward = registry.get("rnn").forward
+    out, _ = forward(params, x, program.model, hp)
+    if program.model.causal:
+        assert out.shape == (4, x.shape[1], tokens.COPY_VOCAB)
+        changed = x.at[:, 5:].set((x[:, 5:] + 1) % tokens.COPY_VOCAB)
+        np.testing.assert_allclose(forward(params, changed, program.model, hp)[0][:, :5],
+                                   out[:, :5], rtol=1e-6, atol=1e-6)
+    else:
+        assert out.shape == (4, 2)
+    loss, _ = engine.loss_and_acc(params, x, jnp.asarray(data.y[:4]), program, hp)
+    assert np.isfinite(float(loss))
