@@ -171,15 +171,17 @@ def test_one_network_equals_a_hand_written_optax_loop():
     np.testing.assert_allclose(acc, [b for _, b in logged], atol=1e-6)
 
 
-@pytest.mark.parametrize("dataset", ["mod-add", "parity", "npz"])
-def test_cli_sweep_on_token_data(tmp_path, dataset):
+@pytest.mark.parametrize(("dataset", "net"), [
+    ("mod-add", ["--arch", "transformer"]), ("parity", ["--arch", "transformer"]),
+    ("npz", ["--arch", "transformer"]), ("mod-add", ["--model", "examples/flax_lm.py:lm"])])
+def test_cli_sweep_on_token_data(tmp_path, dataset, net):
     if dataset == "npz":
         rng = np.random.default_rng(0)
         x = rng.integers(0, 6, (64, 5))
         dataset = _npz(tmp_path, x=x, y=np.roll(x, -1, axis=1), x_test=x[:16],
                        y_test=np.roll(x[:16], -1, axis=1), vocab=np.array(6))
     out = tmp_path / "out"
-    code = cli.main(["sweep", "quick", "--arch", "transformer", "--dataset", dataset,
+    code = cli.main(["sweep", "quick", *net, "--dataset", dataset,
                      "--modulus", "7", "--depth", "1", "--width", "8", "--heads", "2",
                      "--sigma-w2", "0.5", "2", "--seeds", "1", "--steps", "20",
                      "--log-every", "10", "--out", str(out)])

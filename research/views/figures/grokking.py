@@ -31,10 +31,12 @@ def grokking(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         x = np.asarray(group["curve_steps"].iloc[0], np.float64)
         for column, colour, label in (("acc_curve", "tab:blue", "train"),
                                       ("test_acc_curve", "tab:red", "held out")):
-            curves = _curves(group, column)
-            ax.plot(x, np.nanmedian(curves, 0), color=colour, label=label)
-            ax.fill_between(x, np.nanmin(curves, 0), np.nanmax(curves, 0), color=colour,
-                            alpha=0.2, lw=0)
+            # the held-out curve starts at the first logged step (step 0 is not evaluated)
+            first = 1 if column == "test_acc_curve" else 0
+            curves = _curves(group, column)[:, first:]
+            ax.plot(x[first:], np.median(curves, 0), color=colour, label=label)
+            ax.fill_between(x[first:], curves.min(0), curves.max(0), color=colour, alpha=0.2,
+                            lw=0)
         ax.axhline(target, color="0.6", lw=0.5)
         ax.set(title=f"σ_w² = {scale:g}", xlabel="step", ylim=(0, 1.02))
     axes[0].set_ylabel("accuracy (median, range over seeds)")
