@@ -106,10 +106,11 @@ class SweepSpec:
     # gaussian only: training examples and input features (inputs and targets i.i.d. N(0, 1))
     data_points: int = _knob(0, later=0)
     data_dim: int = _knob(0, later=0)
-    # token tasks (training/tokens.py): mod-add's p; the fraction of a task's examples trained
-    # on (mod-add, parity, copy); parity's bits and copy's copied tokens
+    # token tasks (docs/tokens.md): mod-add's p (a + b mod p)
     modulus: int = _knob(97, later=97)
+    # token tasks: the fraction of the task's examples trained on, the rest held out
     train_fraction: float = _knob(0.3, later=0.3)
+    # parity: bits per string; copy: tokens copied
     seq_len: int = _knob(8, later=8)
     batch_size: tuple[int, ...] = _knob((32,), axis=True)  # 0: full batch (every example)
     steps: int = 1000
