@@ -194,7 +194,7 @@ def test_cli_sweep_on_token_data(tmp_path, dataset, net):
 
 @pytest.mark.parametrize("dataset", ["copy", "parity"])
 def test_rnn_reads_tokens_causally(dataset):
-    run, _, program, data, hp = _member(dataset, arch=["rnn"], norm=["none"])
+    run, _, program, data, hp = _member(dataset, arch=["rnn"], norm=["none"], heads=4)
     params = engine.init_params(hp, data, program)
     x = jnp.asarray(data.x[:4])
     forward = registry.get("rnn").forward
