@@ -154,7 +154,7 @@ def from_npz(path: str) -> Dataset:
         if name not in arrays:
             raise _refuse(path, f"missing array '{name}'")
     if "vocab" in arrays:  # integer token ids, not features
-        return tokens.from_npz(path, arrays)
+        return Dataset(*tokens.from_npz(path, arrays))
     for name, arr in arrays.items():
         if name in ("x", "y", "x_test", "y_test") and not (
                 np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
@@ -212,7 +212,7 @@ def load_dataset(name: str, teacher_depth: int = 2, teacher_width: int = 64,
                  data_points: int = 0, data_dim: int = 0, modulus: int = 97,
                  train_fraction: float = 0.3, seq_len: int = 8) -> Dataset:
     if name in tokens.TASKS:
-        return tokens.task(name, modulus, train_fraction, seq_len)
+        return Dataset(*tokens.task(name, modulus, train_fraction, seq_len))
     if name == "gaussian":
         return gaussian(data_points, data_dim)
     if name == "mnist1d":

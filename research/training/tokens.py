@@ -11,8 +11,11 @@ SPLIT_SEED, draws every split), or read from a user's `.npz`.
 
 Inputs x are (n, seq) int32 ids in [0, vocab); labels are (n,) int32 (one answer per sequence)
 or (n, seq) int32 (a target per position, NO_TARGET allowed), so `Dataset.vocab > 0` marks
-token data and a 2-D y per-position (causal) targets.
+token data and a 2-D y per-position (causal) targets. Each maker returns `TokenArrays`, which
+data.py wraps as a `Dataset` (this module stays below data.py: no import back).
 """
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,14 +29,24 @@ NO_TARGET = -1
 TASKS = ("mod-add", "parity", "copy")
 
 
-def _split(x: np.ndarray, y: np.ndarray, fraction: float, vocab: int, n_classes: int):
-    from research.training.data import Dataset
+class TokenArrays(NamedTuple):
+    """`Dataset`'s fields, in its order."""
 
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    vocab: int
+
+
+def _split(x: np.ndarray, y: np.ndarray, fraction: float, vocab: int,
+           n_classes: int) -> TokenArrays:
     order = np.random.default_rng(SPLIT_SEED).permutation(len(x))
     n_train = min(max(1, round(fraction * len(x))), len(x) - 1)
     train, test = order[:n_train], order[n_train:]
-    return Dataset(x[train].astype(np.int32), y[train].astype(np.int32),
-                   x[test].astype(np.int32), y[test].astype(np.int32), n_classes, vocab=vocab)
+    return TokenArrays(x[train].astype(np.int32), y[train].astype(np.int32),
+                       x[test].astype(np.int32), y[test].astype(np.int32), n_classes, vocab)
 
 
 def mod_add(modulus: int = 97, train_fraction: float = 0.3):
@@ -86,8 +99,6 @@ def from_npz(path: str, arrays: dict[str, np.ndarray]):
     """Token arrays (the file holds a scalar `vocab`): `x` (n, seq) ids in [0, vocab), `y`
     (n,) labels or (n, seq) per-position targets (NO_TARGET allowed), optionally `x_test`,
     `y_test` alike. Classes: the largest label + 1, at least vocab for per-position targets."""
-    from research.training.data import Dataset
-
     vocab = arrays["vocab"]
     if vocab.ndim != 0 or not np.issubdtype(vocab.dtype, np.integer) or int(vocab) < 1:
         raise _refuse(path, f"array 'vocab' must be one integer >= 1, got {vocab!r}")
@@ -119,8 +130,8 @@ def from_npz(path: str, arrays: dict[str, np.ndarray]):
     if top < 0:
         raise _refuse(path, "array 'y' has no targets (all -1)")
     n_classes = max(int(top) + 1, vocab if y.ndim == 2 else 0)
-    return Dataset(x.astype(np.int32), y.astype(np.int32), x_test.astype(np.int32),
-                   y_test.astype(np.int32), n_classes, vocab=vocab)
+    return TokenArrays(x.astype(np.int32), y.astype(np.int32), x_test.astype(np.int32),
+                       y_test.astype(np.int32), n_classes, vocab)
 
 
 def load_arrays(path: str, file) -> dict[str, np.ndarray]:

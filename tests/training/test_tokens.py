@@ -23,7 +23,7 @@ TOKEN_NET = {"arch": ["transformer"], "depth": [1], "width": [8], "heads": 2,
 
 
 def test_mod_add_is_every_pair_once_split_by_the_fraction():
-    d = tokens.mod_add(7, 0.3)
+    d = datasets.Dataset(*tokens.mod_add(7, 0.3))
     x = np.concatenate([d.x, d.x_test])
     y = np.concatenate([d.y, d.y_test])
     assert len(d.x) == round(0.3 * 49) and len(x) == 49
@@ -35,10 +35,10 @@ def test_mod_add_is_every_pair_once_split_by_the_fraction():
 
 
 def test_parity_and_copy_targets():
-    d = tokens.parity(5, 0.5)
+    d = datasets.Dataset(*tokens.parity(5, 0.5))
     np.testing.assert_array_equal(d.y, d.x.sum(1) % 2)
     assert len(d.x) + len(d.x_test) == 32
-    c = tokens.copy(3, 0.5)
+    c = datasets.Dataset(*tokens.copy(3, 0.5))
     assert c.per_position and c.x.shape[1] == 6
     seq = c.x[0]  # a1 a2 a3 SEP a1 a2; targets: -1 -1 -1 a1 a2 a3
     np.testing.assert_array_equal(c.y[0], [-1, -1, -1, *seq[:3]])
@@ -172,8 +172,10 @@ def test_one_network_equals_a_hand_written_optax_loop():
 
 
 @pytest.mark.parametrize(("dataset", "net"), [
-    ("mod-add", ["--arch", "transformer"]), ("parity", ["--arch", "transformer"]),
-    ("npz", ["--arch", "transformer"]), ("mod-add", ["--model", "examples/flax_lm.py:lm"])])
+    ("mod-add", ["--arch", "transformer", "--heads", "2"]),
+    ("parity", ["--arch", "transformer", "--heads", "2"]),
+    ("npz", ["--arch", "transformer", "--heads", "2"]),
+    ("mod-add", ["--model", "examples/flax_lm.py:lm"])])
 def test_cli_sweep_on_token_data(tmp_path, dataset, net):
     if dataset == "npz":
         rng = np.random.default_rng(0)
@@ -182,7 +184,7 @@ def test_cli_sweep_on_token_data(tmp_path, dataset, net):
                        y_test=np.roll(x[:16], -1, axis=1), vocab=np.array(6))
     out = tmp_path / "out"
     code = cli.main(["sweep", "quick", *net, "--dataset", dataset,
-                     "--modulus", "7", "--depth", "1", "--width", "8", "--heads", "2",
+                     "--modulus", "7", "--depth", "1", "--width", "8",
                      "--sigma-w2", "0.5", "2", "--seeds", "1", "--steps", "20",
                      "--log-every", "10", "--out", str(out)])
     assert code == 0

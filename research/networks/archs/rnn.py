@@ -51,7 +51,7 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
 
     def run_layer(inputs, w_x, w_h, b, tokens=False):
         # the input's part of every step, in one matmul (an embedding lookup for token ids)
-        drive = (layers.embed(net, inputs, w_x) + b.astype(net.dtype) if tokens
+        drive = (layers.embed(net, inputs, w_x) + b.astype(net.dtype)[None, None] if tokens
                  else net.linear(inputs, w_x, b))
 
         def step(h, d):
