@@ -2,6 +2,8 @@
 refused in one line, the next-token loss is the masked mean, the causal mask hides the future,
 a population equals each member alone, and one network equals a hand-written optax loop."""
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -175,7 +177,7 @@ def test_one_network_equals_a_hand_written_optax_loop():
     ("mod-add", ["--arch", "transformer", "--heads", "2"]),
     ("parity", ["--arch", "transformer", "--heads", "2"]),
     ("npz", ["--arch", "transformer", "--heads", "2"]),
-    ("mod-add", ["--model", "examples/flax_lm.py:lm"])])
+    ("mod-add", ["--model", f"{Path(__file__).resolve().parents[2]}/examples/flax_lm.py:lm"])])
 def test_cli_sweep_on_token_data(tmp_path, dataset, net):
     if dataset == "npz":
         rng = np.random.default_rng(0)
