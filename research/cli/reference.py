@@ -61,8 +61,9 @@ PLAIN = {
             "inits only for the types they are defined for (delta_orthogonal: convolutions, "
             "identity: the RNN's recurrence, lsuv: mlp and cnn)",
     "dataset": "mnist1d, teacher_student (regression onto a random tanh MLP), digits (8 × 8 "
-               "images), gaussian (noise: `data_points` × `data_dim`) or npz:PATH (arrays x, y, "
-               "optionally x_test, y_test)",
+               "images), gaussian (noise: `data_points` × `data_dim`), the token tasks mod-add, "
+               "parity, copy (docs/tokens.md) or npz:PATH (arrays x, y, optionally x_test, "
+               "y_test; with a scalar `vocab`: token ids)",
     "data_dim": "gaussian only: input features",
     "teacher_width": "teacher_student only: the random teacher MLP's width",
     "steps": "training steps per network",

@@ -37,6 +37,11 @@ class ModelConfig:
     model: str = ""  # a user's Flax module, "FILE.py:factory" (arch user; networks/user.py)
     model_fan_in: str = ""  # its fan-ins set by hand: JSON {"path regex": fan_in}
     model_output: str = ""  # the key or index of the logits among its outputs
+    # Token inputs (the data's, not run fields): ids in [0, vocab), in_shape = (seq,); 0: real
+    # inputs. `causal`: a target at every position, so attention is masked to the past and the
+    # readout is applied at every position.
+    vocab: int = 0
+    causal: bool = False
     # `depth` is a padded program's (pad_depth: the sweep's largest), each member's own is
     # hp.depth, and the layers past it are identities (`Arch.pad`). Not a run field.
     padded: bool = False

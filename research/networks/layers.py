@@ -160,3 +160,11 @@ def scale_plain_layer(params: dict, layer: jax.Array, c: jax.Array) -> dict:
         params["w_hidden"].ndim - 1))
     out["b_hidden"] = params["b_hidden"] * hidden[:, None]
     return out
+
+
+def embed(net: Net, ids: jax.Array, w: jax.Array) -> jax.Array:
+    """Token ids (n, seq) → (n, seq, width) rows of the embedding w (vocab, 1, width). Its
+    fan-in is 1 (one row is read per token), so its entries have variance σ_w² under the
+    standard parametrisation, and the forward multiplier is the fan-in-1 one."""
+    rows = w[ids, 0].astype(net.dtype)
+    return rows * parametrization.forward_scale(1, net.cfg, net.hp.sigma_w2)

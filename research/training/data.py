@@ -12,12 +12,13 @@ import numpy as np
 
 from research.common.errors import SpecError
 from research.common.files import cache_dir, write_bytes
+from research.training import tokens
 
 TEACHER_SAMPLES = (4000, 1000)  # train, test: the size of MNIST-1D's default split
 TEACHER_INPUT_DIM = 40
 MNIST1D_ARRAYS = ("x", "y", "x_test", "y_test")
 DIGITS_TEST = 300  # digits: the last 300 of scikit-learn's 1,797 images are the test split
-BUILT_IN = ("mnist1d", "teacher_student", "digits", "gaussian")
+BUILT_IN = ("mnist1d", "teacher_student", "digits", "gaussian", *tokens.TASKS)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,13 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     n_classes: int  # 0 for regression
+    # Token data (training/tokens.py): x holds integer ids in [0, vocab); 0: real-valued inputs
+    vocab: int = 0
+
+    @property
+    def per_position(self) -> bool:
+        """Token data with a target at every position (next-token, causal): y is (n, seq)."""
+        return self.vocab > 0 and self.y.ndim == 2
 
     @property
     def is_classification(self) -> bool:
@@ -141,13 +149,12 @@ def from_npz(path: str) -> Dataset:
     file = Path(path).expanduser()
     if not file.is_file():
         raise _refuse(path, f"file not found: {path}")
-    try:
-        arrays = dict(np.load(file, allow_pickle=False))
-    except (OSError, ValueError) as err:
-        raise _refuse(path, f"not a readable .npz file: {err}") from None
+    arrays = tokens.load_arrays(path, file)
     for name in ("x", "y"):
         if name not in arrays:
             raise _refuse(path, f"missing array '{name}'")
+    if "vocab" in arrays:  # integer token ids, not features
+        return Dataset(*tokens.from_npz(path, arrays))
     for name, arr in arrays.items():
         if name in ("x", "y", "x_test", "y_test") and not (
                 np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
@@ -198,11 +205,14 @@ def from_npz(path: str) -> Dataset:
 def dataset_of(spec) -> Dataset:
     """The dataset a sweep spec (or one of its runs) names, with its size fields."""
     return load_dataset(spec.dataset, spec.teacher_depth, spec.teacher_width, spec.data_points,
-                        spec.data_dim)
+                        spec.data_dim, spec.modulus, spec.train_fraction, spec.seq_len)
 
 
 def load_dataset(name: str, teacher_depth: int = 2, teacher_width: int = 64,
-                 data_points: int = 0, data_dim: int = 0) -> Dataset:
+                 data_points: int = 0, data_dim: int = 0, modulus: int = 97,
+                 train_fraction: float = 0.3, seq_len: int = 8) -> Dataset:
+    if name in tokens.TASKS:
+        return Dataset(*tokens.task(name, modulus, train_fraction, seq_len))
     if name == "gaussian":
         return gaussian(data_points, data_dim)
     if name == "mnist1d":

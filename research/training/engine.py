@@ -20,6 +20,7 @@ import optax
 from research.networks import init as init_schemes
 from research.networks import layers, registry
 from research.networks.config import SWEPT, Hyper, ModelConfig
+from research.training import losses
 from research.training.data import Dataset
 from research.training.optim import optimizer
 from research.training.outcomes import Criterion, is_diverged, meets_target
@@ -56,6 +57,9 @@ class Program:
     window: int = 0  # target_window: steps whose mean training loss the criterion reads
     decay_rule: str = "lr"  # how weight decay meets the per-tensor rate factors (optim.py)
     clip_rule: str = "global"  # one global gradient norm, or each tensor's own
+    # held-out accuracy logged beside the training one (token data: where generalisation,
+    # not fitting, is the question); nan in the log otherwise, at no cost
+    test_curve: bool = False
 
 
 class Data(NamedTuple):
@@ -76,20 +80,23 @@ class MemberState(NamedTuple):
     window_loss: jax.Array  # sum of the training-step losses in the last `window` steps
 
 
-def model_config(run: RunSpec, in_shape: int | tuple[int, ...], out_dim: int) -> ModelConfig:
+def model_config(run: RunSpec, in_shape: int | tuple[int, ...], out_dim: int, vocab: int = 0,
+                 causal: bool = False) -> ModelConfig:
     """The network's static description: the run's fields of that name, and the data's sizes
-    (one example's shape, `Dataset.in_shape`; an int is a 1-D input of that many features)."""
+    (one example's shape, `Dataset.in_shape`; an int is a 1-D input of that many features;
+    token data's vocabulary and whether its targets are per position)."""
     names = [f.name for f in dataclasses.fields(ModelConfig)
-             if f.name not in ("in_shape", "out_dim", "padded")]
+             if f.name not in ("in_shape", "out_dim", "padded", "vocab", "causal")]
     shape = (in_shape,) if isinstance(in_shape, int) else tuple(int(d) for d in in_shape)
-    return ModelConfig(in_shape=shape, out_dim=out_dim, **{n: getattr(run, n) for n in names})
+    return ModelConfig(in_shape=shape, out_dim=out_dim, vocab=vocab, causal=causal,
+                       **{n: getattr(run, n) for n in names})
 
 
 def program_for(runs: list[RunSpec], data: Dataset, pad_to: int | None = None) -> Program:
     """The compiled program of a population (runs of one bucket); `pad_to`: at that depth,
     whatever the runs' own (pad_depth: every depth of a sweep shares it, `Arch.pad`)."""
     run = runs[0]
-    model = model_config(run, data.in_shape, data.out_dim)
+    model = model_config(run, data.in_shape, data.out_dim, data.vocab, data.per_position)
     if pad_to is not None:
         model = dataclasses.replace(model, depth=pad_to, padded=True)
     crit = Criterion(classification=data.is_classification, target_acc=run.target_acc,
@@ -102,7 +109,8 @@ def program_for(runs: list[RunSpec], data: Dataset, pad_to: int | None = None) -
                                    for name in LAYER_RATES),
                    batch_size=run.batch_size, log_every=run.log_every, crit=crit,
                    early_stop=run.early_stop, window=run.target_window,
-                   decay_rule=run.decay_rule, clip_rule=run.clip_rule)
+                   decay_rule=run.decay_rule, clip_rule=run.clip_rule,
+                   test_curve=data.vocab > 0 and len(data.x_test) > 0)
 
 
 LAYER_RATES = ("lr_input", "lr_hidden", "lr_output", "lr_bias")
@@ -154,13 +162,16 @@ def data_for(dataset: Dataset, eval_size: int, dtype=np.float32,
     n_eval = min(eval_size, len(dataset.x))
     x, y, x_test, y_test = (cast(a) for a in (dataset.x, dataset.y, dataset.x_test,
                                               dataset.y_test))
-    if input_scale != 1.0:
+    if input_scale != 1.0 and not dataset.vocab:  # token ids are not scaled
         x, x_test = x * x.dtype.type(input_scale), x_test * x_test.dtype.type(input_scale)
     return Data(x=x, y=y, x_eval=x[:n_eval], y_eval=y[:n_eval], x_test=x_test, y_test=y_test)
 
 
 def metrics(out: jax.Array, y: jax.Array, classification: bool) -> tuple[jax.Array, jax.Array]:
-    """(loss, accuracy): cross-entropy for classification; mean squared error (accuracy nan)."""
+    """(loss, accuracy): cross-entropy for classification; mean squared error (accuracy nan);
+    per-position targets: `losses.next_token`."""
+    if classification and y.ndim == 2:
+        return losses.next_token(out, y)
     if classification:
         loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
         return loss, jnp.mean(jnp.argmax(out, axis=-1) == y)
@@ -276,7 +287,8 @@ def minibatch_step(params: dict, opt_state, opt: optax.GradientTransformation,
 def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
                 program: Program, n_logs: int) -> tuple[MemberState, tuple[jax.Array, ...]]:
     """`n_logs × log_every` SGD steps of one network from `start_step`; the eval loss,
-    accuracy and unit diversity after every `log_every` steps."""
+    accuracy, unit diversity and held-out accuracy (`Program.test_curve`, else nan) after
+    every `log_every` steps."""
     _, data_key = member_keys(hp.seed)
     opt = optimizer(program, hp)
     crit = program.crit
@@ -307,9 +319,16 @@ def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array
             running = running & ~meets_target(loss, acc, state.initial_loss, crit)
         diversity = registry.get(program.arch).unit_diversity(state.params)
         return (state._replace(running=running, diverged_step=diverged_step),
-                (loss, acc, diversity))
+                (loss, acc, diversity, test_accuracy(state.params, hp, data, program)))
 
     return jax.lax.scan(logged_block, state, jnp.arange(n_logs, dtype=jnp.int32))
+
+
+def test_accuracy(params: dict, hp: Hyper, data: Data, program: Program) -> jax.Array:
+    """The held-out accuracy logged over training (nan unless `Program.test_curve`)."""
+    if not program.test_curve:
+        return jnp.float32(jnp.nan)
+    return loss_and_acc(params, data.x_test, data.y_test, program, hp)[1].astype(jnp.float32)
 
 
 def evaluate(params: dict, hp: Hyper, data: Data,

@@ -37,7 +37,8 @@ CLIP_RULES = ("global", "tensor")
 PADDINGS = ("circular", "same")
 # What counts as converged (the `criterion` field; research/training/outcomes.py).
 CRITERIA = ("final", "reached")
-DATASETS = ("mnist1d", "teacher_student", "digits", "gaussian", "npz:PATH")
+DATASETS = ("mnist1d", "teacher_student", "digits", "gaussian", "mod-add", "parity", "copy",
+            "npz:PATH")
 
 
 def _knob(default: Any, *, axis: bool = False, later: Any = None, execution: bool = False):
@@ -122,6 +123,12 @@ class SweepSpec:
     # gaussian only: training examples and input features (inputs and targets i.i.d. N(0, 1))
     data_points: int = _knob(0, later=0)
     data_dim: int = _knob(0, later=0)
+    # token tasks (docs/tokens.md): mod-add's p (a + b mod p)
+    modulus: int = _knob(97, later=97)
+    # token tasks: the fraction of the task's examples trained on, the rest held out
+    train_fraction: float = _knob(0.3, later=0.3)
+    # parity: bits per string; copy: tokens copied
+    seq_len: int = _knob(8, later=8)
     batch_size: tuple[int, ...] = _knob((32,), axis=True)  # 0: full batch (every example)
     steps: int = 1000
     seeds: int = 1
@@ -357,6 +364,12 @@ def validate(spec: SweepSpec) -> SweepSpec:
     if not (spec.input_scale > 0 and math.isfinite(spec.input_scale)):
         raise SpecError("input_scale", spec.input_scale, reason="must be a finite number > 0")
     _check_choice("criterion", spec.criterion, CRITERIA)
+    if not 0 < spec.train_fraction < 1:
+        raise SpecError("train_fraction", spec.train_fraction, reason="must be in (0, 1)")
+    if spec.modulus < 2:
+        raise SpecError("modulus", spec.modulus, reason=f"must be >= 2, got {spec.modulus}")
+    if not 1 <= spec.seq_len <= 62:
+        raise SpecError("seq_len", spec.seq_len, reason=f"must be in [1, 62], got {spec.seq_len}")
     if not 0 <= spec.target_acc <= 1:
         raise SpecError("target_acc", spec.target_acc, reason="must be in [0, 1]")
     if spec.target_loss_ratio <= 0:

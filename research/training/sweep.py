@@ -26,7 +26,7 @@ from research.training import devices, engine, folder, plan, store, timing
 from research.training import spec as spec_mod
 from research.training import validate as checks
 from research.training.data import Dataset, dataset_of, fingerprint
-from research.training.outcomes import classify, meets_target, reached_step
+from research.training.outcomes import classify, generalisation, meets_target, reached_step
 from research.training.plan import Population, Shard
 from research.training.spec import RunSpec, SweepSpec, combinations, out_dir, parse_budget
 
@@ -103,8 +103,9 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
             "running": np.zeros(len(runs), bool), "diverged_step": np.full(len(runs), -1),
             "test_loss": np.full(len(runs), np.nan), "test_acc": np.full(len(runs), np.nan),
             "window_loss": np.full(len(runs), np.nan)}
-    # Logged per run: eval loss, eval accuracy, unit diversity (nan where never reached).
-    logs = np.full((3, len(runs), n_logs), np.nan, np.float64)
+    # Logged per run: eval loss, eval accuracy, unit diversity, held-out accuracy (nan where
+    # never reached, or not logged).
+    logs = np.full((4, len(runs), n_logs), np.nan, np.float64)
     for block, start in enumerate(range(0, first.steps, chunk_steps)):
         step0 = jax.device_put(np.int32(start), replicated)
         # Everything the chunk reads is on device already: an implicit copy here is a bug.
@@ -170,8 +171,9 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
     steps = np.arange(logs.shape[2] + 1) * run.log_every
     loss, acc, diversity = (
         np.concatenate([[float(diag[start][i])], log[i]]).astype(np.float64)
-        for start, log in zip(("initial_loss", "initial_acc", "initial_diversity"), logs,
+        for start, log in zip(("initial_loss", "initial_acc", "initial_diversity"), logs[:3],
                               strict=True))
+    test_acc = np.concatenate([[np.nan], logs[3][i]])
     # Cut the curve where the member was frozen: later entries describe frozen weights.
     stop = int(host["diverged_step"][i])
     if stop < 0 and run.early_stop and not host["running"][i]:
@@ -180,6 +182,7 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
     if stop >= 0:
         keep = steps <= stop
         steps, loss, acc, diversity = steps[keep], loss[keep], acc[keep], diversity[keep]
+        test_acc = test_acc[keep]
     # target_window: the criterion reads the mean training loss of the last steps instead
     window = (float(host["window_loss"][i]) / run.target_window if run.target_window
               else None)
@@ -205,6 +208,7 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
         **{f"init_jac_{m}": float(diag["init_jac"][i][k])
            for k, m in enumerate(("mean", "var", "max"))},
         **extra,
+        **(generalisation(acc, test_acc, steps, run.target_acc) if program.test_curve else {}),
     }
 
 

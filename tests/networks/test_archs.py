@@ -58,7 +58,7 @@ def test_cli_sweep_equals_a_loop_of_single_runs(arch, mnist1d, tmp_path):
     for run in spec.expand(s):
         program = engine.program_for([run], mnist1d)
         data = engine.data_for(mnist1d, run.eval_size)
-        _, diag, (loss, acc, _), _ = engine.train_member(engine.hyper_of(run), data, program,
+        _, diag, (loss, acc, *_), _ = engine.train_member(engine.hyper_of(run), data, program,
                                                          run.steps // run.log_every)
         row = stored.loc[run.run_id]
         np.testing.assert_allclose(row["loss_curve"][1:], loss, rtol=5e-5, atol=1e-6)
@@ -154,7 +154,7 @@ def test_mup_is_the_standard_parametrisation_at_base_width(mnist1d):
         for name in ("standard", "mup"):
             run, program, data, hp = one_member(mnist1d, parametrization=name, width=[width],
                                             base_width=16, optimizer="adam", lr=[0.01])
-            _, _, (loss, _, _), _ = engine.train_member(hp, data, program, 4)
+            _, _, (loss, *_), _ = engine.train_member(hp, data, program, 4)
             curves[width, name] = np.asarray(loss)
     np.testing.assert_allclose(curves[16, "mup"], curves[16, "standard"], rtol=1e-6)
     assert not np.allclose(curves[64, "mup"], curves[64, "standard"], rtol=1e-3)

@@ -15,7 +15,7 @@ def _single(run, dataset):
     """One run alone: no vmap, no sharding, every step in one scan."""
     program = engine.program_for([run], dataset)
     data = engine.data_for(dataset, run.eval_size)
-    state, diag, (loss, acc, _), _ = engine.train_member(engine.hyper_of(run), data, program,
+    state, diag, (loss, acc, *_), _ = engine.train_member(engine.hyper_of(run), data, program,
                                                          run.steps // run.log_every)
     return state, diag, np.asarray(loss), np.asarray(acc)
 

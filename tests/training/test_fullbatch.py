@@ -33,7 +33,7 @@ def _engine(run, dataset):
         data = engine.data_for(dataset, run.eval_size, np.float64)
         hp = engine.hyper_of(run)
         init = jax.jit(engine.init_params, static_argnums=2)(hp, data, program)
-        state, _, (loss, _, _), _ = engine.train_member(hp, data, program,
+        state, _, (loss, *_), _ = engine.train_member(hp, data, program,
                                                         run.steps // run.log_every)
         return jax.device_get((init, state, loss))
 

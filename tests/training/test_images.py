@@ -76,7 +76,7 @@ def test_bad_image_arrays_are_refused_naming_the_array(tmp_path, change, named):
 def _single(run, dataset):
     program = engine.program_for([run], dataset)
     data = engine.data_for(dataset, run.eval_size)
-    state, diag, (loss, acc, _), _ = engine.train_member(engine.hyper_of(run), data, program,
+    state, diag, (loss, acc, *_), _ = engine.train_member(engine.hyper_of(run), data, program,
                                                          run.steps // run.log_every)
     return diag, np.asarray(loss), np.asarray(acc)
 

@@ -23,7 +23,7 @@ def mnist():
 def _single(run, dataset):
     program = engine.program_for([run], dataset)
     data = engine.data_for(dataset, run.eval_size)
-    state, diag, (loss, acc, _), _ = engine.train_member(engine.hyper_of(run), data, program,
+    state, diag, (loss, acc, *_), _ = engine.train_member(engine.hyper_of(run), data, program,
                                                          run.steps // run.log_every)
     return state, diag, np.asarray(loss)
 

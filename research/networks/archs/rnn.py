@@ -5,7 +5,9 @@ final state. σ_w² scales both the input and the recurrent weights; the identit
 recurrent matrices to √σ_w²·I (Le et al. 2015's IRNN at σ_w² = 1).
 
 Images are read one row per step (height steps of width × channels features), as in the
-row-by-row sequential MNIST of the RNN literature."""
+row-by-row sequential MNIST of the RNN literature. Token ids are read one per step through an
+embedding table (fan-in 1, `layers.embed`) in place of W_x; with per-position targets the
+readout is applied to every step's state (an RNN is causal by construction)."""
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +32,9 @@ def step_features(cfg: ModelConfig) -> int:
 
 def layout(cfg: ModelConfig) -> init_schemes.Layout:
     rest, width = cfg.depth - 1, cfg.width
-    return {"w_x": Weight((step_features(cfg), width), role="input"),
+    w_x = (Weight((cfg.vocab, 1, width), role="input") if cfg.vocab
+           else Weight((step_features(cfg), width), role="input"))
+    return {"w_x": w_x,
             "w_h": Weight((width, width), recurrent=True),
             "w_x_rest": Weight((rest, width, width)),
             "w_h_rest": Weight((rest, width, width), recurrent=True),
@@ -45,8 +49,10 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
     # (time, examples, features per step)
     sequence = jnp.swapaxes(x.reshape(x.shape[0], steps(cfg), step_features(cfg)), 0, 1)
 
-    def run_layer(inputs, w_x, w_h, b):
-        drive = net.linear(inputs, w_x, b)  # the input's part of every step, in one matmul
+    def run_layer(inputs, w_x, w_h, b, tokens=False):
+        # the input's part of every step, in one matmul (an embedding lookup for token ids)
+        drive = (layers.embed(net, inputs, w_x) + b.astype(net.dtype)[None, None] if tokens
+                 else net.linear(inputs, w_x, b))
 
         def step(h, d):
             a = d + net.linear(h, w_h)
@@ -57,11 +63,18 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
         _, (states, q) = jax.lax.scan(step, h0, drive)
         return states, jnp.mean(q)
 
-    states, q_first = run_layer(sequence, params["w_x"], params["w_h"], params["b_h"])
+    if cfg.vocab:
+        sequence = jnp.swapaxes(x, 0, 1)  # (time, examples) ids
+    states, q_first = run_layer(sequence, params["w_x"], params["w_h"], params["b_h"],
+                                tokens=bool(cfg.vocab))
     states, q_rest = jax.lax.scan(lambda s, p: run_layer(s, *p), states,
                                   (params["w_x_rest"], params["w_h_rest"], params["b_rest"]))
-    out = layers.readout(net, states[-1], params)  # from the last layer's final state
-    return out, jnp.concatenate([q_first[None], q_rest])
+    q = jnp.concatenate([q_first[None], q_rest])
+    if cfg.causal:  # every step's state read out: (examples, time, classes)
+        n_steps, n = states.shape[:2]
+        out = layers.readout(net, jnp.swapaxes(states, 0, 1).reshape(n * n_steps, -1), params)
+        return out.reshape(n, n_steps, -1), q
+    return layers.readout(net, states[-1], params), q  # from the last layer's final state
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:
@@ -74,7 +87,9 @@ def weight_grad_norms(grads: dict) -> jax.Array:
 
 def unit_diversity(params: dict) -> jax.Array:
     """Units of the first layer: their incoming input and recurrent weights."""
-    return layers.unit_diversity(jnp.concatenate([params["w_x"], params["w_h"]]))
+    w_x = params["w_x"]
+    return layers.unit_diversity(jnp.concatenate([w_x.reshape(-1, w_x.shape[-1]),
+                                                  params["w_h"]]))
 
 
 def cost(cfg: ModelConfig) -> Cost:

@@ -27,6 +27,8 @@ MLP_RATIO = 4
 
 
 def tokens(cfg: ModelConfig) -> int:
+    if cfg.vocab:  # token data: one position per id
+        return cfg.in_shape[0]
     return math.prod(-(-side // cfg.patch_size) for side in cfg.grid)
 
 
@@ -52,7 +54,10 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
     fixup = cfg.residual == "fixup"
     gain = layers.fixup_gain(cfg, blocks)
     square = (blocks, width, width)
-    lay = {"w_embed": Weight((patch_features(cfg), width), role="input"),
+    # token data: an embedding table, fan-in 1 (`layers.embed`), and no embedding bias
+    embedding = (Weight((cfg.vocab, 1, width), role="input") if cfg.vocab
+                 else Weight((patch_features(cfg), width), role="input"))
+    lay = {"w_embed": embedding,
            "w_q": Weight(square, gain=gain), "w_k": Weight(square, gain=gain),
            "w_v": Weight(square, gain=gain), "w_o": Weight(square, zero=fixup),
            "w_1": Weight((blocks, width, hidden), gain=gain),
@@ -64,6 +69,8 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
            "b_out": Bias((cfg.out_dim,), role="scalar")}
     if cfg.residual == "skipinit":
         lay["alpha"] = Const((blocks,), 0.0)
+    if cfg.vocab:
+        del lay["b_embed"]
     return lay
 
 
@@ -72,13 +79,20 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
     net = layers.Net(cfg, hp)
     n, n_tokens, width, heads = x.shape[0], tokens(cfg), cfg.width, cfg.heads
     head_dim = width // heads
-    h = net.linear(patches(x, cfg), params["w_embed"],
-                   params["b_embed"]) + params["pos"].astype(net.dtype)[None]
+    if cfg.vocab:
+        h = layers.embed(net, x, params["w_embed"])
+    else:
+        h = net.linear(patches(x, cfg), params["w_embed"], params["b_embed"])
+    h = h + params["pos"].astype(net.dtype)[None]
+    # per-position targets: position t attends to positions <= t only
+    causal = jnp.tril(jnp.ones((n_tokens, n_tokens), bool)) if cfg.causal else None
     scale = parametrization.attention_scale(head_dim, cfg)
 
     def attention(h, wq, wk, wv, wo):
         q, k, v = (net.linear(h, w).reshape(n, n_tokens, heads, head_dim) for w in (wq, wk, wv))
         logits = jnp.einsum("nthd,nshd->nhts", q, k).astype(jnp.float32) * scale
+        if causal is not None:
+            logits = jnp.where(causal, logits, -jnp.inf)
         weights = jax.nn.softmax(logits, axis=-1).astype(net.dtype)
         mixed = jnp.einsum("nhts,nshd->nthd", weights, v).reshape(n, n_tokens, width)
         return net.linear(mixed, wo)
@@ -107,8 +121,14 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
     h, q_rest = jax.lax.scan(block, h, (gates, *stacked))
     if cfg.norm == "pre_ln":
         h = layers.layer_norm(h)
+    q = jnp.concatenate([q_first[None], q_rest])
+    if cfg.causal:  # the readout at every position
+        return layers.readout(net, h.reshape(n * n_tokens, width), params).reshape(
+            n, n_tokens, -1), q
+    if cfg.vocab:  # one answer per sequence: read at its last position (`=` in mod-add)
+        return layers.readout(net, h[:, -1], params), q
     # mean over tokens, then the readout
-    return layers.readout(net, h, params), jnp.concatenate([q_first[None], q_rest])
+    return layers.readout(net, h, params), q
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from research.views.figures import archs as figure_arch
 from research.views.figures import fractal as figure_fractal
+from research.views.figures import grokking as figure_grokking
 from research.views.figures import isometry as figure_isometry
 from research.views.figures import mutransfer as figure_mutransfer
 from research.views.figures import papers as figure_plots
@@ -60,4 +61,6 @@ FIGURES = {f.name: f for f in (
     Figure("mu-transfer", figure_mutransfer.PRESETS, figure_mutransfer.mu_transfer,
            "training loss against learning rate per width, SP beside μP: the best rate's "
            "drift per doubling of width (Yang et al. 2022, Fig. 1)"),
+    Figure("grokking", figure_grokking.PRESETS, figure_grokking.grokking,
+           "Omnigrok (Liu et al. 2023): the init scale decides when a network generalises"),
 )}

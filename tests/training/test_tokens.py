@@ -1,0 +1,214 @@
+"""Token data and sequence models: the generated tasks are what they say, bad token files are
+refused in one line, the next-token loss is the masked mean, the causal mask hides the future,
+a population equals each member alone, and one network equals a hand-written optax loop."""
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pandas as pd
+import pytest
+
+from research.cli import main as cli
+from research.common.errors import SpecError
+from research.networks import init as init_schemes
+from research.networks import registry
+from research.training import data as datasets
+from research.training import engine, losses, plan, spec, sweep, tokens
+from tests.helpers import tiny_spec
+
+TOKEN_NET = {"arch": ["transformer"], "depth": [1], "width": [8], "heads": 2,
+             "norm": ["pre_ln"], "activation": ["gelu"], "sigma_w2": [1.0], "lr": [0.05],
+             "batch_size": [16], "seq_len": 4, "eval_size": 64}
+
+
+def test_mod_add_is_every_pair_once_split_by_the_fraction():
+    d = datasets.Dataset(*tokens.mod_add(7, 0.3))
+    x = np.concatenate([d.x, d.x_test])
+    y = np.concatenate([d.y, d.y_test])
+    assert len(d.x) == round(0.3 * 49) and len(x) == 49
+    assert len({(a, b) for a, b, _ in x}) == 49  # no pair twice: train and test disjoint
+    np.testing.assert_array_equal(y, (x[:, 0] + x[:, 1]) % 7)
+    assert (x[:, 2] == 7).all() and d.vocab == 8 and d.n_classes == 7
+    again = tokens.mod_add(7, 0.3)
+    np.testing.assert_array_equal(again.x, d.x)  # the split is fixed
+
+
+def test_parity_and_copy_targets():
+    d = datasets.Dataset(*tokens.parity(5, 0.5))
+    np.testing.assert_array_equal(d.y, d.x.sum(1) % 2)
+    assert len(d.x) + len(d.x_test) == 32
+    c = datasets.Dataset(*tokens.copy(3, 0.5))
+    assert c.per_position and c.x.shape[1] == 6
+    seq = c.x[0]  # a1 a2 a3 SEP a1 a2; targets: -1 -1 -1 a1 a2 a3
+    np.testing.assert_array_equal(c.y[0], [-1, -1, -1, *seq[:3]])
+    assert seq[3] == 0 and (seq[4:] == seq[:2]).all()
+
+
+def _npz(tmp_path, **arrays):
+    path = tmp_path / "t.npz"
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
+@pytest.mark.parametrize(("arrays", "named"), [
+    ({"x": np.array([[0, 5]]), "y": np.array([1]), "vocab": np.array(4)}, "'x' has ids"),
+    ({"x": np.array([[0.0, 1.0]]), "y": np.array([1]), "vocab": np.array(4)}, "'x' has dtype"),
+    ({"x": np.array([[0, 1]]), "y": np.array([0.5]), "vocab": np.array(4)}, "'y' has dtype"),
+    ({"x": np.array([[0, 1]]), "y": np.array([[1, 2, 3]]), "vocab": np.array(4)}, "'y' has shape"),
+    ({"x": np.array([[0, 1]]), "y": np.array([1]), "x_test": np.array([[0, 1, 2]]),
+      "y_test": np.array([1]), "vocab": np.array(4)}, "'x_test' has shape"),
+    ({"x": np.array([[0, 1]]), "y": np.array([1]), "vocab": np.array(0.5)}, "'vocab'"),
+])
+def test_bad_token_file_is_one_line_naming_the_array(tmp_path, arrays, named):
+    with pytest.raises(SpecError, match=named) as err:
+        datasets.load_dataset(_npz(tmp_path, **arrays))
+    assert "\n" not in str(err.value)
+
+
+def test_ragged_array_is_refused_by_name(tmp_path):
+    ragged = np.empty(2, object)
+    ragged[:] = [[0, 1], [2]]
+    with pytest.raises(SpecError, match="'x' is ragged"):
+        datasets.load_dataset(_npz(tmp_path, x=ragged, y=np.array([0, 1]), vocab=np.array(3)))
+
+
+def test_next_token_loss_is_the_mean_over_positions_with_a_target():
+    rng = np.random.default_rng(0)
+    out = rng.standard_normal((3, 4, 5))
+    y = rng.integers(0, 5, (3, 4))
+    y[0, :2] = tokens.NO_TARGET
+    loss, acc = losses.next_token(jnp.asarray(out), jnp.asarray(y))
+    logp = out - np.log(np.exp(out).sum(-1, keepdims=True))
+    has = y >= 0
+    ce = [-logp[i, t, y[i, t]] for i, t in zip(*np.nonzero(has), strict=True)]
+    np.testing.assert_allclose(loss, np.mean(ce), rtol=1e-5)
+    np.testing.assert_allclose(acc, np.mean((out.argmax(-1) == y)[has]), rtol=1e-6)
+
+
+def _member(dataset_name, **fields):
+    run = spec.expand(tiny_spec(**{**TOKEN_NET, "dataset": dataset_name, "seeds": 1,
+                                   **fields}))[0]
+    dataset = datasets.dataset_of(run)
+    program = engine.program_for([run], dataset)
+    return run, dataset, program, engine.data_for(dataset, run.eval_size), engine.hyper_of(run)
+
+
+def test_causal_mask_hides_later_tokens():
+    run, _, program, data, hp = _member("copy")
+    assert program.model.causal and program.model.vocab == tokens.COPY_VOCAB
+    params = engine.init_params(hp, data, program)
+    x = jnp.asarray(data.x[:4])
+    changed = x.at[:, 5:].set((x[:, 5:] + 1) % tokens.COPY_VOCAB)
+    forward = registry.get("transformer").forward
+    a, _ = forward(params, x, program.model, hp)
+    b, _ = forward(params, changed, program.model, hp)
+    np.testing.assert_allclose(a[:, :5], b[:, :5], rtol=1e-6, atol=1e-6)
+    assert not np.allclose(a[:, 5:], b[:, 5:])
+
+
+def test_embedding_entries_have_variance_sigma_w2():
+    run, _, program, data, _ = _member("mod-add", modulus=97)
+    layout = registry.get("transformer").layout(program.model)
+    assert layout["w_embed"].fan_in == 1  # one row read per token
+    hp = engine.hyper_of(run)._replace(sigma_w2=jnp.float32(3.0))
+    w = init_schemes.params(jax.random.key(0), layout, program.model, hp)["w_embed"]
+    assert w.shape == (98, 1, 8)
+    assert abs(float(jnp.var(w)) / 3.0 - 1) < 0.15  # 784 entries: ±5% std of the estimate
+
+
+def test_population_equals_each_member_alone_on_tokens():
+    runs = spec.expand(tiny_spec(**{**TOKEN_NET, "dataset": "copy",
+                                    "sigma_w2": [0.5, 2.0], "seeds": 2}))
+    dataset = datasets.dataset_of(runs[0])
+    records = sweep.train(plan.Population(0, 0, tuple(runs)), dataset, tiny_spec())
+    program = engine.program_for(runs[:1], dataset)
+    data = engine.data_for(dataset, runs[0].eval_size)
+    for run, record in zip(runs, records, strict=True):
+        _, _, (loss, acc, _, test_acc), _ = engine.train_member(
+            engine.hyper_of(run), data, program, run.steps // run.log_every)
+        np.testing.assert_allclose(record["loss_curve"][1:], loss, rtol=2e-5, atol=1e-6)
+        np.testing.assert_allclose(record["acc_curve"][1:], acc, atol=1e-6)
+        np.testing.assert_allclose(record["test_acc_curve"][1:], test_acc, atol=1e-6)
+
+
+def test_one_network_equals_a_hand_written_optax_loop():
+    run, _, program, data, hp = _member("mod-add", modulus=11, optimizer=["adam"],
+                                        lr=[0.01], weight_decay=[0.1], steps=20, log_every=10,
+                                        chunk_steps=20)
+    _, _, (loss, acc, _, _), _ = engine.train_member(hp, data, program, 2)
+    params = engine.init_params(hp, data, program)
+    forward = registry.get("transformer").forward
+    opt = optax.adamw(0.01, b1=0.9, weight_decay=0.1)
+    state = opt.init(params)
+    _, data_key = engine.member_keys(hp.seed)
+
+    def batch_loss(p, x, y):
+        out, _ = forward(p, x, program.model, hp)
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
+
+    x, y = jnp.asarray(data.x), jnp.asarray(data.y)
+
+    @jax.jit
+    def step_fn(params, state, step):
+        idx = jax.random.randint(jax.random.fold_in(data_key, step), (16,), 0, len(x))
+        grads = jax.grad(batch_loss)(params, x[idx], y[idx])
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    @jax.jit
+    def evaluate(params):
+        out, _ = forward(params, data.x_eval, program.model, hp)
+        return (jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, data.y_eval)),
+                jnp.mean(jnp.argmax(out, -1) == data.y_eval))
+
+    logged = []
+    for step in range(20):
+        params, state = step_fn(params, state, step)
+        if step % 10 == 9:
+            logged.append(evaluate(params))
+    np.testing.assert_allclose(loss, [a for a, _ in logged], rtol=1e-4)
+    np.testing.assert_allclose(acc, [b for _, b in logged], atol=1e-6)
+
+
+@pytest.mark.parametrize(("dataset", "net"), [
+    ("mod-add", ["--arch", "transformer", "--heads", "2"]),
+    ("parity", ["--arch", "transformer", "--heads", "2"]),
+    ("npz", ["--arch", "transformer", "--heads", "2"]),
+    ("mod-add", ["--model", f"{Path(__file__).resolve().parents[2]}/examples/flax_lm.py:lm"])])
+def test_cli_sweep_on_token_data(tmp_path, dataset, net):
+    if dataset == "npz":
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 6, (64, 5))
+        dataset = _npz(tmp_path, x=x, y=np.roll(x, -1, axis=1), x_test=x[:16],
+                       y_test=np.roll(x[:16], -1, axis=1), vocab=np.array(6))
+    out = tmp_path / "out"
+    code = cli.main(["sweep", "quick", *net, "--dataset", dataset,
+                     "--modulus", "7", "--depth", "1", "--width", "8",
+                     "--sigma-w2", "0.5", "2", "--seeds", "1", "--steps", "20",
+                     "--log-every", "10", "--out", str(out)])
+    assert code == 0
+    runs = pd.read_parquet(out / "runs")
+    assert len(runs) == 2 and runs["final_test_acc"].notna().all()
+    assert {"memorised_step", "generalised_step"} <= set(runs.columns)
+    assert len(runs["test_acc_curve"][0]) == 3
+
+
+@pytest.mark.parametrize("dataset", ["copy", "parity"])
+def test_rnn_reads_tokens_causally(dataset):
+    run, _, program, data, hp = _member(dataset, arch=["rnn"], norm=["none"], heads=4)
+    params = engine.init_params(hp, data, program)
+    x = jnp.asarray(data.x[:4])
+    forward = registry.get("rnn").forward
+    out, _ = forward(params, x, program.model, hp)
+    if program.model.causal:
+        assert out.shape == (4, x.shape[1], tokens.COPY_VOCAB)
+        changed = x.at[:, 5:].set((x[:, 5:] + 1) % tokens.COPY_VOCAB)
+        np.testing.assert_allclose(forward(params, changed, program.model, hp)[0][:, :5],
+                                   out[:, :5], rtol=1e-6, atol=1e-6)
+    else:
+        assert out.shape == (4, 2)
+    loss, _ = engine.loss_and_acc(params, x, jnp.asarray(data.y[:4]), program, hp)
+    assert np.isfinite(float(loss))
