@@ -111,8 +111,9 @@ class SweepSpec:
     # a user's Flax module, "FILE.py:factory" or "package.module:factory" (arch user)
     model: tuple[str, ...] = _knob(("",), axis=True, later="")
     # its fan-ins set by hand where the traced program does not show them: {"path regex": n}
-    # (stored as JSON), and the key or index of the logits if it returns a dict or tuple
+    # (stored as JSON)
     model_fan_in: str = _knob("", later="")
+    # the key or index of the logits among its outputs, if it returns a dict or tuple
     model_output: str = _knob("", later="")
     dataset: str = "mnist1d"
     teacher_depth: int = 2  # teacher_student only: the random teacher MLP
