@@ -2,11 +2,11 @@
 JSON file (figures/data/evidence-index.json) that `initmap recommend` reads instead of the
 runs' Parquet parts.
 
-A cell is one setting of every field that can change a run's outcome (`KEY`: the spec's fields
-but the seed and the execution ones) in one folder, with k converged and d diverged out of n
-seeds. Nothing is pooled across settings: a cell keeps its dataset, task, optimizer, learning
-rate, steps, init, norm, residual, parametrisation and σ_b². Each folder's fields that are the
-same in all its cells are stored once (`settings`), the rest per row.
+A cell is one setting of every field that can change a run's outcome (`key_fields()`: the spec's
+fields but the seed and the execution ones) in one folder, with k converged and d diverged out
+of n seeds. Nothing is pooled across settings: a cell keeps its dataset, task, optimizer,
+learning rate, steps, init, norm, residual, parametrisation and σ_b². Each folder's fields that
+are the same in all its cells are stored once (`settings`), the rest per row.
 
 Runs with a per-layer learning-rate factor away from 1 (the fractal sweeps' lr_input axis) are
 left out: they answer a question about learning rates, not about the initial scale, and would
@@ -27,17 +27,20 @@ EDGES_FILE = "edges.parquet"  # refine.EDGES_FILE
 VERSION = 1
 # Every stored field that can change a run's outcome. tests/advice/test_evidence_index.py checks
 # it against SweepSpec, so a new field cannot be forgotten.
-KEY = ("arch", "activation", "depth", "width", "sigma_w2", "sigma_b2", "lr", "lr_input",
-       "lr_hidden", "lr_output", "lr_bias", "branch_scale", "readout_scale", "momentum",
-       "weight_decay", "decay_rule", "clip_norm", "clip_rule", "optimizer", "schedule",
-       "warmup_steps", "init", "norm", "residual", "branch_layers", "readout", "parametrization",
-       "base_width", "padding", "kernel_size", "patch_size", "heads", "model", "model_fan_in",
-       "model_output", "dataset", "teacher_depth", "teacher_width", "input_scale", "data_points",
-       "data_dim", "batch_size", "steps", "eval_size", "target_acc", "target_loss_ratio",
-       "target_window", "diverge_factor", "criterion", "early_stop", "compute_dtype")
 # Spec fields that are not part of a cell: the seed varies within it; these say only how
 # often to log.
 NOT_KEY = ("seeds", "log_every")
+
+
+def key_fields() -> tuple[str, ...]:
+    """A cell's key: every spec field that can change an outcome (not an execution field, not
+    in NOT_KEY), read from the one field list, so a new field is a key without an edit here."""
+    from dataclasses import fields
+
+    from research.training.spec import SweepSpec
+
+    return tuple(f.name for f in fields(SweepSpec)
+                 if not f.metadata.get("execution") and f.name not in NOT_KEY)
 LR_FACTORS = ("lr_input", "lr_hidden", "lr_output", "lr_bias")
 TASKS = {"mnist1d": "classification", "digits": "classification",
          "teacher_student": "regression", "gaussian": "regression"}
@@ -84,15 +87,16 @@ def scan(folder: str | Path) -> dict:
 
     from research.training.spec import LATER_FIELDS
 
+    key = key_fields()
     frames = []
     for part in _parts(Path(folder)):
         present = set(pq.read_schema(part).names)
-        wanted = [c for c in ("run_id", *KEY, "outcome", "final_train_acc") if c in present]
+        wanted = [c for c in ("run_id", *key, "outcome", "final_train_acc") if c in present]
         frames.append(pq.read_table(part, columns=wanted).to_pandas())
     if not frames:
         return {"settings": {}, "columns": [*COUNTS], "rows": []}
     runs = pd.concat(frames, ignore_index=True)
-    for name in KEY:  # runs stored before a field existed ran with its default
+    for name in key:  # runs stored before a field existed ran with its default
         default = LATER_FIELDS.get(name)
         if name not in runs:
             runs[name] = default
@@ -107,7 +111,7 @@ def scan(folder: str | Path) -> dict:
     runs = runs.assign(task=[_task(d, a) for d, a in
                              zip(runs["dataset"], pd.Series(acc, index=runs.index), strict=True)],
                        k=runs["outcome"] == "converged", d=runs["outcome"] == "diverged", n=1)
-    keys = [*KEY, "task"]
+    keys = [*key, "task"]
     cells = runs.groupby(keys, dropna=False, sort=True)[list(COUNTS)].sum().reset_index()
     constant = [c for c in keys if cells[c].nunique(dropna=False) == 1]
     varying = [c for c in keys if c not in constant]

@@ -63,6 +63,27 @@ NOT_RUN = {
     "initmap sweep runs/tiny/spec.toml": NEEDS,
     "initmap sweep runs/tiny/spec.toml --seeds 4": NEEDS,
     "initmap sweep runs/mix/spec.toml --steps 100": NEEDS,
+    "initmap coordcheck --seeds 1 --widths 32 64 128 256 --steps 8 --depth 3 --parametrizations "
+    "standard ntk mup --optimizer sgd --lr 0.1": SLOW,
+    "initmap coordcheck --seeds 1 --widths 32 64 128 256 --steps 8 --depth 3 --parametrizations "
+    "standard ntk mup --out docs/coordcheck.png": SLOW,
+    "initmap figures mu-transfer --json": "redraws figures/mu-transfer.png in the checkout",
+    "initmap figures mu-transfer --rerun": SLOW,
+    "initmap recommend --arch resnet --activation relu --depth 100": SLOW,
+    "initmap recommend --arch transformer --activation gelu --depth 12 --norm post_ln": SLOW,
+    "initmap recommend --model examples/flax_patterns.py:scan_mlp --depth 16 --width 32": SLOW,
+    "initmap recommend --model examples/flax_patterns.py:scan_mlp --depth 16 --width 32 --lr 0.02 "
+    "--steps 1000": SLOW,
+    "initmap recommend --model examples/flax_models.py:mlp --depth 16 --width 32 --lr 0.02 "
+    "--steps 1000": SLOW,
+    "initmap refine runs/quick --tol 0.05": NEEDS,
+    "initmap sweep mup-decay --decay-rule group --name mup-decay-group": SLOW,
+    "initmap sweep mup-decay --out runs/mup-decay": SLOW,
+    "initmap sweep quick --model examples/flax_models.py:mlp --out /tmp/maps/mlp --no-plot": SLOW,
+    "initmap sweep quick --model examples/flax_patterns.py:scan_mlp": SLOW,
+    "initmap sweep quick --model examples/flax_patterns.py:scan_mlp --dry-run": CALIBRATES,
+    "initmap sweep quick --model examples/flax_patterns.py:scan_mlp --out /tmp/maps/scan "
+    "--no-plot": SLOW,
 }
 
 
