@@ -40,11 +40,9 @@ NOT_RUN = {
     "initmap sweep quick --activation relu --sigma-w2 1 2 4 --out runs/quick-relu": SLOW,
     "initmap sweep quick --init gaussian orthogonal --activation tanh relu": SLOW,
     "initmap sweep dip-tanh": SLOW,
-    "initmap sweep quick --model examples/flax_models.py:mlp": SLOW,
     "initmap sweep quick --arch cnn --dataset digits --kernel-size 3 --width 16 --depth 2 8 "
     "--sigma-w2 1 2 4 --seeds 2 --steps 200 --lr 0.02 --out runs/digits": SLOW,
     "initmap sweep dip-tanh --dry-run": CALIBRATES,
-    "initmap sweep quick --model examples/flax_models.py:mlp --dry-run": CALIBRATES,
     "initmap sweep dip-tanh --shard 1/4": SLOW,
     "initmap sweep dip-tanh --shard 2/4": SLOW,
     "initmap sweep my.toml --dataset npz:data/mine.npz": NEEDS,
@@ -53,11 +51,9 @@ NOT_RUN = {
     "initmap recommend --arch mlp --activation tanh --depth 50": SLOW,
     "initmap recommend --table": SLOW,
     "initmap recommend --arch mlp --activation relu --depth 16 --from-runs runs/quick-relu": NEEDS,
-    "initmap recommend --model examples/flax_models.py:mlp --depth 16 --width 32": SLOW,
     "initmap refine /tmp/rtest/tiny --tol 0.1": NEEDS,
     "initmap figures relu-depth": "redraws figures/relu-depth.png in the checkout",
     "initmap figures arch-zoo": "redraws figures/arch-zoo.png in the checkout",
-    "initmap coordcheck": SLOW,
     "initmap sweep quick --depth 2 8 --sigma-w2 1 2 --seeds 2 --steps 50 --out runs/tiny "
     "--no-plot": SLOW,
     "initmap sweep runs/tiny/spec.toml": NEEDS,
