@@ -23,28 +23,26 @@ import math
 from functools import lru_cache
 
 import jax
-import numpy as np
 
-from research.advice import conventions, evidence
+from research.advice import conventions, evidence, recurrent
+from research.advice import defaults as framework
 from research.advice import residual as residual_advice
-from research.advice.bisection import band_brackets, bisect_edges
+from research.advice.band import RELU_LIKE, SEARCH, K, depth_scales, theory_band  # noqa: F401
+from research.advice.defaults import DEFAULT_WIDTH, DEFAULTS, verdicts  # noqa: F401
+from research.advice.recurrent import (
+    INPUT_Q,
+    INPUT_SIGMA_W2,
+    IRNN_BASIS,
+    IRNN_SIGMA_W2,
+    SEQUENCE_LENGTH,
+    effective_sigma_b2,
+)
 from research.common.activations import get_activation
 from research.common.errors import SpecError
 from research.networks import registry
 from research.networks.arch import Arch
 from research.theory import fixedpoints
 from research.theory import meanfield as theory
-
-K = 6.0  # trainable depth = K·ξ_c (Schoenholz et al. 2017)
-DEFAULT_WIDTH = 256  # for fan-dependent conventions when --width is not given
-THEORY_TOL = 1e-4  # log10 σ_w²: band edges to 0.02%
-SEARCH = (1e-4, 1e4)  # σ_w² range searched for band edges (theory.SIGMA_W2_BRACKET)
-GRID_POINTS = 321  # the coarse theory grid: 40 points per decade before bisection
-# the defaults a practitioner meets, as framework calls without arguments
-DEFAULTS = {"pytorch-default": "pytorch-default", "xavier": "xavier-uniform",
-            "he": "kaiming-normal", "lecun": "lecun-normal", "orthogonal": "orthogonal",
-            "flax-default": "flax-default"}
-RELU_LIKE = ("relu", "leaky_relu", "linear")  # positively homogeneous: q* unbounded at σ_b² > 0
 
 
 def check_inputs(arch: str, activation: str, depth, width=None, sigma_b2=None) -> None:
@@ -78,99 +76,54 @@ def _first_edge_sigma_b2(activation: str) -> float:
     return 0.05 if first is None else math.ceil(first["sigma_b2"] * 10 - 1e-9) / 10
 
 
-# The RNN's input drive: W_x ~ N(0, σ_in²/n_in) on inputs of mean square q_x adds σ_in²·q_x to
-# every step's pre-activation variance, an effective σ_b² (Chen, Pennington & Schoenholz 2018).
-INPUT_SIGMA_W2 = 1.0  # the recommended input scale: fan-in-scaled unit variance
-INPUT_Q = 1.0  # standardised inputs (MNIST-1D as the sweeps feed it)
-
-
-def effective_sigma_b2(sigma_b2: float, input_sigma_w2: float = INPUT_SIGMA_W2,
-                       input_q: float = INPUT_Q) -> float:
-    """σ_b² + σ_in²·q_x: the bias the recurrent map sees once the input drive is counted."""
-    return sigma_b2 + input_sigma_w2 * input_q
-
-
-def tied_input_critical(activation: str, sigma_b2: float, input_q: float = INPUT_Q):
-    """The critical σ_w² when one σ_w² scales the input and the recurrent weights (the built-in
-    RNN): the root of w = critical(σ_b² + w·q_x), by bisection; None if there is none."""
-    def excess(w):
-        crit = theory.critical_sigma_w2(activation, sigma_b2 + w * input_q)
-        return math.nan if math.isnan(crit) else crit - w
-
-    lo, hi = 1e-3, 1e3
-    if not (excess(lo) > 0 > excess(hi)):
-        return None
-    for _ in range(40):
-        mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
-    return math.sqrt(lo * hi)
-
-
-def depth_scales(activation: str, sigma_w2, sigma_b2) -> dict:
-    """Per σ_w² (array): phase, χ₁, ξ_c, and ξ, the depth scale used for the band: ξ_c, or
-    1/|log χ₁| where q is unbounded (basis 'gradient')."""
-    mf = theory.mean_field_grid(activation, np.atleast_1d(np.asarray(sigma_w2, float)), sigma_b2)
-    chi1 = np.asarray(mf.chi1, float)
-    xi_c = np.asarray(mf.xi_c, float)
-    unbounded = np.asarray(mf.phase) == theory.Phase.UNBOUNDED
-    with np.errstate(divide="ignore"):
-        xi_grad = np.where(np.isclose(chi1, 1.0, rtol=0, atol=1e-9), np.inf,
-                           1.0 / np.abs(np.log(chi1)))
-    return {"phase": [theory.Phase(int(p)).label for p in np.asarray(mf.phase)], "chi1": chi1,
-            "xi_c": xi_c, "xi": np.where(unbounded, xi_grad, xi_c),
-            "basis": np.where(unbounded, "gradient", "xi_c")}
-
-
-def theory_band(activation: str, sigma_b2: float, depth: int, k: float = K) -> dict:
-    """Critical σ_w² and the σ_w² band with k·ξ ≥ depth, found as `initmap refine` finds a
-    measured one: the longest trainable run on a coarse log grid over SEARCH, then both edges by
-    one batched bisection. An edge is None where the band runs past SEARCH; `empty` when no σ_w²
-    trains at this depth. `jump`: χ₁ just below and above the critical σ_w² where it crosses 1
-    discontinuously (the variance fixed point vanishes there, as for GELU, SiLU)."""
-    # The theory computes in float64 or float32 as x64 is on or off: that is part of the key.
-    return _theory_band(activation, sigma_b2, depth, k, bool(jax.config.jax_enable_x64))
-
-
-@lru_cache(maxsize=256)
-def _theory_band(activation: str, sigma_b2: float, depth: int, k: float, x64: bool) -> dict:
-    critical = theory.critical_sigma_w2(activation, sigma_b2)
-    out = {"critical_sigma_w2": None, "lower": None, "upper": None, "basis": None,
-           "empty": False, "jump": None}
-    if not math.isfinite(critical):
-        return out
-
-    def trains(log10_w2):
-        return k * depth_scales(activation, 10.0 ** np.asarray(log10_w2), sigma_b2)["xi"] >= depth
-
-    grid = np.logspace(*np.log10(SEARCH), GRID_POINTS)
-    coarse = band_brackets(grid, trains(np.log10(grid)).astype(float).tolist())
-    open_ = [coarse[side] for side in ("lower", "upper") if coarse[side] is not None]
-    final = iter(bisect_edges(lambda qs: list(trains([x for _, x in qs])), open_, THEORY_TOL)[0])
-    edges = {side: float(10.0 ** next(final).middle) if coarse[side] else None
-             for side in ("lower", "upper")}
-    near = depth_scales(activation, [critical * (1 - 1e-6), critical * (1 + 1e-6)], sigma_b2)
-    chi_below, chi_above = (float(x) for x in near["chi1"])
-    probe = edges["upper"] or SEARCH[1]
-    out.update(critical_sigma_w2=critical, **edges, empty=coarse["status"][0] == "none",
-               basis=str(depth_scales(activation, probe, sigma_b2)["basis"][0]),
-               jump=(chi_below, chi_above) if abs(chi_above - chi_below) > 1e-3 else None)
-    return out
-
-
-theory_band.cache_info = _theory_band.cache_info  # the lru_cache interface it had
-theory_band.cache_clear = _theory_band.cache_clear
-
 def _branches(arch: Arch, depth: int) -> int:
     # a Transformer block has two residual branches (attention, MLP): GPT-2 scales by 1/√(2L)
     return arch.advice.branches_per_block * depth
 
 
-MEASURE_WIDTH = 64  # widest residual net drawn to measure growth at init
+def _measure_growth(arch: Arch, activation: str, depth: int, width, norm: str, sigma_w2: float,
+                    sigma_b2: float, residual, branch_scale, structure: dict,
+                    defaults: list) -> None:
+    """q_L/q_0 through the real blocks at init (2 seeds, width ≤ 64: seconds on a CPU), into
+    `structure` (the recommended α = 1/√n, α = 1 unscaled, the option asked) and the defaults'
+    growth verdicts (a framework's block adds F(h) unscaled unless an option is asked)."""
+    n, fan = structure["branches"], min(width or framework.MEASURE_WIDTH, framework.MEASURE_WIDTH)
+    where = f"({norm}, measured, width {fan})"
+    asked = (residual or "fixed", 1.0 if residual is None else branch_scale)
+    requests = {f"alpha=1/sqrt({n}) {where}": ("fixed", sigma_w2, sigma_b2, 1 / math.sqrt(n)),
+                f"alpha=1 {where}": ("fixed", sigma_w2, sigma_b2, 1.0)}
+    if residual is not None:
+        requests[f"{residual} α={branch_scale:g} (asked) {where}"] = (
+            residual, sigma_w2, sigma_b2, branch_scale)
+    for d in defaults:
+        requests[d["default"]] = (asked[0], d["sigma_w2"], d["sigma_b2"], asked[1])
+    found = residual_advice.growths(arch.name, activation, depth, fan, norm, requests)
+    structure["variance_growth"] = {k: v["growth"] for k, v in found.items()
+                                    if k not in {d["default"] for d in defaults}}
+    framework.add_growth_verdicts(defaults, n, found,
+                                  f"{asked[0]} α = {asked[1]:g}, norm {norm}, width {fan}")
 
 
-def _structure(arch: Arch, activation: str, depth: int, sigma_w2, sigma_b2, width,
-               norm: str = "none", measure: bool = True) -> dict:
-    """Per-type advice beyond σ_w²: branch scaling, recurrent init, what theory covers."""
+def check_residual(arch: Arch, residual, branch_scale) -> None:
+    """--residual / --branch-scale: residual types only, one of the spec's options."""
+    from research.training.spec import RESIDUALS
+
+    if residual is None and branch_scale is None:
+        return
+    if not arch.residual:
+        raise SpecError("residual", residual or "", reason=f"{arch.name} has no residual "
+                        "blocks: --residual and --branch-scale are for "
+                        f"{', '.join(a.name for a in registry.all_archs() if a.residual)}")
+    if residual is not None and residual not in RESIDUALS:
+        raise SpecError("residual", residual, allowed=list(RESIDUALS))
+    if branch_scale is not None and not (math.isfinite(branch_scale) and branch_scale >= 0):
+        raise SpecError("branch_scale", branch_scale, reason="must be a finite number >= 0")
+
+
+def _structure(arch: Arch, activation: str, depth: int, width, norm: str = "none",
+               residual=None, branch_scale=None) -> dict:
+    """Per-type advice beyond σ_w²: branch scaling, recurrent init, what theory covers.
+    `residual`, `branch_scale`: a residual option asked for (measured by `_measure_growth`)."""
     advice = arch.advice
     if arch.residual:
         n = _branches(arch, depth)
@@ -179,15 +132,8 @@ def _structure(arch: Arch, activation: str, depth: int, sigma_w2, sigma_b2, widt
             f"{a['name']}: {a['predicts']}"
             for a in residual_advice.alternatives(arch.name, depth, advice.branches_per_block,
                                                   norm)]}
-        if sigma_w2 is not None and measure:
-            # q_L/q_0 through the real blocks at init (2 seeds, width ≤ 64: seconds on a CPU)
-            fan = min(width or MEASURE_WIDTH, MEASURE_WIDTH)
-            out["variance_growth"] = {
-                f"alpha={label} ({norm}, measured, width {fan})": residual_advice.measure_growth(
-                    arch.name, activation, depth, fan, sigma_w2, sigma_b2, norm, residual,
-                    scale)["growth"]
-                for label, scale in ((f"1/sqrt({n})", alpha * math.sqrt(depth)), ("1", 1.0))
-                for residual in ["inv_sqrt_depth" if label != "1" else "fixed"]}
+        if residual is not None:
+            out["residual"] = f"{residual}, branch_scale {branch_scale:g} (asked)"
         if advice.typical_std is not None:
             std, fan = advice.typical_std, width or DEFAULT_WIDTH
             common = conventions.to_sigma_w2("normal", fan, knob_value=std)
@@ -196,10 +142,8 @@ def _structure(arch: Arch, activation: str, depth: int, sigma_w2, sigma_b2, widt
         return out
     if advice.recurrent:
         init = "identity (IRNN, Le et al. 2015)" if activation in RELU_LIKE else "orthogonal"
-        return {"recurrent_init": init, "input_sigma_w2": 1.0, "note": advice.note}
+        return {"recurrent_init": init, "input_sigma_w2": INPUT_SIGMA_W2, "note": advice.note}
     return {"note": advice.note} if advice.note else {}
-
-
 def caveats(arch: Arch, activation: str, depth: int, width, band: dict, edge=None,
             sigma_b2: float | None = None) -> list[str]:
     """Where the theory behind the numbers does not apply, said plainly."""
@@ -239,73 +183,38 @@ def caveats(arch: Arch, activation: str, depth: int, width, band: dict, edge=Non
     return out
 
 
-def verdicts(arch: Arch, activation: str, depth: int, width, sigma_b2: float, band: dict,
-             drive: float = 0.0) -> list:
-    """Each common default as σ_w² (hidden layer, fan_in = fan_out = width) with its phase, ξ,
-    deepest trainable depth and a verdict at this depth; `sigma_b2`: the bias variance of the
-    defaults that set none; `drive`: an RNN's input variance, which theory adds to every
-    default's own σ_b² (stored runs are matched on the bias itself)."""
-    fan = width or DEFAULT_WIDTH
-    rows = [conventions.to_sigma_w2(conv, fan, fan) for conv in DEFAULTS.values()]
-    out = []
-    for label, row in zip(DEFAULTS, rows, strict=True):
-        b2 = sigma_b2 if row["sigma_b2"] is None else row["sigma_b2"]  # its own bias
-        s = depth_scales(activation, row["sigma_w2"], b2 + drive)
-        xi = float(s["xi"][0])
-        entry = {"default": label, "convention": row["convention"], "call": row["call"],
-                 "sigma_w2": row["sigma_w2"], "sigma_b2": b2, "phase": s["phase"][0],
-                 "chi1": float(s["chi1"][0]), "xi_c": _finite(s["xi_c"][0]),
-                 "depth_scale_basis": str(s["basis"][0]),
-                 "deepest_trainable": None if math.isnan(xi) or arch.residual else K * xi}
-        if arch.residual:
-            entry["verdict"] = (f"as a branch init: phase {s['phase'][0]}; the stream's growth "
-                                "is set by the branch scale and norm (measured above)")
-        elif math.isnan(xi):
-            entry["verdict"] = "theory gives no depth scale here"
-        elif K * xi >= depth:
-            shown = "∞" if math.isinf(xi) else f"{K * xi:.3g}"
-            where = "sequence length" if arch.advice.theory_depth == "time" else "depth"
-            entry["verdict"] = f"trains at {where} {depth} (k·ξ = {shown} ≥ {depth})"
-        else:
-            entry["verdict"] = (f"too deep: predicted to train only to depth ≈ {K * xi:.3g} "
-                                f"({s['phase'][0]} phase)")
-        out.append(entry)
-    return out
-
-
-def _finite_or_none(x) -> float | None:
-    return None if x is None else _finite(x)
-
-
-def _finite(x) -> float | None:
-    x = float(x)
-    return None if math.isnan(x) else x
-
-
-# MNIST-1D's signal length: the depth in time an RNN's signal crosses when it reads it.
-SEQUENCE_LENGTH = 40
-
-
 def recommend(arch: str, activation: str, depth: int, width: int | None = None,
               sigma_b2: float | None = None, run_dirs=(), data_root=None,
-              seq_len: int = SEQUENCE_LENGTH, norm: str = "none") -> dict:
+              seq_len: int | None = None, norm: str = "none", residual: str | None = None,
+              branch_scale: float | None = None, dataset: str | None = None,
+              input_scale: float = 1.0) -> dict:
     """The recommendation as one dict: recommended σ_w², σ_b², band, structure, defaults'
     verdicts, caveats and the evidence from stored sweeps (data_root, default figures/data, and
-    run_dirs)."""
+    run_dirs). Residual types: `residual`, `branch_scale` — an option of the spec's, measured
+    and judged beside the recommended α. RNNs: `dataset` and `input_scale` fix the sequence
+    length and the input drive as the built-in RNN reads that data (`recurrent.sequence_of`)."""
     check_inputs(arch, activation, depth, width, sigma_b2)
     kind = registry.get(arch)
     if norm not in (kind.norms or ("none",)):
         raise SpecError("norm", norm, allowed=list(kind.norms or ("none",)))
+    check_residual(kind, residual, branch_scale)
+    if residual is not None or branch_scale is not None:
+        residual, branch_scale = residual or "fixed", 1.0 if branch_scale is None else branch_scale
     depth = int(depth)
     width = None if width is None else int(width)
     b2_given = sigma_b2 is not None
     sigma_b2 = float(sigma_b2) if b2_given else default_sigma_b2(arch, activation)
+    seq_len_given = seq_len
+    seq = _sequence(kind, seq_len, dataset, input_scale)
+    seq_len, input_q = seq["seq_len"], seq["input_q"]
     # Where the plain stack's theory applies, and at which depth: a recurrent net's stacked
     # layers matter less than its length in time; a residual net is not depth-limited.
     at_depth = {"layers": depth, "time": seq_len, "none": 1}[kind.advice.theory_depth]
-    irnn = _identity_recurrence(kind, activation)
+    irnn = recurrent.identity_recurrence(kind, activation)
     # A recurrent map sees the input drive as bias: σ_b² + σ_in²·q_x (Chen et al. 2018).
-    theory_b2 = effective_sigma_b2(sigma_b2) if kind.advice.recurrent else sigma_b2
+    theory_b2 = (effective_sigma_b2(sigma_b2, input_q=input_q) if kind.advice.recurrent
+                 else sigma_b2)
+    built_in = None
     with jax.enable_x64(True):  # the critical line to ~1e-12, as `initmap theory` prints it
         band = dict(theory_band(activation, theory_b2, at_depth))
         sigma_w2 = IRNN_SIGMA_W2 if irnn else band["critical_sigma_w2"]
@@ -313,24 +222,38 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
         point = theory.point(activation, sigma_w2, theory_b2) if sigma_w2 and not irnn else None
         edge = (None if irnn or sigma_w2 is not None or activation in RELU_LIKE
                 else theory.no_edge(activation, theory_b2))
-        structure = _structure(kind, activation, depth, sigma_w2, sigma_b2, width, norm)
+        structure = _structure(kind, activation, depth, width, norm, residual, branch_scale)
         if kind.advice.recurrent and not irnn:
-            structure.update(effective_sigma_b2=theory_b2, tied_input_sigma_w2=_finite_or_none(
-                tied_input_critical(activation, sigma_b2)))
+            tied = recurrent.tied_band(activation, sigma_b2, seq_len, input_q)
+            built_in = {"sigma_w2": _finite_or_none(tied["critical_sigma_w2"]),
+                        "lower": tied["lower"], "upper": tied["upper"], "empty": tied["empty"],
+                        "seq_len": seq_len, "input_q": input_q, "init": "gaussian",
+                        "dataset": seq.get("dataset"), "input_scale": input_scale}
+            structure.update(effective_sigma_b2=theory_b2,
+                             tied_input_sigma_w2=built_in["sigma_w2"])
         defaults = verdicts(kind, activation, seq_len if kind.advice.theory_depth == "time"
                             else depth, width, sigma_b2, band,
-                            drive=theory_b2 - sigma_b2)
+                            drive=0.0 if built_in else theory_b2 - sigma_b2,
+                            tied_q=None if built_in is None else input_q)
+        if kind.residual and sigma_w2 is not None:
+            _measure_growth(kind, activation, depth, width, norm, sigma_w2, sigma_b2, residual,
+                            branch_scale, structure, defaults)
         # Stored cells are judged against theory's band where it applies: plain stacks at their
-        # depth, tanh-like RNNs at their length in time; not residual nets, not the IRNN.
-        band_at = None
-        if kind.advice.theory_depth == "time" and not irnn:
-            band_at = lambda b2, d: theory_band(  # noqa: E731
-                activation, effective_sigma_b2(b2), seq_len)
+        # depth; the built-in RNN (one σ_w² on input and recurrent weights) by its own band at
+        # its length in time; not residual nets, not the IRNN.
+        band_at, judged_w2 = None, sigma_w2
+        if built_in is not None:
+            band_at = lambda b2, d: recurrent.tied_band(  # noqa: E731
+                activation, b2, seq_len, input_q)
+            judged_w2 = built_in["sigma_w2"]
         elif kind.advice.theory_depth == "layers" and not irnn:
             band_at = lambda b2, d: theory_band(activation, b2, d)  # noqa: E731
-        found = evidence.gather(arch, activation, depth, width, sigma_b2, sigma_w2, run_dirs,
-                                data_root, band_at=band_at,
-                                want=evidence_want(kind, structure, irnn, norm))
+        want = evidence_want(kind, structure, irnn, norm, residual, branch_scale,
+                             built_in is not None)
+        if kind.advice.recurrent:  # a band in time is the data's: MNIST-1D's by default
+            want["dataset"] = dataset or ("mnist1d" if seq_len_given is None else None)
+        found = evidence.gather(arch, activation, depth, width, sigma_b2, judged_w2, run_dirs,
+                                data_root, band_at=band_at, want=want)
     evidence.judge_defaults(defaults, found, seq_len if kind.advice.theory_depth == "time"
                             else depth, conventions)
     if kind.residual:
@@ -347,31 +270,54 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
                  "k": K, "basis": band["basis"], "rule": f"{K:g}·ξ ≥ depth",
                  "at": ({"seq_len": seq_len} if kind.advice.theory_depth == "time"
                         else {"depth": at_depth})},
+        "built_in": built_in,
         "theory": point, "no_edge": edge, "structure": structure, "defaults": defaults,
         "caveats": caveats(kind, activation, depth, width, band, edge, theory_b2),
         "evidence": found,
     }
 
 
-# An identity recurrence (IRNN) multiplies the state by √σ_w² at every step, with no averaging
-# over random weights: the Gaussian mean-field value (2 for ReLU) does not apply; W = I does.
-IRNN_SIGMA_W2 = 1.0
-IRNN_BASIS = ("identity recurrence: W = √σ_w²·I scales the state by √σ_w² per time step, so "
-              "σ_w² = 1 exactly; the band is measured (arch-bands-rnn), not mean-field")
+def _sequence(arch: Arch, seq_len, dataset, input_scale) -> dict:
+    """The RNN's length in time and input drive: from the dataset as the built-in RNN reads
+    it, else --seq-len (default SEQUENCE_LENGTH) on standardised inputs times input_scale."""
+    if not (isinstance(input_scale, int | float) and math.isfinite(input_scale)
+            and input_scale > 0):
+        raise SpecError("input_scale", input_scale, reason="must be a finite number > 0")
+    if (dataset is not None or input_scale != 1.0) and not arch.advice.recurrent:
+        raise SpecError("dataset" if dataset is not None else "input_scale",
+                        dataset if dataset is not None else input_scale,
+                        reason=f"sets the input drive of an rnn; {arch.name} has none")
+    if seq_len is not None and (isinstance(seq_len, bool) or not float(seq_len).is_integer()
+                                or seq_len < 1):
+        raise SpecError("seq_len", seq_len, reason="must be an integer >= 1")
+    if dataset is None or not arch.advice.recurrent:
+        return {"seq_len": int(seq_len or SEQUENCE_LENGTH), "input_q": INPUT_Q * input_scale ** 2}
+    from research.training.tokens import TASKS
+
+    if seq_len is not None and dataset not in TASKS:
+        raise SpecError("seq_len", seq_len, reason=f"the dataset sets the sequence: {dataset} "
+                        "is read as the built-in rnn reads it; drop --seq-len")
+    # a token task's seq_len is its own length field, as in a sweep (copy reads 2·seq_len ids)
+    return recurrent.sequence_of(dataset, input_scale, int(seq_len or 8))
 
 
-def evidence_want(arch: Arch, structure: dict, irnn: bool, norm: str = "none") -> dict:
-    """What the recommendation is, as the fields a stored cell is matched on."""
+def evidence_want(arch: Arch, structure: dict, irnn: bool, norm: str = "none",
+                  residual: str | None = None, branch_scale: float | None = None,
+                  built_in: bool = False) -> dict:
+    """What the recommendation is, as the fields a stored cell is matched on: for the built-in
+    RNN its Gaussian input and recurrent draws at one σ_w²."""
     init = "gaussian"
-    if arch.advice.recurrent:
+    if arch.advice.recurrent and not built_in:
         init = "identity" if irnn else "orthogonal"
+    if residual is not None:
+        return {"init": init, "norm": norm, "residual": residual, "branch_scale": branch_scale,
+                "parametrization": "standard"}
     return {"init": init, "norm": norm, "residual": "fixed",
             "branch_scale": structure.get("branch_scale"), "parametrization": "standard"}
 
 
-def _identity_recurrence(arch: Arch, activation: str) -> bool:
-    """Le et al. 2015: a ReLU-like recurrent net is initialised at W = I (the IRNN)."""
-    return arch.advice.recurrent and activation in RELU_LIKE
+def _finite_or_none(x) -> float | None:
+    return None if x is None else framework.finite(x)
 
 
 def _scaling(arch: Arch, structure: dict) -> str:
@@ -393,9 +339,9 @@ def magic_table(depths=(10, 100), activations=("tanh", "relu")) -> list[dict]:
                 b2 = default_sigma_b2(arch.name, act)
                 tb2 = effective_sigma_b2(b2) if arch.advice.recurrent else b2
                 bands = {d: theory_band(act, tb2, d) for d in depths}
-                irnn = _identity_recurrence(arch, act)
+                irnn = recurrent.identity_recurrence(arch, act)
                 crit = IRNN_SIGMA_W2 if irnn else bands[depths[0]]["critical_sigma_w2"]
-                extra = _structure(arch, act, depths[-1], None, b2, None, measure=False)
+                extra = _structure(arch, act, depths[-1], None)
                 rows.append({"arch": arch.name, "activation": act, "sigma_w2": crit,
                              "sigma_b2": b2, "scaling": _scaling(arch, extra),
                              "unlimited": "measured only" if irnn else "not depth-limited",

@@ -22,36 +22,67 @@ def measure_growth(arch: str, activation: str, depth: int, width: int, sigma_w2:
                    sigma_b2: float, norm: str = "none", residual: str = "fixed",
                    branch_scale: float = 1.0, seeds: int = 2, dataset: str = "mnist1d") -> dict:
     """q per block at init, averaged over seeds, and q_L/q_0: {"q": [...], "growth": float}."""
+    return measure_growths(arch, activation, depth, width, [(sigma_w2, sigma_b2, branch_scale)],
+                           norm, residual, seeds, dataset)[0]
+
+
+def measure_growths(arch: str, activation: str, depth: int, width: int, points,
+                    norm: str = "none", residual: str = "fixed", seeds: int = 2,
+                    dataset: str = "mnist1d") -> list[dict]:
+    """`measure_growth` at each (σ_w², σ_b², branch_scale) of `points`: every network drawn and
+    run by one compiled program (σ's, α and seeds are traced), so a list costs one compile."""
     # Imported here: a recommend for a plain stack never draws a network (no optax, no pandas).
     from research.training import engine
     from research.training.data import load_dataset
-    from research.training.spec import NORMS, SweepSpec, expand
+    from research.training.spec import NORMS, RESIDUALS, SweepSpec, expand
 
     kind = registry.get(arch)
     if not kind.residual:
         raise SpecError("arch", arch, reason="residual growth is measured for residual types")
     if norm not in NORMS or norm not in kind.norms:
         raise SpecError("norm", norm, allowed=list(kind.norms))
-    spec = SweepSpec(arch=(arch,), activation=(activation,), depth=(int(depth),),
-                     width=(int(width),), sigma_w2=(float(sigma_w2),),
-                     sigma_b2=(float(sigma_b2),), norm=(norm,), residual=(residual,),
-                     branch_scale=(float(branch_scale),), seeds=int(seeds), dataset=dataset,
-                     eval_size=EVAL_INPUTS)
-    runs = expand(spec)
+    if residual not in RESIDUALS:
+        raise SpecError("residual", residual, allowed=list(RESIDUALS))
+    runs = [run for w2, b2, alpha in points for run in expand(SweepSpec(
+        arch=(arch,), activation=(activation,), depth=(int(depth),), width=(int(width),),
+        sigma_w2=(float(w2),), sigma_b2=(float(b2),), norm=(norm,), residual=(residual,),
+        branch_scale=(float(alpha),), seeds=int(seeds), dataset=dataset,
+        eval_size=EVAL_INPUTS))]
     data_set = load_dataset(dataset)
     data = engine.data_for(data_set, EVAL_INPUTS)
     program = engine.program_for(runs, data_set)
-    model = registry.get(arch)
-    qs = []
-    for run in runs:
-        hp = engine.hyper_of(run)
-        params = engine.init_params(hp, data, program)
-        _, q = jax.jit(lambda p, x, hp=hp: model.forward(p, x, program.model, hp))(
-            params, data.x_eval)
-        qs.append(np.asarray(q, float))
-    q = np.mean(qs, axis=0)
-    growth = float(q[-1] / q[0]) if q[0] > 0 else math.nan
-    return {"q": q.tolist(), "growth": growth}
+
+    def q_of(hp, x):
+        return kind.forward(engine.init_params(hp, data, program), x, program.model, hp)[1]
+
+    q = np.asarray(jax.jit(jax.vmap(q_of, in_axes=(0, None)))(engine.hyper_for(runs),
+                                                               data.x_eval), float)
+    out = []
+    for i in range(len(points)):
+        mean = q[i * seeds:(i + 1) * seeds].mean(axis=0)
+        growth = float(mean[-1] / mean[0]) if mean[0] > 0 else math.nan
+        out.append({"q": mean.tolist(), "growth": growth})
+    return out
+
+
+def growths(arch: str, activation: str, depth: int, width: int, norm: str,
+            requests: dict) -> dict:
+    """`measure_growth`'s {"q", "growth"} per label of `requests` {label: (residual, σ_w², σ_b²,
+    branch_scale)}, in one
+    compiled program per residual option: inv_sqrt_depth's α/√depth is fixed's gate with that
+    α (layers.branch_gates), so the two share the fixed program."""
+    groups: dict[str, dict] = {}
+    for label, (residual, w2, b2, alpha) in requests.items():
+        if residual == "inv_sqrt_depth":
+            residual, alpha = "fixed", alpha / math.sqrt(depth)
+        groups.setdefault(residual, {})[label] = (w2, b2, alpha)
+    out = {}
+    for residual, group in groups.items():
+        points = sorted(set(group.values()))
+        found = dict(zip(points, measure_growths(arch, activation, depth, width, points, norm,
+                                                 residual), strict=True))
+        out.update({label: found[point] for label, point in group.items()})
+    return out
 
 
 def alternatives(arch: str, depth: int, branches_per_block: int, norm: str) -> list[dict]:

@@ -15,6 +15,8 @@ RECOMMEND_EXAMPLES = """\
 examples:
   initmap recommend --arch mlp --activation tanh --depth 50
   initmap recommend --arch resnet --activation relu --depth 100
+  initmap recommend --arch resmlp --activation relu --depth 50 --residual fixed --branch-scale 1
+  initmap recommend --arch rnn --activation tanh --depth 1 --dataset digits
   initmap recommend --arch mlp --activation relu --depth 30 --from-runs runs/my-sweep --json
   initmap recommend --table                  # the scale per network type, and how it moves
   initmap recommend --model my_nets.py:make --depth 16 --width 128   # your own Flax module,
@@ -28,7 +30,7 @@ mean-field depth scale allows this depth (6·ξ_c ≥ depth); evidence is what s
 STRUCTURE_LABELS = {"branch_scale": "branch α", "variance_growth": "q_L/q_0",
                     "recurrent_init": "recurrent", "input_sigma_w2": "input σ_w²",
                     "effective_sigma_b2": "effective σ_b²",
-                    "tied_input_sigma_w2": "tied σ_w²"}
+                    "tied_input_sigma_w2": "tied σ_w²", "residual": "residual"}
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,10 +41,18 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activation", help="e.g. tanh, relu, gelu (see `initmap theory --help`)")
     p.add_argument("--depth", type=int, help="hidden layers / residual blocks / stacked RNN "
                    "layers")
-    p.add_argument("--seq-len", type=int, default=SEQUENCE_LENGTH, help="rnn: time steps the "
-                   f"signal crosses (theory's depth; default {SEQUENCE_LENGTH}, MNIST-1D's length)")
+    p.add_argument("--seq-len", type=int, help="rnn: time steps the signal crosses (theory's "
+                   f"depth; default {SEQUENCE_LENGTH}, MNIST-1D's length); with a token "
+                   "--dataset, the task's length as in a sweep")
+    p.add_argument("--input-scale", type=float, default=1.0, help="rnn: the sweep field of "
+                   "that name: inputs times this, so the input drive is σ_w²·scale²")
     p.add_argument("--norm", default="none", help="residual types: none, pre_ln, post_ln "
                    "(transformer); the stream's growth is measured through these blocks at init")
+    p.add_argument("--residual", help="residual types: an option of the sweep field (fixed, "
+                   "inv_sqrt_depth, fixup, skipinit), measured at init beside the recommended α "
+                   "and used for the defaults' growth verdicts (default: α = 1 unscaled)")
+    p.add_argument("--branch-scale", type=float, help="residual types: the sweep field of that "
+                   "name, α in h ← h + α·F(h) (default 1; with inv_sqrt_depth α/√depth)")
     p.add_argument("--width", type=int, help="hidden width (fan-in of the defaults; default 256)")
     p.add_argument("--sigma-b2", type=float, help="bias variance (default 0.05; 0 for ReLU-like "
                    "activations and RNNs)")
@@ -53,7 +63,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="FILE.py:factory", help="your own Flax module: measure "
                    "its band by a sweep and bisection at --depth, --width (minutes on a CPU for a "
                    "small model); --activation is then the mean-field reference line's")
-    p.add_argument("--dataset", default="mnist1d", help="--model: the data (as for sweep)")
+    p.add_argument("--dataset", help="rnn: the data the built-in RNN reads (sets the sequence "
+                   "length and the input drive: digits is 8 rows of 8 pixels); --model: the data "
+                   "(default mnist1d, as for sweep)")
     p.add_argument("--seeds", type=int, default=4, help="--model: networks per σ_w²")
     p.add_argument("--tol", type=float, default=0.1, help="--model: band edges to this in "
                    "log10 σ_w²")
@@ -86,15 +98,15 @@ def _run(args: argparse.Namespace) -> int:
     for field in ("arch", "activation", "depth"):
         if getattr(args, field) is None:
             raise SpecError(field, reason=f"--{field} is required (or --table)")
-    if args.seq_len < 1:
-        raise SpecError("seq_len", args.seq_len, reason="must be >= 1")
     from research.training import devices
 
     # theory's band is many small programs: cached on disk, a second answer skips compiling
     devices.enable_compilation_cache(min_compile_time_s=0.0)
     result = recommend.recommend(args.arch, args.activation, args.depth, args.width,
                                  args.sigma_b2, args.from_runs, args.data_root, args.seq_len,
-                                 norm=args.norm)
+                                 norm=args.norm, residual=args.residual,
+                                 branch_scale=args.branch_scale, dataset=args.dataset,
+                                 input_scale=args.input_scale)
     print(json.dumps(result, indent=2) if args.json else recommend_text(result))
     return 0
 
@@ -109,7 +121,8 @@ def _measure(args: argparse.Namespace) -> int:
         raise SpecError("seeds", args.seeds, reason="must be >= 1")
     log = (lambda line: None) if args.json else print
     result = measure.measure(args.model, args.depth, args.width, args.activation or "tanh",
-                             0.05 if args.sigma_b2 is None else args.sigma_b2, args.dataset,
+                             0.05 if args.sigma_b2 is None else args.sigma_b2,
+                             args.dataset or "mnist1d",
                              args.seeds, args.tol, args.steps, args.out, log=log, lr=args.lr,
                              optimizer=args.optimizer, dry_run=args.dry_run,
                              progress=not args.json)
@@ -163,6 +176,8 @@ def recommend_text(r: dict) -> str:
         if e["first_sigma_b2"] is not None:
             lines.append(f"             an edge of chaos exists from σ_b² ≈ "
                          f"{_num(e['first_sigma_b2'], 3)} (σ_w² ≈ {_num(e['first_sigma_w2'])})")
+    if r.get("built_in"):
+        lines.append(_built_in_text(r["built_in"]))
     for key, value in r["structure"].items():
         label = STRUCTURE_LABELS.get(key, key)
         if isinstance(value, list):
@@ -181,6 +196,14 @@ def recommend_text(r: dict) -> str:
     lines.append("\ncaveats:")
     lines += [f"  - {c}" for c in r["caveats"]]
     return "\n".join(lines)
+
+
+def _built_in_text(b: dict) -> str:
+    data = f"{b['dataset']}, " if b["dataset"] else ""
+    band = ("none" if b["empty"] else f"σ_w² ∈ {_band_text(b['lower'], b['upper'])}")
+    return (f"built-in     σ_w² = {_num(b['sigma_w2'])} on input and recurrent weights (one "
+            f"σ_w², gaussian; {data}input mean square {_num(b['input_q'], 3)}): band {band} at "
+            f"sequence length {b['seq_len']}")
 
 
 def _evidence_text(e: dict) -> list[str]:
