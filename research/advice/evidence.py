@@ -265,10 +265,13 @@ def setup_text(cell: dict) -> str:
             f"{cell['sigma_b2']:.3g}")
 
 
-def judge_defaults(defaults: list[dict], found: dict, depth: int, conventions) -> None:
+def judge_defaults(defaults: list[dict], found: dict, depth: int, conventions,
+                   in_time: bool = False) -> None:
     """Give each framework default (in place) the measurement that matches it — its init, its
     own bias variance, the recommendation's norm, residual and parametrisation — and say in
-    its verdict whether the measurement confirms or contradicts theory's."""
+    its verdict whether the measurement confirms or contradicts theory's. `in_time`: `depth`
+    is an RNN's sequence length, which every stored depth (stacked layers) crosses, so theory
+    is judged there and not at the stored depth."""
     stored = found["depth"]
     for entry in defaults:
         init = DISTRIBUTION_INIT[conventions.get(entry["convention"]).distribution]
@@ -282,7 +285,8 @@ def judge_defaults(defaults: list[dict], found: dict, depth: int, conventions) -
             "cells": [{k: c[k] for k in ("sigma_w2", "sigma_b2", "init", "k", "n", "p", "lo",
                                          "hi", "source")} for c in m["cells"]]}
         deepest = entry.get("deepest_trainable")
-        theory = None if deepest is None else deepest >= stored if stored else None
+        at = depth if in_time else stored
+        theory = None if deepest is None else deepest >= at if at else None
         if m is None or m["trains"] is None or theory is None:
             entry["evidence"] = "not measured" if m is None or m["how"] == "nearest" \
                 else "inconclusive"
@@ -291,7 +295,12 @@ def judge_defaults(defaults: list[dict], found: dict, depth: int, conventions) -
             continue
         entry["evidence"] = "confirmed" if theory == m["trains"] else "contradicted"
         said = "trains" if theory else "fails"
-        where = f"depth {stored}" + ("" if stored == depth else f" (nearest stored to {depth})")
+        if in_time:
+            where, differ = f"depth {stored}, sequence length {depth}", False
+        else:
+            where = f"depth {stored}" + ("" if stored == depth else
+                                         f" (nearest stored to {depth})")
+            differ = stored != depth
         entry["verdict"] = (f"{entry['theory_verdict']}; measured {describe(m)} at "
-                            f"{where}" + ("" if stored == depth else f", where theory says "
-                                          f"{said}") + f" — {entry['evidence']}")
+                            f"{where}" + (f", where theory says {said}" if differ else "")
+                            + f" — {entry['evidence']}")

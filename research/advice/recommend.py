@@ -158,10 +158,13 @@ def caveats(arch: Arch, activation: str, depth: int, width, band: dict, edge=Non
         out.append(f"{activation}: χ₁ never reaches 1 for σ_w² in {SEARCH}: no critical value; "
                    "only the measurements can say")
     if arch.advice.recurrent and activation not in RELU_LIKE:
-        out.append(f"rnn: the input drive (input σ_in² = {INPUT_SIGMA_W2:g} on standardised "
-                   f"inputs) enters as σ_b² = {sigma_b2:g}: the critical recurrent σ_w² is "
-                   "theory's at that effective bias, with the band at the sequence length; "
-                   "measured on the built-in RNN (rnn-band) see docs/recommend.md")
+        out.append(f"rnn: the input drive (input σ_in² = {INPUT_SIGMA_W2:g}) enters as σ_b² = "
+                   f"{sigma_b2:g}: the critical recurrent σ_w² is theory's at that effective "
+                   "bias, with the band at the sequence length; the built-in RNN draws both "
+                   "matrices at one σ_w², so its own critical value and band (built-in) move "
+                   "the bias with σ_w². Measured on digits (rnn-band-digits) the band contains "
+                   "it but reaches far below theory's lower edge; on MNIST-1D (rnn-band) no "
+                   "σ_w² trains: docs/recommend.md")
     if band["empty"] and not arch.residual:
         out.append(f"no σ_w² has k·ξ ≥ {depth} by theory: mean-field predicts no scale trains "
                    "this deep")
@@ -254,8 +257,9 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
             want["dataset"] = dataset or ("mnist1d" if seq_len_given is None else None)
         found = evidence.gather(arch, activation, depth, width, sigma_b2, judged_w2, run_dirs,
                                 data_root, band_at=band_at, want=want)
-    evidence.judge_defaults(defaults, found, seq_len if kind.advice.theory_depth == "time"
-                            else depth, conventions)
+    in_time = kind.advice.theory_depth == "time"
+    evidence.judge_defaults(defaults, found, seq_len if in_time else depth, conventions,
+                            in_time=in_time)
     if kind.residual:
         band.update(lower=None, upper=None, empty=False,
                     basis="residual: not depth-limited at α = 1/√L")
