@@ -108,7 +108,8 @@ def gather(arch: str, activation: str, depth: int, width, sigma_b2: float, sigma
     """The measured cells at the stored depth nearest `depth` (and width nearest `width`), each
     with theory's prediction where `band_at(σ_b², depth)` is given, and the disagreements.
     `want`: what the recommendation is for (init, norm, residual, branch_scale,
-    parametrization), for matching it to a cell; with `dataset`, only that data's cells."""
+    parametrization), for matching it to a cell; with `data` ({field: value}: dataset, input
+    scale, a token task's length), only the cells of that data."""
     root, extra = folders(data_root, run_dirs)
     rows, edges, searched, notes = _load(root, extra, arch, activation)
     want = {"init": "gaussian", "norm": "none", "residual": "fixed", "branch_scale": None,
@@ -121,12 +122,19 @@ def gather(arch: str, activation: str, depth: int, width, sigma_b2: float, sigma
                            [depth], depth)
         found["edges"] = [e for e in edges if e.get("status") == "refined"
                           and e["depth"] == nearest]
-    if want.get("dataset"):  # an RNN's band is at the data's length in time: that data only
-        other = sum(c["n"] for c in rows if c.get("dataset") != want["dataset"])
-        rows = [c for c in rows if c.get("dataset") == want["dataset"]]
+    if want.get("data"):  # an RNN's band is its data's, in length and input drive: that only
+        def same(c):
+            return all(c.get(k) == v if isinstance(v, str) else
+                       math.isclose(c.get(k, math.nan), v, rel_tol=1e-6)
+                       for k, v in want["data"].items())
+
+        other = sum(c["n"] for c in rows if not same(c))
+        rows = [c for c in rows if same(c)]
         if other:
-            found["statements"].append(f"{other} stored runs on other datasets left out: their "
-                                       "sequence length and input drive differ")
+            found["statements"].append(
+                f"{other} stored runs on other data left out (not "
+                f"{', '.join(f'{k} {v}' for k, v in want['data'].items())}): their sequence "
+                "length or input drive differ")
         found["runs"] = sum(c["n"] for c in rows)
         found["stored_depths"] = sorted({int(c["depth"]) for c in rows})
     if not rows:

@@ -43,6 +43,7 @@ from research.networks import registry
 from research.networks.arch import Arch
 from research.theory import fixedpoints
 from research.theory import meanfield as theory
+from research.training.tokens import TASKS
 
 
 def check_inputs(arch: str, activation: str, depth, width=None, sigma_b2=None) -> None:
@@ -253,8 +254,11 @@ def recommend(arch: str, activation: str, depth: int, width: int | None = None,
             band_at = lambda b2, d: theory_band(activation, b2, d)  # noqa: E731
         want = evidence_want(kind, structure, irnn, norm, residual, branch_scale,
                              built_in is not None)
-        if kind.advice.recurrent:  # a band in time is the data's: MNIST-1D's by default
-            want["dataset"] = dataset or ("mnist1d" if seq_len_given is None else None)
+        if kind.advice.recurrent and (dataset or seq_len_given is None):
+            # a band in time is the data's: its length and drive (MNIST-1D's by default)
+            want["data"] = {"dataset": dataset or "mnist1d", "input_scale": float(input_scale)}
+            if dataset in TASKS:
+                want["data"]["seq_len"] = float(seq_len_given or 8)
         found = evidence.gather(arch, activation, depth, width, sigma_b2, judged_w2, run_dirs,
                                 data_root, band_at=band_at, want=want)
     in_time = kind.advice.theory_depth == "time"
@@ -296,8 +300,6 @@ def _sequence(arch: Arch, seq_len, dataset, input_scale) -> dict:
         raise SpecError("seq_len", seq_len, reason="must be an integer >= 1")
     if dataset is None or not arch.advice.recurrent:
         return {"seq_len": int(seq_len or SEQUENCE_LENGTH), "input_q": INPUT_Q * input_scale ** 2}
-    from research.training.tokens import TASKS
-
     if seq_len is not None and dataset not in TASKS:
         raise SpecError("seq_len", seq_len, reason=f"the dataset sets the sequence: {dataset} "
                         "is read as the built-in rnn reads it; drop --seq-len")

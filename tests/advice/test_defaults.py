@@ -99,7 +99,9 @@ def test_residual_option_is_measured_and_judged():
     # inv_sqrt_depth at α = 1 is the recommended α = 1/√L: the same gates
     recommended = next(v for k, v in growth.items() if k.startswith("alpha=1/sqrt"))
     assert asked == pytest.approx(recommended, rel=1e-6)
-    assert asked == pytest.approx(1.1**BLOCKS, rel=0.1)  # (1 + α²) per block at σ_w² = 2
+    # (1 + α²) per block at σ_w² = 2 in the wide limit; at width 64 a block's draw falls short
+    # of it by about 2% (the width-256 fixture above is within 2% of its recursion)
+    assert (asked / 1.1**BLOCKS) ** (1 / BLOCKS) == pytest.approx(1.0, abs=0.03)
     he = next(d for d in r["defaults"] if d["default"] == "he")
     assert he["growth_kind"] == "stable" and "inv_sqrt_depth α = 1" in he["growth_setting"]
     assert r["evidence"]["want"]["residual"] == "inv_sqrt_depth"
