@@ -1,8 +1,10 @@
 """`initmap recommend`: the initial scale for one network type and depth, why, and the evidence.
 
 Theory (research/theory/, mean-field) gives the critical σ_w² (χ₁ = 1) and the band of σ_w²
-whose depth scale allows this depth, k·ξ_c ≥ depth (Schoenholz et al. 2017, k = 6). Evidence is
-what stored sweeps measured (`evidence.py`). Pure functions returning dicts; the CLI formats them.
+whose depth scale allows this depth, k·ξ_c ≥ depth (Schoenholz et al. 2017, k = 6; `band.py`).
+Evidence is what stored sweeps measured (`evidence.py`); the framework defaults' verdicts are
+`defaults.py`'s, the RNN's drive and built-in band `recurrent.py`'s, the residual growth
+`residual.py`'s. Pure functions returning dicts; the CLI formats them.
 
 Which theory applies where:
 * mlp, cnn: the mean-field stack. A CNN's channel-averaged signal obeys the MLP's maps with
@@ -13,10 +15,9 @@ Which theory applies where:
   stack's ξ_c band does not bound depth; α = 1/√(branches) keeps the stream's growth O(1) at any
   depth (Yang & Schoenholz 2017 mean-field ResNets), and the growth itself is measured through
   the real blocks and norm at init (`residual.py`).
-* rnn: the input drive enters the recurrent map as an effective σ_b² (Chen et al. 2018).
-* ReLU has no chaotic phase: above σ_w² = 2 the variance grows without bound (σ_b² > 0) and ξ_c
-  does not exist; there the band edge uses the gradient depth scale 1/|log χ₁| (He et al. 2015:
-  the squared signal is multiplied by χ₁ = σ_w²/2 per layer) with the same k.
+* rnn: the input drive enters the recurrent map as an effective σ_b² (Chen et al. 2018); the
+  built-in RNN, one σ_w² on input and recurrent weights, has its own critical value and band.
+* ReLU has no chaotic phase: its band's upper edge uses the gradient depth scale (`band.py`).
 """
 
 import math
