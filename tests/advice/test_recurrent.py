@@ -37,12 +37,11 @@ def test_unit_drive_makes_the_built_in_rnn_critical_at_the_recommendation():
     """Inputs scaled by 1/√w* give the built-in RNN the drive σ_in² = 1 at σ_w² = w*: its own
     critical σ_w² (a root over the tied map) is then the recommendation (the critical line at
     σ_b² = 1), two computations that share nothing but the critical line."""
-    r = recommend.recommend("rnn", "tanh", 1, data_root=DATA)
-    w = r["recommended_sigma_w2"]
-    unit = recommend.recommend("rnn", "tanh", 1, data_root=DATA, input_scale=1 / math.sqrt(w))
-    assert unit["built_in"]["sigma_w2"] == pytest.approx(w, rel=1e-6)
-    assert unit["built_in"]["input_q"] == pytest.approx(1 / w)
-    assert r["built_in"]["seq_len"] == 40 and r["built_in"]["init"] == "gaussian"
+    with jax.enable_x64(True):
+        w = theory.critical_sigma_w2("tanh", recurrent.effective_sigma_b2(0.0))
+        assert recurrent.tied_input_critical("tanh", 0.0, 1 / w) == pytest.approx(w, rel=1e-6)
+    seq = recommend._sequence(recommend.registry.get("rnn"), None, None, 1 / math.sqrt(w))
+    assert seq == {"seq_len": 40, "input_q": pytest.approx(1 / w)}
 
 
 @pytest.mark.parametrize("dataset,task_len,steps,features", [
