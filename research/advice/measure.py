@@ -102,7 +102,8 @@ def measure(model: str, depth: int, width: int, activation: str = "tanh",
         from research.networks import user
 
         built = user.build(model, depth, width, tuple(data.x.shape[1:]), data.out_dim,
-                           activation, s.model_fan_in, s.model_output)
+                           activation, s.model_fan_in, s.model_output, data.vocab,
+                           data.per_position)
         return {"dry_run": True, "model": model, "depth": depth, "width": width,
                 "plan": "\n".join([
                     f"{model} ({built.kind}) at depth {depth}, width {width}:",

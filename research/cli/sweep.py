@@ -174,7 +174,8 @@ def model_mapping(sweep_spec) -> str:
             continue
         for depth, width in itertools.product(view.depth, view.width):
             built = user.build(view.model, depth, width, tuple(data.x.shape[1:]),
-                               data.out_dim, view.activation)
+                               data.out_dim, view.activation, vocab=data.vocab,
+                               per_position=data.per_position)
             lines += [f"{view.model} ({built.kind}) at depth {depth}, width {width}: weights "
                       f"~ N(0, σ_w²/fan_in) by init {view.init}, biases ~ N(0, σ_b²), the "
                       "readout also × readout_scale; untouched and state keep the module's init",
