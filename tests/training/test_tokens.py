@@ -212,3 +212,47 @@ def test_rnn_reads_tokens_causally(dataset):
         assert out.shape == (4, 2)
     loss, _ = engine.loss_and_acc(params, x, jnp.asarray(data.y[:4]), program, hp)
     assert np.isfinite(float(loss))
+
+
+MLP_NET = {"arch": ["mlp"], "norm": ["none"], "heads": 4}  # the defaults of its options
+
+
+def test_mlp_on_tokens_is_the_dense_layer_on_one_hot_pairs():
+    """The MLP's input layer on ids equals the slow obvious version, a dense layer on the
+    concatenated one-hot vectors, and starts the first layer at q = σ_w² + σ_b² (fan-in: the
+    sequence length, the inputs that are 1), within Monte-Carlo error."""
+    run, _, program, data, hp = _member("mod-add", modulus=11, **MLP_NET,
+                                        depth=[1], width=[512], sigma_w2=[2.0],
+                                        sigma_b2=[0.5], activation=["relu"])
+    layout = registry.get("mlp").layout(program.model)
+    assert layout["w_in"].shape == (12, 3, 512) and layout["w_in"].fan_in == 3
+    params = engine.init_params(hp, data, program)
+    x = jnp.asarray(data.x[:32])
+    one_hot = jax.nn.one_hot(x, 12).transpose(0, 2, 1).reshape(32, -1)  # (vocab, seq) order
+    dense = params["w_in"].reshape(-1, 512)
+    h = jax.nn.relu(one_hot @ dense + params["b_in"][None])
+    np.testing.assert_allclose(registry.get("mlp").forward(params, x, program.model, hp)[0],
+                               h @ params["w_out"] + params["b_out"][None], rtol=1e-5,
+                               atol=1e-5)
+    _, q = registry.get("mlp").forward(params, jnp.asarray(data.x), program.model, hp)
+    # 512 units × 36 examples of σ_w²·χ²₃/3 + N(0, σ_b²): the estimate's std is ~4%
+    assert abs(float(q[0]) / 2.5 - 1) < 0.15
+
+
+def test_mlp_refuses_per_position_targets(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["sweep", "quick", "--arch", "mlp", "--dataset", "copy", "--seq-len", "3",
+                     "--depth", "1", "--out", str(out)]) == 2
+    assert "arch: reads a whole sequence" in capsys.readouterr().err
+    assert not out.exists()  # refused before anything is written
+
+
+def test_a_user_lm_is_offered_vocab_and_per_position_and_probed_with_ids():
+    from research.networks import user_probe
+
+    lm = f"{Path(__file__).resolve().parents[2]}/examples/flax_lm.py:lm"
+    built = user_probe.build(lm, 1, 8, (5,), 16, vocab=16, per_position=True)
+    assert built.factory_kwargs["vocab"] == 16 and built.factory_kwargs["per_position"]
+    assert built.token_ids  # nn.Embed refuses float inputs: the build itself shows ids
+    embed = next(e for e in built.entries if e.path.endswith("embed/embedding"))
+    assert embed.fan_in == 1  # a lookup: one row read per token

@@ -28,9 +28,6 @@ Weight, Bias = init_schemes.Weight, init_schemes.Bias
 
 def layout(cfg: ModelConfig) -> init_schemes.Layout:
     hidden, width = cfg.depth - 1, cfg.width
-    if cfg.causal:
-        raise SpecError("arch", "mlp", reason="reads a whole sequence at once: no per-position "
-                        "(next-token) targets; use transformer or rnn")
     # token ids: one table per position, (vocab, seq, width): fan-in seq (`_first_layer`)
     w_in = (Weight((cfg.vocab, cfg.in_dim, width), role="input") if cfg.vocab
             else Weight((cfg.in_dim, width), role="input"))
@@ -58,7 +55,7 @@ def _first_layer(net: layers.Net, x: jax.Array, params: dict, cfg: ModelConfig) 
     if cfg.vocab:
         rows = params["w_in"][x, jnp.arange(x.shape[1])].astype(net.dtype)  # (n, seq, width)
         scale = parametrization.forward_scale(x.shape[1], cfg, net.hp.sigma_w2)
-        return jnp.sum(rows, axis=1) * scale + params["b_in"].astype(net.dtype)
+        return jnp.sum(rows, axis=1) * scale + params["b_in"].astype(net.dtype)[None]
     conv = params["w_in"].ndim >= 3
     return net.linear(layers.network_input(x, cfg, conv), params["w_in"], params["b_in"])
 
@@ -119,6 +116,13 @@ def trim_padded(diagnostics: dict, depth: int) -> dict:
 PAD = Pad(stacked=("w_hidden", "b_hidden"), trim=trim_padded)
 
 
+def check_data(spec, in_shape: tuple[int, ...], out_dim: int, vocab: int = 0,
+               per_position: bool = False) -> None:
+    if per_position:
+        raise SpecError("arch", "mlp", reason="reads a whole sequence at once, so it takes no "
+                        "per-position (next-token) targets; use transformer or rnn")
+
+
 def lsuv_layers(cfg: ModelConfig) -> int:
     return cfg.depth
 
@@ -131,4 +135,4 @@ ARCH = Arch(
     name="mlp", summary="fully connected", layout=layout, forward=forward,
     weight_grad_norms=weight_grad_norms, unit_diversity=unit_diversity, cost=cost,
     inits=("lsuv",), lsuv_layers=lsuv_layers, scale_layer=layers.scale_plain_layer,
-    mnist1d_reference=("MLP", 68.0), jacobian=stack_jacobian, pad=PAD)
+    mnist1d_reference=("MLP", 68.0), jacobian=stack_jacobian, pad=PAD, check_data=check_data)

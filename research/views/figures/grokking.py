@@ -37,7 +37,7 @@ def step_medians(table: pd.DataFrame, column: str) -> pd.DataFrame:
 def _title(table: pd.DataFrame, label: str) -> str:
     detail = (f"p = {int(table['modulus'].iloc[0])}" if table["dataset"].iloc[0] == "mod-add"
               else f"{int(table['data_points'].iloc[0])} training images")
-    return f"{label} ({detail}), AdamW wd {table['weight_decay'].iloc[0]:g}"
+    return f"{label}\n({detail}, AdamW wd {table['weight_decay'].iloc[0]:g})"
 
 
 def _row(axes, table: pd.DataFrame, label: str) -> dict:
@@ -46,28 +46,24 @@ def _row(axes, table: pd.DataFrame, label: str) -> dict:
     scales = sorted(table["sigma_w2"].unique())
     for ax, scale in zip(axes, scales, strict=False):
         group = table[table["sigma_w2"] == scale]
-        x = np.asarray(group["curve_steps"].iloc[0], np.float64)
+        # from the first logged step on (log axis; the held-out curve has no step 0)
+        x = np.asarray(group["curve_steps"].iloc[0], np.float64)[1:]
         for column, colour, name in (("acc_curve", "tab:blue", "train"),
                                      ("test_acc_curve", "tab:red", "held out")):
-            # the held-out curve starts at the first logged step (step 0 is not evaluated)
-            first = 1 if column == "test_acc_curve" else 0
-            curves = _curves(group, column)[:, first:]
-            ax.plot(x[first:], np.median(curves, 0), color=colour, label=name)
-            ax.fill_between(x[first:], curves.min(0), curves.max(0), color=colour, alpha=0.2,
-                            lw=0)
+            curves = _curves(group, column)[:, 1:]
+            ax.plot(x, np.median(curves, 0), color=colour, label=name)
+            ax.fill_between(x, curves.min(0), curves.max(0), color=colour, alpha=0.2, lw=0)
         ax.axhline(target, color="0.6", lw=0.5)
-        ax.set(title=f"σ_w² = {scale:g}", xlabel="step", ylim=(0, 1.02))
+        ax.set(title=f"σ_w² = {scale:g}", xscale="log", ylim=(0, 1.02))
     for ax in axes[len(scales):-1]:
         ax.axis("off")
-    axes[0].set_ylabel(f"{label}\naccuracy")
-    axes[0].legend(fontsize=7)
+    axes[0].set_ylabel(f"{_title(table, label)}\naccuracy", fontsize=8)
     ax = axes[-1]
     facts = {"steps": steps, "target_acc": target,
              "seeds": int(table.groupby("sigma_w2").size().min())}
-    never_at = steps * 1.08
-    for column, colour, name, shift in (
-            ("memorised_step", "tab:blue", "train reaches target", 0.97),
-            ("generalised_step", "tab:red", "held out reaches target", 1.03)):
+    never_at = steps * 1.1
+    for column, colour, name, shift in (("memorised_step", "tab:blue", "train", 0.95),
+                                        ("generalised_step", "tab:red", "held out", 1.05)):
         stats = step_medians(table, column)
         at = stats.index.to_numpy() * shift  # side by side where both bars sit at one σ_w²
         shown = stats.replace(np.inf, never_at)
@@ -75,7 +71,7 @@ def _row(axes, table: pd.DataFrame, label: str) -> dict:
         ax.errorbar(at[reached], shown["median"][reached],
                     yerr=[(shown["median"] - shown["lo"])[reached],
                           (shown["hi"] - shown["median"])[reached]],
-                    marker="o", color=colour, label=name, capsize=2)
+                    marker="o", ms=4, color=colour, label=name, capsize=2)
         ax.plot(at[~reached], np.full((~reached).sum(), never_at), marker="x", ls="none",
                 color=colour)
         for scale, value in stats["median"].items():
@@ -83,25 +79,27 @@ def _row(axes, table: pd.DataFrame, label: str) -> dict:
     for scale, value in table.groupby("sigma_w2")["final_test_acc"].median().items():
         facts[f"final_test_acc.{scale:g}"] = float(value)
     ax.axhline(never_at, color="0.7", lw=0.5)
-    ax.set(xscale="log", xlabel="σ_w²", ylabel="step (median, range; × never)",
-           title="when the target is reached")
-    ax.legend(fontsize=7)
+    ax.set(xscale="log", xlabel="σ_w²", ylabel="step (× : never)",
+           title="reaches target")
     return facts
 
 
 def grokking(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     plt = report.pyplot()
     rows = [(name, runs[preset], label) for name, preset, label in PANELS if preset in runs]
-    columns = max(runs_table["sigma_w2"].nunique() for _, runs_table, _ in rows) + 1
-    fig, axes = plt.subplots(len(rows), columns, figsize=(2.9 * columns, 2.9 * len(rows)),
+    columns = max(table["sigma_w2"].nunique() for _, table, _ in rows) + 1
+    fig, axes = plt.subplots(len(rows), columns, figsize=(2.6 * columns, 2.7 * len(rows)),
                              squeeze=False)
     facts = {}
     for ax_row, (name, table, label) in zip(axes, rows, strict=True):
         for key, value in _row(ax_row, table, label).items():
             facts[f"{name}.{key}"] = value
-        ax_row[0].annotate(_title(table, label), (0, 1.18), xycoords="axes fraction",
-                           fontsize=9, fontweight="bold")
-    fig.suptitle("init scale and generalisation (Omnigrok, Liu et al. 2023)")
+    axes[0, 0].legend(fontsize=7)
+    axes[0, -1].legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel(ax.get_xlabel() or "step")
+    fig.suptitle("init scale and generalisation (Omnigrok, Liu et al. 2023): median over "
+                 "seeds, band / bar their range")
     fig.tight_layout()
     report.save_figure(fig, path)
     return facts
