@@ -76,7 +76,7 @@ def _train_pieces(runs: list[RunSpec], dataset: Dataset, spec: SweepSpec,
     n_devices = devices.device_count()
     budget = parse_budget(spec.memory_budget) or devices.memory_budget()
     fit = plan.piece_size(_as_run(runs[0], spec), n_devices, budget, dataset.in_shape,
-                          dataset.out_dim)
+                          dataset.out_dim, dataset.vocab, dataset.per_position)
     # Every piece padded to one size (a multiple of the device count): one compile per bucket.
     size = min(fit, plan.ceil_to(len(runs), n_devices))
     records = []
@@ -221,7 +221,8 @@ def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict
     d_in, d_out = dataset.in_shape, dataset.out_dim
 
     def work(slot):  # multiply-adds per example of a slot's program
-        return plan.work(_as_run(grid.run(slot.bucket, 0), spec), d_in, d_out)
+        return plan.work(_as_run(grid.run(slot.bucket, 0), spec), d_in, d_out, dataset.vocab,
+                         dataset.per_position)
 
     probe_slot = max(slots, key=work)
     probe = grid.population(probe_slot)
