@@ -14,7 +14,6 @@ mod-add and parity). initmap redraws every kernel at σ_w²/fan_in and the embed
 from dataclasses import dataclass
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,6 @@ class TransformerLM(nn.Module):
     @nn.compact
     def __call__(self, tokens):
         cfg = self.config
-        tokens = tokens.astype(jnp.int32)
         x = nn.Embed(num_embeddings=cfg.vocab_size, features=cfg.emb_dim,
                      name="embed")(tokens)
         pos = self.param("pos_embedding", nn.initializers.normal(stddev=0.02),

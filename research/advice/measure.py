@@ -4,12 +4,13 @@ measured.
 A coarse sweep over a log grid of σ_w² (powers of two, plus Flax's and PyTorch's default σ_w²
 so that their verdicts are measured, not inferred) at the given depth and width, `seeds` per
 point, with the quick preset's training as research/presets/quick.toml has it (momentum SGD at
-its lr for its steps, converged = train accuracy ≥ 0.4; `lr`, `optimizer`, `steps`, `dataset`
-change it); then `refine`'s bisection of both band edges in log10 σ_w² to `tol`. The
-recommended σ_w² is the band's centre in log σ_w² (the point farthest from both edges, so the
-most robust to the edges' uncertainty); where the band runs off the grid, the grid's end stands
-in for the edge and the answer says so. Mean-field theory's band for a plain stack of the
-spec's activation is given beside it, as a reference line only: the module is not that stack.
+its lr for its steps, converged = train accuracy ≥ 0.4; `lr`, `optimizer`, `steps`,
+`target_acc`, `dataset` change it); then `refine`'s bisection of both band edges in log10 σ_w²
+to `tol`. The recommended σ_w² is the band's centre in log σ_w² (the point farthest from both
+edges, so the most robust to the edges' uncertainty); where the band runs off the grid, the
+grid's end stands in for the edge and the answer says so. Mean-field theory's band for a plain
+stack of the spec's activation is given beside it, as a reference line only: the module is not
+that stack.
 Runs are stored in a sweep folder like any other (a re-run resumes).
 """
 
@@ -44,7 +45,7 @@ def defaults(width: int) -> dict[str, float]:
 def coarse_spec(model: str, depth: int, width: int, activation: str = "tanh",
                 sigma_b2: float = 0.05, dataset: str = "mnist1d", seeds: int = 4,
                 steps: int | None = None, out: str | None = None, lr: float | None = None,
-                optimizer: str | None = None):
+                optimizer: str | None = None, target_acc: float | None = None):
     from research.training import presets, spec
 
     grid = sorted({*GRID, *(float(f"{v:.6g}") for v in defaults(width).values())})
@@ -53,11 +54,14 @@ def coarse_spec(model: str, depth: int, width: int, activation: str = "tanh",
         raw.update(lr=[lr])
     if optimizer is not None:
         raw.update(optimizer=optimizer)
+    if target_acc is not None:
+        raw.update(target_acc=target_acc)
     folder = _folder(model, depth, width,
                      act=None if activation == "tanh" else activation,
                      b=None if sigma_b2 == 0.05 else f"{sigma_b2:g}",
                      data=None if dataset == "mnist1d" else re.sub(r"[^A-Za-z0-9]+", "", dataset),
-                     steps=steps, lr=None if lr is None else f"{lr:g}", opt=optimizer)
+                     steps=steps, lr=None if lr is None else f"{lr:g}", opt=optimizer,
+                     target=None if target_acc is None else f"{target_acc:g}")
     raw.update(model=model, depth=[depth], width=[width], sigma_w2=grid, sigma_b2=[sigma_b2],
                activation=activation, dataset=dataset, seeds=seeds,
                name=folder.name, out=str(out or folder))
@@ -77,7 +81,8 @@ def measure(model: str, depth: int, width: int, activation: str = "tanh",
             sigma_b2: float = 0.05, dataset: str = "mnist1d", seeds: int = 4, tol: float = 0.1,
             steps: int | None = None, out: str | None = None,
             log: Callable[[str], None] = lambda s: None, lr: float | None = None,
-            optimizer: str | None = None, dry_run: bool = False,
+            optimizer: str | None = None, target_acc: float | None = None,
+            dry_run: bool = False,
             progress: bool = True) -> dict:
     """The measured band, the recommendation and the verdicts (a dict; the CLI prints it).
     `dry_run`: the module's mapping and the plan, nothing trained (a dict with "plan")."""
@@ -88,7 +93,7 @@ def measure(model: str, depth: int, width: int, activation: str = "tanh",
     if not (math.isfinite(tol) and tol > 0):
         raise SpecError("tol", tol, reason=f"must be a finite number > 0 (log10 units), got {tol}")
     s = coarse_spec(model, depth, width, activation, sigma_b2, dataset, seeds, steps, out, lr,
-                    optimizer)
+                    optimizer, target_acc)
     devices.enable_compilation_cache()
     data = dataset_of(s)
     sweep.check_data(s, data)
@@ -102,7 +107,8 @@ def measure(model: str, depth: int, width: int, activation: str = "tanh",
         from research.networks import user
 
         built = user.build(model, depth, width, tuple(data.x.shape[1:]), data.out_dim,
-                           activation, s.model_fan_in, s.model_output)
+                           activation, s.model_fan_in, s.model_output, data.vocab,
+                           data.per_position)
         return {"dry_run": True, "model": model, "depth": depth, "width": width,
                 "plan": "\n".join([
                     f"{model} ({built.kind}) at depth {depth}, width {width}:",

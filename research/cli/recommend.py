@@ -75,6 +75,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    "preset's)")
     p.add_argument("--optimizer", help="--model: sgd, momentum, adam… (default the quick "
                    "preset's momentum)")
+    p.add_argument("--target-acc", type=float, help="--model: training accuracy that counts "
+                   "as trained (default the quick preset's 0.4)")
     p.add_argument("--dry-run", action="store_true", help="--model: the module's mapping and "
                    "the plan; nothing trained")
     p.add_argument("--out", help="--model: the sweep folder (default runs/recommend-…)")
@@ -124,7 +126,8 @@ def _measure(args: argparse.Namespace) -> int:
                              0.05 if args.sigma_b2 is None else args.sigma_b2,
                              args.dataset or "mnist1d",
                              args.seeds, args.tol, args.steps, args.out, log=log, lr=args.lr,
-                             optimizer=args.optimizer, dry_run=args.dry_run,
+                             optimizer=args.optimizer, target_acc=args.target_acc,
+                             dry_run=args.dry_run,
                              progress=not args.json)
     if args.dry_run:
         print(json.dumps(result, indent=2) if args.json else result["plan"])

@@ -148,7 +148,8 @@ def _dry_run_model(sweep_spec, shard, show, as_json: bool) -> int:
     steps = sum(len(s) for s in mine) * sweep_spec.steps
     batch = sweep_spec.batch_size[0] or len(data.x)  # 0: full batch
     work = sum(len(s) * sweep_spec.steps * batch
-               * plan.work(grid.run(s.bucket, 0), data.in_shape, data.out_dim) for s in mine)
+               * plan.work(grid.run(s.bucket, 0), data.in_shape, data.out_dim, data.vocab,
+                           data.per_position) for s in mine)
     estimate = (f"estimated work: {steps} member-steps, {work:.3g} multiply-adds forward (the "
                 "cost model's); not timed: a dry run trains nothing")
     if as_json:
@@ -174,7 +175,8 @@ def model_mapping(sweep_spec) -> str:
             continue
         for depth, width in itertools.product(view.depth, view.width):
             built = user.build(view.model, depth, width, tuple(data.x.shape[1:]),
-                               data.out_dim, view.activation)
+                               data.out_dim, view.activation, vocab=data.vocab,
+                               per_position=data.per_position)
             lines += [f"{view.model} ({built.kind}) at depth {depth}, width {width}: weights "
                       f"~ N(0, σ_w²/fan_in) by init {view.init}, biases ~ N(0, σ_b²), the "
                       "readout also × readout_scale; untouched and state keep the module's init",

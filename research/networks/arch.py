@@ -94,10 +94,11 @@ class Arch:
     # init(key, cfg, hp) -> params in place of init.params over the layout; train_forward(params,
     # x, cfg, hp, key) -> (out, updated) for training steps (BatchNorm's batch statistics,
     # dropout with `key`), `updated` replacing those entries of params after each step; and
-    # check_data(spec, in_shape, out_dim), spec checks that need the data's shapes.
+    # check_data(spec, in_shape, out_dim, vocab, per_position), spec checks that need the
+    # data's shapes (token data: its vocabulary, and whether targets are per position).
     init: Callable[[jax.Array, ModelConfig, Hyper], dict] | None = None
     train_forward: Callable[..., tuple[jax.Array, dict]] | None = None
-    check_data: Callable[[Any, tuple[int, ...], int], None] | None = None
+    check_data: Callable[[Any, tuple[int, ...], int, int, bool], None] | None = None
     # Run a population as shard_map over the member axis with a plain vmap inside (each device
     # its own members), and the init's gradient probes one at a time. For modules that may call
     # lax.conv_general_dilated: vmapped over member-sharded kernels, its weight gradients come

@@ -52,7 +52,8 @@ def in_shape_of(cfg: ModelConfig) -> tuple[int, ...]:
 
 def built_for(cfg: ModelConfig) -> Built:
     return _register(build(cfg.model, cfg.depth, cfg.width, in_shape_of(cfg), cfg.out_dim,
-                           cfg.activation, cfg.model_fan_in, cfg.model_output))
+                           cfg.activation, cfg.model_fan_in, cfg.model_output, cfg.vocab,
+                           cfg.causal))
 
 
 def _layout_weight(e) -> init_schemes.Weight:
@@ -176,12 +177,14 @@ def check(spec) -> None:
     load_factory(spec.model)
 
 
-def check_data(spec, in_shape: tuple[int, ...], out_dim: int) -> None:
-    """Build the module at every (depth, width) of the spec for the data's shapes."""
+def check_data(spec, in_shape: tuple[int, ...], out_dim: int, vocab: int = 0,
+               per_position: bool = False) -> None:
+    """Build the module at every (depth, width) of the spec for the data's shapes (token
+    data: its vocabulary, and whether targets are per position)."""
     for depth in spec.depth:
         for width in spec.width:
             build(spec.model, depth, width, tuple(in_shape), out_dim, spec.activation,
-                  spec.model_fan_in, spec.model_output)
+                  spec.model_fan_in, spec.model_output, vocab, per_position)
 
 
 def mapping_text(built: Built) -> str:

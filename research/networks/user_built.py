@@ -169,11 +169,12 @@ class Built:
     axis_names: tuple[str, ...] = ()  # bound (norm layers' data-parallel axes)
     model_output: str = ""
     readout: int = -1  # index (in entries) of the readout weight
+    token_ids: bool = False  # token data: the module reads int32 ids, not floats
     _jaxprs: dict = field(default_factory=dict)
 
     def module_init(self, key: jax.Array) -> dict[str, jax.Array]:
         """The module's own init of every tensor (the untouched ones and the state keep it)."""
-        x = jnp.zeros((1, *self.in_shape), jnp.float32)
+        x = jnp.zeros((1, *self.in_shape), jnp.int32 if self.token_ids else jnp.float32)
         if self.kind == "linen":
             k1, k2 = jax.random.split(key)
             init = bound(lambda: self.module.init({"params": k1, "dropout": k2}, x,

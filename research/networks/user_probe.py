@@ -148,11 +148,13 @@ def _trace(built: Built, train: bool | None, arrays, x, allowed: set[str], model
 
 @functools.lru_cache(maxsize=64)
 def build(model: str, depth: int, width: int, in_shape: tuple[int, ...], out_dim: int,
-          activation: str = "tanh", model_fan_in: str = "", model_output: str = "") -> Built:
+          activation: str = "tanh", model_fan_in: str = "", model_output: str = "",
+          vocab: int = 0, per_position: bool = False) -> Built:
     """The module `model` names, at these sizes, checked: SpecError (one line) if the factory
     raises, returns something that is not a Flax module, cannot run as a population member,
     has no weight or a weight whose fan-in cannot be read, or gives outputs of the wrong
-    shape."""
+    shape. On token data (`vocab` > 0) the factory is also offered `vocab` and `per_position`
+    (outputs (n, seq, out_dim) at every position), and the module is probed with int32 ids."""
     import flax.linen as nn
     from flax import nnx
 
@@ -160,19 +162,22 @@ def build(model: str, depth: int, width: int, in_shape: tuple[int, ...], out_dim
     offered = {"depth": depth, "width": width, "in_shape": tuple(in_shape),
                "out_dim": out_dim, "activation": get_activation(activation),
                "rngs": nnx.Rngs(0)}
+    if vocab:
+        offered.update(vocab=vocab, per_position=per_position)
     kwargs = _kwargs(factory, offered)
     try:
         module = factory(**kwargs)
     except Exception as err:
         raise SpecError("model", model, reason=f"the factory raised {type(err).__name__}: "
                         f"{err}") from None
-    x = jnp.zeros((2, *in_shape), jnp.float32)
+    x = jnp.zeros((2, *in_shape), jnp.int32 if vocab else jnp.float32)
     label = f"depth {depth}, width {width}"
     try:
         if isinstance(module, nn.Module):
             kind, handle, nnx_like = "linen", module, ()
             allowed = _norm_axis_names(kind, module, x)
-            probe = Built("linen", module, (), 0, 0, factory, kwargs, tuple(in_shape))
+            probe = Built("linen", module, (), 0, 0, factory, kwargs, tuple(in_shape),
+                          token_ids=bool(vocab))
             _, flat = _trace(probe, None, [], x, allowed, model)
         elif isinstance(module, nnx.Module):
             allowed = _norm_axis_names("nnx", module, x)
@@ -189,7 +194,8 @@ def build(model: str, depth: int, width: int, in_shape: tuple[int, ...], out_dim
                   if jnp.issubdtype(a.dtype, jnp.floating)}
         built = Built(kind, handle, tuple(Entry(p, p, tuple(a.shape), "untouched")
                                           for p, a in floats.items()), 0, 0, factory, kwargs,
-                      tuple(in_shape), nnx_like, model_output=model_output)
+                      tuple(in_shape), nnx_like, model_output=model_output,
+                      token_ids=bool(vocab))
         arrays = list(floats.values())
         built, closed = _trace(built, False, arrays, x, allowed, model)
         built, _ = _trace(built, True, arrays, x, allowed, model)
@@ -216,10 +222,11 @@ def build(model: str, depth: int, width: int, in_shape: tuple[int, ...], out_dim
     if readout < 0:
         raise SpecError("model", model, reason="no weight found (no parameter read by a dot, "
                         "convolution or lookup): nothing for σ_w² to scale")
-    if tuple(out.shape) != (2, out_dim):
+    expected = (2, in_shape[0], out_dim) if per_position else (2, out_dim)
+    if tuple(out.shape) != expected:
+        what = "out_dim logits at every position" if per_position else "out_dim features"
         raise SpecError("model", model, reason=f"outputs have shape {tuple(out.shape)} for "
-                        f"inputs {tuple(x.shape)}; expected (2, {out_dim}) (out_dim features) "
-                        f"at {label}")
+                        f"inputs {tuple(x.shape)}; expected {expected} ({what}) at {label}")
     old = {e.path: i for i, e in enumerate(built.entries)}
     hidden = [c for c, _ in found if c.param != old[entries[readout].path]]
     return dataclasses.replace(

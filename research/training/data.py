@@ -88,20 +88,23 @@ def mnist1d() -> Dataset:
     return Dataset(x, raw["y"].astype(np.int32), x_test, raw["y_test"].astype(np.int32), 10)
 
 
-def digits() -> Dataset:
+def digits(n_train: int = 0) -> Dataset:
     """scikit-learn's bundled handwritten digits (UCI optdigits' test part: 1,797 images of
     8 × 8 pixels, 17 grey levels, 10 classes; shipped inside the scikit-learn wheel, so no
     download), as (n, 8, 8, 1) images standardised with the training pixels' mean and std.
     Split: scikit-learn's own order, the first 1,497 images for training and the last
-    DIGITS_TEST = 300 for testing (each class 27-33 times among them); no shuffle, no seed."""
+    DIGITS_TEST = 300 for testing (each class 27-33 times among them); no shuffle, no seed.
+    `n_train` > 0 keeps the first n_train training images only (the test split is the same),
+    standardised with their own pixels' mean and std."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = bunch.images[..., None].astype(np.float64)
     labels = bunch.target.astype(np.int32)
-    n_train = len(images) - DIGITS_TEST
-    x, x_test = _standardise(images[:n_train], images[n_train:])
-    return Dataset(x, labels[:n_train], x_test, labels[n_train:], 10)
+    split = len(images) - DIGITS_TEST
+    keep = min(n_train, split) if n_train > 0 else split
+    x, x_test = _standardise(images[:keep], images[split:])
+    return Dataset(x, labels[:keep], x_test, labels[split:], 10)
 
 
 def teacher_student(depth: int, width: int, seed: int = 0) -> Dataset:
@@ -220,7 +223,7 @@ def load_dataset(name: str, teacher_depth: int = 2, teacher_width: int = 64,
     if name == "teacher_student":
         return teacher_student(teacher_depth, teacher_width)
     if name == "digits":
-        return digits()
+        return digits(data_points)
     if name.startswith("npz:"):
         return from_npz(name[4:])
     raise SpecError("dataset", name, allowed=[*BUILT_IN, "npz:PATH"])

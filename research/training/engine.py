@@ -110,7 +110,7 @@ def program_for(runs: list[RunSpec], data: Dataset, pad_to: int | None = None) -
                    batch_size=run.batch_size, log_every=run.log_every, crit=crit,
                    early_stop=run.early_stop, window=run.target_window,
                    decay_rule=run.decay_rule, clip_rule=run.clip_rule,
-                   test_curve=data.vocab > 0 and len(data.x_test) > 0)
+                   test_curve=(data.vocab > 0 or run.test_curve) and len(data.x_test) > 0)
 
 
 LAYER_RATES = ("lr_input", "lr_hidden", "lr_output", "lr_bias")

@@ -83,18 +83,16 @@ def reached_step(loss_curve, acc_curve, curve_steps, initial_loss: float,
     return int(np.asarray(curve_steps)[np.argmax(good)]) if good.any() else -1
 
 
-def generalisation(train_acc, test_acc, steps, target: float) -> dict:
+def generalisation(reached: int, test_acc, steps, target: float) -> dict:
     """Token runs' held-out curve and when each accuracy first reached `target`:
-    `memorised_step` (training accuracy, on the eval subset) and `generalised_step` (held-out
-    accuracy), nan if never. The held-out curve's step 0 is not logged (nan)."""
-    steps = np.asarray(steps, np.float64)
-
-    def first(acc):
-        good = np.asarray(acc, np.float64) >= target
-        return float(steps[np.argmax(good)]) if good.any() else np.nan
-
+    `memorised_step`, the training curve's `reached_step` (on the eval subset; -1 there), and
+    `generalised_step`, the first logged step whose held-out accuracy reaches it; nan if never.
+    The held-out curve's step 0 is not logged (nan)."""
+    good = np.asarray(test_acc, np.float64) >= target
     return {"test_acc_curve": np.asarray(test_acc, np.float64).tolist(),
-            "memorised_step": first(train_acc), "generalised_step": first(test_acc)}
+            "memorised_step": float(reached) if reached >= 0 else np.nan,
+            "generalised_step": (float(np.asarray(steps)[np.argmax(good)]) if good.any()
+                                 else np.nan)}
 
 
 def wilson_interval(successes, trials, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:

@@ -156,13 +156,15 @@ PROBE_BATCH = 8  # engine: single-example gradients computed 8 at a time at init
 SAFETY = 2.0  # the estimate below was checked to bound XLA's own memory analysis (tests)
 
 
-def _costs(run: RunSpec, in_shape: InShape, out_dim: int) -> tuple[int, int, float]:
+def _costs(run: RunSpec, in_shape: InShape, out_dim: int, vocab: int = 0,
+           causal: bool = False) -> tuple[int, int, float]:
     """(parameters, floats per example per layer kept for the backward pass, multiply-adds per
     example) of a run's network on inputs of `in_shape` (one example's shape; an int: 1-D
     features), from its layout and its type's cost model. The cost models'
     factors were fitted to XLA's memory analysis (tests/training/test_plan.py checks the
-    bounds)."""
-    cfg = engine.model_config(run, in_shape, out_dim)
+    bounds). Token data: its `vocab` and whether its targets are per position (`causal`), as the
+    network is built for them."""
+    cfg = engine.model_config(run, in_shape, out_dim, vocab, causal)
     arch = registry.get(run.arch)
     layout = arch.layout(cfg)
     params = sum(math.prod(t.shape) for t in layout.values())
@@ -172,13 +174,14 @@ def _costs(run: RunSpec, in_shape: InShape, out_dim: int) -> tuple[int, int, flo
     return params, cost.positions * run.width * cost.kept_per_layer, float(work)
 
 
-def member_bytes(run: RunSpec, in_shape: InShape, out_dim: int) -> int:
+def member_bytes(run: RunSpec, in_shape: InShape, out_dim: int, vocab: int = 0,
+                 causal: bool = False) -> int:
     """Estimated peak bytes one member needs (float32; twice for float64): the larger of init
     (parameters, optimizer state, the gradient probes, the eval forward) and a training chunk
     (parameters, their update and gradients, optimizer state, the activations kept for the
     backward pass). A full batch (batch_size 0) is counted as data_points examples, or as
     eval_size where the dataset's size is not in the spec."""
-    params, activations, _ = _costs(run, in_shape, out_dim)
+    params, activations, _ = _costs(run, in_shape, out_dim, vocab, causal)
     slots = OPTIMIZER_SLOTS[run.optimizer]
     eval_floats = run.eval_size * (2 * activations + out_dim)
     init = params * (1 + slots + PROBE_BATCH + 1) + eval_floats
@@ -193,10 +196,11 @@ def ceil_to(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def piece_size(run: RunSpec, n_devices: int, budget: int, in_shape: InShape, out_dim: int) -> int:
+def piece_size(run: RunSpec, n_devices: int, budget: int, in_shape: InShape, out_dim: int,
+               vocab: int = 0, causal: bool = False) -> int:
     """Members per compiled call: as many as fit the memory budget (all devices together), a
     multiple of the device count."""
-    need = member_bytes(run, in_shape, out_dim)
+    need = member_bytes(run, in_shape, out_dim, vocab, causal)
     fit = budget // need
     if fit < n_devices:
         raise SpecError("memory_budget", f"{budget / 1e6:.0f}MB", reason=(
@@ -209,9 +213,10 @@ def shard_slots(slots: list[Slot], shard: Shard) -> list[Slot]:
     return [slot for slot in slots if slot.number % shard.n == shard.k - 1]
 
 
-def work(run: RunSpec, in_shape: InShape, out_dim: int) -> float:
+def work(run: RunSpec, in_shape: InShape, out_dim: int, vocab: int = 0,
+         causal: bool = False) -> float:
     # Multiply-adds per example: what a step's cost scales with, past fixed overheads.
-    return _costs(run, in_shape, out_dim)[2]
+    return _costs(run, in_shape, out_dim, vocab, causal)[2]
 
 
 def estimate_text(estimate: dict) -> str:

@@ -121,7 +121,8 @@ class SweepSpec:
     # multiplies every standardised input (train, eval, test): sqrt((q* − σ_b²)/σ_w²) starts the
     # first hidden layer at mean-field's fixed point q* (mean squared input 1 after standardising)
     input_scale: float = _knob(1.0, later=1.0)
-    # gaussian only: training examples and input features (inputs and targets i.i.d. N(0, 1))
+    # gaussian: training examples and input features (inputs and targets i.i.d. N(0, 1));
+    # digits: the first data_points training images only (0: all 1,497)
     data_points: int = _knob(0, later=0)
     data_dim: int = _knob(0, later=0)
     # token tasks (docs/tokens.md): mod-add's p (a + b mod p)
@@ -135,6 +136,8 @@ class SweepSpec:
     seeds: int = 1
     log_every: int = 50
     eval_size: int = 1000  # fixed training subset that loss/accuracy are measured on
+    # log held-out accuracy at every logged step (always on for token data; docs/tokens.md)
+    test_curve: bool = _knob(False, later=False)
     target_acc: float = 0.5  # classification: converged iff final train accuracy >= this
     target_loss_ratio: float = 0.01  # regression: converged iff loss <= this * initial loss
     # regression: if > 0, the loss the criterion reads is the mean training-step loss over the

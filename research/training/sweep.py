@@ -76,7 +76,7 @@ def _train_pieces(runs: list[RunSpec], dataset: Dataset, spec: SweepSpec,
     n_devices = devices.device_count()
     budget = parse_budget(spec.memory_budget) or devices.memory_budget()
     fit = plan.piece_size(_as_run(runs[0], spec), n_devices, budget, dataset.in_shape,
-                          dataset.out_dim)
+                          dataset.out_dim, dataset.vocab, dataset.per_position)
     # Every piece padded to one size (a multiple of the device count): one compile per bucket.
     size = min(fit, plan.ceil_to(len(runs), n_devices))
     records = []
@@ -190,6 +190,7 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
         loss, acc, steps, initial_loss, int(host["diverged_step"][i]), program.crit, window,
         run.criterion)
     diverged = outcome == "diverged"
+    reached = reached_step(loss, acc, steps, initial_loss, program.crit)
     extra = {"window_loss": np.nan if window is None or diverged else window} \
         if run.target_window else {}
     return {
@@ -199,7 +200,7 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
         "initial_train_acc": float(acc[0]), "final_train_acc": float(acc[-1]),
         # beside the final ones, so either criterion can be counted from the table
         "best_train_acc": float(np.max(acc)) if np.isfinite(acc).any() else np.nan,
-        "reached_step": reached_step(loss, acc, steps, initial_loss, program.crit),
+        "reached_step": reached,
         "final_test_loss": np.nan if diverged else float(host["test_loss"][i]),
         "final_test_acc": np.nan if diverged else float(host["test_acc"][i]),
         "loss_curve": loss.tolist(), "acc_curve": acc.tolist(), "curve_steps": steps.tolist(),
@@ -208,7 +209,8 @@ def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict
         **{f"init_jac_{m}": float(diag["init_jac"][i][k])
            for k, m in enumerate(("mean", "var", "max"))},
         **extra,
-        **(generalisation(acc, test_acc, steps, run.target_acc) if program.test_curve else {}),
+        **(generalisation(reached, test_acc, steps, run.target_acc) if program.test_curve
+           else {}),
     }
 
 
@@ -219,7 +221,8 @@ def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict
     d_in, d_out = dataset.in_shape, dataset.out_dim
 
     def work(slot):  # multiply-adds per example of a slot's program
-        return plan.work(_as_run(grid.run(slot.bucket, 0), spec), d_in, d_out)
+        return plan.work(_as_run(grid.run(slot.bucket, 0), spec), d_in, d_out, dataset.vocab,
+                         dataset.per_position)
 
     probe_slot = max(slots, key=work)
     probe = grid.population(probe_slot)
@@ -259,7 +262,8 @@ def check_data(spec: SweepSpec, dataset: Dataset) -> None:
     for _, view in combinations(spec):
         arch = registry.get(view.arch)
         if arch.check_data is not None:
-            arch.check_data(view, tuple(dataset.x.shape[1:]), dataset.out_dim)
+            arch.check_data(view, tuple(dataset.x.shape[1:]), dataset.out_dim,
+                            dataset.vocab, dataset.per_position)
 
 
 CALIBRATE_ABOVE = 50_000_000  # network-steps: sweeps this large print an estimate before training

@@ -33,13 +33,20 @@ def parse_budget(text: str) -> int | None:
 
 
 def check_gaussian(spec) -> None:
-    """data_points and data_dim size the gaussian dataset, and mean nothing for the others."""
+    """data_points and data_dim size the gaussian dataset, and mean nothing for the others,
+    except data_points for digits (its first data_points training images)."""
+    if spec.dataset == "digits" and spec.data_points < 0:
+        raise SpecError("data_points", spec.data_points, reason="dataset digits takes 0 (all "
+                        "training images) or a count >= 1")
     for name in ("data_points", "data_dim"):
         value = getattr(spec, name)
         if spec.dataset == "gaussian" and value < 1:
             raise SpecError(name, value, reason="dataset gaussian needs it >= 1")
+        if spec.dataset == "digits" and name == "data_points":
+            continue
         if spec.dataset != "gaussian" and value != 0:
-            raise SpecError(name, value, reason=f"applies to dataset gaussian only, not "
+            takers = "gaussian and digits" if name == "data_points" else "gaussian"
+            raise SpecError(name, value, reason=f"applies to dataset {takers} only, not "
                             f"{spec.dataset}")
 
 

@@ -62,3 +62,16 @@ def test_recommend_dry_run_trains_nothing(tmp_path, capsys):
     assert not out.exists() and "dry run: nothing trained" in text
     assert "momentum at lr 0.005, 2000 steps" in text  # the quick preset's training
     assert "params/stack/Dense_0/kernel" in text and "scan×3" in text
+
+
+def test_recommend_dry_run_on_token_data_takes_the_training_and_target(tmp_path, capsys):
+    lm = Path(__file__).resolve().parents[2] / "examples" / "flax_lm.py"
+    out = tmp_path / "rec"
+    assert main(["recommend", "--model", f"{lm}:lm", "--dataset", "mod-add", "--depth", "1",
+                 "--width", "8", "--optimizer", "adam", "--lr", "0.01", "--steps", "100",
+                 "--target-acc", "0.05", "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert not out.exists()
+    assert "adam at lr 0.01, 100 steps" in text
+    assert "converged = train accuracy ≥ 0.05 on mod-add" in text
+    assert "params/embed/embedding" in text  # built on int32 ids: nn.Embed takes no floats

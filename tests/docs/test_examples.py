@@ -50,6 +50,8 @@ NOT_RUN = {
     "initmap data fetch cifar10": "downloads 162 MB (or names the URL when offline)",
     "initmap recommend --arch mlp --activation tanh --depth 50": SLOW,
     "initmap recommend --table": SLOW,
+    "initmap recommend --model examples/flax_lm.py:lm --dataset mod-add --depth 1 --width 16 "
+    "--seeds 1 --tol 0.5 --optimizer adam --lr 0.01 --steps 1000 --target-acc 0.05": SLOW,
     "initmap recommend --arch mlp --activation relu --depth 16 --from-runs runs/quick-relu": NEEDS,
     "initmap refine /tmp/rtest/tiny --tol 0.1": NEEDS,
     "initmap figures relu-depth": "redraws figures/relu-depth.png in the checkout",

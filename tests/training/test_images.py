@@ -73,26 +73,41 @@ def test_bad_image_arrays_are_refused_naming_the_array(tmp_path, change, named):
     assert named in str(err.value) and "\n" not in str(err.value)
 
 
+def test_digits_data_points_keeps_the_first_training_images(digits):
+    few = load_dataset("digits", data_points=100)
+    assert few.x.shape == (100, 8, 8, 1) and few.x_test.shape == digits.x_test.shape
+    np.testing.assert_array_equal(few.y, digits.y[:100])
+    np.testing.assert_array_equal(few.y_test, digits.y_test)
+    assert abs(few.x.mean()) < 1e-6  # standardised with its own pixels
+    assert spec.validate(tiny_spec(dataset="digits", data_points=100)).data_points == 100
+    with pytest.raises(SpecError, match="data_points") as err:
+        tiny_spec(dataset="mnist1d", data_points=100)
+    assert "gaussian and digits" in str(err.value)
+
+
 def _single(run, dataset):
     program = engine.program_for([run], dataset)
     data = engine.data_for(dataset, run.eval_size)
-    state, diag, (loss, acc, *_), _ = engine.train_member(engine.hyper_of(run), data, program,
-                                                         run.steps // run.log_every)
-    return diag, np.asarray(loss), np.asarray(acc)
+    state, diag, (loss, acc, _, test_acc), _ = engine.train_member(
+        engine.hyper_of(run), data, program, run.steps // run.log_every)
+    return diag, np.asarray(loss), np.asarray(acc), np.asarray(test_acc)
 
 
 @pytest.mark.parametrize("init", [pytest.param("gaussian", marks=pytest.mark.slow),
                                   "delta_orthogonal"])
 def test_2d_cnn_population_equals_loop_of_single_runs(digits, init):
+    # test_curve: the held-out accuracy logged at every step, member by member too
     s = tiny_spec(arch="cnn", init=init, kernel_size=3, depth=[2], width=[6],
-                  sigma_w2=[0.5, 2.0], lr=[0.05, 0.2], seeds=1, steps=20)
+                  sigma_w2=[0.5, 2.0], lr=[0.05, 0.2], seeds=1, steps=20, test_curve=True)
     runs = spec.expand(s)
     records = sweep.train(plan.Population(0, 0, tuple(runs)), digits, s)
     for run, record in zip(runs, records, strict=True):
-        diag, loss, acc = _single(run, digits)
+        diag, loss, acc, test_acc = _single(run, digits)
         assert record["run_id"] == run.run_id
         np.testing.assert_allclose(record["loss_curve"][1:], loss, rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(record["acc_curve"][1:], acc, atol=1e-6)
+        np.testing.assert_allclose(record["test_acc_curve"][1:], test_acc, atol=1e-6)
+        assert record["test_acc_curve"][-1] == pytest.approx(record["final_test_acc"], abs=1e-6)
         np.testing.assert_allclose(record["init_q"], diag["init_q"], rtol=2e-5)
         assert np.isfinite(record["final_test_acc"])
 
@@ -101,5 +116,5 @@ def test_2d_cnn_learns_digits(digits):
     run = spec.expand(tiny_spec(
         arch="cnn", kernel_size=3, depth=[2], width=[16], optimizer="adam", lr=[0.01],
         sigma_w2=[2.0], seeds=1, steps=200, log_every=50, chunk_steps=200))[0]
-    _, loss, acc = _single(run, digits)
+    _, loss, acc, _ = _single(run, digits)
     assert acc[-1] > 0.6 and loss[-1] < loss[0]

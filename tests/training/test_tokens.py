@@ -119,55 +119,65 @@ def test_embedding_entries_have_variance_sigma_w2():
     assert abs(float(jnp.var(w)) / 3.0 - 1) < 0.15  # 784 entries: ±5% std of the estimate
 
 
-def test_population_equals_each_member_alone_on_tokens():
-    runs = spec.expand(tiny_spec(**{**TOKEN_NET, "dataset": "copy",
-                                    "sigma_w2": [0.5, 2.0], "seeds": 2}))
+@pytest.fixture(scope="module")
+def copy_population():
+    """One population on `copy` (per-position targets, causal attention; AdamW with weight
+    decay) and each member trained alone: shared by the population and optax-loop checks."""
+    runs = spec.expand(tiny_spec(**{**TOKEN_NET, "dataset": "copy", "sigma_w2": [0.5, 2.0],
+                                    "seeds": 2, "optimizer": "adam", "lr": [0.01],
+                                    "weight_decay": [0.1], "steps": 20, "chunk_steps": 20}))
     dataset = datasets.dataset_of(runs[0])
     records = sweep.train(plan.Population(0, 0, tuple(runs)), dataset, tiny_spec())
     program = engine.program_for(runs[:1], dataset)
     data = engine.data_for(dataset, runs[0].eval_size)
-    for run, record in zip(runs, records, strict=True):
-        _, _, (loss, acc, _, test_acc), _ = engine.train_member(
-            engine.hyper_of(run), data, program, run.steps // run.log_every)
+    alone = [engine.train_member(engine.hyper_of(run), data, program,
+                                 run.steps // run.log_every) for run in runs]
+    return runs, records, program, data, alone
+
+
+def test_population_equals_each_member_alone_on_tokens(copy_population):
+    runs, records, _, _, alone = copy_population
+    for record, (_, _, (loss, acc, _, test_acc), _) in zip(records, alone, strict=True):
         np.testing.assert_allclose(record["loss_curve"][1:], loss, rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(record["acc_curve"][1:], acc, atol=1e-6)
         np.testing.assert_allclose(record["test_acc_curve"][1:], test_acc, atol=1e-6)
+        # memorised_step is the training curve's reached_step, read off the same curve
+        reached = record["reached_step"]
+        np.testing.assert_equal(record["memorised_step"], reached if reached >= 0 else np.nan)
 
 
-def test_one_network_equals_a_hand_written_optax_loop():
-    run, _, program, data, hp = _member("mod-add", modulus=11, optimizer=["adam"],
-                                        lr=[0.01], weight_decay=[0.1], steps=20, log_every=10,
-                                        chunk_steps=20)
-    _, _, (loss, acc, _, _), _ = engine.train_member(hp, data, program, 2)
+def test_one_network_equals_a_hand_written_optax_loop(copy_population):
+    """Member 0 alone against optax's adamw and a hand-written masked next-token loss."""
+    runs, _, program, data, alone = copy_population
+    run, (_, _, (loss, acc, _, _), _) = runs[0], alone[0]
+    hp = engine.hyper_of(run)
     params = engine.init_params(hp, data, program)
     forward = registry.get("transformer").forward
     opt = optax.adamw(0.01, b1=0.9, weight_decay=0.1)
     state = opt.init(params)
     _, data_key = engine.member_keys(hp.seed)
 
-    def batch_loss(p, x, y):
+    def loss_acc(p, x, y):  # the mean over (sequence, position) pairs that have a target
         out, _ = forward(p, x, program.model, hp)
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
+        has = y != tokens.NO_TARGET
+        ce = optax.softmax_cross_entropy_with_integer_labels(out, jnp.where(has, y, 0))
+        right = (jnp.argmax(out, -1) == y) & has
+        return jnp.sum(ce * has) / jnp.sum(has), jnp.sum(right) / jnp.sum(has)
 
     x, y = jnp.asarray(data.x), jnp.asarray(data.y)
 
     @jax.jit
     def step_fn(params, state, step):
         idx = jax.random.randint(jax.random.fold_in(data_key, step), (16,), 0, len(x))
-        grads = jax.grad(batch_loss)(params, x[idx], y[idx])
+        grads = jax.grad(lambda p: loss_acc(p, x[idx], y[idx])[0])(params)
         updates, state = opt.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
-    @jax.jit
-    def evaluate(params):
-        out, _ = forward(params, data.x_eval, program.model, hp)
-        return (jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, data.y_eval)),
-                jnp.mean(jnp.argmax(out, -1) == data.y_eval))
-
+    evaluate = jax.jit(lambda p: loss_acc(p, data.x_eval, data.y_eval))
     logged = []
-    for step in range(20):
+    for step in range(run.steps):
         params, state = step_fn(params, state, step)
-        if step % 10 == 9:
+        if step % run.log_every == run.log_every - 1:
             logged.append(evaluate(params))
     np.testing.assert_allclose(loss, [a for a, _ in logged], rtol=1e-4)
     np.testing.assert_allclose(acc, [b for _, b in logged], atol=1e-6)
@@ -188,7 +198,7 @@ def test_cli_sweep_on_token_data(tmp_path, dataset, net):
     code = cli.main(["sweep", "quick", *net, "--dataset", dataset,
                      "--modulus", "7", "--depth", "1", "--width", "8",
                      "--sigma-w2", "0.5", "2", "--seeds", "1", "--steps", "20",
-                     "--log-every", "10", "--out", str(out)])
+                     "--log-every", "10", "--no-plot", "--out", str(out)])
     assert code == 0
     runs = pd.read_parquet(out / "runs")
     assert len(runs) == 2 and runs["final_test_acc"].notna().all()
@@ -212,3 +222,47 @@ def test_rnn_reads_tokens_causally(dataset):
         assert out.shape == (4, 2)
     loss, _ = engine.loss_and_acc(params, x, jnp.asarray(data.y[:4]), program, hp)
     assert np.isfinite(float(loss))
+
+
+MLP_NET = {"arch": ["mlp"], "norm": ["none"], "heads": 4}  # the defaults of its options
+
+
+def test_mlp_on_tokens_is_the_dense_layer_on_one_hot_pairs():
+    """The MLP's input layer on ids equals the slow obvious version, a dense layer on the
+    concatenated one-hot vectors, and starts the first layer at q = σ_w² + σ_b² (fan-in: the
+    sequence length, the inputs that are 1), within Monte-Carlo error."""
+    run, _, program, data, hp = _member("mod-add", modulus=11, **MLP_NET,
+                                        depth=[1], width=[512], sigma_w2=[2.0],
+                                        sigma_b2=[0.5], activation=["relu"])
+    layout = registry.get("mlp").layout(program.model)
+    assert layout["w_in"].shape == (12, 3, 512) and layout["w_in"].fan_in == 3
+    params = engine.init_params(hp, data, program)
+    x = jnp.asarray(data.x[:32])
+    one_hot = jax.nn.one_hot(x, 12).transpose(0, 2, 1).reshape(32, -1)  # (vocab, seq) order
+    dense = params["w_in"].reshape(-1, 512)
+    h = jax.nn.relu(one_hot @ dense + params["b_in"][None])
+    np.testing.assert_allclose(registry.get("mlp").forward(params, x, program.model, hp)[0],
+                               h @ params["w_out"] + params["b_out"][None], rtol=1e-5,
+                               atol=1e-5)
+    _, q = registry.get("mlp").forward(params, jnp.asarray(data.x), program.model, hp)
+    # 512 units × 36 examples of σ_w²·χ²₃/3 + N(0, σ_b²): the estimate's std is ~4%
+    assert abs(float(q[0]) / 2.5 - 1) < 0.15
+
+
+def test_mlp_refuses_per_position_targets(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["sweep", "quick", "--arch", "mlp", "--dataset", "copy", "--seq-len", "3",
+                     "--depth", "1", "--out", str(out)]) == 2
+    assert "arch: reads a whole sequence" in capsys.readouterr().err
+    assert not out.exists()  # refused before anything is written
+
+
+def test_a_user_lm_is_offered_vocab_and_per_position_and_probed_with_ids():
+    from research.networks import user_probe
+
+    lm = f"{Path(__file__).resolve().parents[2]}/examples/flax_lm.py:lm"
+    built = user_probe.build(lm, 1, 8, (5,), 16, vocab=16, per_position=True)
+    assert built.factory_kwargs["vocab"] == 16 and built.factory_kwargs["per_position"]
+    assert built.token_ids  # nn.Embed refuses float inputs: the build itself shows ids
+    embed = next(e for e in built.entries if e.path.endswith("embed/embedding"))
+    assert embed.fan_in == 1  # a lookup: one row read per token

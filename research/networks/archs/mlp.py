@@ -1,6 +1,11 @@
 """Fully connected network (images flattened): input layer, (depth - 1) identical hidden
 layers scanned, readout.
 
+On token ids (one answer per sequence: mod-add, parity) the input layer is the dense layer on
+the sequence's one-hot vectors concatenated: position t reads row x_t of its own table, the
+rows summed. Its fan-in is the sequence length (the inputs that are 1), so the first hidden
+pre-activation has variance σ_w² + σ_b², as a dense layer's on unit-variance features.
+
 `depth` counts hidden layers (each followed by the activation). The repeated layers are stacked
 along a leading axis and run with `lax.scan`, so compile time does not grow with depth. The CNN
 (`cnn.py`) is this network with convolutions and a global average pool: it reuses `forward`.
@@ -12,8 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from research.common.errors import SpecError
 from research.networks import init as init_schemes
-from research.networks import layers
+from research.networks import layers, parametrization
 from research.networks.arch import Arch, Cost, Pad
 from research.networks.config import Hyper, ModelConfig
 
@@ -22,7 +28,10 @@ Weight, Bias = init_schemes.Weight, init_schemes.Bias
 
 def layout(cfg: ModelConfig) -> init_schemes.Layout:
     hidden, width = cfg.depth - 1, cfg.width
-    return {"w_in": Weight((cfg.in_dim, width), role="input"),
+    # token ids: one table per position, (vocab, seq, width): fan-in seq (`_first_layer`)
+    w_in = (Weight((cfg.vocab, cfg.in_dim, width), role="input") if cfg.vocab
+            else Weight((cfg.in_dim, width), role="input"))
+    return {"w_in": w_in,
             "w_hidden": Weight((hidden, width, width)),
             "w_out": Weight((width, cfg.out_dim), role="output"),
             "b_in": Bias((width,)), "b_hidden": Bias((hidden, width)),
@@ -34,11 +43,21 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
     Convolutional kernels make it a CNN over the input as a 1-channel signal (or, for 2-D
     data, an image); a dense first layer takes images flattened."""
     net = layers.Net(cfg, hp)
-    conv = params["w_in"].ndim >= 3
-    h = net.linear(layers.network_input(x, cfg, conv), params["w_in"], params["b_in"])
+    h = _first_layer(net, x, params, cfg)
     q_first = layers.mean_sq(h)
     h, q_rest = _hidden_stack(net, h, params, cfg, hp, layers.mean_sq)
     return layers.readout(net, net.phi(h), params), jnp.concatenate([q_first[None], q_rest])
+
+
+def _first_layer(net: layers.Net, x: jax.Array, params: dict, cfg: ModelConfig) -> jax.Array:
+    """The input layer's pre-activation: dense (or convolutional) on features, or on token
+    ids the dense layer on their one-hot vectors, read as table rows."""
+    if cfg.vocab:
+        rows = params["w_in"][x, jnp.arange(x.shape[1])].astype(net.dtype)  # (n, seq, width)
+        scale = parametrization.forward_scale(x.shape[1], cfg, net.hp.sigma_w2)
+        return jnp.sum(rows, axis=1) * scale + params["b_in"].astype(net.dtype)[None]
+    conv = params["w_in"].ndim >= 3
+    return net.linear(layers.network_input(x, cfg, conv), params["w_in"], params["b_in"])
 
 
 def _hidden_stack(net: layers.Net, h: jax.Array, params: dict, cfg: ModelConfig, hp: Hyper,
@@ -68,7 +87,7 @@ def stack_jacobian(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> j
     tangents through the stack, width³ multiply-adds a layer; the identity at depth 1). In
     float32 whatever the compute dtype: it describes the parameters, not bfloat16's rounding."""
     net = layers.Net(dataclasses.replace(cfg, compute_dtype="float32"), hp)
-    h1 = net.linear(layers.network_input(x[None], cfg, False), params["w_in"], params["b_in"])
+    h1 = _first_layer(net, x[None], params, cfg)
 
     return jax.jacfwd(lambda h: _hidden_stack(net, h, params, cfg, hp)[0])(h1[0])
 
@@ -97,6 +116,13 @@ def trim_padded(diagnostics: dict, depth: int) -> dict:
 PAD = Pad(stacked=("w_hidden", "b_hidden"), trim=trim_padded)
 
 
+def check_data(spec, in_shape: tuple[int, ...], out_dim: int, vocab: int = 0,
+               per_position: bool = False) -> None:
+    if per_position:
+        raise SpecError("arch", "mlp", reason="reads a whole sequence at once, so it takes no "
+                        "per-position (next-token) targets; use transformer or rnn")
+
+
 def lsuv_layers(cfg: ModelConfig) -> int:
     return cfg.depth
 
@@ -109,4 +135,4 @@ ARCH = Arch(
     name="mlp", summary="fully connected", layout=layout, forward=forward,
     weight_grad_norms=weight_grad_norms, unit_diversity=unit_diversity, cost=cost,
     inits=("lsuv",), lsuv_layers=lsuv_layers, scale_layer=layers.scale_plain_layer,
-    mnist1d_reference=("MLP", 68.0), jacobian=stack_jacobian, pad=PAD)
+    mnist1d_reference=("MLP", 68.0), jacobian=stack_jacobian, pad=PAD, check_data=check_data)
