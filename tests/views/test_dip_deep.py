@@ -112,8 +112,8 @@ def _digits_tables() -> dict[str, pd.DataFrame]:
         return pd.DataFrame(rows)
 
     everything = (1.0, 1.5, 1.76, 2.5, 4.0)
-    return {"dip-deep-digits": table((200, 300), (1.0, 1.76, 4.0)),
-            "dip-deep-digits-between": table((200,), (1.5, 2.5)),
+    return {"dip-deep-digits": pd.concat([table((200, 300), (1.0, 1.76, 4.0)),
+                                          table((200,), (1.5, 2.5))], ignore_index=True),
             "dip-deep-digits-wedge": table((25, 50, 100), everything)}
 
 
@@ -135,6 +135,10 @@ def test_the_digits_row_counts_the_deep_cells_and_the_critical_steps(tmp_path, m
     assert facts["digits_compare_depth200_sigma1.76_vs_the_rest"].endswith(
         "3/3 (0.44–1.00) against 2/12 (0.05–0.45)")
     assert facts["digits_best_train_acc_depth200_sigma1"] == "0.100, 0.110, 0.120"
+    assert facts["digits_median_best_train_acc_depth200_sigma1"] == 0.11
+    assert facts["digits_median_best_train_acc_depth25_sigma1"] == 0.95
+    assert facts["digits_critical_lowest_best_depth300"] == 0.12
+    assert facts["digits_others_highest_best_depth200"] == 0.95
     assert facts["digits_steps_to_target_depth100_sigma1.76"] == "800, 900"
     assert facts["digits_steps_to_target_depth300_sigma1.76"] == "2500, 3500"
     # a net that never reaches the target counts as beyond the budget in the median

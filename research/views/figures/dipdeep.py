@@ -18,9 +18,8 @@ from research.training.outcomes import (
 from research.views import maps, report
 from research.views.figures import claims
 
-# The digits presets, one recipe: depth 200 and 300 at σ_w² = 1, 1.76, 4; depth 200 at 1.5 and
-# 2.5; and the wedge below them (depth 25, 50, 100 at all five).
-DIGITS = ("dip-deep-digits", "dip-deep-digits-between", "dip-deep-digits-wedge")
+# The digits presets, one recipe: depth 200, and the wedge below it (depth 25, 50, 100).
+DIGITS = ("dip-deep-digits", "dip-deep-digits-wedge")
 MNIST1D = ("dip-deep", "dip-deep-long", "dip-deep-300", "dip-deep-300-long",
            "dip-deep-long-ordered")
 PRESETS = MNIST1D + DIGITS
@@ -201,17 +200,22 @@ def digits_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def _digits(fig, runs: dict[str, pd.DataFrame]) -> dict:
-    """The digits row: the map over σ_w² × depth, every net's curve at depth 200 and 300, and
-    each critical net's first step at the target against depth (median joined)."""
+    """The digits row: the map over σ_w² × depth, every net's curve at each depth ≥ 200, each
+    net's best training accuracy against depth per σ_w², and each critical net's first step at
+    the target against depth (median joined)."""
+    plt = report.pyplot()
     table = digits_table(runs)
-    table = table.assign(reached=reached_steps(table))
+    table = table.assign(reached=reached_steps(table), best=best_accuracies(table))
     sigma_b2 = float(table["sigma_b2"].iloc[0])
     _, nearest = _nearest_critical(table)
     target = float(table["target_acc"].iloc[0])
-    colours = _colours(report.pyplot(), np.sort(table["sigma_w2"].unique()), nearest)
-    ax_map, ax200, ax300, ax_steps = fig.subplots(1, 4, width_ratios=(1.25, 1, 1, 0.85))
-    _map_panel(fig, ax_map, table, "dip-deep-digits(-between, -wedge)")
-    for ax, depth in ((ax200, 200), (ax300, 300)):
+    sigmas = np.sort(table["sigma_w2"].unique())
+    colours = _colours(plt, sigmas, nearest)
+    deep = [int(d) for d in np.sort(table["depth"].unique()) if d >= 200]
+    axes = fig.subplots(1, 3 + len(deep), width_ratios=(1.25, *[1] * len(deep), 0.9, 0.9))
+    ax_map, ax_best, ax_steps = axes[0], axes[-2], axes[-1]
+    _map_panel(fig, ax_map, table, "dip-deep-digits(-wedge)")
+    for ax, depth in zip(axes[1:-2], deep, strict=True):
         _accuracy_curves(ax, table[table["depth"] == depth], colours, nearest, target,
                          "dip-deep-digits")
     fig.suptitle("digits (8 × 8 images, 1,497 training)", fontsize=11)
@@ -228,8 +232,30 @@ def _digits(fig, runs: dict[str, pd.DataFrame]) -> dict:
         trained = group.loc[group["p_converged"] >= 0.5, "depth"]
         facts[f"digits_deepest_trained_sigma{sigma:g}"] = (int(trained.max()) if len(trained)
                                                            else 0)
-    for depth in (200, 300):
-        facts.update(_deep_comparisons(table[table["depth"] == depth], nearest, "digits_"))
+    for depth in deep:
+        here = table[table["depth"] == depth]
+        facts.update(_deep_comparisons(here, nearest, "digits_"))
+        # below the target, whether the critical nets still learn most: every critical net's
+        # best accuracy against the best of every other σ_w²'s nets
+        critical = here["sigma_w2"] == nearest
+        facts[f"digits_critical_lowest_best_depth{depth}"] = float(here.loc[critical,
+                                                                            "best"].min())
+        facts[f"digits_others_highest_best_depth{depth}"] = float(here.loc[~critical,
+                                                                          "best"].max())
+
+    for sigma in sigmas:
+        mine = table[table["sigma_w2"] == sigma]
+        median = mine.groupby("depth")["best"].median()
+        ax_best.plot(mine["depth"], mine["best"], "o", color=colours[sigma], alpha=0.4, ms=3)
+        ax_best.plot(median.index, median.to_numpy(), "-", color=colours[sigma],
+                     label=f"σ_w² = {sigma:g}")
+        facts.update({f"digits_median_best_train_acc_depth{d}_sigma{sigma:g}": float(v)
+                      for d, v in median.items()})
+    ax_best.axhline(target, color="black", lw=0.8, ls=":", label=f"target {target:g}")
+    ax_best.set(xscale="log", xlabel="depth (hidden layers)", ylim=(0, 1),
+                ylabel="best training accuracy (eval subset)",
+                title="each net's best accuracy\n(line: median per depth)")
+    ax_best.legend(fontsize=7)
 
     critical = table[table["sigma_w2"] == nearest]
     depths = np.sort(critical["depth"].unique())
@@ -248,7 +274,8 @@ def _digits(fig, runs: dict[str, pd.DataFrame]) -> dict:
     ax_steps.plot(depths[np.isfinite(shown)], shown[np.isfinite(shown)], "-", color="black",
                   label="median")
     ax_steps.axhline(int(table["steps"].max()), color="0.6", lw=0.8, ls="--", label="budget")
-    ax_steps.set(xlabel="depth (hidden layers)", ylabel=f"first step at accuracy ≥ {target:g}",
+    ax_steps.set(xscale="log", xlabel="depth (hidden layers)",
+                 ylabel=f"first step at accuracy ≥ {target:g}",
                  title=f"critical σ_w² = {nearest:g}: steps to the target\n(dots: each net "
                        "that reaches it)")
     ax_steps.legend(fontsize=7)
