@@ -233,8 +233,8 @@ def _digits(fig, runs: dict[str, pd.DataFrame]) -> dict:
         facts[f"digits_deepest_trained_sigma{sigma:g}"] = (int(trained.max()) if len(trained)
                                                            else 0)
     for depth in deep:
-        here = table[table["depth"] == depth]
-        facts.update(_deep_comparisons(here, nearest, "digits_"))
+        facts.update(_deep_comparisons(table[table["depth"] == depth], nearest, "digits_"))
+    for depth, here in table.groupby("depth"):
         # below the target, whether the critical nets still learn most: every critical net's
         # best accuracy against the best of every other σ_w²'s nets
         critical = here["sigma_w2"] == nearest
