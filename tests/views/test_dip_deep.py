@@ -137,7 +137,7 @@ def test_the_digits_row_counts_the_deep_cells_and_the_critical_steps(tmp_path, m
     assert facts["digits_best_train_acc_depth200_sigma1"] == "0.100, 0.110, 0.120"
     assert facts["digits_median_best_train_acc_depth200_sigma1"] == 0.11
     assert facts["digits_median_best_train_acc_depth25_sigma1"] == 0.95
-    assert facts["digits_critical_lowest_best_depth300"] == 0.12
+    assert facts["digits_critical_lowest_best_depth300"] == pytest.approx(0.12)
     assert facts["digits_others_highest_best_depth200"] == 0.95
     assert facts["digits_critical_lowest_best_depth25"] == 0.95
     assert facts["digits_steps_to_target_depth100_sigma1.76"] == "800, 900"
