@@ -217,7 +217,7 @@ def _digits(fig, runs: dict[str, pd.DataFrame]) -> dict:
     _map_panel(fig, ax_map, table, "dip-deep-digits(-wedge)")
     for ax, depth in zip(axes[1:-2], deep, strict=True):
         _accuracy_curves(ax, table[table["depth"] == depth], colours, nearest, target,
-                         "dip-deep-digits")
+                         "digits")
     fig.suptitle("digits (8 × 8 images, 1,497 training)", fontsize=11)
 
     facts = {f"digits_{k}": v for k, v in claims.budget(table).items()}
@@ -252,7 +252,13 @@ def _digits(fig, runs: dict[str, pd.DataFrame]) -> dict:
         facts.update({f"digits_median_best_train_acc_depth{d}_sigma{sigma:g}": float(v)
                       for d, v in median.items()})
     ax_best.axhline(target, color="black", lw=0.8, ls=":", label=f"target {target:g}")
-    ax_best.set(xscale="log", xlabel="depth (hidden layers)", ylim=(0, 1),
+    all_depths = np.sort(table["depth"].unique())
+    for ax in (ax_best, ax_steps):
+        ax.set_xscale("log")
+        ax.set_xticks(all_depths, [str(d) for d in all_depths])
+        ax.minorticks_off()
+        ax.set_xlim(0.8 * all_depths.min(), 1.25 * all_depths.max())
+    ax_best.set(xlabel="depth (hidden layers)", ylim=(0, 1),
                 ylabel="best training accuracy (eval subset)",
                 title="each net's best accuracy\n(line: median per depth)")
     ax_best.legend(fontsize=7)
@@ -274,9 +280,9 @@ def _digits(fig, runs: dict[str, pd.DataFrame]) -> dict:
     ax_steps.plot(depths[np.isfinite(shown)], shown[np.isfinite(shown)], "-", color="black",
                   label="median")
     ax_steps.axhline(int(table["steps"].max()), color="0.6", lw=0.8, ls="--", label="budget")
-    ax_steps.set(xscale="log", xlabel="depth (hidden layers)",
+    ax_steps.set(xlabel="depth (hidden layers)", ylim=(0, 1.1 * int(table["steps"].max())),
                  ylabel=f"first step at accuracy ≥ {target:g}",
-                 title=f"critical σ_w² = {nearest:g}: steps to the target\n(dots: each net "
-                       "that reaches it)")
+                 title=f"σ_w² = {nearest:g}: steps to the target\n(dots: each net that "
+                       "reaches it)")
     ax_steps.legend(fontsize=7)
     return facts
