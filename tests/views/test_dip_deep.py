@@ -5,10 +5,11 @@ deep depths (else a failure there would not be the theory's)."""
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from research.theory import meanfield as theory
 from research.training import presets
-from research.views.figures import papers as figure_plots
+from research.views.figures import dipdeep as figure_plots
 
 
 def test_the_preset_brackets_criticality_and_its_ends_are_depth_limited():
@@ -30,7 +31,9 @@ def test_the_preset_brackets_criticality_and_its_ends_are_depth_limited():
     assert theory.chi1(1.0, sigma_b2, "tanh") < 1 < theory.chi1(4.0, sigma_b2, "tanh")
 
 
-def test_the_figure_reports_the_deep_cells_with_intervals(tmp_path):
+@pytest.fixture(scope="module")
+def mnist1d() -> dict[str, pd.DataFrame]:
+    """dip-deep's four MNIST-1D presets as small synthetic tables."""
     base = {"arch": "mlp", "activation": "tanh", "optimizer": "adam", "steps": 100,
             "sigma_b2": 0.05, "target_acc": 0.3, "curve_steps": [0, 50, 100],
             "converged_step": -1, "diverged_step": -1, "initial_loss": 2.5}
@@ -57,9 +60,12 @@ def test_the_figure_reports_the_deep_cells_with_intervals(tmp_path):
                                                      "stalled"),
                          converged_step=np.where(deep["sigma_w2"] == 1.76,
                                                  [50, 50, 150] * 3, -1))
-    facts = figure_plots.dip_deep({"dip-deep": table, "dip-deep-long": long,
-                                   "dip-deep-300": deep, "dip-deep-300-long": deeper},
-                                  tmp_path / "d.png")
+    return {"dip-deep": table, "dip-deep-long": long, "dip-deep-300": deep,
+            "dip-deep-300-long": deeper}
+
+
+def test_the_figure_reports_the_deep_cells_with_intervals(tmp_path, mnist1d):
+    facts = figure_plots.dip_deep(mnist1d, tmp_path / "d.png")
     assert (tmp_path / "d.png").stat().st_size > 0
     assert facts["grid_sigma_w2_nearest_critical"] == 1.76
     assert facts["deepest_trained_sigma1.76"] == 200 and facts["deepest_trained_sigma4"] == 0
@@ -75,3 +81,71 @@ def test_the_figure_reports_the_deep_cells_with_intervals(tmp_path):
     assert facts["deep300long_steps_to_target_sigma4"] == "-"
     # 6·ξ_c says: σ 1 and 4 train at neither depth (limits 22 and 42), 1.76 at both: all 6 right
     assert facts["rule_agrees"] == 6 and facts["rule_accuracy"] == 1.0
+
+
+def _digits_tables() -> dict[str, pd.DataFrame]:
+    """The digits presets as synthetic tables: `reached` maps (depth, σ_w², seed) to the first
+    step at the target (absent: never)."""
+    critical = {(25, 0): 200, (25, 1): 300, (25, 2): 400, (50, 0): 500, (50, 1): 600,
+                (50, 2): 700, (100, 0): 800, (100, 1): 900, (200, 0): 1000, (200, 1): 1500,
+                (200, 2): 2000, (300, 0): 2500, (300, 1): 3500}
+    reached = {(d, 1.76, k): v for (d, k), v in critical.items()}
+    reached.update({(25, s, k): 1000 for s in (1.0, 1.5, 2.5, 4.0) for k in range(3)})
+    reached.update({(50, s, k): 2000 for s in (1.5, 2.5) for k in range(3)})
+    reached.update({(200, 4.0, 0): 3900, (200, 1.5, 1): 3800})
+    base = {"arch": "mlp", "activation": "tanh", "optimizer": "adam", "steps": 4000,
+            "sigma_b2": 0.05, "target_acc": 0.9, "criterion": "reached", "diverged_step": -1,
+            "initial_loss": 2.5, "curve_steps": [0, 2000, 4000]}
+
+    def table(depths, sigmas):
+        rows = []
+        for depth in depths:
+            for sigma in sigmas:
+                for seed in range(3):
+                    step = reached.get((depth, sigma, seed), -1)
+                    rows.append({**base, "depth": depth, "sigma_w2": sigma, "seed": seed,
+                                 "outcome": "converged" if step >= 0 else "stalled",
+                                 "reached_step": step, "converged_step": step,
+                                 "acc_curve": ([0.1, 0.5, 0.95] if step >= 0
+                                               else [0.1, 0.1 + seed / 100, 0.1]),
+                                 "final_train_acc": 0.95 if step >= 0 else 0.1})
+        return pd.DataFrame(rows)
+
+    everything = (1.0, 1.5, 1.76, 2.5, 4.0)
+    return {"dip-deep-digits": pd.concat([table((200, 300), (1.0, 1.76, 4.0)),
+                                          table((200,), (1.5, 2.5))], ignore_index=True),
+            "dip-deep-digits-wedge": table((25, 50, 100), everything)}
+
+
+def test_the_digits_row_counts_the_deep_cells_and_the_critical_steps(tmp_path, mnist1d):
+    alone = figure_plots.dip_deep(mnist1d, tmp_path / "m.png")
+    facts = figure_plots.dip_deep({**mnist1d, **_digits_tables()}, tmp_path / "d.png")
+    assert (tmp_path / "d.png").stat().st_size > 0
+    # the MNIST-1D facts do not move with the digits row beside them
+    assert {k: facts[k] for k in alone} == alone
+    assert (facts["digits_criterion"], facts["digits_steps"]) == ("reached", 4000)
+    assert facts["digits_seeds_per_cell"] == "3"
+    assert facts["digits_converged_depth200_sigma1.76"] == "3/3 (0.44–1.00)"
+    assert facts["digits_converged_depth300_sigma1.76"] == "2/3 (0.21–0.94)"
+    assert facts["digits_converged_depth200_sigma4"] == "1/3 (0.06–0.79)"
+    assert facts["digits_converged_depth300_sigma1"] == "0/3 (0.00–0.56)"
+    assert facts["digits_compare_depth300_sigma1.76_vs_4"] == (
+        "trend: 2/3 (0.21–0.94) against 0/3 (0.00–0.56)")
+    # pooled at depth 200: σ_w² 1, 1.5, 2.5, 4 reach it in 2 of 12
+    assert facts["digits_compare_depth200_sigma1.76_vs_the_rest"].endswith(
+        "3/3 (0.44–1.00) against 2/12 (0.05–0.45)")
+    assert facts["digits_best_train_acc_depth200_sigma1"] == "0.100, 0.110, 0.120"
+    assert facts["digits_median_best_train_acc_depth200_sigma1"] == 0.11
+    assert facts["digits_median_best_train_acc_depth25_sigma1"] == 0.95
+    assert facts["digits_critical_lowest_best_depth300"] == pytest.approx(0.12)
+    assert facts["digits_others_highest_best_depth200"] == 0.95
+    assert facts["digits_critical_lowest_best_depth25"] == 0.95
+    assert facts["digits_steps_to_target_depth100_sigma1.76"] == "800, 900"
+    assert facts["digits_steps_to_target_depth300_sigma1.76"] == "2500, 3500"
+    # a net that never reaches the target counts as beyond the budget in the median
+    assert facts["digits_median_steps_to_target_depth25_sigma1.76"] == 300.0
+    assert facts["digits_median_steps_to_target_depth300_sigma1.76"] == 3500.0
+    assert [facts[f"digits_deepest_trained_sigma{s}"] for s in ("1", "1.5", "1.76", "2.5", "4")
+            ] == [25, 50, 300, 50, 25]
+    # 6·ξ_c (21.8, 94.7, ~3e4, 70.8, 41.9) misses only σ_w² = 1 at depth 25, which trains
+    assert (facts["digits_cells"], facts["digits_rule_agrees"]) == (23, 22)

@@ -156,6 +156,44 @@ def test_dip_deep_compares_the_deepest_cells_under_the_one_standard(prefix, pres
         f"{a:.3f}" for a in np.unique(ordered["acc_curve"].map(max).round(3)))
 
 
+def test_dip_deep_on_digits_counts_the_deep_cells_and_the_critical_steps():
+    facts = FACTS["dip-deep"]
+    table = pd.concat([runs(p) for p in ("dip-deep-digits", "dip-deep-digits-wedge")],
+                      ignore_index=True)
+    assert (facts["digits_criterion"], facts["digits_steps"]) == ("reached", table["steps"].max())
+    # under "reached" a net converged iff some logged evaluation met the target
+    assert (converged(table) == reached(table)).all()
+    cells = counts(table, converged(table))
+    assert facts["digits_cells"] == len(cells)
+    for row in cells.itertuples():
+        assert facts[f"digits_converged_depth{row.depth}_sigma{row.sigma_w2:g}"] == text(
+            row.k, row.n)
+    for depth in table.loc[table["depth"] >= 200, "depth"].unique():
+        deep = cells[cells["depth"] == depth].set_index("sigma_w2")
+        for sigma, row in deep.iterrows():
+            if sigma != 1.76:
+                assert facts[f"digits_compare_depth{depth}_sigma1.76_vs_{sigma:g}"] == compared(
+                    (deep.loc[1.76, "k"], deep.loc[1.76, "n"]), (row.k, row.n))
+        here = table[table["depth"] == depth]
+        critical, hit = here["sigma_w2"] == 1.76, converged(here)
+        assert facts[f"digits_compare_depth{depth}_sigma1.76_vs_the_rest"] == compared(
+            ((hit & critical).sum(), critical.sum()), ((hit & ~critical).sum(), (~critical).sum()))
+    for depth, here in table.groupby("depth"):
+        critical, best = here["sigma_w2"] == 1.76, here["acc_curve"].map(max)
+        assert facts[f"digits_critical_lowest_best_depth{depth}"] == best[critical].min()
+        assert facts[f"digits_others_highest_best_depth{depth}"] == best[~critical].max()
+    for depth, group in table[table["sigma_w2"] == 1.76].groupby("depth"):
+        # the first logged step at >= 90%, read off the curve
+        first = [int(s[np.argmax(np.asarray(c) >= t)]) for s, c, t in zip(
+            group["curve_steps"], group["acc_curve"], group["target_acc"], strict=True)
+            if max(c) >= t]
+        assert facts[f"digits_steps_to_target_depth{depth}_sigma1.76"] == (
+            ", ".join(map(str, sorted(first))) or "-")
+        median = np.median(sorted(first) + [np.inf] * (len(group) - len(first)))
+        stated = facts[f"digits_median_steps_to_target_depth{depth}_sigma1.76"]
+        assert stated == median if np.isfinite(median) else stated is None
+
+
 def test_arch_bands_lists_what_trains_and_compares_the_cnn_with_the_mlp():
     facts = FACTS["arch-bands"]
     for name in ("mlp-tanh", "mlp-relu", "resmlp", "cnn", "transformer", "rnn"):

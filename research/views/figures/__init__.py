@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from research.views.figures import archs as figure_arch
+from research.views.figures import dipdeep as figure_dipdeep
 from research.views.figures import fractal as figure_fractal
 from research.views.figures import grokking as figure_grokking
 from research.views.figures import isometry as figure_isometry
@@ -29,10 +30,9 @@ class Figure:
 FIGURES = {f.name: f for f in (
     Figure("dip-tanh", ("dip-tanh",), figure_plots.dip_tanh,
            "Schoenholz et al. 2017: P(converged) over σ_w² × depth, tanh, with 6·ξ_c"),
-    Figure("dip-deep", ("dip-deep", "dip-deep-long", "dip-deep-300", "dip-deep-300-long",
-                        "dip-deep-long-ordered"),
-           figure_plots.dip_deep,
-           "Schoenholz et al. 2017 at depth 50–300: only the critical σ_w² learns deepest"),
+    Figure("dip-deep", figure_dipdeep.PRESETS, figure_dipdeep.dip_deep,
+           "Schoenholz et al. 2017 at depth 25–300, MNIST-1D and digits: only the critical "
+           "σ_w² learns deepest"),
     Figure("relu-depth", ("relu-depth",), figure_plots.relu_depth,
            "He et al. 2015: deep ReLU nets at σ_w² = 1, 2, 4 against depth"),
     Figure("symmetry", ("symmetry-zero", "symmetry-constant", "symmetry-random"),

@@ -1,5 +1,6 @@
-"""The paper figures' drawing functions. Each takes {preset name: its runs table} and a path,
-draws one PNG, and returns the facts its caption quotes (measured, never typed in)."""
+"""The paper figures' drawing functions (dip-deep's are in dipdeep.py). Each takes {preset
+name: its runs table} and a path, draws one PNG, and returns the facts its caption quotes
+(measured, never typed in)."""
 
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from research.theory import meanfield as theory
-from research.training.outcomes import CRITERIA, best_accuracies, comparison, convergence_map, under
+from research.training.outcomes import CRITERIA, best_accuracies, convergence_map, under
 from research.views import maps, report
 from research.views.figures import claims
 
@@ -219,140 +220,3 @@ def theory_phase(runs: dict[str, pd.DataFrame], path: Path) -> dict:
 
     theory_plot.phase_diagram("tanh", path, mark=(1.7609546, 0.05))
     return {"critical_sigma_w2_at_sigma_b2_0.05": theory.critical_sigma_w2("tanh", 0.05)}
-
-
-def _accuracy_curves(ax, table: pd.DataFrame, colours: dict, nearest: float, target: float,
-                     name: str) -> None:
-    """Every net's training accuracy against step, coloured by σ_w² (the critical one on top)."""
-    for sigma in np.sort(table["sigma_w2"].unique()):
-        members = table[table["sigma_w2"] == sigma]
-        for k, row in enumerate(members.itertuples()):
-            ax.plot(row.curve_steps, row.acc_curve, color=colours[sigma],
-                    lw=1.6 if sigma == nearest else 1, zorder=3 if sigma == nearest else 2,
-                    label=f"σ_w² = {sigma:g}" if k == 0 else None)
-    ax.axhline(target, color="black", lw=0.8, ls=":", label=f"target {target:g}")
-    ax.axhline(0.1, color="0.6", lw=0.8, ls="--", label="chance 0.1")
-    ax.set(xlabel="step", ylabel="training accuracy (eval subset)", ylim=(0, 1),
-           title=f"depth {int(table['depth'].max())}, {int(table['steps'].iloc[0])} steps "
-                 f"({name}): every net")
-    ax.legend(fontsize=7, ncol=2)
-
-
-def dip_deep(runs: dict[str, pd.DataFrame], path: Path) -> dict:
-    """Schoenholz et al.'s headline at depth ≥ 200: the map over σ_w² × depth with 6·ξ_c, and
-    the training-accuracy curves of every net at depth 200 trained twice as long
-    (dip-deep-long) and at depth 300 (dip-deep-300-long, 30000 steps, whose first 15000 are
-    dip-deep-300's), one colour per σ_w²."""
-    from research.views.maps import draw_map
-
-    plt = report.pyplot()
-    table = runs["dip-deep"]
-    sigma_b2 = float(table["sigma_b2"].iloc[0])
-    critical = theory.critical_sigma_w2("tanh", sigma_b2)
-    sigmas = np.sort(table["sigma_w2"].unique())
-    nearest = float(sigmas[np.argmin(np.abs(sigmas - critical))])
-    deepest = int(table["depth"].max())
-    target = float(table["target_acc"].iloc[0])
-    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(19, 5))
-    image = draw_map(left, table)
-    fig.colorbar(image, ax=left, label="P(converged)")
-    left.set(xlabel="σ_w² (weight variance × fan-in)", ylabel="depth (hidden layers)")
-    left.set_title(f"dip-deep: P(converged), final acc. ≥ {target:g}, "
-                   f"{int(table['steps'].iloc[0])} steps\nhatched: 95% interval > "
-                   f"{maps.UNCERTAIN_WIDTH}; k/n seeds", fontsize=9)
-    # Ordered side blue, chaotic side red, the grid's critical value black and on top.
-    below, above = sigmas[sigmas < nearest], sigmas[sigmas > nearest]
-    colours = {**dict(zip(below, plt.get_cmap("Blues")(np.linspace(0.9, 0.5, len(below))),
-                          strict=True)),
-               **dict(zip(above, plt.get_cmap("Reds")(np.linspace(0.5, 0.9, len(above))),
-                          strict=True)), nearest: "black"}
-    long = _long(runs)
-    both = "dip-deep-long" + ("(-ordered)" if "dip-deep-long-ordered" in runs else "")
-    for ax, table_, name in ((middle, long, both),
-                             (right, runs["dip-deep-300-long"], "dip-deep-300-long")):
-        _accuracy_curves(ax, table_, colours, nearest, target, name)
-    short = int(runs["dip-deep-300"]["steps"].iloc[0])
-    right.axvline(short, color="0.4", lw=0.8, ls="-.", label=f"dip-deep-300's {short} steps")
-    right.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    report.save_figure(fig, path)
-
-    cells = convergence_map(table, "depth", "sigma_w2")
-    limit = np.asarray(theory.trainable_depth("tanh", cells["sigma_w2"].to_numpy(), sigma_b2))
-    predicted = cells["depth"].to_numpy() <= np.nan_to_num(limit, nan=np.inf)
-    measured = cells["p_converged"].to_numpy() >= 0.5
-    facts = {"critical_sigma_w2": critical, "grid_sigma_w2_nearest_critical": nearest,
-             "cells": int(len(cells)), "rule_agrees": int((predicted == measured).sum()),
-             "rule_accuracy": float((predicted == measured).mean())}
-    for sigma, group in cells.groupby("sigma_w2"):
-        trained = group.loc[group["p_converged"] >= 0.5, "depth"]
-        facts[f"deepest_trained_sigma{sigma:g}"] = int(trained.max()) if len(trained) else 0
-        facts[f"six_xi_c_sigma{sigma:g}"] = float(
-            theory.trainable_depth("tanh", np.array([sigma]), sigma_b2)[0])
-    longer = {"long_": convergence_map(long, "depth", "sigma_w2"),
-              "deep300_": convergence_map(runs["dip-deep-300"], "depth", "sigma_w2"),
-              "deep300long_": convergence_map(runs["dip-deep-300-long"], "depth", "sigma_w2")}
-    for prefix, rows in (("", cells[cells["depth"] >= 200]), *longer.items()):
-        for row in rows.itertuples():
-            key = f"depth{row.depth}_sigma{row.sigma_w2:g}"
-            lo, hi = max(row.lo, 0.0), min(row.hi, 1.0)  # no "-0.00" from rounding
-            facts[f"{prefix}converged_{key}"] = f"{row.converged}/{row.n} ({lo:.2f}–{hi:.2f})"
-    at_critical = table[(table["sigma_w2"] == nearest) & (table["outcome"] == "converged")]
-    for depth, group in at_critical.groupby("depth"):
-        facts[f"median_steps_to_target_depth{depth}_sigma{nearest:g}"] = float(
-            group["converged_step"].median())
-    deep = runs["dip-deep-300-long"]
-    for sigma, group in deep.groupby("sigma_w2"):
-        steps = sorted(group.loc[group["outcome"] == "converged", "converged_step"].astype(int))
-        facts[f"deep300long_steps_to_target_sigma{sigma:g}"] = ", ".join(map(str, steps)) or "-"
-        facts[f"deep300long_best_train_acc_sigma{sigma:g}"] = ", ".join(
-            f"{max(curve):.3f}" for curve in group["acc_curve"])
-    best = table.groupby(["depth", "sigma_w2"])["final_train_acc"].median()
-    for sigma in sigmas:
-        facts[f"median_final_train_acc_depth{deepest}_sigma{sigma:g}"] = float(
-            best.loc[(deepest, sigma)])
-    facts.update(_dip_deep_claims(runs, nearest))
-    return facts
-
-
-def _long(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """dip-deep-long's depth-200 nets with, where stored, dip-deep-long-ordered's (the same
-    recipe at the critical value's neighbours, 1.5 and 2.5)."""
-    extra = runs.get("dip-deep-long-ordered")
-    return runs["dip-deep-long"] if extra is None else pd.concat(
-        [runs["dip-deep-long"], extra], ignore_index=True)
-
-
-def _dip_deep_claims(runs: dict[str, pd.DataFrame], nearest: float) -> dict:
-    """Each preset's criterion and budget; the critical cell against every other σ_w² at the
-    deepest depth under the one standard; every net's best training accuracy there."""
-    facts = {}
-    for prefix, table in (("", runs["dip-deep"]), ("long_", _long(runs)),
-                          ("deep300_", runs["dip-deep-300"]),
-                          ("deep300long_", runs["dip-deep-300-long"])):
-        facts.update({f"{prefix}{k}": v for k, v in claims.budget(table).items()})
-        deepest = int(table["depth"].max())
-        here = table[table["depth"] == deepest]
-        cells = convergence_map(here, "depth", "sigma_w2")
-        for sigma in np.sort(here["sigma_w2"].unique()):
-            if sigma != nearest:
-                facts[f"{prefix}compare_depth{deepest}_sigma{nearest:g}_vs_{sigma:g}"] = (
-                    claims.compare_cells(cells, {"sigma_w2": nearest}, {"sigma_w2": sigma}))
-            accs = best_accuracies(here[here["sigma_w2"] == sigma])
-            facts[f"{prefix}best_train_acc_depth{deepest}_sigma{sigma:g}"] = ", ".join(
-                f"{a:.3f}" for a in accs)
-        # the critical σ_w² against every other one pooled: "only the critical value trains"
-        critical = here["sigma_w2"] == nearest
-        hit = here["outcome"] == "converged"
-        facts[f"{prefix}compare_depth{deepest}_sigma{nearest:g}_vs_the_rest"] = comparison(
-            int((hit & critical).sum()), int(critical.sum()), int((hit & ~critical).sum()),
-            int((~critical).sum()))
-    # ordered nets that never leave one value: the constant output (facts list it per net)
-    ordered = pd.concat([runs[n] for n in ("dip-deep", "dip-deep-long", "dip-deep-300",
-                                           "dip-deep-300-long")], ignore_index=True)
-    ordered = ordered[(ordered["sigma_w2"] == ordered["sigma_w2"].min())
-                      & (ordered["depth"] >= 200)]
-    accs = np.unique(np.round(best_accuracies(ordered), 3))
-    facts["ordered_deep_nets"] = int(len(ordered))
-    facts["ordered_deep_best_train_acc"] = ", ".join(f"{a:.3f}" for a in accs)
-    return facts
