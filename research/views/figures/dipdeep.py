@@ -18,11 +18,13 @@ from research.training.outcomes import (
 from research.views import maps, report
 from research.views.figures import claims
 
-# The digits presets, one recipe: depth 200, and the wedge below it (depth 25, 50, 100).
+# The digits presets, one recipe: depth 200, and the wedge below it (depth 25, 50, 100); LONG is
+# the depth-200 cells again with four times the steps (the map keeps the one budget).
 DIGITS = ("dip-deep-digits", "dip-deep-digits-wedge")
+LONG = "dip-deep-digits-long"
 MNIST1D = ("dip-deep", "dip-deep-long", "dip-deep-300", "dip-deep-300-long",
            "dip-deep-long-ordered")
-PRESETS = MNIST1D + DIGITS
+PRESETS = MNIST1D + DIGITS + (LONG,)
 
 
 def _nearest_critical(table: pd.DataFrame) -> tuple[float, float]:
@@ -151,6 +153,21 @@ def _long(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
         [runs["dip-deep-long"], extra], ignore_index=True)
 
 
+def _long_facts(long: pd.DataFrame, nearest: float) -> dict:
+    """The longer budget at depth 200: its comparisons under the one standard and each critical
+    net's first step at the target."""
+    facts = {f"digits_long_{k}": v for k, v in claims.budget(long).items()}
+    facts.update(_deep_comparisons(long, nearest, "digits_long_"))
+    critical = long[long["sigma_w2"] == nearest]
+    reached = reached_steps(critical)
+    hit = sorted(int(r) for r in reached if r >= 0)
+    key = f"depth{int(long['depth'].max())}_sigma{nearest:g}"
+    facts[f"digits_long_steps_to_target_{key}"] = ", ".join(map(str, hit)) or "-"
+    median = float(np.median(np.where(reached >= 0, reached, np.inf)))
+    facts[f"digits_long_median_steps_to_target_{key}"] = median if np.isfinite(median) else None
+    return facts
+
+
 def _deep_comparisons(here: pd.DataFrame, nearest: float, prefix: str) -> dict:
     """At one depth: the critical cell against every other σ_w² and against the rest pooled,
     under the one standard; every net's best training accuracy per σ_w²."""
@@ -215,9 +232,13 @@ def _digits(fig, runs: dict[str, pd.DataFrame]) -> dict:
     axes = fig.subplots(1, 3 + len(deep), width_ratios=(1.25, *[1] * len(deep), 0.9, 0.9))
     ax_map, ax_best, ax_steps = axes[0], axes[-2], axes[-1]
     _map_panel(fig, ax_map, table, "dip-deep-digits(-wedge)")
+    long = runs.get(LONG)
     for ax, depth in zip(axes[1:-2], deep, strict=True):
-        _accuracy_curves(ax, table[table["depth"] == depth], colours, nearest, target,
-                         "digits")
+        if long is not None and depth in set(long["depth"]):
+            _accuracy_curves(ax, long, colours, nearest, target, LONG)
+        else:
+            _accuracy_curves(ax, table[table["depth"] == depth], colours, nearest, target,
+                             "digits")
     fig.suptitle("digits (8 × 8 images, 1,497 training)", fontsize=11)
 
     facts = {f"digits_{k}": v for k, v in claims.budget(table).items()}
@@ -234,6 +255,8 @@ def _digits(fig, runs: dict[str, pd.DataFrame]) -> dict:
                                                            else 0)
     for depth in deep:
         facts.update(_deep_comparisons(table[table["depth"] == depth], nearest, "digits_"))
+    if long is not None:
+        facts.update(_long_facts(long, nearest))
     for depth, here in table.groupby("depth"):
         # below the target, whether the critical nets still learn most: every critical net's
         # best accuracy against the best of every other σ_w²'s nets
