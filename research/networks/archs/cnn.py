@@ -44,5 +44,6 @@ ARCH = Arch(
     inits=("delta_orthogonal", "lsuv"), lsuv_layers=mlp.lsuv_layers,
     scale_layer=layers.scale_plain_layer, check=check_kernel, mnist1d_reference=("CNN", 94.0),
     pad=mlp.PAD,  # mlp's forward, the same stacked tensors and per-layer diagnostics
+    jacobian=mlp.stack_jacobian,  # over positions × channels: every conv layer maps that space
     advice=Advice(note="fan_in = in_channels × kernel size; for very deep CNNs the "
                        "delta-orthogonal init (Xiao et al. 2018) adds dynamical isometry"))
