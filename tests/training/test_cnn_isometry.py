@@ -100,12 +100,12 @@ def test_moments_equal_eigvalsh_of_a_jacfwd_jacobian(digits, init):
 
             def stack(h, p=p):  # standard parametrisation: the stored kernels carry σ_w/√fan_in
                 for w, b in zip(p["w_hidden"], p["b_hidden"], strict=True):
-                    h = _conv_circular(jnp.tanh(h), w) + b
+                    h = _conv_circular(jnp.tanh(h), w) + b[None, None]
                 return h
 
             moments = []
             for xi in x[:engine.JACOBIAN_EXAMPLES]:
-                h1 = _conv_circular(jnp.asarray(xi), p["w_in"]) + p["b_in"]
+                h1 = _conv_circular(jnp.asarray(xi), p["w_in"]) + p["b_in"][None, None]
                 jac = np.asarray(jax.jacfwd(stack)(h1)).reshape(h1.size, h1.size)
                 eig = np.linalg.eigvalsh(jac @ jac.T)
                 moments.append([eig.mean(), eig.var(), eig.max()])
