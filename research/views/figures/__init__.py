@@ -58,7 +58,8 @@ FIGURES = {f.name: f for f in (
            "2-D tanh CNN on digits: Gaussian vs delta-orthogonal, with the MLP's critical line"),
     Figure("deep-cnn", figure_deepcnn.PRESETS, figure_deepcnn.deep_cnn,
            "tanh CNNs on digits to depth 256 at criticality: delta-orthogonal vs Gaussian "
-           "kernels, trainability, training curves and J Jᵀ at init (Xiao et al. 2018)"),
+           "kernels, trainability, training curves and J Jᵀ at init (Xiao et al. 2018)",
+           compute=figure_deepcnn.compute_channels),
     Figure("isometry", figure_isometry.SPEED, figure_isometry.isometry,
            "dynamical isometry: J Jᵀ's spectrum against depth, Gaussian vs orthogonal, and "
            "learning speed (Pennington et al. 2017)", compute=figure_isometry.compute_spectrum),
