@@ -31,6 +31,7 @@ PRESETS = ("deep-cnn-gaussian", "deep-cnn-delta")
 NAMES = {"deep-cnn-gaussian": "gaussian", "deep-cnn-delta": "delta"}
 COLOURS = {"gaussian": "tab:red", "delta": "tab:blue"}
 THEORY_WEIGHTS = {"gaussian": "gaussian", "delta": "orthogonal"}  # v_W of one layer
+REFERENCE_SIGMA_B2 = 0.05  # cnn2d-bands' σ_b², for the wide limit there
 CHANNELS_DIR = "deep-cnn-channels"  # beside the sweep folders in figures/data
 CHANNELS = (8, 16, 32, 64)
 SEEDS, INPUTS = 4, 4  # the sweeps' seeds and Jacobian inputs (engine.JACOBIAN_EXAMPLES)
@@ -166,7 +167,7 @@ def _draw_channels(ax, table: pd.DataFrame, first) -> None:
     wide = [float(theory.jacobian_spectrum(str(first["activation"]), float(first["sigma_w2"]),
                                            float(first["sigma_b2"]), int(d) - 1,
                                            "orthogonal")[1]) for d in depths]
-    ax.plot(depths, wide, ls="--", color="black", lw=1, label="wide limit")
+    ax.plot(depths, wide, ls="--", color="black", lw=1, label="wide limit, from q* on")
     _depth_axis(ax, depths)
     ax.set(yscale="log", xlabel="depth (conv layers)", ylabel="variance of J Jᵀ's eigenvalues",
            title="delta-orthogonal at init against the channel count")
@@ -214,7 +215,7 @@ def _draw_spectrum(ax, tables: dict[str, pd.DataFrame]) -> None:
         ax.plot(jac["depth"], jac["init_jac_max"], marker="^", ls=":", color=COLOURS[name],
                 label=f"{name}: largest")
         ax.plot(jac["depth"], jac["theory_var"], ls="--", color=COLOURS[name], lw=1,
-                label=f"{name}: wide-limit variance")
+                label=f"{name}: wide limit, from q* on")
     _depth_axis(ax, sorted(next(iter(tables.values()))["depth"].unique()))
     ax.set(yscale="log", xlabel="depth (conv layers)",
            title="J Jᵀ at init (J = ∂hᴸ/∂h¹, positions × channels)")
@@ -253,7 +254,15 @@ def deep_cnn(runs: dict[str, pd.DataFrame], path: Path) -> dict:
              "sigma_b2": sigma_b2, "width": int(first["width"]),
              "q_star": theory.q_star(activation, sigma_w2, sigma_b2),
              "chi1": theory.chi1(activation, sigma_w2, sigma_b2),
+             "xi_q": theory.point(activation, sigma_w2, sigma_b2)["xi_q"],
              "depths": ", ".join(str(d) for d in sorted(tables["delta"]["depth"].unique()))}
+    # the wide limit at cnn2d-bands' point on the critical line, σ_b² = 0.05: q* far from 0
+    deepest = int(tables["delta"]["depth"].max())
+    other = theory.critical_sigma_w2(activation, REFERENCE_SIGMA_B2)
+    facts["reference_sigma_w2"] = other
+    facts["reference_q_star"] = theory.q_star(activation, other, REFERENCE_SIGMA_B2)
+    facts[f"reference_delta_jac_var_theory_depth{deepest}"] = float(theory.jacobian_spectrum(
+        activation, other, REFERENCE_SIGMA_B2, deepest - 1, "orthogonal")[1])
     counted = {name: cells(table) for name, table in tables.items()}
     for name, table in tables.items():
         c = counted[name]
