@@ -94,19 +94,19 @@ def test_moments_equal_eigvalsh_of_a_jacfwd_jacobian(digits, init):
     sigma_w2, sigma_b2, depth, width = 1.8, 0.05, 3, 3
     rows, params, x = _population(digits, activation="tanh", depth=[depth], width=[width],
                                   sigma_w2=[sigma_w2], sigma_b2=[sigma_b2], seeds=2, init=init)
+    def stack(p, h):  # standard parametrisation: the stored kernels carry σ_w/√fan_in
+        for w, b in zip(p["w_hidden"], p["b_hidden"], strict=True):
+            h = _conv_circular(jnp.tanh(h), w) + b[None, None]
+        return h
+
     with jax.enable_x64(True):
+        jacobian = jax.jit(jax.jacfwd(stack, argnums=1))  # compiled once for every member
         for m, row in enumerate(rows):
             p = {k: jnp.asarray(v[m], jnp.float64) for k, v in params.items()}
-
-            def stack(h, p=p):  # standard parametrisation: the stored kernels carry σ_w/√fan_in
-                for w, b in zip(p["w_hidden"], p["b_hidden"], strict=True):
-                    h = _conv_circular(jnp.tanh(h), w) + b[None, None]
-                return h
-
             moments = []
             for xi in x[:engine.JACOBIAN_EXAMPLES]:
                 h1 = _conv_circular(jnp.asarray(xi), p["w_in"]) + p["b_in"][None, None]
-                jac = np.asarray(jax.jacfwd(stack)(h1)).reshape(h1.size, h1.size)
+                jac = np.asarray(jacobian(p, h1)).reshape(h1.size, h1.size)
                 eig = np.linalg.eigvalsh(jac @ jac.T)
                 moments.append([eig.mean(), eig.var(), eig.max()])
             np.testing.assert_allclose(row, np.mean(moments, axis=0), rtol=2e-3)
