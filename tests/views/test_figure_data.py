@@ -231,6 +231,8 @@ def test_deep_cnn_counts_comparisons_and_jacobian_moments():
             steps = group.loc[converged(group), "converged_step"]
             assert facts[f"{name}_median_steps_depth{depth}"] == (
                 steps.median() if len(steps) else "never")
+            assert facts[f"{name}_jac_var_over_mean2_depth{depth}"] == pytest.approx(
+                (group["init_jac_var"] / group["init_jac_mean"] ** 2).mean(), rel=1e-6)
             for moment in ("mean", "var", "max"):
                 assert facts[f"{name}_jac_{moment}_depth{depth}"] == pytest.approx(
                     group[f"init_jac_{moment}"].mean(), rel=1e-6)

@@ -276,6 +276,9 @@ def deep_cnn(runs: dict[str, pd.DataFrame], path: Path) -> dict:
                 float(steps.median()) if steps.notna().any() else "never")
             facts[f"{name}_final_train_acc_depth{depth}"] = round(
                 100 * float(group["final_train_acc"].mean()), 1)
+        spread = (table["init_jac_var"] / table["init_jac_mean"] ** 2).groupby(table["depth"])
+        for depth, ratio in spread.mean().items():  # the spread beside the mean's drift
+            facts[f"{name}_jac_var_over_mean2_depth{depth}"] = float(ratio)
         for row in jacobian_table(table).itertuples():
             for moment in ("mean", "var", "max"):
                 facts[f"{name}_jac_{moment}_depth{row.depth}"] = float(
