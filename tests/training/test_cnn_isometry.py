@@ -75,6 +75,15 @@ def test_gaussian_cnn_mean_eigenvalue_is_chi1_to_the_depth(digits):
     assert abs(want - 1.0) > 8 * error + 0.05 * want  # the check has teeth
 
 
+def test_a_cnn_above_the_size_cap_stores_nan(digits, monkeypatch):
+    """Positions × channels above JACOBIAN_MAX_DIM: NaN moments, as for a type without J."""
+    from research.networks.archs import cnn
+
+    monkeypatch.setattr(cnn, "JACOBIAN_MAX_DIM", 8 * 8 * 3 - 1)
+    rows, _, _ = _population(digits, activation="tanh", depth=[3], width=[3], seeds=1)
+    assert np.isnan(rows).all()
+
+
 def _conv_circular(h: jax.Array, w: jax.Array) -> jax.Array:
     """h (H, W, c_in), w (k, k, c_in, c_out): out[y, x] = Σ_ij w[i, j]ᵀ h[y + i − k//2,
     x + j − k//2], indices modulo the grid."""
