@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import research.theory as theory
-from research.networks import registry
+from research.networks import layers, registry
 from research.training import engine, spec
 from research.training.data import load_dataset
 from tests.helpers import tiny_spec
@@ -75,13 +75,20 @@ def test_gaussian_cnn_mean_eigenvalue_is_chi1_to_the_depth(digits):
     assert abs(want - 1.0) > 8 * error + 0.05 * want  # the check has teeth
 
 
-def test_a_cnn_above_the_size_cap_stores_nan(digits, monkeypatch):
-    """Positions × channels above JACOBIAN_MAX_DIM: NaN moments, as for a type without J."""
+def test_a_cnn_above_the_size_cap_has_a_nan_jacobian(digits):
+    """Positions × channels above JACOBIAN_MAX_DIM (digits: 8 × 8 positions × 17 channels):
+    a NaN J, so NaN moments, as for a type without one; at the cap itself J is computed."""
     from research.networks.archs import cnn
 
-    monkeypatch.setattr(cnn, "JACOBIAN_MAX_DIM", 8 * 8 * 3 - 1)
-    rows, _, _ = _population(digits, activation="tanh", depth=[3], width=[3], seeds=1)
-    assert np.isnan(rows).all()
+    for width, computed in ((cnn.JACOBIAN_MAX_DIM // 64 + 1, False),
+                            (cnn.JACOBIAN_MAX_DIM // 64, True)):
+        runs = spec.expand(tiny_spec(**CNN, width=[width], seeds=1))
+        program = engine.program_for(runs, digits)
+        shape = jax.eval_shape(lambda x, program=program, runs=runs: cnn.stack_jacobian(
+            engine.init_params(engine.hyper_of(runs[0]), engine.data_for(digits, 1), program),
+            x, program.model, engine.hyper_of(runs[0])), jnp.zeros((8, 8, 1), jnp.float32))
+        assert shape.shape == ((64 * width,) * 2 if computed else (1, 1))
+    assert np.isnan(layers.spectrum_moments(jnp.full((1, 1), jnp.nan))).all()
 
 
 def _conv_circular(h: jax.Array, w: jax.Array) -> jax.Array:
