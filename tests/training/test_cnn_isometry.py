@@ -103,7 +103,10 @@ def _conv_circular(h: jax.Array, w: jax.Array) -> jax.Array:
     return out
 
 
-@pytest.mark.parametrize("init", ["gaussian", "delta_orthogonal"])
+# delta-orthogonal's moments are also checked against an independent float64 computation, its
+# per-position blocks, in tests/views/test_deepcnn.py: here it is the slow sibling
+@pytest.mark.parametrize("init", ["gaussian",
+                                  pytest.param("delta_orthogonal", marks=pytest.mark.slow)])
 def test_moments_equal_eigvalsh_of_a_jacfwd_jacobian(digits, init):
     """The stored (mean, variance, largest) against J from jax.jacfwd of the conv stack written
     out with jnp.roll, in float64, and numpy's eigvalsh, averaged over the same inputs."""
