@@ -107,8 +107,9 @@ class Arch:
     per_device: bool = False
     # The init diagnostic of dynamical isometry (Pennington et al. 2017): jacobian(params, x, cfg,
     # hp) -> J = ∂h^L/∂h^1 of one example x (unbatched), the Jacobian of the hidden stack,
-    # (width, width), float32. None where the type has no such square stack (convolutions,
-    # residual and recurrent nets, a user's module): its runs store NaN.
+    # (n, n), float32: n = width (mlp), or positions × channels (cnn: each conv layer maps
+    # that space to itself; NaN above cnn.JACOBIAN_MAX_DIM). None where the type has no such
+    # square stack (residual and recurrent nets, a user's module): its runs store NaN.
     jacobian: Callable[[dict, jax.Array, ModelConfig, Hyper], jax.Array] | None = None
     # Several depths in one compiled program (`Pad`); None: each depth compiles its own.
     pad: Pad | None = None

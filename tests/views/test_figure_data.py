@@ -253,3 +253,27 @@ def test_cnn2d_bands_and_arch_zoo_digits():
         acc = 100 * runs(f"arch-zoo-digits-{arch}")["final_test_acc"]
         assert digits[f"{arch}_digits_test_acc"] == round(acc.mean(), 1)
         assert digits[f"{arch}_digits_range"] == f"{acc.min():.1f}–{acc.max():.1f}"
+
+
+def test_deep_cnn_counts_comparisons_and_jacobian_moments():
+    facts = FACTS["deep-cnn"]
+    tables = {name: runs(f"deep-cnn-{name}") for name in ("gaussian", "delta")}
+    cells = {name: counts(t, converged(t), cols="init") for name, t in tables.items()}
+    for name, table in tables.items():
+        c = cells[name]
+        trains = c.loc[c["k"] / c["n"] >= 0.5, "depth"]
+        assert facts[f"{name}_deepest_trained"] == (trains.max() if len(trains) else 0)
+        for row in c.itertuples():
+            assert facts[f"{name}_converged_depth{row.depth}"] == text(row.k, row.n)
+        for depth, group in table.groupby("depth"):
+            steps = group.loc[converged(group), "converged_step"]
+            assert facts[f"{name}_median_steps_depth{depth}"] == (
+                steps.median() if len(steps) else "never")
+            assert facts[f"{name}_jac_var_over_mean2_depth{depth}"] == pytest.approx(
+                (group["init_jac_var"] / group["init_jac_mean"] ** 2).mean(), rel=1e-6)
+            for moment in ("mean", "var", "max"):
+                assert facts[f"{name}_jac_{moment}_depth{depth}"] == pytest.approx(
+                    group[f"init_jac_{moment}"].mean(), rel=1e-6)
+    assert facts["seeds_per_cell"] == str(tables["delta"].groupby("depth").size().min())
+    for d, g in zip(cells["delta"].itertuples(), cells["gaussian"].itertuples(), strict=True):
+        assert facts[f"delta_vs_gaussian_depth{d.depth}"] == compared((d.k, d.n), (g.k, g.n))

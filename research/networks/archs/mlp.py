@@ -83,13 +83,19 @@ def _hidden_stack(net: layers.Net, h: jax.Array, params: dict, cfg: ModelConfig,
 
 def stack_jacobian(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> jax.Array:
     """J = ∂h^L/∂h^1 for one example x: the Jacobian of the scanned hidden layers, from the
-    first hidden pre-activation to the last, (width, width) in float32 (forward mode: width
-    tangents through the stack, width³ multiply-adds a layer; the identity at depth 1). In
-    float32 whatever the compute dtype: it describes the parameters, not bfloat16's rounding."""
+    first hidden pre-activation to the last, (n, n) in float32 with n = width, or for a CNN
+    n = positions × channels (each conv layer, circular or same padding, maps that space to
+    itself; row-major over (positions, channel)). Forward mode: n tangents through the stack,
+    n² · (kernel taps) multiply-adds a conv layer, width³ a dense one; the identity at depth 1.
+    In float32 whatever the compute dtype: it describes the parameters, not bfloat16's
+    rounding."""
     net = layers.Net(dataclasses.replace(cfg, compute_dtype="float32"), hp)
     h1 = _first_layer(net, x[None], params, cfg)
 
-    return jax.jacfwd(lambda h: _hidden_stack(net, h, params, cfg, hp)[0])(h1[0])
+    def stack(flat):
+        return _hidden_stack(net, flat.reshape(h1.shape), params, cfg, hp)[0].reshape(-1)
+
+    return jax.jacfwd(stack)(h1.reshape(-1))
 
 
 def weight_grad_norms(grads: dict) -> jax.Array:
