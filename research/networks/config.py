@@ -2,11 +2,14 @@
 the per-member traced `Hyper` scalars, vmapped over a population (one compile serves every σ,
 learning rate and seed). The spec's run fields of the same names fill both (training/engine)."""
 
+from __future__ import annotations  # jax is named in annotations only: no import at run time
+
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import jax
+if TYPE_CHECKING:
+    import jax
 
 
 @dataclass(frozen=True)
