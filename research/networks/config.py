@@ -12,6 +12,14 @@ if TYPE_CHECKING:
     import jax
 
 
+# The init schemes networks/init.py draws (named here, where no jax is loaded, for the help
+# texts). Every scheme draws unit-variance entries (or exactly 0 / 1); σ scales them afterwards.
+INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "zero", "constant",
+         "delta_orthogonal", "identity", "lsuv")
+# Schemes that impose a structure only some network types have (`Arch.inits` says which).
+STRUCTURED = ("delta_orthogonal", "identity", "lsuv")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """A run's static fields that shape the network (defaults live in the spec alone), and the

@@ -294,7 +294,7 @@ def validate(spec: SweepSpec) -> SweepSpec:
     # --help`) does not.
     from research.common.activations import ACTIVATIONS
     from research.networks import registry
-    from research.networks.init import INITS
+    from research.networks.config import INITS
 
     for arch in spec.arch:
         registry.get(arch)

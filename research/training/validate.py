@@ -133,7 +133,7 @@ def check_architecture(spec) -> None:
     # imports this module) loads without it.
     from research.networks import registry
     from research.networks.arch import ARCH_OPTIONS
-    from research.networks.init import STRUCTURED
+    from research.networks.config import STRUCTURED
 
     arch = registry.get(spec.arch)
     if spec.model and spec.arch != "user":
