@@ -76,7 +76,11 @@ def _bucket(n: int) -> int:
     return max(8, 1 << (n - 1).bit_length())
 
 
-_length_batch = jax.jit(jax.vmap(_length_stats, in_axes=(0, 0, None)), static_argnums=2)
+# The scalar functions jitted on their own: their jaxprs are traced once per process (and
+# activation) and batched into each size class's program, not traced again per size.
+_length_one = jax.jit(_length_stats, static_argnums=2)
+_c_one = jax.jit(_c_fixed_point, static_argnums=3)
+_length_batch = jax.jit(jax.vmap(_length_one, in_axes=(0, 0, None)), static_argnums=2)
 
 
 @partial(jax.jit, static_argnums=7)
@@ -88,7 +92,7 @@ def _assemble_batch(q, chi_1, slope_q, phase, w, b, chaotic, phi) -> MeanField:
     if chaotic is not None:
         # Newton's while loop, vmapped, steps every member until the slowest converges (2 to 6
         # steps on a band's grid): in batches of 8 neighbours, each batch stops at its own.
-        c_sub, chi_c_sub = lax.map(lambda args: _c_fixed_point(*args, phi),
+        c_sub, chi_c_sub = lax.map(lambda args: _c_one(*args, phi),
                                    (q[chaotic], w[chaotic], b[chaotic]), batch_size=8)
         c, chi_c = c.at[chaotic].set(c_sub), chi_c.at[chaotic].set(chi_c_sub)
     return _assemble(q, chi_1, slope_q, phase, c, chi_c)
