@@ -18,7 +18,7 @@ from pathlib import Path
 from research.cli import main as cli_main
 from research.common.activations import ACTIVATIONS
 from research.networks import registry
-from research.networks.init import INITS
+from research.networks.config import INITS
 from research.training import spec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -57,12 +57,13 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def choices() -> dict[str, list[str]]:
-    """The allowed values of each field that takes a name: what validation accepts."""
-    from research.common.activations import ACTIVATIONS
-    from research.networks import registry
-    from research.networks.init import INITS
+    """The allowed values of each field that takes a name: what validation accepts. Read from
+    lists that load no jax, so `initmap sweep --help` starts without it."""
+    from research.common.activations import NAMES as ACTIVATIONS
+    from research.networks.archs import NAMES as ARCHS
+    from research.networks.config import INITS
 
-    return {"arch": [a.name for a in registry.all_archs()],
+    return {"arch": list(ARCHS),
             "activation": sorted(ACTIVATIONS), "init": list(INITS),
             "optimizer": list(spec_mod.OPTIMIZERS), "schedule": list(spec_mod.SCHEDULES),
             "norm": list(spec_mod.NORMS), "residual": list(spec_mod.RESIDUALS),

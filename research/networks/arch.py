@@ -81,7 +81,7 @@ class Arch:
     advice: Advice = Advice()
     options: tuple[str, ...] = ()  # which of ARCH_OPTIONS this type takes
     norms: tuple[str, ...] = ("none",)
-    inits: tuple[str, ...] = ()  # structured schemes (init.STRUCTURED) defined for this type
+    inits: tuple[str, ...] = ()  # structured schemes (config.STRUCTURED) defined for this type
     # LSUV's layer-by-layer rescaling: the number of layers and how to scale one of them.
     lsuv_layers: Callable[[ModelConfig], int] | None = None
     scale_layer: Callable[[dict, jax.Array, jax.Array], dict] | None = None

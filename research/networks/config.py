@@ -2,11 +2,22 @@
 the per-member traced `Hyper` scalars, vmapped over a population (one compile serves every σ,
 learning rate and seed). The spec's run fields of the same names fill both (training/engine)."""
 
+from __future__ import annotations  # jax is named in annotations only: no import at run time
+
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import jax
+if TYPE_CHECKING:
+    import jax
+
+
+# The init schemes networks/init.py draws (named here, where no jax is loaded, for the help
+# texts). Every scheme draws unit-variance entries (or exactly 0 / 1); σ scales them afterwards.
+INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "zero", "constant",
+         "delta_orthogonal", "identity", "lsuv")
+# Schemes that impose a structure only some network types have (`Arch.inits` says which).
+STRUCTURED = ("delta_orthogonal", "identity", "lsuv")
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,6 @@ import jax.numpy as jnp
 from research.networks import parametrization
 from research.networks.config import Hyper, ModelConfig
 
-# Every scheme draws unit-variance entries (or exactly 0 / 1); σ scales them afterwards.
-INITS = ("gaussian", "uniform", "truncated_normal", "orthogonal", "zero", "constant",
-         "delta_orthogonal", "identity", "lsuv")
-# Schemes that impose a structure only some network types have (`Arch.inits` says which).
-STRUCTURED = ("delta_orthogonal", "identity", "lsuv")
-
 # Standard deviation of N(0, 1) truncated to [-2, 2]; dividing by it restores unit variance.
 _TRUNCATED_STD = 0.8796256610342398
 

@@ -7,12 +7,15 @@ toy type, a user's module) without any other module changing.
 import contextlib
 
 from research.common.errors import SpecError
+from research.networks import archs
 from research.networks.arch import Arch
 from research.networks.archs import cnn, mlp, resmlp, resnet, rnn, transformer
 
-# In this order in help texts and tables: plain stacks, residual nets, then recurrent.
 _ARCHS: dict[str, Arch] = {m.ARCH.name: m.ARCH
                            for m in (mlp, cnn, resmlp, resnet, transformer, rnn)}
+if tuple(_ARCHS) != archs.NAMES:
+    raise ImportError(f"networks/archs/__init__.py names {archs.NAMES}, the records are "
+                      f"{tuple(_ARCHS)}")
 
 
 def names() -> tuple[str, ...]:

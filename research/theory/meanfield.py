@@ -12,9 +12,12 @@ q^l grows without bound) `q_star` is +inf, the phase "unbounded", and what needs
 ξ_q, trainable depth) is nan in arrays and None in `point`.
 """
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from research.common.errors import SpecError
 from research.theory import fixedpoints
@@ -66,33 +69,59 @@ def check_variance(field: str, value) -> None:
         raise SpecError(field, shown, reason=f"must be a finite number ≥ 0, got {shown}")
 
 
-_length_batch = jax.jit(jax.vmap(_length_stats, in_axes=(0, 0, None)), static_argnums=2)
-_c_batch = jax.jit(jax.vmap(_c_fixed_point, in_axes=(0, 0, 0, None)), static_argnums=3)
+def _bucket(n: int) -> int:
+    """The size a batch of n is padded to: a power of two, at least 8. Queries of any size up
+    to it share one compiled program (a band's bisection asks 1 or 2 points a round, its grid
+    321: two programs, not one per size)."""
+    return max(8, 1 << (n - 1).bit_length())
+
+
+# The scalar functions jitted on their own: their jaxprs are traced once per process (and
+# activation) and batched into each size class's program, not traced again per size.
+_length_one = jax.jit(_length_stats, static_argnums=2)
+_c_one = jax.jit(_c_fixed_point, static_argnums=3)
+_length_batch = jax.jit(jax.vmap(_length_one, in_axes=(0, 0, None)), static_argnums=2)
+
+
+@partial(jax.jit, static_argnums=7)
+def _assemble_batch(q, chi_1, slope_q, phase, w, b, chaotic, phi) -> MeanField:
+    """The grid's `MeanField` from its length statistics, with the 2-D correlation solve, which
+    dominates the cost, only at the indices `chaotic` (padded by repeats to a multiple of 8;
+    None: nowhere). The other phases' c* is 1 and χ_c is χ₁."""
+    c, chi_c = jnp.ones_like(q), chi_1
+    if chaotic is not None:
+        # Newton's while loop, vmapped, steps every member until the slowest converges (2 to 6
+        # steps on a band's grid): in batches of 8 neighbours, each batch stops at its own.
+        c_sub, chi_c_sub = lax.map(lambda args: _c_one(*args, phi),
+                                   (q[chaotic], w[chaotic], b[chaotic]), batch_size=8)
+        c, chi_c = c.at[chaotic].set(c_sub), chi_c.at[chaotic].set(chi_c_sub)
+    return _assemble(q, chi_1, slope_q, phase, c, chi_c)
 
 
 def mean_field_grid(activation, sigma_w2, sigma_b2) -> MeanField:
     """`mean_field` over broadcast arrays of σ_w² and σ_b² (validated, jitted); fields shaped alike.
 
-    The 2-D correlation solve runs only where the phase is chaotic (it dominates the cost).
+    Batches are padded to `_bucket` sizes, so few programs compile; the 2-D correlation solve
+    runs only where the phase is chaotic (it dominates the cost).
     """
     check_variance("sigma_w2", sigma_w2)
     check_variance("sigma_b2", sigma_b2)
     phi = resolve_activation(activation)
     w, b = np.broadcast_arrays(np.asarray(sigma_w2, float), np.asarray(sigma_b2, float))
-    shape = w.shape
-    w, b = jnp.asarray(w.ravel(), _float()), jnp.asarray(b.ravel(), _float())
+    shape, n = w.shape, w.size
+    if n == 0:
+        return MeanField(*(jax.device_put(np.zeros(shape, _float())) for _ in MeanField._fields))
+    size = _bucket(n)
+    # device_put, not jnp.asarray: that stages a copy through a program compiled per shape
+    w, b = (jax.device_put(np.resize(x.ravel(), size).astype(_float())) for x in (w, b))
     q, chi_1, slope_q, phase = _length_batch(w, b, phi)
-    chaotic = np.flatnonzero(np.asarray(phase) == Phase.CHAOTIC)
-    c, chi_c = jnp.ones_like(q), chi_1
-    if chaotic.size:
-        # pad to a power of two up to 256, then to multiples of 256: few compiled shapes
-        n = chaotic.size
-        padded = np.resize(chaotic, 1 << (n - 1).bit_length() if n <= 256 else -(-n // 256) * 256)
-        c_sub, chi_c_sub = _c_batch(q[padded], w[padded], b[padded], phi)
-        c = c.at[chaotic].set(c_sub[: chaotic.size])
-        chi_c = chi_c.at[chaotic].set(chi_c_sub[: chaotic.size])
-    stats = _assemble(q, chi_1, slope_q, phase, c, chi_c)
-    return MeanField(*(x.reshape(shape) for x in stats))
+    chaotic = np.flatnonzero(np.asarray(phase)[:n] == Phase.CHAOTIC)
+    # padded with the last chaotic point: a batch of repeats converges in its few steps
+    index = (jax.device_put(np.pad(chaotic, (0, _bucket(chaotic.size) - chaotic.size),
+                                   mode="edge").astype(np.int32)) if chaotic.size else None)
+    stats = _assemble_batch(q, chi_1, slope_q, phase, w, b, index, phi)
+    # cut on the host: slicing on the device would compile a program per (bucket, n)
+    return MeanField(*(jax.device_put(np.asarray(x)[:n].reshape(shape)) for x in stats))
 
 
 def _critical_one(sigma_b2, phi):
@@ -121,7 +150,8 @@ def critical_line(activation, sigma_b2_values, q0: float = 1.0) -> jax.Array:
     check_variance("sigma_b2", sigma_b2_values)
     phi = resolve_activation(activation)
     b = np.asarray(sigma_b2_values, float)
-    batched = np.asarray(_critical_batch(jnp.asarray(b.ravel(), _float()), phi), float)
+    batched = np.asarray(_critical_batch(jax.device_put(b.ravel().astype(_float())), phi),
+                         float)
     out = np.empty_like(batched)
     for i, (b_i, old) in enumerate(zip(b.ravel(), batched, strict=True)):
         new = fixedpoints.edge_of_chaos(phi, float(b_i), q0)["sigma_w2"]
@@ -129,12 +159,12 @@ def critical_line(activation, sigma_b2_values, q0: float = 1.0) -> jax.Array:
             out[i] = np.nan
         else:
             out[i] = old if np.isfinite(old) and abs(old - new) <= 1e-8 * new else new
-    return jnp.asarray(out.reshape(b.shape), _float())
+    return jax.device_put(out.reshape(b.shape).astype(_float()))
 
 
 def critical_sigma_w2(activation, sigma_b2: float, q0: float = 1.0) -> float:
     """The edge of chaos at this σ_b² (see `critical_line`); nan where there is none."""
-    return float(critical_line(activation, np.asarray([sigma_b2], float), q0)[0])
+    return float(np.asarray(critical_line(activation, np.asarray([sigma_b2], float), q0))[0])
 
 
 def trainable_depth(activation, sigma_w2, sigma_b2, k: float = 6.0) -> jax.Array:

@@ -16,11 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from research.common.activations import ACTIVATIONS
 from research.common.errors import SpecError
-from research.networks import registry
 from research.networks.config import SWEPT
-from research.networks.init import INITS
 from research.training import validate as checks
 
 parse_budget = checks.parse_budget  # the sweep and the tests read it here
@@ -296,6 +293,12 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -
 
 def validate(spec: SweepSpec) -> SweepSpec:
     """Raise SpecError naming the first bad field; return the spec unchanged otherwise."""
+    # The names below load jax: imported here, so the field list itself (and `initmap sweep
+    # --help`) does not.
+    from research.common.activations import ACTIVATIONS
+    from research.networks import registry
+    from research.networks.config import INITS
+
     for arch in spec.arch:
         registry.get(arch)
     choices = {"activation": sorted(ACTIVATIONS), "optimizer": OPTIMIZERS,
@@ -326,67 +329,8 @@ def validate(spec: SweepSpec) -> SweepSpec:
         values = getattr(spec, name)
         if len(set(values)) != len(values):
             raise SpecError(name, list(values), reason=f"repeats a value: {list(values)}")
-    for name in ("depth", "width"):
-        for v in getattr(spec, name):
-            if v < 1:
-                raise SpecError(name, v, reason=f"must be >= 1, got {v}")
-    for name in ("sigma_w2", "sigma_b2"):
-        for v in getattr(spec, name):
-            if v < 0:
-                raise SpecError(name, v, reason=f"variance must be >= 0, got {v}")
-    for v in spec.lr:
-        if v <= 0:
-            raise SpecError("lr", v, reason=f"must be > 0, got {v}")
-    for name in ("branch_scale", "readout_scale", "lr_input", "lr_hidden", "lr_output",
-                 "lr_bias"):
-        for v in getattr(spec, name):
-            if v < 0:
-                raise SpecError(name, v, reason=f"must be >= 0, got {v}")
-    for v in spec.batch_size:
-        if v < 0:
-            raise SpecError("batch_size", v, reason=f"must be >= 1, or 0 for full batch; got {v}")
-    if not 0 <= spec.target_window <= spec.steps:
-        raise SpecError("target_window", spec.target_window,
-                        reason=f"must be in [0, steps] = [0, {spec.steps}]")
-    positive = ("teacher_depth", "teacher_width", "steps", "seeds", "log_every",
-                "eval_size", "chunk_steps", "max_members", "base_width", "kernel_size",
-                "patch_size", "heads")
-    for name in positive:
-        for v in getattr(spec, name) if name in AXES else (getattr(spec, name),):
-            if v < 1:
-                raise SpecError(name, v, reason=f"must be >= 1, got {v}")
-    for v in spec.momentum:
-        if not 0 <= v < 1:
-            raise SpecError("momentum", v, reason=f"must be in [0, 1), got {v}")
-    for name in ("weight_decay", "clip_norm"):
-        for v in getattr(spec, name):
-            if v < 0:
-                raise SpecError(name, v, reason=f"must be >= 0, got {v}")
-    if not 0 <= spec.warmup_steps < spec.steps:
-        raise SpecError("warmup_steps", spec.warmup_steps,
-                        reason=f"must be in [0, steps) = [0, {spec.steps})")
-    if not (spec.input_scale > 0 and math.isfinite(spec.input_scale)):
-        raise SpecError("input_scale", spec.input_scale, reason="must be a finite number > 0")
+    checks.check_ranges(spec)
     _check_choice("criterion", spec.criterion, CRITERIA)
-    if not 0 < spec.train_fraction < 1:
-        raise SpecError("train_fraction", spec.train_fraction, reason="must be in (0, 1)")
-    if spec.modulus < 2:
-        raise SpecError("modulus", spec.modulus, reason=f"must be >= 2, got {spec.modulus}")
-    if not 1 <= spec.seq_len <= 62:
-        raise SpecError("seq_len", spec.seq_len, reason=f"must be in [1, 62], got {spec.seq_len}")
-    if not 0 <= spec.target_acc <= 1:
-        raise SpecError("target_acc", spec.target_acc, reason="must be in [0, 1]")
-    if spec.target_loss_ratio <= 0:
-        raise SpecError("target_loss_ratio", spec.target_loss_ratio, reason="must be > 0")
-    if spec.diverge_factor <= 1:
-        raise SpecError("diverge_factor", spec.diverge_factor, reason="must be > 1")
-    parse_budget(spec.memory_budget)
-    if spec.steps % spec.log_every:
-        raise SpecError("log_every", spec.log_every,
-                        reason=f"must divide steps ({spec.steps})")
-    if spec.chunk_steps % spec.log_every:
-        raise SpecError("chunk_steps", spec.chunk_steps,
-                        reason=f"must be a multiple of log_every ({spec.log_every})")
     return spec
 
 

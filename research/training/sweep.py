@@ -1,17 +1,14 @@
-"""A sweep from spec to stored results: train the planned populations, write parts, keep a
-manifest. Planning (buckets, populations, shards) lives in `plan.py`."""
+"""A sweep from spec to stored results: train the planned populations, store a part and
+update the manifest after each. Planning (buckets, populations, shards) is `plan.py`'s; a run's
+stored row `records.py`'s; the manifest `manifest.py`'s."""
 
 import contextlib
 import dataclasses
-import json
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import jax
@@ -20,14 +17,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from research.common.errors import SpecError
-from research.common.files import write_json
 from research.networks import registry
 from research.training import devices, engine, folder, plan, store, timing
 from research.training import spec as spec_mod
 from research.training import validate as checks
-from research.training.data import Dataset, dataset_of, fingerprint
-from research.training.outcomes import classify, generalisation, meets_target, reached_step
+from research.training.data import Dataset, dataset_of
+from research.training.manifest import Manifest
 from research.training.plan import Population, Shard
+from research.training.records import record
 from research.training.spec import RunSpec, SweepSpec, combinations, out_dir, parse_budget
 
 
@@ -127,7 +124,7 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
         if spec.compact:
             state, hp, owners = _compact(state, hp, owners, running, data, program, host)
     _settle(state, hp, owners, np.ones(len(owners), bool), data, program, host)
-    return [_record(run, i, host, logs, program) for i, run in enumerate(runs)]
+    return [record(run, i, host, logs, program) for i, run in enumerate(runs)]
 
 
 def _settle(state, hp, owners, leaving, data, program, host: dict) -> None:
@@ -160,58 +157,6 @@ def _compact(state, hp, owners, running, data, program, host):
     sharded, _ = devices.member_sharding()
     state, hp = jax.device_put(jax.tree.map(lambda a: a[index], (state, hp)), sharded)
     return state, hp, owners[index]
-
-
-def _record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
-    diag = host["diag"]
-    layers = {name: diag[name][i] for name in ("init_q", "init_grad_norm")}
-    if program.model.padded:  # the member's own layers, as its own program stores them
-        layers = registry.get(run.arch).pad.trim(layers, run.depth)
-    initial_loss = float(diag["initial_loss"][i])
-    steps = np.arange(logs.shape[2] + 1) * run.log_every
-    loss, acc, diversity = (
-        np.concatenate([[float(diag[start][i])], log[i]]).astype(np.float64)
-        for start, log in zip(("initial_loss", "initial_acc", "initial_diversity"), logs[:3],
-                              strict=True))
-    test_acc = np.concatenate([[np.nan], logs[3][i]])
-    # Cut the curve where the member was frozen: later entries describe frozen weights.
-    stop = int(host["diverged_step"][i])
-    if stop < 0 and run.early_stop and not host["running"][i]:
-        good = meets_target(loss, acc, initial_loss, program.crit)
-        stop = int(steps[np.argmax(good)])
-    if stop >= 0:
-        keep = steps <= stop
-        steps, loss, acc, diversity = steps[keep], loss[keep], acc[keep], diversity[keep]
-        test_acc = test_acc[keep]
-    # target_window: the criterion reads the mean training loss of the last steps instead
-    window = (float(host["window_loss"][i]) / run.target_window if run.target_window
-              else None)
-    outcome, diverged_step, converged_step = classify(
-        loss, acc, steps, initial_loss, int(host["diverged_step"][i]), program.crit, window,
-        run.criterion)
-    diverged = outcome == "diverged"
-    reached = reached_step(loss, acc, steps, initial_loss, program.crit)
-    extra = {"window_loss": np.nan if window is None or diverged else window} \
-        if run.target_window else {}
-    return {
-        "run_id": run.run_id, **dataclasses.asdict(run),
-        "outcome": outcome, "diverged_step": diverged_step, "converged_step": converged_step,
-        "initial_loss": initial_loss, "final_loss": float(loss[-1]),
-        "initial_train_acc": float(acc[0]), "final_train_acc": float(acc[-1]),
-        # beside the final ones, so either criterion can be counted from the table
-        "best_train_acc": float(np.max(acc)) if np.isfinite(acc).any() else np.nan,
-        "reached_step": reached,
-        "final_test_loss": np.nan if diverged else float(host["test_loss"][i]),
-        "final_test_acc": np.nan if diverged else float(host["test_acc"][i]),
-        "loss_curve": loss.tolist(), "acc_curve": acc.tolist(), "curve_steps": steps.tolist(),
-        "diversity_curve": diversity.tolist(),
-        **{name: np.asarray(values, np.float64).tolist() for name, values in layers.items()},
-        **{f"init_jac_{m}": float(diag["init_jac"][i][k])
-           for k, m in enumerate(("mean", "var", "max"))},
-        **extra,
-        **(generalisation(reached, test_acc, steps, run.target_acc) if program.test_curve
-           else {}),
-    }
 
 
 def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict:
@@ -269,29 +214,8 @@ def check_data(spec: SweepSpec, dataset: Dataset) -> None:
 CALIBRATE_ABOVE = 50_000_000  # network-steps: sweeps this large print an estimate before training
 
 
-def code_version() -> str:
-    try:
-        text = version("initmap")
-    except PackageNotFoundError:
-        text = "unknown"
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, cwd=Path(__file__).parent, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"{text}+{sha}" if sha else text
-
-
-def _previous_buckets(path: Path) -> dict:
-    """Per-bucket runs and wall time of earlier (interrupted) calls, so totals accumulate."""
-    try:
-        return json.loads(path.read_text()).get("buckets", {})
-    except (OSError, ValueError):
-        return {}
-
-
 def _train_slots(grid: plan.Grid, mine: list[plan.Slot], done: set, dataset: Dataset,
-                 out: Path, manifest: dict, manifest_path: Path, progress: bool) -> int:
+                 out: Path, manifest: Manifest, progress: bool) -> int:
     """Train every slot not stored yet, a part and a manifest update after each; the runs
     trained. The progress bar says "compiling" until a new program's first chunk is done."""
     spec = grid.spec
@@ -326,11 +250,7 @@ def _train_slots(grid: plan.Grid, mine: list[plan.Slot], done: set, dataset: Dat
             records = [r for r in records if r["run_id"] not in done]
             store.append_part(out, records, pop.label)
             trained += len(records)
-            entry = manifest["buckets"].setdefault(label, {"runs": 0, "wall_time_s": 0.0})
-            entry["runs"] += len(records)
-            entry["wall_time_s"] = round(entry["wall_time_s"] + time.perf_counter() - t0, 3)
-            manifest["trained"] = trained  # by this call, so far
-            write_json(manifest_path, manifest)
+            manifest.stored(label, len(records), time.perf_counter() - t0, trained)
     return trained
 
 
@@ -388,31 +308,14 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
                                   out))
             if sum(len(s) for s in mine) * spec.steps > CALIBRATE_ABOVE:
                 on_plan(plan.estimate_text(calibrate(grid, mine, dataset)))
-        manifest_path = out / f"manifest{shard.tag}.json"
-        manifest = {
-            "name": spec.name, "command": command, "code_version": code_version(),
-            "jax_version": jax.__version__, "python": sys.version.split()[0],
-            "devices": devices.describe(), "dataset": spec.dataset,
-            "dataset_fingerprint": fingerprint(dataset), "n_runs": len(grid),
-            "n_populations": len(all_slots), "shard": f"{shard.k}/{shard.n}",
-            "started": datetime.now(UTC).isoformat(), "status": "running",
-            "buckets": _previous_buckets(manifest_path),
-        }
-        write_json(manifest_path, manifest)
-        started = time.perf_counter()
+        manifest = Manifest(out, spec, dataset, command, shard, len(grid), len(all_slots))
         try:
-            trained = _train_slots(grid, mine, done, dataset, out, manifest, manifest_path,
-                                   progress)
+            trained = _train_slots(grid, mine, done, dataset, out, manifest, progress)
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the CLI: say so, then stop
-            manifest.update(status="interrupted", interrupted=datetime.now(UTC).isoformat(),
-                            wall_time_s=round(time.perf_counter() - started, 3))
-            write_json(manifest_path, manifest)
+            manifest.interrupted()
             raise
         timing.mark("stored")
-        manifest.update(status="complete", finished=datetime.now(UTC).isoformat(),
-                        wall_time_s=round(time.perf_counter() - started, 3), trained=trained,
-                        timeline=timing.timeline())
-        write_json(manifest_path, manifest)
+        manifest.complete(trained)
     frame = store.load_runs(out)
     frame = frame[grid.stored(frame)].reset_index(drop=True)
-    return SweepResult(out=out, runs=frame, manifest=manifest, trained=trained)
+    return SweepResult(out=out, runs=frame, manifest=manifest.data, trained=trained)

@@ -1,17 +1,16 @@
-"""The spec checks that read more than one field's range: a network type's options, the
-gaussian dataset's sizes, the results folder, the memory budget and depth padding. Each takes
+"""The spec's checks beyond a field's own type: each number's range, those that read several
+fields (a network type's options, the gaussian dataset's sizes, depth padding), the results
+folder and the memory budget. Each takes
 a spec (or one combination's view of it, `spec.combinations`) and raises SpecError naming the
 field; `spec.validate` runs them. Below spec.py: it imports nothing of it, so imports stay
-one-way."""
+one-way; network types (which load jax) only inside the checks that read them."""
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 
 from research.common.errors import SpecError
-from research.networks import registry
-from research.networks.arch import ARCH_OPTIONS
-from research.networks.init import STRUCTURED
 
 
 def parse_budget(text: str) -> int | None:
@@ -50,6 +49,72 @@ def check_gaussian(spec) -> None:
                             f"{spec.dataset}")
 
 
+def check_ranges(spec) -> None:
+    """Each number within its range: sizes >= 1, variances and rates >= 0, fractions in their
+    intervals, and the steps' multiples (log_every divides steps, chunk_steps a multiple of it)."""
+    for name in ("depth", "width"):
+        for v in getattr(spec, name):
+            if v < 1:
+                raise SpecError(name, v, reason=f"must be >= 1, got {v}")
+    for name in ("sigma_w2", "sigma_b2"):
+        for v in getattr(spec, name):
+            if v < 0:
+                raise SpecError(name, v, reason=f"variance must be >= 0, got {v}")
+    for v in spec.lr:
+        if v <= 0:
+            raise SpecError("lr", v, reason=f"must be > 0, got {v}")
+    for name in ("branch_scale", "readout_scale", "lr_input", "lr_hidden", "lr_output",
+                 "lr_bias"):
+        for v in getattr(spec, name):
+            if v < 0:
+                raise SpecError(name, v, reason=f"must be >= 0, got {v}")
+    for v in spec.batch_size:
+        if v < 0:
+            raise SpecError("batch_size", v, reason=f"must be >= 1, or 0 for full batch; got {v}")
+    if not 0 <= spec.target_window <= spec.steps:
+        raise SpecError("target_window", spec.target_window,
+                        reason=f"must be in [0, steps] = [0, {spec.steps}]")
+    positive = ("teacher_depth", "teacher_width", "steps", "seeds", "log_every",
+                "eval_size", "chunk_steps", "max_members", "base_width", "kernel_size",
+                "patch_size", "heads")
+    for name in positive:
+        values = getattr(spec, name)
+        for v in values if isinstance(values, tuple) else (values,):
+            if v < 1:
+                raise SpecError(name, v, reason=f"must be >= 1, got {v}")
+    for v in spec.momentum:
+        if not 0 <= v < 1:
+            raise SpecError("momentum", v, reason=f"must be in [0, 1), got {v}")
+    for name in ("weight_decay", "clip_norm"):
+        for v in getattr(spec, name):
+            if v < 0:
+                raise SpecError(name, v, reason=f"must be >= 0, got {v}")
+    if not 0 <= spec.warmup_steps < spec.steps:
+        raise SpecError("warmup_steps", spec.warmup_steps,
+                        reason=f"must be in [0, steps) = [0, {spec.steps})")
+    if not (spec.input_scale > 0 and math.isfinite(spec.input_scale)):
+        raise SpecError("input_scale", spec.input_scale, reason="must be a finite number > 0")
+    if not 0 < spec.train_fraction < 1:
+        raise SpecError("train_fraction", spec.train_fraction, reason="must be in (0, 1)")
+    if spec.modulus < 2:
+        raise SpecError("modulus", spec.modulus, reason=f"must be >= 2, got {spec.modulus}")
+    if not 1 <= spec.seq_len <= 62:
+        raise SpecError("seq_len", spec.seq_len, reason=f"must be in [1, 62], got {spec.seq_len}")
+    if not 0 <= spec.target_acc <= 1:
+        raise SpecError("target_acc", spec.target_acc, reason="must be in [0, 1]")
+    if spec.target_loss_ratio <= 0:
+        raise SpecError("target_loss_ratio", spec.target_loss_ratio, reason="must be > 0")
+    if spec.diverge_factor <= 1:
+        raise SpecError("diverge_factor", spec.diverge_factor, reason="must be > 1")
+    parse_budget(spec.memory_budget)
+    if spec.steps % spec.log_every:
+        raise SpecError("log_every", spec.log_every,
+                        reason=f"must divide steps ({spec.steps})")
+    if spec.chunk_steps % spec.log_every:
+        raise SpecError("chunk_steps", spec.chunk_steps,
+                        reason=f"must be a multiple of log_every ({spec.log_every})")
+
+
 def _unset(view, name: str) -> bool:
     """Whether a field holds its default (in a combination's view an axis holds one value,
     compared with the default's first)."""
@@ -61,6 +126,8 @@ def _unset(view, name: str) -> bool:
 
 
 def _takers(has) -> str:
+    from research.networks import registry
+
     return ", ".join(a.name for a in registry.all_archs() if has(a))
 
 
@@ -69,6 +136,12 @@ def check_architecture(spec) -> None:
     than silently ignored (and stored as if they had changed the run). Each type's record
     says what it takes. `spec`: one combination's view (one value per static axis but depth
     and width)."""
+    # Network types load jax: imported where they are read, so the field list (spec.py, which
+    # imports this module) loads without it.
+    from research.networks import registry
+    from research.networks.arch import ARCH_OPTIONS
+    from research.networks.config import STRUCTURED
+
     arch = registry.get(spec.arch)
     if spec.model and spec.arch != "user":
         raise SpecError("arch", spec.arch, reason="a model is its own network: arch must be "
@@ -108,6 +181,8 @@ def check_pad_depth(spec) -> None:
     on the depth, no depth-dependent residual scaling."""
     if not spec.pad_depth:
         return
+    from research.networks import registry
+
     arch = registry.get(spec.arch)
     if arch.pad is None:
         raise SpecError("pad_depth", True, reason=f"applies to arch "

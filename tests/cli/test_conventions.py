@@ -51,6 +51,17 @@ def test_help_imports_neither_jax_nor_pandas():
     assert "sweep" in done.stdout and "recommend" in done.stdout
 
 
+def test_sweep_help_imports_no_jax():
+    # every spec field with its default and allowed values, from lists that load no jax
+    done = _python("import sys\nfrom research.cli import main\ntry:\n    main.main(['sweep', "
+                   "'--help'])\nexcept SystemExit:\n    pass\n"
+                   "heavy = {'jax', 'pandas', 'pyarrow'} & set(sys.modules)\n"
+                   "assert not heavy, heavy")
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    assert "--sigma-w2 V [V ...]" in out and "one of: mlp, cnn, resmlp" in out and "lsuv" in out
+
+
 def test_the_verb_list_says_what_each_verb_says_of_itself():
     assert cli.VERB_HELP == {v.name: v.help for v in cli.verbs()}
 

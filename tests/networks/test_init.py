@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from research.networks import init
-from research.networks.config import Hyper, ModelConfig
-from research.networks.init import INITS
+from research.networks.config import INITS, Hyper, ModelConfig
 from research.training import spec
 from research.training.engine import model_config
 

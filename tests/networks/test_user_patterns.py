@@ -203,14 +203,18 @@ def test_dry_run_lists_a_stacks_fan_in_and_its_source(tmp_path, capsys):
 
 # --- each pattern end to end ---------------------------------------------------------------------
 
-SLOW = pytest.mark.slow  # each also mapped above; the scanned ResNet runs in the fast suite
+# Each is mapped above, and the scanned MLP trains run for run as the unrolled one; a user's
+# module sweeping through the CLI end to end is tests/networks/test_user.py's
+# test_sweep_through_the_cli, on images test_images.py's.
+SLOW = pytest.mark.slow
 
 
 @pytest.mark.parametrize(("name", "dataset"), [
     pytest.param("imagenet_resnet", "digits", marks=SLOW),
     pytest.param("mnist_cnn", "digits", marks=SLOW),
     pytest.param("nnx_scan_mlp", "mnist1d", marks=SLOW),
-    pytest.param("scan_mlp", "mnist1d", marks=SLOW), ("scan_resnet", "digits")])
+    pytest.param("scan_mlp", "mnist1d", marks=SLOW),
+    pytest.param("scan_resnet", "digits", marks=SLOW)])
 def test_each_pattern_sweeps_end_to_end(name, dataset, tmp_path):
     import pandas as pd
 

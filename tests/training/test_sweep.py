@@ -27,20 +27,27 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("run_id").reset_index(drop=True)
 
 
-def test_store_round_trip_and_columns(tmp_path):
-    result = sweep.run_sweep(tiny_spec(out=str(tmp_path / "s")), progress=False)
-    frame = load_runs(tmp_path / "s")
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """The tiny sweep, trained once for the module: (its folder, its result)."""
+    out = tmp_path_factory.mktemp("sweep") / "s"
+    return out, sweep.run_sweep(tiny_spec(out=str(out)), progress=False)
+
+
+def test_store_round_trip_and_columns(stored):
+    out, result = stored
+    frame = load_runs(out)
     assert COLUMNS <= set(frame.columns)
     assert len(frame) == len(spec.expand(tiny_spec())) == result.trained
-    direct = pd.read_parquet(tmp_path / "s" / "runs")
+    direct = pd.read_parquet(out / "runs")
     assert len(direct) == len(frame)
     row = frame.iloc[0]
     assert len(row["loss_curve"]) == len(row["curve_steps"]) and row["curve_steps"][0] == 0
     assert len(row["init_q"]) == row["depth"] and len(row["init_grad_norm"]) == row["depth"] + 1
     assert set(frame["outcome"]) <= {"converged", "stalled", "diverged"}
-    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["jax_version"] and manifest["devices"]
-    assert presets.load(str(tmp_path / "s" / "spec.toml")) == tiny_spec(out=str(tmp_path / "s"))
+    assert presets.load(str(out / "spec.toml")) == tiny_spec(out=str(out))
 
 
 @pytest.mark.slow
@@ -57,8 +64,8 @@ def test_rerun_skips_finished_runs_and_resume_matches_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(_sorted(first.runs), _sorted(resumed.runs))
 
 
-def test_same_command_twice_gives_identical_results(tmp_path):
-    a = sweep.run_sweep(tiny_spec(out=str(tmp_path / "a")), progress=False).runs
+def test_same_command_twice_gives_identical_results(stored, tmp_path):
+    a = stored[1].runs
     b = sweep.run_sweep(tiny_spec(out=str(tmp_path / "b")), progress=False).runs
     pd.testing.assert_frame_equal(_sorted(a), _sorted(b))
 

@@ -1,0 +1,65 @@
+"""One stored row per run: a population's host-side results (init diagnostics, logged curves,
+final state) turned into the record that becomes a Parquet row. Curves stop where a member was
+frozen; the outcome is classified from the curve the member trained."""
+
+import dataclasses
+
+import numpy as np
+
+from research.networks import registry
+from research.training.outcomes import classify, generalisation, meets_target, reached_step
+from research.training.spec import RunSpec
+
+
+def record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
+    """Run `run`'s row: it is member `i` of `host` (init diagnostics `diag`, final state) and of
+    `logs` (eval loss, eval accuracy, unit diversity, held-out accuracy per logged step)."""
+    diag = host["diag"]
+    layers = {name: diag[name][i] for name in ("init_q", "init_grad_norm")}
+    if program.model.padded:  # the member's own layers, as its own program stores them
+        layers = registry.get(run.arch).pad.trim(layers, run.depth)
+    initial_loss = float(diag["initial_loss"][i])
+    steps = np.arange(logs.shape[2] + 1) * run.log_every
+    loss, acc, diversity = (
+        np.concatenate([[float(diag[start][i])], log[i]]).astype(np.float64)
+        for start, log in zip(("initial_loss", "initial_acc", "initial_diversity"), logs[:3],
+                              strict=True))
+    test_acc = np.concatenate([[np.nan], logs[3][i]])
+    # Cut the curve where the member was frozen: later entries describe frozen weights.
+    stop = int(host["diverged_step"][i])
+    if stop < 0 and run.early_stop and not host["running"][i]:
+        good = meets_target(loss, acc, initial_loss, program.crit)
+        stop = int(steps[np.argmax(good)])
+    if stop >= 0:
+        keep = steps <= stop
+        steps, loss, acc, diversity = steps[keep], loss[keep], acc[keep], diversity[keep]
+        test_acc = test_acc[keep]
+    # target_window: the criterion reads the mean training loss of the last steps instead
+    window = (float(host["window_loss"][i]) / run.target_window if run.target_window
+              else None)
+    outcome, diverged_step, converged_step = classify(
+        loss, acc, steps, initial_loss, int(host["diverged_step"][i]), program.crit, window,
+        run.criterion)
+    diverged = outcome == "diverged"
+    reached = reached_step(loss, acc, steps, initial_loss, program.crit)
+    extra = {"window_loss": np.nan if window is None or diverged else window} \
+        if run.target_window else {}
+    return {
+        "run_id": run.run_id, **dataclasses.asdict(run),
+        "outcome": outcome, "diverged_step": diverged_step, "converged_step": converged_step,
+        "initial_loss": initial_loss, "final_loss": float(loss[-1]),
+        "initial_train_acc": float(acc[0]), "final_train_acc": float(acc[-1]),
+        # beside the final ones, so either criterion can be counted from the table
+        "best_train_acc": float(np.max(acc)) if np.isfinite(acc).any() else np.nan,
+        "reached_step": reached,
+        "final_test_loss": np.nan if diverged else float(host["test_loss"][i]),
+        "final_test_acc": np.nan if diverged else float(host["test_acc"][i]),
+        "loss_curve": loss.tolist(), "acc_curve": acc.tolist(), "curve_steps": steps.tolist(),
+        "diversity_curve": diversity.tolist(),
+        **{name: np.asarray(values, np.float64).tolist() for name, values in layers.items()},
+        **{f"init_jac_{m}": float(diag["init_jac"][i][k])
+           for k, m in enumerate(("mean", "var", "max"))},
+        **extra,
+        **(generalisation(reached, test_acc, steps, run.target_acc) if program.test_curve
+           else {}),
+    }
