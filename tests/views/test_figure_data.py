@@ -194,6 +194,27 @@ def test_dip_deep_on_digits_counts_the_deep_cells_and_the_critical_steps():
         assert stated == median if np.isfinite(median) else stated is None
 
 
+def test_dip_deep_on_digits_long_counts_depth_200_with_four_times_the_steps():
+    facts = FACTS["dip-deep"]
+    table = runs("dip-deep-digits-long")
+    assert facts["digits_long_steps"] == table["steps"].max() == 4 * runs(
+        "dip-deep-digits")["steps"].max()
+    assert (converged(table) == reached(table)).all()
+    cells = counts(table, converged(table)).set_index("sigma_w2")
+    for sigma, row in cells.iterrows():
+        assert facts[f"digits_long_converged_depth200_sigma{sigma:g}"] == text(row.k, row.n)
+        if sigma != 1.76:
+            assert facts[f"digits_long_compare_depth200_sigma1.76_vs_{sigma:g}"] == compared(
+                (cells.loc[1.76, "k"], cells.loc[1.76, "n"]), (row.k, row.n))
+    critical, hit = table["sigma_w2"] == 1.76, converged(table)
+    assert facts["digits_long_compare_depth200_sigma1.76_vs_the_rest"] == compared(
+        ((hit & critical).sum(), critical.sum()), ((hit & ~critical).sum(), (~critical).sum()))
+    first = sorted(int(s[np.argmax(np.asarray(c) >= t)]) for s, c, t, sig in zip(
+        table["curve_steps"], table["acc_curve"], table["target_acc"], table["sigma_w2"],
+        strict=True) if sig == 1.76 and max(c) >= t)
+    assert facts["digits_long_steps_to_target_depth200_sigma1.76"] == ", ".join(map(str, first))
+
+
 def test_arch_bands_lists_what_trains_and_compares_the_cnn_with_the_mlp():
     facts = FACTS["arch-bands"]
     for name in ("mlp-tanh", "mlp-relu", "resmlp", "cnn", "transformer", "rnn"):

@@ -55,7 +55,7 @@ def _accuracy_curves(ax, table: pd.DataFrame, colours: dict, nearest: float, tar
     ax.axhline(target, color="black", lw=0.8, ls=":", label=f"target {target:g}")
     ax.axhline(chance, color="0.6", lw=0.8, ls="--", label=f"chance {chance:g}")
     ax.set(xlabel="step", ylabel="training accuracy (eval subset)", ylim=(0, 1),
-           title=f"depth {int(table['depth'].max())}, {int(table['steps'].iloc[0])} steps "
+           title=f"depth {int(table['depth'].max())}, {int(table['steps'].iloc[0])} steps\n"
                  f"({name}): every net")
     ax.legend(fontsize=7, ncol=2)
 
@@ -157,6 +157,8 @@ def _long_facts(long: pd.DataFrame, nearest: float) -> dict:
     """The longer budget at depth 200: its comparisons under the one standard and each critical
     net's first step at the target."""
     facts = {f"digits_long_{k}": v for k, v in claims.budget(long).items()}
+    facts.update(claims.cell_texts(convergence_map(long, "depth", "sigma_w2"), "depth",
+                                   "sigma_w2", prefix="digits_long_"))
     facts.update(_deep_comparisons(long, nearest, "digits_long_"))
     critical = long[long["sigma_w2"] == nearest]
     reached = reached_steps(critical)
