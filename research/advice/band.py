@@ -37,6 +37,19 @@ def depth_scales(activation: str, sigma_w2, sigma_b2) -> dict:
             "basis": np.where(unbounded, "gradient", "xi_c")}
 
 
+def band_edges(trains) -> tuple[dict, dict]:
+    """Both edges of the band where `trains` (vectorised over log10 σ_w²) holds: the longest
+    run on a coarse log grid over SEARCH, then both edges by one batched bisection; an edge is
+    None where the band runs past SEARCH. Returns the edges and the coarse brackets."""
+    grid = np.logspace(*np.log10(SEARCH), GRID_POINTS)
+    coarse = band_brackets(grid, trains(np.log10(grid)).astype(float).tolist())
+    open_ = [coarse[side] for side in ("lower", "upper") if coarse[side] is not None]
+    final = iter(bisect_edges(lambda qs: list(trains([x for _, x in qs])), open_, THEORY_TOL)[0])
+    edges = {side: float(10.0 ** next(final).middle) if coarse[side] else None
+             for side in ("lower", "upper")}
+    return edges, coarse
+
+
 def theory_band(activation: str, sigma_b2: float, depth: int, k: float = K) -> dict:
     """Critical σ_w² and the σ_w² band with k·ξ ≥ depth, found as `initmap refine` finds a
     measured one: the longest trainable run on a coarse log grid over SEARCH, then both edges by
@@ -58,12 +71,7 @@ def _theory_band(activation: str, sigma_b2: float, depth: int, k: float, x64: bo
     def trains(log10_w2):
         return k * depth_scales(activation, 10.0 ** np.asarray(log10_w2), sigma_b2)["xi"] >= depth
 
-    grid = np.logspace(*np.log10(SEARCH), GRID_POINTS)
-    coarse = band_brackets(grid, trains(np.log10(grid)).astype(float).tolist())
-    open_ = [coarse[side] for side in ("lower", "upper") if coarse[side] is not None]
-    final = iter(bisect_edges(lambda qs: list(trains([x for _, x in qs])), open_, THEORY_TOL)[0])
-    edges = {side: float(10.0 ** next(final).middle) if coarse[side] else None
-             for side in ("lower", "upper")}
+    edges, coarse = band_edges(trains)
     near = depth_scales(activation, [critical * (1 - 1e-6), critical * (1 + 1e-6)], sigma_b2)
     chi_below, chi_above = (float(x) for x in near["chi1"])
     probe = edges["upper"] or SEARCH[1]

@@ -17,8 +17,7 @@ from functools import lru_cache
 import jax
 import numpy as np
 
-from research.advice.band import GRID_POINTS, RELU_LIKE, SEARCH, THEORY_TOL, K, depth_scales
-from research.advice.bisection import band_brackets, bisect_edges
+from research.advice.band import RELU_LIKE, K, band_edges, depth_scales
 from research.common.errors import SpecError
 from research.networks.arch import Arch
 from research.theory import meanfield as theory
@@ -72,12 +71,7 @@ def _tied_band(activation, sigma_b2, seq_len, input_q, k, x64) -> dict:
         w = 10.0 ** np.asarray(log10_w2, float)
         return k * depth_scales(activation, w, sigma_b2 + w * input_q)["xi"] >= seq_len
 
-    grid = np.logspace(*np.log10(SEARCH), GRID_POINTS)
-    coarse = band_brackets(grid, trains(np.log10(grid)).astype(float).tolist())
-    open_ = [coarse[side] for side in ("lower", "upper") if coarse[side] is not None]
-    final = iter(bisect_edges(lambda qs: list(trains([x for _, x in qs])), open_, THEORY_TOL)[0])
-    edges = {side: float(10.0 ** next(final).middle) if coarse[side] else None
-             for side in ("lower", "upper")}
+    edges, coarse = band_edges(trains)
     critical = tied_input_critical(activation, sigma_b2, input_q)
     return {"critical_sigma_w2": critical, **edges, "empty": coarse["status"][0] == "none",
             "seq_len": seq_len, "input_q": input_q}

@@ -2,11 +2,13 @@
 rule the summary, its printed table and phase.png share), which static axes facet it, and how
 figures are saved (atomically, on the file-only Agg backend). The maps are in maps.py."""
 
+import io
 from pathlib import Path
 
 import pandas as pd
 
-from research.common.files import atomic_path
+from research.common.errors import SpecError
+from research.common.files import atomic_path, write_bytes
 from research.training.outcomes import OUTCOMES, convergence_map
 from research.training.spec import STATIC_AXES
 
@@ -128,3 +130,21 @@ def write_figure(fig, path: Path, dpi: int = 120) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=fmt)
     return path
+
+
+def write_table(table: pd.DataFrame, path: Path) -> Path:
+    """A table a figure computes (no sweep: spectra, channel counts) as one Parquet file beside
+    the sweep folders, written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    write_bytes(path, buffer.getvalue())
+    return path
+
+
+def read_table(path: Path, figure: str, what: str) -> pd.DataFrame:
+    """The table `write_table` stored for `figure`, or one line saying how to compute it."""
+    if not path.is_file():
+        raise SpecError("figure", figure, reason=(
+            f"no stored {what} in {path}: run `initmap figures {figure} --rerun`"))
+    return pd.read_parquet(path)

@@ -13,7 +13,6 @@ channels × channels block per position, each the Jacobian of an orthogonal tanh
 the channel count. The blocks are accumulated layer by layer in float64, which reaches widths
 whose full Jacobian (positions × channels square) this CPU cannot afford."""
 
-import io
 from pathlib import Path
 
 import jax
@@ -21,8 +20,6 @@ import numpy as np
 import pandas as pd
 
 import research.theory as theory
-from research.common.errors import SpecError
-from research.common.files import write_bytes
 from research.training.outcomes import comparison, convergence_map, interval_text
 from research.views import report
 from research.views.figures import claims
@@ -144,20 +141,12 @@ def compute_channels(data_root: Path) -> Path:
 
     depths = presets.load("deep-cnn-delta").depth
     table = channel_table(load_dataset("digits"), depths)
-    path = data_root / CHANNELS_DIR / "channels.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    table.to_parquet(buffer, index=False)
-    write_bytes(path, buffer.getvalue())
-    return path
+    return report.write_table(table, data_root / CHANNELS_DIR / "channels.parquet")
 
 
 def stored_channels(data_root: Path) -> pd.DataFrame:
-    path = data_root / CHANNELS_DIR / "channels.parquet"
-    if not path.is_file():
-        raise SpecError("figure", "deep-cnn", reason=(
-            f"no stored channel table in {path}: run `initmap figures deep-cnn --rerun`"))
-    return pd.read_parquet(path)
+    return report.read_table(data_root / CHANNELS_DIR / "channels.parquet", "deep-cnn",
+                             "channel table")
 
 
 def _draw_channels(ax, table: pd.DataFrame, first) -> None:

@@ -9,7 +9,6 @@ the same σ, from the `isometry-speed` sweep.
 stored in figures/data/isometry-spectrum/: the sweep stores only the spectrum's moments
 (`init_jac_*`), and quantiles and densities need every eigenvalue."""
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +18,6 @@ import numpy as np
 import pandas as pd
 
 import research.theory as theory
-from research.common.errors import SpecError
-from research.common.files import write_bytes
 from research.views import report
 
 if TYPE_CHECKING:
@@ -146,20 +143,12 @@ def compute_spectrum(data_root: Path) -> Path:
     table = spectrum_table(load_dataset("mnist1d"))
     table["eigenvalues"] = [e.astype(np.float32) for e in table["eigenvalues"]]
     table = table.assign(width=WIDTH, seeds=SEEDS, inputs=INPUTS)
-    path = data_root / SPECTRUM_DIR / "spectrum.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    table.to_parquet(buffer, index=False)
-    write_bytes(path, buffer.getvalue())
-    return path
+    return report.write_table(table, data_root / SPECTRUM_DIR / "spectrum.parquet")
 
 
 def stored_spectrum(data_root: Path) -> pd.DataFrame:
-    path = data_root / SPECTRUM_DIR / "spectrum.parquet"
-    if not path.is_file():
-        raise SpecError("figure", "isometry", reason=(
-            f"no stored spectrum in {path}: run `initmap figures isometry --rerun`"))
-    table = pd.read_parquet(path)
+    table = report.read_table(data_root / SPECTRUM_DIR / "spectrum.parquet", "isometry",
+                              "spectrum")
     table["eigenvalues"] = [np.asarray(e, np.float64) for e in table["eigenvalues"]]
     return table
 
