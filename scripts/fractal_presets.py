@@ -57,8 +57,8 @@ def body(activation: str, x: tuple, y: tuple) -> str:
     name, sigma_w2, points = ACTIVATIONS[activation]
     def values(v):
         start, stop, n = v
-        return (f"{{logspace = [{float(start)!r}, {float(stop)!r}, {n}]}}  # numpy.logspace: "
-                "10^start … 10^stop")
+        return (f"{{logspace = [{float(start)!r}, {float(stop)!r}, {n}]}}  # 10^start … "
+                "10^stop (presets.range_values)")
 
     return f'''activation = "{name}"
 dataset = "gaussian"

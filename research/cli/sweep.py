@@ -87,13 +87,22 @@ def _run(args: argparse.Namespace) -> int:
     show = None if args.quiet or args.json else print
     if args.dry_run and any(sweep_spec.model):
         return _dry_run_model(sweep_spec, shard, show, args.json)
-    # The phase diagram's theory overlay, computed while the sweep starts up and trains.
-    overlay = None if args.no_plot or args.dry_run else maps.prefetch_overlay(sweep_spec)
+    # The phase diagram's theory overlay, computed in a thread while the sweep trains: started
+    # once the plan is shown (every refusal is behind it) and joined on every way out, so the
+    # process never exits while that thread is inside XLA (a native abort, not exit code 2).
+    overlay: list = []
+
+    def on_plan(text: str) -> None:
+        if not overlay and not (args.no_plot or args.dry_run):
+            overlay.append(maps.prefetch_overlay(sweep_spec))
+        if show:
+            show(text)
+
     with devices.profiling(args.profile):
         try:
             result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
                                      command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
-                                     dry_run=args.dry_run, on_plan=show)
+                                     dry_run=args.dry_run, on_plan=on_plan)
         except Exception as err:
             if not args.dry_run or isinstance(err, SpecError):
                 raise
@@ -101,6 +110,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"estimated time: unavailable (the timed probe raised {type(err).__name__}: "
                   f"{str(err).splitlines()[0] if str(err) else ''})")
             return 0
+        finally:
+            for thread in overlay:
+                if thread is not None:
+                    thread.join()
     if args.dry_run:
         estimate = result.estimate
         if args.json:
@@ -115,8 +128,6 @@ def _run(args: argparse.Namespace) -> int:
         if show:
             show(refine.summary_text(found))
     plot_path = None
-    if overlay is not None:
-        overlay.join()
     if not args.no_plot and len(result.runs):
         plot_path = maps.plot_phase(result.runs, result.out / "phase.png",
                                       title=sweep_spec.name)

@@ -4,14 +4,14 @@ resolved spec back as TOML."""
 
 import difflib
 import json
+import math
 import tomllib
 from collections.abc import Callable
+from decimal import Decimal, localcontext
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from research.common.errors import SpecError
 from research.training.spec import AXES, SPEC_FIELDS, SweepSpec, from_dict
@@ -77,12 +77,38 @@ def read_toml(source: str) -> dict[str, Any]:
     return {key: expand_range(key, value) for key, value in raw.items()}
 
 
-RANGES = {"linspace": np.linspace, "logspace": np.logspace}
+# A range's values are computed in decimal arithmetic and rounded to this many significant
+# digits: numpy's float pow differs in the last bit between CPUs (AVX-512 or not), and a value
+# that moves by one bit moves its run id, so a resumed sweep would retrain it. 15 digits
+# round-trip through a float64 and still tell apart the rates of the deepest fractal zoom
+# (neighbours 5e-12 apart, relative).
+RANGE_DIGITS = 15
+
+
+def _linspace(start: Decimal, stop: Decimal, n: int) -> list[Decimal]:
+    return [start] if n == 1 else [start + (stop - start) * i / (n - 1) for i in range(n)]
+
+
+def _logspace(start: Decimal, stop: Decimal, n: int) -> list[Decimal]:
+    return [Decimal(10) ** e for e in _linspace(start, stop, n)]
+
+
+RANGES = {"linspace": _linspace, "logspace": _logspace}
+
+
+def range_values(kind: str, start: float, stop: float, n: int) -> list[float]:
+    """`numpy.linspace` / `numpy.logspace` (n values, 10^start … 10^stop for logspace), each
+    rounded to `RANGE_DIGITS` significant digits, the same on every machine: libmpdec's decimal
+    arithmetic is exact integer code, and the rounding leaves no last bit to a float library."""
+    with localcontext(prec=40):
+        values = RANGES[kind](Decimal(start), Decimal(stop), n)
+        return [float(f"{v:.{RANGE_DIGITS}g}") for v in values]
 
 
 def expand_range(key: str, value: Any) -> Any:
     """An axis written as a range: `{linspace = [start, stop, n]}` or `{logspace = [start,
-    stop, n]}` (numpy's: n values from 10^start to 10^stop) becomes the list of its values."""
+    stop, n]}` (n values from 10^start to 10^stop) becomes the list of its values
+    (`range_values`)."""
     if not isinstance(value, dict):
         return value
     kind = next(iter(value), None)
@@ -92,10 +118,12 @@ def expand_range(key: str, value: Any) -> Any:
                         "for an axis")
     bounds = value[kind]
     if (not isinstance(bounds, list) or len(bounds) != 3 or isinstance(bounds[2], bool)
-            or not isinstance(bounds[2], int) or bounds[2] < 1):
-        raise SpecError(key, value, reason=f"{kind} takes [start, stop, n] with n an "
-                        "integer >= 1")
-    return [float(v) for v in RANGES[kind](float(bounds[0]), float(bounds[1]), bounds[2])]
+            or not isinstance(bounds[2], int) or bounds[2] < 1
+            or not all(isinstance(b, int | float) and not isinstance(b, bool)
+                       and math.isfinite(b) for b in bounds[:2])):
+        raise SpecError(key, value, reason=f"{kind} takes [start, stop, n]: finite numbers "
+                        "and n an integer >= 1")
+    return range_values(kind, float(bounds[0]), float(bounds[1]), bounds[2])
 
 
 def _own_folder(source: str) -> Path | None:

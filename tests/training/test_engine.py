@@ -139,5 +139,11 @@ def test_only_a_random_init_breaks_the_symmetry_between_units(mnist1d, init, lea
     diversity = np.asarray(record["diversity_curve"])
     if learns:
         assert diversity[0] > 0 and diversity[-1] != diversity[0]
+    elif init == "zero":
+        np.testing.assert_array_equal(diversity, 0.0)  # exactly: zero weights get zero gradients
     else:
-        np.testing.assert_array_equal(diversity, 0.0)  # exactly: identical units stay identical
+        # Identical units get identical gradients up to float32 rounding: exactly 0 where the
+        # CPU's matmul kernels treat every column alike (AVX-512 here), ~1e-8 of weights of
+        # order one where they do not: far below the diversity of the symmetry figure's
+        # smallest random init (σ_w² 1e-8: 1.2e-4), which does not learn within its budget.
+        assert diversity[0] == 0.0 and np.max(diversity) < 1e-6

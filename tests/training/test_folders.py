@@ -3,7 +3,11 @@ runs' is refused in one line before anything is written; growing an axis resumes
 spec.toml describes every run stored; a spec file does not choose its folder."""
 
 import shutil
+import subprocess
+import sys
+import threading
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,8 @@ from research.cli import main as cli
 from research.common.errors import SpecError
 from research.training import presets, store, sweep
 from tests.helpers import tiny_spec
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +105,22 @@ def test_settings_are_read_without_curves_and_parts_before_a_column_still_count(
     table = store.load_runs(stored, columns=["seed", "steps", "warmup_steps"])
     assert set(table.columns) == {"run_id", "seed", "steps", "warmup_steps"}
     assert len(table) == 4 and (table["steps"] == 40).all()
+
+
+def test_a_refusal_exits_2_with_no_thread_left_inside_xla(copy, capsys):
+    """A refused sweep returns before the theory overlay's thread starts (it compiles jax
+    programs: a process that exits while it runs can abort natively, exit code 134)."""
+    argv = ["sweep", str(copy / "spec.toml"), "--steps", "20", "--depth", "2", "4"]
+    for _ in range(3):
+        assert cli.main(argv) == 2
+        assert "another experiment" in capsys.readouterr().err
+        assert not [t for t in threading.enumerate() if t.name == "theory-overlay"]
+
+
+def test_the_refusal_exits_2_every_time_as_a_process(copy):
+    argv = [sys.executable, "-m", "research", "sweep", str(copy / "spec.toml"), "--steps", "20",
+            "--depth", "2", "4"]
+    for _ in range(3):
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert done.stderr.count("\n") == 1 and "another experiment" in done.stderr

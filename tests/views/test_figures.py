@@ -164,6 +164,10 @@ def test_lr_init(tmp_path):
 
 
 def _same(a, b) -> bool:
+    """Equal facts: counts and words exactly, floats to 1e-6 (relative). The facts redrawn on
+    this CPU (AVX-512) and with numpy's and XLA's AVX-512 kernels switched off
+    (NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL", XLA_FLAGS=--xla_cpu_max_isa=AVX2), as on a
+    CPU without them, agree with the committed ones well within it."""
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, float) and isinstance(b, float):
