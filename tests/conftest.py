@@ -2,6 +2,7 @@
 
 import gc
 import os
+import tempfile
 
 os.environ.setdefault("INITMAP_HOST_DEVICES", "2")
 # Tests neither read nor write the user's on-disk compiled programs: a program cached by
@@ -18,6 +19,14 @@ import pytest  # noqa: E402
 from research.training.data import load_dataset  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# Compiled programs kept on disk for this run only (a fresh folder: nothing from another
+# checkout): a program that a later test module compiles again, after the in-memory caches
+# were cleared below, is read back instead of compiled.
+if os.environ.get("INITMAP_TEST_COMPILE_CACHE", "1") == "1":
+    _PROGRAMS = tempfile.TemporaryDirectory(prefix="initmap-test-xla-")
+    jax.config.update("jax_compilation_cache_dir", _PROGRAMS.name)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -146,7 +146,7 @@ def critical_line(activation, sigma_b2_values, q0: float = 1.0) -> jax.Array:
     `fixedpoints.edge_of_chaos`) for each σ_b² in an array, same shape; nan where there is none
     (GELU and SiLU at small σ_b²: the stable branch ends in a saddle-node while still ordered).
     Where the batched root of χ₁(q*(σ_w²)) = 1 agrees with it (every activation whose length
-    map has one fixed point), that root is returned, to the last bit as it always was."""
+    map has one fixed point), that root is returned, to the last bit."""
     check_variance("sigma_b2", sigma_b2_values)
     phi = resolve_activation(activation)
     b = np.asarray(sigma_b2_values, float)

@@ -49,7 +49,7 @@ def test_npz_images_are_standardised_per_channel(tmp_path):
                          y=np.arange(9) % 2))
     assert grey.x.shape == (9, 5, 5, 1) and grey.in_shape == (5, 5, 1)
     flat = from_npz(_npz(tmp_path, x=rng.normal(size=(9, 12)), y=np.arange(9) % 2))
-    assert flat.x.shape == (9, 12)  # 1-D data as before: per feature
+    assert flat.x.shape == (9, 12)  # 1-D data: standardised per feature
     np.testing.assert_allclose(flat.x.std(0), 1, atol=1e-5)
 
 
