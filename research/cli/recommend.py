@@ -42,7 +42,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-scale", type=float, default=1.0, help="rnn: the sweep field of "
                    "that name: inputs times this, so the input drive is σ_w²·scale²")
     p.add_argument("--norm", default="none", help="residual types: none, pre_ln, post_ln "
-                   "(transformer); the stream's growth is measured through these blocks at init")
+                   "(transformer), batchnorm (resnet); the stream's growth is measured through "
+                   "these blocks at init")
     p.add_argument("--residual", help="residual types: an option of the sweep field (fixed, "
                    "inv_sqrt_depth, fixup, skipinit), measured at init beside the recommended α "
                    "and used for the defaults' growth verdicts (default: α = 1 unscaled)")

@@ -1,8 +1,8 @@
 """The built-in RNN's critical σ_w² from the data's per-step drive, against a numpy simulation
-of the tied network: input and recurrent weights drawn once at σ_w², the real inputs read one
-step (sample or image row) at a time from h_0 = 0, and a tangent vector carried through the
-same steps (δh_t = φ'(a_t) ⊙ W_hᵀδh_{t−1}, renormalised each step): its mean log growth per
-step is the Lyapunov exponent the mean field predicts, λ = mean log χ_t."""
+of the tied network (tests/simulate.py): input and recurrent weights drawn once at σ_w², the
+real inputs read one step (sample or image row) at a time from h_0 = 0, and a tangent vector
+carried through the same steps, renormalised each step: its mean log growth per step is the
+Lyapunov exponent the mean field predicts, λ = mean log χ_t."""
 
 import math
 
@@ -11,41 +11,16 @@ import pytest
 
 from research.advice import recurrent
 from research.training.data import load_dataset
+from tests import simulate
 
 # One draw's λ spreads by ~0.03 about the mean (a unit's input weights are fixed over the
 # sequence); 8 draws: a standard error of ~0.011, so 0.035 is three of them.
-WIDTH, EXAMPLES, SEEDS, TOL = 256, 64, 8, 0.035
+EXAMPLES, TOL = 64, 0.035
 
 
-def simulated_lyapunov(x: np.ndarray, sigma_w2: float, input_sigma_w2: float | None = None,
-                       width: int = WIDTH, seeds: int = SEEDS, sigma_b2: float = 0.0,
-                       orthogonal: bool = False) -> float:
-    """x: (examples, steps, features). Per step, in squared norm, averaged over the examples,
-    steps and seeds: log ‖δh_T‖² / ‖δh_0‖² / T."""
-    n, steps, features = x.shape
-    x_w2 = sigma_w2 if input_sigma_w2 is None else input_sigma_w2
-    logs = []
-    for seed in range(seeds):
-        rng = np.random.default_rng(seed)
-        w_x = rng.standard_normal((features, width)) * math.sqrt(x_w2 / features)
-        if orthogonal:
-            w_h = np.linalg.qr(rng.standard_normal((width, width)))[0] * math.sqrt(sigma_w2)
-        else:
-            w_h = rng.standard_normal((width, width)) * math.sqrt(sigma_w2 / width)
-        b = rng.standard_normal(width) * math.sqrt(sigma_b2)
-        h = np.zeros((n, width))
-        v = rng.standard_normal((n, width))
-        v /= np.linalg.norm(v, axis=1, keepdims=True)
-        total = np.zeros(n)
-        for t in range(steps):
-            a = x[:, t] @ w_x + h @ w_h + b
-            v = (1 - np.tanh(a) ** 2) * (v @ w_h)
-            norm = np.linalg.norm(v, axis=1)
-            total += 2 * np.log(norm)
-            v /= norm[:, None]
-            h = np.tanh(a)
-        logs.append(total / steps)
-    return float(np.mean(logs))
+def simulated_lyapunov(x, sigma_w2, input_sigma_w2=None, seeds=8, orthogonal=False):
+    return simulate.rnn_lyapunov(x, "tanh", sigma_w2, input_sigma_w2=input_sigma_w2,
+                                 seeds=seeds, orthogonal=orthogonal)[0]
 
 
 def steps_of(dataset: str) -> np.ndarray:
