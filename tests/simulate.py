@@ -28,6 +28,10 @@ def _w(rng, fan_in: int, shape, sigma_w2: float) -> np.ndarray:
     return rng.standard_normal(shape) * math.sqrt(sigma_w2 / fan_in)
 
 
+def _b(rng, shape, sigma_b2: float) -> np.ndarray:
+    return rng.standard_normal(shape) * math.sqrt(sigma_b2)
+
+
 def crossing(f, lo: float, hi: float, tol: float = 2e-3) -> float:
     """The σ_w² in [lo, hi] where f (increasing, deterministic: fixed seeds) crosses 0, by
     bisection in log σ_w²."""
@@ -134,12 +138,12 @@ def resnet_growth(x: np.ndarray, activation: str, sigma_w2: float, sigma_b2: flo
     growth = []
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
-        bias = lambda: rng.standard_normal(width) * math.sqrt(sigma_b2)  # noqa: E731
-        h = conv1d(x[seed][..., None], _w(rng, kernel, (kernel, 1, width), sigma_w2)) + bias()
+        h = (conv1d(x[seed][..., None], _w(rng, kernel, (kernel, 1, width), sigma_w2))
+             + _b(rng, width, sigma_b2))
         q0 = np.mean(h ** 2)
         for _ in range(depth):
             w1, w2 = (_w(rng, kernel * width, (kernel, width, width), sigma_w2) for _ in "12")
-            b1, b2 = bias(), bias()
+            b1, b2 = _b(rng, width, sigma_b2), _b(rng, width, sigma_b2)
             u = conv1d(phi(first(h)), w1) + b1
             h = h + alpha * (conv1d(phi(second(u)), w2) + b2)
         growth.append(np.mean(h ** 2) / q0)
@@ -157,7 +161,6 @@ def transformer_growth(x: np.ndarray, activation: str, sigma_w2: float, sigma_b2
     norm. `linear_sigma_w2`: the σ_w² of W_q, W_k, W_v, W_o and W₁ (default σ_w²)."""
     phi = PHI[activation]
     lin = sigma_w2 if linear_sigma_w2 is None else linear_sigma_w2
-    hd = width // heads
     growth = []
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
@@ -165,23 +168,18 @@ def transformer_growth(x: np.ndarray, activation: str, sigma_w2: float, sigma_b2
         n, length = signal.shape
         tokens = -(-length // patch)
         padded = np.pad(signal, ((0, 0), (0, tokens * patch - length)))
-        bias = lambda *shape: rng.standard_normal(shape) * math.sqrt(sigma_b2)  # noqa: E731
         h = (padded.reshape(n, tokens, patch) @ _w(rng, patch, (patch, width), sigma_w2)
-             + bias(width) + bias(tokens, width))
+             + _b(rng, width, sigma_b2) + _b(rng, (tokens, width), sigma_b2))
         q0 = np.mean(h ** 2)
 
         def attention(h, wq, wk, wv, wo):
-            q, k, v = (np.reshape(h @ w, (n, tokens, heads, hd)) for w in (wq, wk, wv))
-            logits = np.einsum("nthd,nshd->nhts", q, k) / math.sqrt(hd)
-            weights = np.exp(logits - logits.max(-1, keepdims=True))
-            weights /= weights.sum(-1, keepdims=True)
-            return np.einsum("nhts,nshd->nthd", weights, v).reshape(n, tokens, width) @ wo
+            return _attention(h, heads, wq, wk, wv, wo)
 
         for _ in range(depth):
             wq, wk, wv, wo = (_w(rng, width, (width, width), lin) for _ in range(4))
             w1 = _w(rng, width, (width, 4 * width), lin)
             w2 = _w(rng, 4 * width, (4 * width, width), sigma_w2)
-            b1, b2 = bias(4 * width), bias(width)
+            b1, b2 = _b(rng, 4 * width, sigma_b2), _b(rng, width, sigma_b2)
 
             def mlp(h, w1=w1, b1=b1, w2=w2, b2=b2):
                 return phi(h @ w1 + b1) @ w2 + b2
@@ -198,6 +196,17 @@ def transformer_growth(x: np.ndarray, activation: str, sigma_w2: float, sigma_b2
                 h = h + alpha * mlp(h)
         growth.append(np.mean(h ** 2) / q0)
     return _stats(growth)
+
+
+def _attention(h, heads, wq, wk, wv, wo):
+    """Multi-head self-attention without biases, logits scaled by 1/√head_dim."""
+    n, tokens, width = h.shape
+    hd = width // heads
+    q, k, v = (np.reshape(h @ w, (n, tokens, heads, hd)) for w in (wq, wk, wv))
+    logits = np.einsum("nthd,nshd->nhts", q, k) / math.sqrt(hd)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    return np.einsum("nhts,nshd->nthd", weights, v).reshape(n, tokens, width) @ wo
 
 
 def per_seed_inputs(x: np.ndarray, seeds: int, n: int) -> np.ndarray:

@@ -44,7 +44,7 @@ def verdicts(arch: Arch, activation: str, depth: int, width, sigma_b2: float,
     fan = width or DEFAULT_WIDTH
     rows = [conventions.to_sigma_w2(conv, fan, fan) for conv in DEFAULTS.values()]
     scales = scales or (lambda w2, b2: depth_scales(activation, w2, b2))
-    where = "steps" if arch.advice.theory_depth == "time" else "depth"
+    where = "{} steps" if arch.advice.theory_depth == "time" else "depth {}"
     out = []
     for label, row in zip(DEFAULTS, rows, strict=True):
         b2 = sigma_b2 if row["sigma_b2"] is None else row["sigma_b2"]  # its own bias
@@ -63,9 +63,9 @@ def verdicts(arch: Arch, activation: str, depth: int, width, sigma_b2: float,
         else:
             shown = "∞" if math.isinf(xi) else f"{K * xi:.3g}"
             entry["theory_trains"] = bool(K * xi >= depth)
-            entry["verdict"] = (f"trains (6·ξ = {shown} ≥ {depth} {where})"
+            entry["verdict"] = (f"trains (6·ξ = {shown} ≥ {where.format(depth)})"
                                 if entry["theory_trains"] else
-                                f"too deep (6·ξ = {shown} < {depth} {where})")
+                                f"too deep (6·ξ = {shown} < {where.format(depth)})")
         out.append(entry)
     return out
 

@@ -377,8 +377,10 @@ def judge_defaults(defaults: list[dict], found: dict, depth: int, conventions,
                                 "verdict follows the measurement")
         elif entry["evidence"] == "contradicted":
             entry.update(outcome=None, basis="uncertain")
-            entry["verdict"] = (f"uncertain: theory says {entry['theory_verdict']}, but at "
-                                f"depth {stored} it {'trained' if m['trains'] else 'failed'} "
-                                f"where theory predicted it {said}")
+            entry["verdict"] = (f"uncertain: at depth {stored} it "
+                                f"{'trained' if m['trains'] else 'failed'} where theory "
+                                f"predicted it {said}, so theory's verdict at depth "
+                                f"{asked_depth} is in doubt")
         else:
-            entry["verdict"] += f"; as predicted at depth {stored}"
+            entry["verdict"] = (f"{'trains' if theory_at_asked else 'fails'} by theory, which "
+                                f"the measurement confirms at depth {stored}")

@@ -37,7 +37,7 @@ from research.advice.recurrent import (
     INPUT_SIGMA_W2,
     IRNN_BASIS,
     IRNN_SIGMA_W2,
-    SEQUENCE_LENGTH,
+    SEQUENCE_LENGTH,  # noqa: F401 (the CLI's --seq-len help reads it here)
 )
 from research.common.activations import get_activation
 from research.common.errors import SpecError

@@ -156,7 +156,7 @@ def _field(label: str, text: str) -> list[str]:
 
 def recommend_text(r: dict) -> str:
     """The recommendation as lines of at most text.WIDTH columns."""
-    band, th, rnn = r["band"], r["theory"], r.get("rnn")
+    th, rnn = r["theory"], r.get("rnn")
     head = [r["arch"], r["activation"], f"depth {r['depth']}"]
     if r["width"]:
         head.append(f"width {r['width']}")
@@ -310,7 +310,7 @@ def _defaults_lines(r: dict) -> list[str]:
         m = d.get("measured")
         if m:
             details.append(f"measured at {m['where']}: {m['text']}")
-        if not residual and (d["basis"] != "theory" or d["evidence"] == "inconclusive"):
+        if not residual and d["evidence"] != "not measured":
             details.append(f"→ {d['verdict']}")
         for text in details:
             out += wrap(text, "      ")

@@ -101,8 +101,8 @@ def test_one_setup_is_never_pooled_with_another():
 def _default(deepest, depth=100, sigma_w2=1.0, sigma_b2=0.0, convention="flax-default"):
     shown = "∞" if math.isinf(deepest) else f"{deepest:.3g}"
     trains = deepest >= depth
-    verdict = (f"trains (6·ξ = {shown} ≥ {depth} depth)" if trains
-               else f"too deep (6·ξ = {shown} < {depth} depth)")
+    verdict = (f"trains (6·ξ = {shown} ≥ depth {depth})" if trains
+               else f"too deep (6·ξ = {shown} < depth {depth})")
     return {"default": convention, "convention": convention, "sigma_w2": sigma_w2,
             "sigma_b2": sigma_b2, "deepest_trainable": deepest, "verdict": verdict,
             "theory_trains": trains}
@@ -135,7 +135,8 @@ def test_theory_is_rejudged_at_the_stored_depth():
     evidence.judge_defaults([entry], _found([cell(1.0, 3, sigma_b2=0.0, depth=50)], 50), 100,
                             conventions, asked={"depth": 100})
     assert entry["evidence"] == "confirmed" and entry["basis"] == "theory"
-    assert entry["outcome"] is False and "as predicted at depth 50" in entry["verdict"]
+    assert entry["outcome"] is False
+    assert entry["verdict"] == "fails by theory, which the measurement confirms at depth 50"
     assert entry["measured"]["where"].startswith("depth 50 (asked 100)")
 
 
@@ -151,7 +152,8 @@ def test_a_measurement_carries_to_the_question_only_by_monotonicity():
     evidence.judge_defaults([failed], _found([cell(1.0, 0, sigma_b2=0.0, depth=64)], 64), 50,
                             conventions, asked={"depth": 50})
     assert (failed["outcome"], failed["basis"]) == (None, "uncertain")
-    assert failed["verdict"].startswith("uncertain: theory says trains")
+    assert failed["verdict"].startswith("uncertain: at depth 64 it failed where theory "
+                                        "predicted it trains")
     # failed shallower than asked: fails at the question too
     shallow = _default(math.inf, depth=50)
     evidence.judge_defaults([shallow], _found([cell(1.0, 0, sigma_b2=0.0, depth=40)], 40), 50,

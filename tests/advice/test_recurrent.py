@@ -3,7 +3,6 @@ the real RNN sees it at init, the answer `recommend` prints (one σ_w² for the 
 others labelled), and the committed rnn-band-digits measurement. The mean field against a numpy
 simulation of the tied network: test_recurrent_drive.py."""
 
-import math
 from pathlib import Path
 
 import jax
