@@ -240,16 +240,20 @@ def match(cells: list[dict], sigma_w2: float, sigma_b2: float, want: dict) -> di
     return {"how": "nearest", "cells": [best], "trains": None, "differs": []}
 
 
-def describe(m: dict | None) -> str:
+def describe(m: dict | None, named: tuple[str, ...] = ()) -> str:
     """A measurement in a few words: `0/3 at σ_w² 1`, `3/3 at 1.76 and 0/3 at 2.5`, or what
-    the nearest measurement was and how it differs."""
+    the nearest measurement was and how it differs (`named`: differing fields already said
+    beside it, by their prefix, e.g. "σ_b²")."""
     if m is None:
         return f"not measured (nothing within {NEAR_TOL:.0%} of its σ_w²)"
     parts = [f"{c['k']}/{c['n']} at σ_w² {c['sigma_w2']:.3g}" for c in m["cells"]]
     if m["how"] != "nearest":
         return " and ".join(parts)
     if m["differs"]:
-        return f"measured only with {', '.join(m['differs'])}: {parts[0]}"
+        other = [d for d in m["differs"] if not d.startswith(named)]
+        if not other:
+            return f"{parts[0]}, in that other setting (not judged)"
+        return f"measured only with {', '.join(other)}: {parts[0]} (not judged)"
     return f"nearest measured: {parts[0]} (not within {W2_TOL:.0%}; not judged)"
 
 
@@ -349,7 +353,7 @@ def judge_defaults(defaults: list[dict], found: dict, depth: int, conventions,
         entry.update(theory_verdict=entry["verdict"], outcome=theory_at_asked, basis="theory")
         entry["measured"] = None if m is None else {
             "how": m["how"], "depth": stored, "differs": m["differs"], "trains": m["trains"],
-            "text": describe(m), "where": where_text(
+            "text": describe(m, named=("σ_b²",)), "where": where_text(
                 {"depth": stored, "width": m["cells"][0]["width"],
                  "sigma_b2": float(m["cells"][0]["sigma_b2"])},
                 {"depth": asked["depth"], "width": asked["width"],

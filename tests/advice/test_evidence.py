@@ -166,7 +166,8 @@ def test_a_default_at_another_bias_is_not_credited():
     entry = _default(math.inf)
     evidence.judge_defaults([entry], _found([cell(1.0, 0)]), 100, conventions)
     assert entry["evidence"] == "not measured" and entry["basis"] == "theory"
-    assert entry["measured"]["text"] == "measured only with σ_b² 0.05: 0/3 at σ_w² 1"
+    assert entry["measured"]["text"] == "0/3 at σ_w² 1, in that other setting (not judged)"
+    assert entry["measured"]["where"].endswith("σ_b² 0.05 (its own 0)")
 
 
 def test_agreement_is_counted_only_where_a_setup_can_test_the_band():
