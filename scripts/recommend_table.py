@@ -7,8 +7,9 @@ theory or networks) and the literature.
 
 Each row names the `initmap recommend` command whose answer it shows (run here in-process,
 with the committed figures/data as evidence). The simulations:
-* plain stacks: χ₁, the per-layer factor on a tangent vector of a wide network (width 512,
-  40 layers, the last 20 read), and the σ_w² where it crosses 1, by bisection;
+* plain stacks: χ₁, the per-layer factor on a tangent vector of a wide network (width 512, or
+  256 channels over 16 positions; 40 layers, the last 20 read; 4 draws), and the σ_w² where it
+  crosses 1, by bisection, with its error through χ₁'s slope;
 * the RNN: the tied network on the dataset's real sequences, the mean log growth per step of a
   state perturbation (width 256, 8 draws, 64 sequences), and the σ_w² where it crosses 0;
 * residual types: q_L/q_0 through the drawn network at init (16 draws, 32 inputs each).
@@ -39,16 +40,25 @@ def _recommend(argv: str) -> dict:
                                data_root=DATA)
 
 
+def _crossing(f, lo: float, hi: float, tol: float = 2e-3) -> tuple[float, float]:
+    """The σ_w² where f's mean crosses 0 (f: σ_w² → (mean, standard error), fixed seeds), and
+    its error: f's standard error there through f's slope in log σ_w²."""
+    w = simulate.crossing(lambda v: f(v)[0], lo, hi, tol)
+    slope = (f(w * 1.1)[0] - f(w / 1.1)[0]) / (2 * math.log(1.1))
+    return w, w * f(w)[1] / slope
+
+
 def _plain(argv: str, activation: str, conv: bool = False) -> tuple[str, str]:
     r = _recommend(argv)
     b2 = r["recommended_sigma_b2"]
-    crossing = simulate.crossing(
-        lambda w: simulate.mlp_chi1(activation, w, b2, conv_kernel=5 if conv else 0,
-                                    width=128 if conv else 512), 1.0, 3.0)
+    found = _crossing(lambda w: simulate.mlp_chi1(
+        activation, w, b2, conv_kernel=5 if conv else 0, width=256 if conv else 512,
+        n=16 if conv else 32, seeds=4), 1.0, 3.0)
     band = r["band"]
     ours = (f"σ_w² = {num(r['recommended_sigma_w2'])} at σ_b² = {num(b2)}; band "
             f"[{num(band['lower'])}, {num(band['upper'])}] at depth {r['depth']}")
-    return ours, f"χ₁ = 1 at σ_w² = {num(crossing, 3)} ({'conv, ' if conv else ''}numpy)"
+    return ours, (f"χ₁ = 1 at σ_w² = {plus_minus(*found)} ({'conv, ' if conv else ''}"
+                  "numpy, 4 draws)")
 
 
 def _rnn(argv: str, dataset: str) -> tuple[str, str]:
@@ -56,16 +66,9 @@ def _rnn(argv: str, dataset: str) -> tuple[str, str]:
     data = load_dataset(dataset)
     x = data.x.astype(np.float64)
     x = x.reshape(len(x), data.in_shape[0], -1)[:: len(x) // 64][:64]
-    found = {}
-    for name, ortho in (("gaussian", False), ("orthogonal", True)):
-        def lam(w, ortho=ortho):
-            return simulate.rnn_lyapunov(x, "tanh", w, orthogonal=ortho)[0]
-
-        w = simulate.crossing(lam, 2.0, 12.0, tol=0.01)
-        # the crossing's error: λ's standard error over the draws through λ's slope
-        se = simulate.rnn_lyapunov(x, "tanh", w, orthogonal=ortho)[1]
-        slope = (lam(w * 1.1) - lam(w / 1.1)) / (2 * math.log(1.1))
-        found[name] = (w, w * se / slope)
+    found = {name: _crossing(lambda w, ortho=ortho: simulate.rnn_lyapunov(
+        x, "tanh", w, orthogonal=ortho), 2.0, 12.0, tol=0.01)
+        for name, ortho in (("gaussian", False), ("orthogonal", True))}
     rnn = r["rnn"]
     ours = (f"σ_w² = {num(r['recommended_sigma_w2'])} on input and recurrent weights "
             f"(λ = 0 over the per-step drive); band [{num(r['band']['lower'])}, "

@@ -46,13 +46,15 @@ def crossing(f, lo: float, hi: float, tol: float = 2e-3) -> float:
 
 def mlp_chi1(activation: str, sigma_w2: float, sigma_b2: float, width: int = 512,
              depth: int = 40, settle: int = 20, n: int = 32, seeds: int = 2,
-             conv_kernel: int = 0) -> float:
-    """log χ₁ per layer: the mean log growth of a tangent vector's squared norm over layers
-    settle..depth of h ← W φ(h) + b from standardised Gaussian inputs (a dense stack, or with
-    `conv_kernel` a 1-D circular convolution over 16 positions, width = channels)."""
+             conv_kernel: int = 0) -> tuple[float, float]:
+    """(mean, standard error over seeds) of log χ₁ per layer: the mean log growth of a tangent
+    vector's squared norm over layers settle..depth of h ← W φ(h) + b from standardised
+    Gaussian inputs (a dense stack, or with `conv_kernel` a 1-D circular convolution over 16
+    positions, width = channels)."""
     phi, dphi = PHI[activation], DPHI[activation]
-    logs = []
+    per_seed = []
     for seed in range(seeds):
+        logs = []
         rng = np.random.default_rng(seed)
         shape = (n, 16, width) if conv_kernel else (n, width)
         h = rng.standard_normal(shape)
@@ -71,7 +73,8 @@ def mlp_chi1(activation: str, sigma_w2: float, sigma_b2: float, width: int = 512
             if layer >= settle:
                 logs.append(2 * np.log(norm).mean())
             v = v / norm
-    return float(np.mean(logs))
+        per_seed.append(float(np.mean(logs)))
+    return _stats(per_seed)
 
 
 def rnn_lyapunov(x: np.ndarray, activation: str, sigma_w2: float, sigma_b2: float = 0.0,

@@ -31,7 +31,7 @@ def test_relu_mlp_gets_he(sigma_b2):
     assert r["recommended_sigma_w2"] == pytest.approx(2.0, rel=1e-9)
     he = next(d for d in r["defaults"] if d["default"] == "he")
     assert he["sigma_w2"] == pytest.approx(r["recommended_sigma_w2"], rel=1e-9)
-    assert he["verdict"].startswith("trains")
+    assert he["theory_verdict"].startswith("trains")
 
 
 @pytest.mark.parametrize(("sigma_b2", "expected"), [(0.05, 1.76), (0.0, 1.0)])
@@ -153,7 +153,8 @@ def test_defaults_translated_and_judged():
     assert by["flax-default"]["sigma_w2"] == 1.0
     # σ_w² = 1 halves the squared signal per layer: 6·ξ = 6/log 2 ≈ 8.66 < 30
     assert by["lecun"]["deepest_trainable"] == pytest.approx(6 / math.log(2), rel=1e-6)
-    assert by["lecun"]["verdict"].startswith("too deep")
+    assert by["lecun"]["theory_verdict"].startswith("too deep")
+    assert by["lecun"]["outcome"] is False  # and relu-depth measured 0/4 there
 
 
 def test_evidence_from_the_committed_sweeps_agrees_with_he():
@@ -234,3 +235,17 @@ def test_bad_input_is_one_line_exit_2(argv, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error" in err
     assert not list(Path.cwd().iterdir())  # nothing written (the cwd is the test's own)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_critical_sigma_w2_is_where_a_simulated_stack_is_critical(arch):
+    """tests/simulate.py's numpy stack (dense, or circular convolutions over 16 positions) at
+    0.85 and 1.15 times the recommended σ_w²: a tangent vector shrinks, then grows."""
+    from tests import simulate
+
+    r = rec(arch, "tanh", 50)
+    kernel = 5 if arch == "cnn" else 0
+    below, above = (simulate.mlp_chi1("tanh", f * r["recommended_sigma_w2"], 0.05,
+                                      width=64 if kernel else 256, depth=30, settle=15, n=16,
+                                      conv_kernel=kernel)[0] for f in (0.85, 1.15))
+    assert below < 0 < above
