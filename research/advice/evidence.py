@@ -284,17 +284,23 @@ def _compare(cells: list[dict], stored_depth: int, depth: int, sigma_w2, sigma_b
     if stored_depth != depth:
         out.append(f"the nearest stored depth is {stored_depth} (asked {depth}): every cell "
                    f"above is at depth {stored_depth}")
-    judged = [c for c in cells if "theory_trains" in c]
     by_setup: dict[tuple, list[dict]] = {}
-    for c in judged:
+    for c in cells:
         by_setup.setdefault(setup_of(c), []).append(c)
     testing = [c for group in by_setup.values() if len({x["trains"] for x in group}) == 2
-               for c in group]
-    blank = [group for group in by_setup.values() if len({x["trains"] for x in group}) == 1]
-    for group in blank:
+               for c in group if "theory_trains" in c]
+    for group in by_setup.values():
+        if len({x["trains"] for x in group}) > 1 or len(group) < 3:
+            continue  # a setup of one or two σ_w² is no scan
         outcome = "trained" if group[0]["trains"] else "failed"
-        out.append(f"{_source(group[0])}: every measured σ_w² {outcome} (within its steps and "
-                   "learning rate), so its cells cannot test where theory's band ends")
+        span = sorted(c["sigma_w2"] for c in group)
+        text = (f"{_source(group[0])}: every measured σ_w² {outcome} ({span[0]:.3g} to "
+                f"{span[-1]:.3g}, within its steps and learning rate)")
+        if any("theory_trains" in c for c in group):
+            text += ", so its cells cannot test where theory's band ends"
+        elif group[0]["trains"]:
+            text += ": the measured band reaches past both ends"
+        out.append(text)
     if testing:
         wrong = [c for c in testing if c["theory_trains"] != c["trains"]]
         out.append(f"where a setup both trained and failed, theory's band and the measurement "
