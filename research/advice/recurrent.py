@@ -156,6 +156,7 @@ def drive_scales(activation: str, sigma_w2, sigma_b2: float, drive: Drive,
     """`band.depth_scales`' fields for the driven RNN: phase by the sign of λ, χ = e^λ (the
     per-step factor on squared perturbations), ξ = 1/|λ| steps (basis 'lyapunov')."""
     lam = lyapunov(activation, sigma_w2, sigma_b2, drive, input_sigma_w2)
+    lam = np.where(np.abs(lam) < 1e-9, 0.0, lam)  # rounding about an exact 0 (ReLU at 2)
     with np.errstate(divide="ignore"):
         xi = np.where(lam == 0, np.inf, 1.0 / np.abs(lam))
     phase = ["ordered" if v < 0 else "chaotic" if v > 0 else "critical" for v in lam]
