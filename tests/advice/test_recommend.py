@@ -83,12 +83,13 @@ def test_relu_band_is_the_gradient_scale_closed_form(depth):
 
 
 def test_residual_types_scale_branches_by_one_over_root_depth():
-    r = rec("resnet", "relu", 100)
+    # width 8: the growth measured on the way is not what this test reads
+    r = rec("resnet", "relu", 100, width=8)
     s = r["structure"]
     assert s["branch_scale"] == pytest.approx(0.1)
     assert r["band"]["lower"] is None and "residual" in r["band"]["basis"]
     assert any(a["name"].startswith("Fixup") for a in s["alternatives"])
-    gelu = rec("transformer", "gelu", 12)["structure"]
+    gelu = rec("transformer", "gelu", 12, width=8)["structure"]
     assert gelu["branch_scale"] == pytest.approx(1 / math.sqrt(24))
     deepnorm = next(a["reports"] for a in gelu["alternatives"]
                     if a["name"].startswith("DeepNorm"))
