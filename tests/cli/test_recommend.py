@@ -106,3 +106,21 @@ def test_batchnorm_is_refused_where_the_type_has_none(capsys):
                      "--norm", "batchnorm"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "norm" in err
+
+
+def test_a_growth_claim_is_printed_as_the_measurement_says():
+    """The literature's "O(1) growth" is marked supported only where the measurement at this
+    setting is stable."""
+    from research.cli.recommend import _structure_lines
+
+    def structure(kind, growth):
+        measured = {"growth": growth, "se": 0.1 * growth, "seeds": 16, "kind": kind,
+                    "words": kind}
+        return {"alternatives": [{"name": "1/√24 on every branch", "reports": "O(1) growth",
+                                  "growth_claim": "bounded", "measured": measured,
+                                  "supported": kind == "stable"}]}
+
+    stable = " ".join(" ".join(_structure_lines(structure("stable", 2.0))).split())
+    assert "supported here: q_L/q_0 = 2.00 ± 0.20" in stable
+    grows = " ".join(" ".join(_structure_lines(structure("geometric", 19.4))).split())
+    assert "not supported here: q_L/q_0 = 19.4 ± 1.9" in grows
