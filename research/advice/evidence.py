@@ -13,10 +13,14 @@ Matching a default (or the recommendation) to a cell, every field that changes t
   themselves;
 * norm, residual (with its branch scale) and parametrisation: equal;
 * σ_b²: within B2_TOL;
-* σ_w²: within W2_TOL (relative); else the measured neighbours on both sides, when they agree;
-  else the nearest measured value, named as such and not used to judge;
-* depth: the stored depth nearest the one asked, said when it differs; the theory verdict is
-  re-judged at that depth before it is compared.
+* σ_w²: within W2_TOL (relative); else the measured neighbours on both sides when both
+  trained (the band is an interval), or both failed within NEAR_TOL; else the nearest
+  measured value within NEAR_TOL, named as such and not used to judge; else not measured;
+* depth: the stored depth nearest the one asked, said when it differs. The theory verdict is
+  re-judged at that depth before it is compared, and a measurement decides the verdict at the
+  depth asked only where trainability's monotonicity in depth carries it there: trained at a
+  stored depth at least the one asked, or failed at one at most it. Elsewhere a contradicted
+  theory verdict becomes "uncertain". Width and σ_b² are named where they differ.
 """
 
 import math
@@ -38,6 +42,7 @@ DISTRIBUTION_INIT = {"normal": "gaussian", "uniform": "uniform",
 SETUP = ("source", "dataset", "task", "optimizer", "lr", "steps", "batch_size", "width", "init",
          "norm", "residual", "branch_scale", "parametrization", "sigma_b2")
 W2_TOL = 0.05  # a stored σ_w² within 5% counts as measured at a given σ_w²
+NEAR_TOL = 0.25  # a stored σ_w² within 25% is named as the nearest measurement; else none
 B2_TOL = 0.01  # a stored σ_b² within ±0.01 counts as the same bias variance
 TRAINS = 0.5
 
@@ -183,19 +188,27 @@ def differs(cell: dict, want: dict, sigma_b2: float | None) -> list[str]:
     return out
 
 
+def _within(c: dict, sigma_w2: float, tol: float) -> bool:
+    return abs(math.log(c["sigma_w2"] / sigma_w2)) <= math.log(1 + tol)
+
+
 def match(cells: list[dict], sigma_w2: float, sigma_b2: float, want: dict) -> dict | None:
     """The measurement at (σ_w², σ_b²) for `want`, as {how, cells, trains, differs}:
-    how = "at" (a cell within W2_TOL), "between" (the neighbours below and above agree),
-    "neighbours" (they disagree: no verdict), or "nearest" (no cell matches every field: the
-    closest one, with the fields that differ). None when nothing was measured."""
+    how = "at" (a cell within W2_TOL), "between" (the neighbours below and above both trained,
+    or both failed within NEAR_TOL), "neighbours" (they disagree: no verdict), or "nearest"
+    (the closest cell within NEAR_TOL, with the fields that differ if none matches every
+    field: named, not judged). None when nothing was measured within NEAR_TOL."""
     if not cells:
         return None
     same = [c for c in cells if not differs(c, want, sigma_b2)]
     if not same:
-        near = min(cells, key=lambda c: (len(differs(c, want, sigma_b2)),
-                                         abs(math.log(c["sigma_w2"] / sigma_w2)), -c["n"]))
-        return {"how": "nearest", "cells": [near], "trains": None,
-                "differs": differs(near, want, sigma_b2)}
+        near = [c for c in cells if _within(c, sigma_w2, NEAR_TOL)]
+        if not near:
+            return None
+        best = min(near, key=lambda c: (len(differs(c, want, sigma_b2)),
+                                        abs(math.log(c["sigma_w2"] / sigma_w2)), -c["n"]))
+        return {"how": "nearest", "cells": [best], "trains": None,
+                "differs": differs(best, want, sigma_b2)}
     by_setup: dict[tuple, list[dict]] = {}
     for c in same:
         by_setup.setdefault(setup_of(c), []).append(c)
@@ -213,50 +226,102 @@ def match(cells: list[dict], sigma_w2: float, sigma_b2: float, want: dict) -> di
     above = [c for c in group if c["sigma_w2"] > sigma_w2]
     if below and above:
         pair = [below[-1], above[0]]
-        agree = pair[0]["trains"] == pair[1]["trains"]
-        return {"how": "between" if agree else "neighbours", "cells": pair,
-                "trains": pair[0]["trains"] if agree else None, "differs": []}
-    near = (below or above)[-1 if below else 0]
-    return {"how": "nearest", "cells": [near], "trains": None, "differs": []}
+        both = {pair[0]["trains"], pair[1]["trains"]}
+        if both == {True} or (both == {False} and all(_within(c, sigma_w2, NEAR_TOL)
+                                                      for c in pair)):
+            return {"how": "between", "cells": pair, "trains": pair[0]["trains"],
+                    "differs": []}
+        if len(both) == 2:
+            return {"how": "neighbours", "cells": pair, "trains": None, "differs": []}
+    near = [c for c in group if _within(c, sigma_w2, NEAR_TOL)]
+    if not near:
+        return None
+    best = min(near, key=lambda c: abs(math.log(c["sigma_w2"] / sigma_w2)))
+    return {"how": "nearest", "cells": [best], "trains": None, "differs": []}
 
 
-def describe(m: dict | None) -> str:
-    """A measurement in a few words: `0/3 at σ_w² 1`, `3/3 at 1.76 … 0/3 at 2.5`."""
+def describe(m: dict | None, named: tuple[str, ...] = ()) -> str:
+    """A measurement in a few words: `0/3 at σ_w² 1`, `3/3 at 1.76 and 0/3 at 2.5`, or what
+    the nearest measurement was and how it differs (`named`: differing fields already said
+    beside it, by their prefix, e.g. "σ_b²")."""
     if m is None:
-        return "not measured"
+        return f"not measured (nothing within {NEAR_TOL:.0%} of its σ_w²)"
     parts = [f"{c['k']}/{c['n']} at σ_w² {c['sigma_w2']:.3g}" for c in m["cells"]]
     if m["how"] != "nearest":
         return " and ".join(parts)
     if m["differs"]:
-        return f"not measured as set; nearest: {parts[0]} ({', '.join(m['differs'])})"
-    return f"not measured within {W2_TOL:.0%} of its σ_w²; nearest: {parts[0]}"
+        other = [d for d in m["differs"] if not d.startswith(named)]
+        if not other:
+            return f"{parts[0]}, in that other setting (not judged)"
+        return f"measured only with {', '.join(other)}: {parts[0]} (not judged)"
+    return f"nearest measured: {parts[0]} (not within {W2_TOL:.0%}; not judged)"
+
+
+def where_text(stored: dict, asked: dict, bias_of: str = "asked") -> str:
+    """The evidence's setting, naming what differs from the question: `depth 48 (asked 50),
+    width 64`. `stored`, `asked`: {depth, width, sigma_b2}; a None in `asked` is not compared;
+    `bias_of`: whose σ_b² the asked one is ("asked", "its own")."""
+    out = []
+    for key, label in (("depth", "depth"), ("width", "width"), ("sigma_b2", "σ_b²")):
+        have, want = stored.get(key), asked.get(key)
+        if have is None:
+            continue
+        text = f"{label} {have:.3g}"
+        if want is not None and not math.isclose(float(have), float(want), rel_tol=1e-6,
+                                                 abs_tol=1e-12):
+            text += f" ({'asked' if key != 'sigma_b2' else bias_of} {want:.3g})"
+        elif key == "sigma_b2":
+            continue  # the same bias is not worth a word
+        out.append(text)
+    return ", ".join(out)
 
 
 def _compare(cells: list[dict], stored_depth: int, depth: int, sigma_w2, sigma_b2,
              want: dict) -> list[str]:
-    """Plain sentences: where the measurement disagrees with theory, and how it fares at the
-    recommended σ_w²."""
+    """Plain sentences: how theory's band fares against the setups whose cells can test it
+    (some σ_w² trained, some failed), where they disagree, and the recommended σ_w²."""
     out = []
     if stored_depth != depth:
-        out.append(f"nearest stored depth is {stored_depth} (asked {depth})")
-    judged = [c for c in cells if "theory_trains" in c]
-    wrong = [c for c in judged if c["theory_trains"] != c["trains"]]
-    if judged:
-        out.append(f"theory's band and the measurement agree in {len(judged) - len(wrong)} of "
-                   f"{len(judged)} cells at depth {stored_depth}")
-    for c in wrong:
+        out.append(f"the nearest stored depth is {stored_depth} (asked {depth}): every cell "
+                   f"above is at depth {stored_depth}")
+    by_setup: dict[tuple, list[dict]] = {}
+    for c in cells:
+        by_setup.setdefault(setup_of(c), []).append(c)
+    testing = [c for group in by_setup.values() if len({x["trains"] for x in group}) == 2
+               for c in group if "theory_trains" in c]
+    for group in by_setup.values():
+        if len({x["trains"] for x in group}) > 1 or len(group) < 3:
+            continue  # a setup of one or two σ_w² is no scan
+        outcome = "trained" if group[0]["trains"] else "failed"
+        span = sorted(c["sigma_w2"] for c in group)
+        text = (f"{_source(group[0])}: every measured σ_w² {outcome} ({span[0]:.3g} to "
+                f"{span[-1]:.3g}, within its steps and learning rate)")
+        if any("theory_trains" in c for c in group):
+            text += ", so its cells cannot test where theory's band ends"
+        elif group[0]["trains"]:
+            text += ": the measured band reaches past both ends"
+        out.append(text)
+    if testing:
+        wrong = [c for c in testing if c["theory_trains"] != c["trains"]]
+        out.append(f"where a setup both trained and failed, theory's band and the measurement "
+                   f"agree in {len(testing) - len(wrong)} of {len(testing)} cells")
+    for c in [c for c in testing if c["theory_trains"] != c["trains"]]:
         said = "trainable" if c["theory_trains"] else "not trainable"
         out.append(f"disagree: σ_w² = {c['sigma_w2']:g}, σ_b² = {c['sigma_b2']:g}: theory says "
                    f"{said}, measured {c['k']}/{c['n']} converged ({_source(c)})")
     if sigma_w2 is not None:
         m = match(cells, sigma_w2, sigma_b2, want)
-        if m is not None and m["trains"] is False:
-            out.append(f"disagree: at the recommended σ_w² ({describe(m)}) the runs failed at "
-                       f"depth {stored_depth} within that sweep's steps and learning rate: the "
-                       "band is necessary for training, not sufficient")
-        elif m is not None and m["how"] == "nearest":
-            out.append(f"the recommended σ_w² = {sigma_w2:.4g} is not measured here ("
-                       f"{describe(m)})")
+        at = f"the recommended σ_w² {sigma_w2:.4g}"
+        if m is None:
+            out.append(f"{at} is not measured here (nothing within {NEAR_TOL:.0%})")
+        elif m["trains"] is False:
+            out.append(f"{at} failed here ({describe(m)}, depth {stored_depth}) within that "
+                       "sweep's steps and learning rate: the band is necessary for training, "
+                       "not sufficient")
+        elif m["trains"] is True:
+            out.append(f"{at} trained here ({describe(m)}, depth {stored_depth})")
+        else:
+            out.append(f"{at}: {describe(m)}")
     return out
 
 
@@ -274,41 +339,58 @@ def setup_text(cell: dict) -> str:
 
 
 def judge_defaults(defaults: list[dict], found: dict, depth: int, conventions,
-                   in_time: bool = False) -> None:
+                   in_time: bool = False, asked: dict | None = None) -> None:
     """Give each framework default (in place) the measurement that matches it — its init, its
-    own bias variance, the recommendation's norm, residual and parametrisation — and say in
-    its verdict whether the measurement confirms or contradicts theory's. `in_time`: `depth`
-    is an RNN's sequence length, which every stored depth (stacked layers) crosses, so theory
-    is judged there and not at the stored depth."""
+    own bias variance, the recommendation's norm, residual and parametrisation — and a verdict
+    that follows it where it decides the question (module docstring): `verdict`, `outcome`
+    (trains: True / False / None) and `basis` ("measured", "theory" or "uncertain"), with
+    `theory_verdict` kept. `in_time`: `depth` is an RNN's sequence length, the same at every
+    stored depth (stacked layers), so theory is judged there. `asked`: {depth, width} of the
+    question, for naming where the evidence differs."""
     stored = found["depth"]
+    asked = {"depth": None, "width": None, **(asked or {})}
     for entry in defaults:
         init = DISTRIBUTION_INIT[conventions.get(entry["convention"]).distribution]
         # a default is a plain draw: a residual branch at α = 1
         want = {**found["want"], "init": init, "branch_scale": 1.0}
         m = match(found["cells"], entry["sigma_w2"], entry["sigma_b2"], want) \
             if found["cells"] else None
-        entry["theory_verdict"] = entry["verdict"]
+        theory_at_asked = entry.get("theory_trains")
+        entry.update(theory_verdict=entry["verdict"], outcome=theory_at_asked, basis="theory")
         entry["measured"] = None if m is None else {
             "how": m["how"], "depth": stored, "differs": m["differs"], "trains": m["trains"],
+            "text": describe(m, named=("σ_b²",)), "where": where_text(
+                {"depth": stored, "width": m["cells"][0]["width"],
+                 "sigma_b2": float(m["cells"][0]["sigma_b2"])},
+                {"depth": asked["depth"], "width": asked["width"],
+                 "sigma_b2": float(entry["sigma_b2"])}, bias_of="its own"),
             "cells": [{k: c[k] for k in ("sigma_w2", "sigma_b2", "init", "k", "n", "p", "lo",
                                          "hi", "source")} for c in m["cells"]]}
         deepest = entry.get("deepest_trainable")
-        at = depth if in_time else stored
-        theory = None if deepest is None else deepest >= at if at else None
-        if m is None or m["trains"] is None or theory is None:
-            entry["evidence"] = "not measured" if m is None or m["how"] == "nearest" \
-                else "inconclusive"
-            if m is not None:
-                entry["verdict"] += f"; {describe(m)}, depth {stored}"
+        theory_at_stored = (None if deepest is None or not stored else
+                            deepest >= (depth if in_time else stored))
+        if m is None or m["trains"] is None or theory_at_stored is None:
+            entry["evidence"] = ("not measured" if m is None or m["how"] == "nearest"
+                                 else "inconclusive")
             continue
-        entry["evidence"] = "confirmed" if theory == m["trains"] else "contradicted"
-        said = "trains" if theory else "fails"
-        if in_time:
-            where, differ = f"depth {stored}, sequence length {depth}", False
+        said = "trains" if theory_at_stored else "fails"
+        got = "trains" if m["trains"] else "fails"
+        entry["evidence"] = "confirmed" if theory_at_stored == m["trains"] else "contradicted"
+        asked_depth = asked["depth"] or stored
+        carried = (stored == asked_depth or (m["trains"] and stored >= asked_depth)
+                   or (not m["trains"] and stored <= asked_depth))
+        if carried:
+            entry.update(outcome=bool(m["trains"]), basis="measured")
+            entry["verdict"] = (f"{got}: measured, as theory predicts"
+                                if entry["evidence"] == "confirmed" else
+                                f"{got}: measured, where theory predicted it {said}; the "
+                                "verdict follows the measurement")
+        elif entry["evidence"] == "contradicted":
+            entry.update(outcome=None, basis="uncertain")
+            entry["verdict"] = (f"uncertain: at depth {stored} it "
+                                f"{'trained' if m['trains'] else 'failed'} where theory "
+                                f"predicted it {said}, so theory's verdict at depth "
+                                f"{asked_depth} is in doubt")
         else:
-            where = f"depth {stored}" + ("" if stored == depth else
-                                         f" (nearest stored to {depth})")
-            differ = stored != depth
-        entry["verdict"] = (f"{entry['theory_verdict']}; measured {describe(m)} at "
-                            f"{where}" + (f", where theory says {said}" if differ else "")
-                            + f" — {entry['evidence']}")
+            entry["verdict"] = (f"{'trains' if theory_at_asked else 'fails'} by theory, which "
+                                f"the measurement confirms at depth {stored}")

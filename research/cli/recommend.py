@@ -7,6 +7,7 @@ The logic lives in research/advice (recommend.py, evidence.py); this module pars
 import argparse
 
 from research.cli.text import num as _num
+from research.cli.text import plus_minus, wrap
 from research.cli.verb import Verb
 from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
@@ -27,12 +28,6 @@ mean-field depth scale allows this depth (6·ξ_c ≥ depth); evidence is what s
 (figures/data/*, --from-runs, and edges from `initmap refine`) measured.
 """
 
-STRUCTURE_LABELS = {"branch_scale": "branch α", "variance_growth": "q_L/q_0",
-                    "recurrent_init": "recurrent", "input_sigma_w2": "input σ_w²",
-                    "effective_sigma_b2": "effective σ_b²",
-                    "tied_input_sigma_w2": "tied σ_w²", "residual": "residual"}
-
-
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     from research.advice.recommend import SEQUENCE_LENGTH
     from research.networks import registry
@@ -47,7 +42,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-scale", type=float, default=1.0, help="rnn: the sweep field of "
                    "that name: inputs times this, so the input drive is σ_w²·scale²")
     p.add_argument("--norm", default="none", help="residual types: none, pre_ln, post_ln "
-                   "(transformer); the stream's growth is measured through these blocks at init")
+                   "(transformer), batchnorm (resnet); the stream's growth is measured through "
+                   "these blocks at init")
     p.add_argument("--residual", help="residual types: an option of the sweep field (fixed, "
                    "inv_sqrt_depth, fixup, skipinit), measured at init beside the recommended α "
                    "and used for the defaults' growth verdicts (default: α = 1 unscaled)")
@@ -154,59 +150,171 @@ def table_text(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _field(label: str, text: str) -> list[str]:
+    return wrap(text, f"{label:12s} ")
+
+
 def recommend_text(r: dict) -> str:
-    band, th = r["band"], r["theory"]
-    lines = [f"{r['arch']} · {r['activation']} · depth {r['depth']}"
-             + (f" · width {r['width']}" if r["width"] else "")]
-    lines.append(f"recommended  σ_w² = {_num(r['recommended_sigma_w2'])}   "
-                 f"σ_b² = {_num(r['recommended_sigma_b2'])} ({r['sigma_b2_source']})")
+    """The recommendation as lines of at most text.WIDTH columns."""
+    th, rnn = r["theory"], r.get("rnn")
+    head = [r["arch"], r["activation"], f"depth {r['depth']}"]
+    if r["width"]:
+        head.append(f"width {r['width']}")
+    if r["structure"].get("norm"):
+        head.append(f"norm {r['structure']['norm']}")
+    if rnn:
+        d = rnn["drive"]
+        head.append(f"{d['dataset'] or 'constant drive'}: {d['seq_len']} steps"
+                    + (f" of {d['features']} input{'s' * (d['features'] > 1)}"
+                       if d["features"] else ""))
+    lines = [" · ".join(head)]
+    b2 = f"σ_b² = {_num(r['recommended_sigma_b2'])} ({r['sigma_b2_source']})"
+    if r.get("per_tensor"):
+        first = True
+        for group in r["per_tensor"]:
+            text = (f"σ_w² = {_num(group['sigma_w2'])} on {', '.join(group['tensors'])}: "
+                    f"{group['why']}")
+            lines += _field("recommended" if first else "", text)
+            first = False
+        lines += _field("", b2)
+    elif rnn:
+        lines += _field("recommended", f"σ_w² = {_num(r['recommended_sigma_w2'])} on "
+                        f"{rnn['applies_to']}; {b2}")
+    else:
+        lines += _field("recommended", f"σ_w² = {_num(r['recommended_sigma_w2'])}   {b2}")
+    s = r["structure"]
+    if "branch_scale" in s:
+        lines += _field("", f"branch α = 1/√{s['branches']} = {_num(s['branch_scale'])} on "
+                        f"each of the {s['branches']} branches")
     if th:
-        lines.append(f"why          critical σ_w² (χ₁ = {_num(th['chi1'])}) at this σ_b²: "
-                     f"q* = {_num(th['q_star'])}, ξ_c = {_num(th['xi_c'])}, phase {th['phase']}")
-    if band["basis"] and band["basis"].startswith(("residual", "identity")):
-        lines.append(f"band         {band['basis']}")
-    elif band["empty"]:
-        lines.append(f"band         none: no σ_w² has {band['rule']} at depth {r['depth']}")
-    elif th:
-        at = band.get("at") or {"depth": r["depth"]}
-        where = (f"sequence length {at['seq_len']}" if "seq_len" in at
-                 else f"depth {at['depth']}")
-        lines.append(f"band         σ_w² ∈ {_band_text(band['lower'], band['upper'])} trains at "
-                     f"{where} by theory ({band['rule']}; upper edge from {band['basis']})")
-    elif r.get("no_edge"):
-        e = r["no_edge"]
-        lines.append(f"no edge      {e['reason']}")
-        if e["first_sigma_b2"] is not None:
-            lines.append(f"             an edge of chaos exists from σ_b² ≈ "
-                         f"{_num(e['first_sigma_b2'], 3)} (σ_w² ≈ {_num(e['first_sigma_w2'])})")
-    if r.get("built_in"):
-        lines.append(_built_in_text(r["built_in"]))
-    for key, value in r["structure"].items():
-        label = STRUCTURE_LABELS.get(key, key)
-        if isinstance(value, list):
-            lines += [f"{label:12s} - {v}" for v in value]
-        elif isinstance(value, dict):
-            lines.append(f"{label:12s} " + ", ".join(f"{k}: ×{_num(v)}" for k, v in value.items()))
-        else:
-            lines.append(f"{label:12s} {_num(value) if isinstance(value, float) else value}")
-    lines.append(f"\ndefaults (hidden layer, fan_in = fan_out = {r['width'] or 256}; each with "
-                 "its own bias init):")
-    lines.append(f"  {'default':16s} {'σ_w²':>7s} {'σ_b²':>7s} {'phase':9s} {'6·ξ':>7s}  verdict")
-    for d in r["defaults"]:
-        lines.append(f"  {d['default']:16s} {_num(d['sigma_w2']):>7s} {_num(d['sigma_b2'], 3):>7s}"
-                     f" {d['phase']:9s} {_num(d['deepest_trainable'], 3):>7s}  {d['verdict']}")
+        lines += _field("why", f"critical σ_w² (χ₁ = {_num(th['chi1'])}) at this σ_b²: q* = "
+                        f"{_num(th['q_star'])}, ξ_c = {_num(th['xi_c'])}, phase {th['phase']}")
+    if rnn:
+        d = rnn["drive"]
+        what = (f"the per-step input drive of {d['dataset']} (a step's input mean square: "
+                f"median {_num(d['median'], 2)}, mean {_num(d['mean'], 3)})" if d["dataset"] else
+                f"a constant drive of mean square {_num(d['mean'], 3)} a step (no dataset "
+                "named)")
+        lines += _field("method", f"mean-field Lyapunov exponent λ of the state over {what}:"
+                        " a perturbation neither grows nor shrinks over the sequence at the "
+                        "recommended σ_w² (λ = 0)")
+    lines += _band_lines(r)
+    if rnn:
+        lines += _rnn_others(rnn)
+    lines += _structure_lines(s)
+    lines += _defaults_lines(r)
     lines += _evidence_text(r["evidence"])
-    lines.append("\ncaveats:")
-    lines += [f"  - {c}" for c in r["caveats"]]
+    lines.append("")
+    lines.append("caveats:")
+    for c in r["caveats"]:
+        lines += wrap(c, "  - ", "    ")
     return "\n".join(lines)
 
 
-def _built_in_text(b: dict) -> str:
-    data = f"{b['dataset']}, " if b["dataset"] else ""
-    band = ("none" if b["empty"] else f"σ_w² ∈ {_band_text(b['lower'], b['upper'])}")
-    return (f"built-in     σ_w² = {_num(b['sigma_w2'])} on input and recurrent weights (one "
-            f"σ_w², gaussian; {data}input mean square {_num(b['input_q'], 3)}): band {band} at "
-            f"sequence length {b['seq_len']}")
+def _band_lines(r: dict) -> list[str]:
+    band = r["band"]
+    if band["basis"] and band["basis"].startswith(("residual", "identity")):
+        return _field("band", band["basis"])
+    at = band.get("at") or {"depth": r["depth"]}
+    where = f"sequence length {at['seq_len']}" if "seq_len" in at else f"depth {at['depth']}"
+    if band["empty"]:
+        return _field("band", f"none: no σ_w² has {band['rule']} at {where}")
+    if r["theory"] or r.get("rnn"):
+        basis = "" if band["basis"] == "lyapunov" else f"; upper edge from {band['basis']}"
+        return _field("band", f"σ_w² ∈ {_band_text(band['lower'], band['upper'])} at {where} "
+                      f"by theory ({band['rule']}{basis})")
+    out = []
+    if r.get("no_edge"):
+        e = r["no_edge"]
+        out += _field("no edge", e["reason"])
+        if e["first_sigma_b2"] is not None:
+            out += _field("", f"an edge of chaos exists from σ_b² ≈ "
+                          f"{_num(e['first_sigma_b2'], 3)} (σ_w² ≈ {_num(e['first_sigma_w2'])})")
+    return out
+
+
+def _rnn_others(rnn: dict) -> list[str]:
+    """The RNN's other σ_w², each labelled for the network or assumption it belongs to."""
+    out = []
+    apart = rnn.get("input_apart")
+    if apart:
+        out += _field("input apart", f"σ_w² = {_num(apart['recurrent_sigma_w2'])} on the "
+                      f"recurrent weights if the input weights are drawn apart at σ_x² = "
+                      f"{_num(apart['input_sigma_w2'])} (a sweep of the built-in RNN: --sigma-w2 "
+                      f"{_num(apart['recurrent_sigma_w2'])} --input-scale "
+                      f"{_num(apart['input_scale'])})")
+    if rnn.get("constant_drive_sigma_w2") is not None:
+        lam = rnn["constant_drive_lambda"]
+        out += _field("constant", f"σ_w² = {_num(rnn['constant_drive_sigma_w2'])}, the root for "
+                      "a drive held constant at its mean (Chen et al. 2018's effective σ_b²): "
+                      f"λ = {lam:+.3f} per step on the real sequences")
+    return out
+
+
+def _structure_lines(s: dict) -> list[str]:
+    out = []
+    if s.get("residual"):
+        out += _field("residual", s["residual"])
+    if s.get("recurrent_init"):
+        out += _field("recurrent", s["recurrent_init"])
+    growth = s.get("variance_growth")
+    if growth:
+        out += _field("growth", f"q_L/q_0 at init through the real blocks "
+                      f"({s['growth_setting']}):")
+        size = max(len(k) for k in growth)
+        for label, g in growth.items():
+            row = f"  {label:{size}s}  {plus_minus(g['growth'], g['se']):>15s}  "
+            out += wrap(g["words"], row, "      ")
+    if s.get("alternatives"):
+        out.append("alternatives (the literature's constants, each as its paper reports it):")
+        for alt in s["alternatives"]:
+            text = f"{alt['name']}: {alt['reports']}"
+            if "measured" in alt:
+                g = alt["measured"]
+                said = ("supported here" if alt["supported"] else "not supported here")
+                text += (f"; {said}: q_L/q_0 = {plus_minus(g['growth'], g['se'])} at this "
+                         f"depth ({g['kind']})")
+            out += wrap(text, "  - ", "    ")
+    if s.get("note"):
+        out += _field("note", s["note"])
+    return out
+
+
+def _defaults_lines(r: dict) -> list[str]:
+    residual = any("growth" in d for d in r["defaults"])
+    fan = r["width"] or 256
+    out = [""]
+    if residual:
+        setting = r["defaults"][0]["growth_setting"]
+        out += wrap(f"defaults (fan_in = fan_out = {fan}; each with its own bias init; the "
+                    f"stream's growth with {setting}):", "")
+        out.append(f"  {'default':16s} {'σ_w²':>7s} {'σ_b²':>7s}  {'q_L/q_0':>18s}  growth")
+    else:
+        out += wrap(f"defaults (hidden layer, fan_in = fan_out = {fan}; each with its own bias "
+                    "init):", "")
+        out.append(f"  {'default':16s} {'σ_w²':>7s} {'σ_b²':>7s}  {'phase':9s} {'6·ξ':>6s}  "
+                   "verdict")
+    for d in r["defaults"]:
+        row = f"  {d['default']:16s} {_num(d['sigma_w2']):>7s} {_num(d['sigma_b2'], 3):>7s}  "
+        if residual:
+            out.append(row + f"{plus_minus(d['growth'], d.get('growth_se')):>18s}  "
+                       f"{d['growth_kind']}")
+            details = [d["verdict"]] if d["growth_kind"] not in ("stable", "overflows") else []
+        else:
+            word = {"measured": "(measured)", "theory": "(theory)", "uncertain": ""}[d["basis"]]
+            short = ("uncertain" if d["basis"] == "uncertain" else
+                     "—" if d["outcome"] is None else
+                     f"{'trains' if d['outcome'] else 'fails'} {word}")
+            out.append(row + f"{d['phase']:9s} {_num(d['deepest_trainable'], 3):>6s}  {short}")
+            details = [f"theory: {d['theory_verdict']}"]
+        m = d.get("measured")
+        if m:
+            details.append(f"measured at {m['where']}: {m['text']}")
+        if not residual and d["evidence"] != "not measured":
+            details.append(f"→ {d['verdict']}")
+        for text in details:
+            out += wrap(text, "      ")
+    return out
 
 
 def _evidence_text(e: dict) -> list[str]:
@@ -214,8 +322,10 @@ def _evidence_text(e: dict) -> list[str]:
 
     from research.advice.evidence import setup_of, setup_text
 
-    lines = [f"\nevidence: {e['runs']} stored runs match"
-             + (f"; depths {e['stored_depths']}" if e["stored_depths"] else "")]
+    lines = [""]
+    lines += wrap(f"evidence: {e['runs']} stored runs match"
+                  + (f"; stored depths {', '.join(map(str, e['stored_depths']))}"
+                     if e["stored_depths"] else ""), "")
     if e["cells"]:
         lines.append(f"  at depth {e['depth']}, width {', '.join(map(str, e['width']))}, one "
                      "block per setup (never pooled):")
@@ -223,18 +333,20 @@ def _evidence_text(e: dict) -> list[str]:
     for c in e["cells"]:
         if setup_of(c) != setup:
             setup = setup_of(c)
-            lines.append(f"  {setup_text(c)}"
-                         + (f"  [differs: {', '.join(c['differs'])}]" if c["differs"] else ""))
+            lines += wrap(setup_text(c) + (f"  [differs: {', '.join(c['differs'])}]"
+                                           if c["differs"] else ""), "  ", "      ")
             lines.append(f"    {'σ_w²':>7s}  converged diverged  P   95% CI        theory")
         said = "" if "theory_trains" not in c else "trains" if c["theory_trains"] else "no"
         lines.append(f"    {_num(c['sigma_w2']):>7s}  {c['k']:>4d}/{c['n']:<4d} {c['d']:>5d}    "
-                     f"{c['p']:4.2f} [{c['lo']:.2f}, {c['hi']:.2f}]  {said}")
+                     f"{c['p']:4.2f} [{c['lo']:.2f}, {c['hi']:.2f}]  {said}".rstrip())
     for edge in e["edges"]:
-        lines.append(f"  refined {edge['side']} edge at depth {edge['depth']}, width "
-                     f"{edge['width']}, σ_b² {_num(edge['sigma_b2'], 3)}: σ_w² ≈ "
-                     f"{_num(edge['edge_sigma_w2'])} in [{_num(edge['sigma_w2_lo'])}, "
-                     f"{_num(edge['sigma_w2_hi'])}] ({Path(edge['source']).name})")
-    lines += [f"  {s}" for s in e["statements"]]
+        lines += wrap(f"refined {edge['side']} edge at depth {edge['depth']}, width "
+                      f"{edge['width']}, σ_b² {_num(edge['sigma_b2'], 3)}: σ_w² ≈ "
+                      f"{_num(edge['edge_sigma_w2'])} in [{_num(edge['sigma_w2_lo'])}, "
+                      f"{_num(edge['sigma_w2_hi'])}] ({Path(edge['source']).name})", "  ",
+                      "    ")
+    for statement in e["statements"]:
+        lines += wrap(statement, "  - ", "    ")
     return lines
 
 

@@ -60,6 +60,9 @@ class Advice:
     branches_per_block: int = 1  # residual branches per block (a transformer block has two)
     recurrent: bool = False  # has a recurrent matrix: orthogonal, or the IRNN's identity for ReLU
     typical_std: float | None = None  # a fixed N(0, std²) of common practice, to translate
+    # weights that read a linear input (the stream, attention's mix of values), not an
+    # activation's output: they keep their input's variance at σ_w² = 1 (residual.py)
+    linear_inputs: tuple[str, ...] = ()
     note: str = ""  # structural advice printed with the recommendation
     caveat: str = ""  # where the theory behind the numbers does not reach
 

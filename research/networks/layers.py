@@ -82,6 +82,18 @@ def layer_norm(h: jax.Array) -> jax.Array:
     return ((h32 - mean) * jax.lax.rsqrt(var + 1e-5)).astype(h.dtype)
 
 
+def batch_norm(h: jax.Array) -> jax.Array:
+    """Per channel (the last axis) over the batch and every position, without a learned gain
+    or shift (as `layer_norm`): batch statistics, of whatever batch is passed — the member's
+    minibatch in training, the whole evaluated set in evaluation (no running averages, so the
+    network stays one pure function of its parameters, vmappable over members)."""
+    h32 = h.astype(jnp.float32)
+    axes = tuple(range(h.ndim - 1))
+    mean = jnp.mean(h32, axis=axes, keepdims=True)
+    var = jnp.var(h32, axis=axes, keepdims=True)
+    return ((h32 - mean) * jax.lax.rsqrt(var + 1e-5)).astype(h.dtype)
+
+
 def mean_sq(h: jax.Array) -> jax.Array:
     return jnp.mean(h.astype(jnp.float32) ** 2)
 

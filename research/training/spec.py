@@ -25,7 +25,7 @@ parse_budget = checks.parse_budget  # the sweep and the tests read it here
 COMPUTE_DTYPES = ("float32", "bfloat16", "float64")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "linear")
-NORMS = ("none", "pre_ln", "post_ln")
+NORMS = ("none", "pre_ln", "post_ln", "batchnorm")
 RESIDUALS = ("fixed", "inv_sqrt_depth", "fixup", "skipinit")
 READOUTS = ("standard", "zero")
 PARAMETRIZATIONS = ("standard", "ntk", "mup", "meanfield")
@@ -91,7 +91,7 @@ class SweepSpec:
     schedule: str = _knob("constant", later="constant")  # the lr after warm-up: or cosine, linear
     warmup_steps: int = _knob(0, later=0)  # lr rises linearly from 0 over these first steps
     init: tuple[str, ...] = _knob(("gaussian",), axis=True)
-    # residual archs: none, pre_ln; transformer also post_ln
+    # residual archs: none, pre_ln; transformer also post_ln; resnet also batchnorm
     norm: tuple[str, ...] = _knob(("none",), axis=True, later="none")
     # branch scaling: fixed α, α/√L, fixup, skipinit (learned α from 0)
     residual: tuple[str, ...] = _knob(("fixed",), axis=True, later="fixed")

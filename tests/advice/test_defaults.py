@@ -45,10 +45,10 @@ def tanh_block_monte_carlo(q0, sigma_w2, sigma_b2, alpha, blocks, width=256, n=2
 def relu_defaults():
     """The defaults of a depth-10 ReLU resmlp, their growth through the real blocks at α = 1,
     drawn at width 256 where the wide-limit recursion holds to a few % (one compile)."""
-    rows = defaults.verdicts(registry.get("resmlp"), "relu", BLOCKS, WIDE, 0.0, band={})
+    rows = defaults.verdicts(registry.get("resmlp"), "relu", BLOCKS, WIDE, 0.0)
     requests = {d["default"]: ("fixed", d["sigma_w2"], d["sigma_b2"], 1.0) for d in rows}
     found = residual.growths("resmlp", "relu", BLOCKS, WIDE, "none", requests)
-    defaults.add_growth_verdicts(rows, BLOCKS, found, "fixed α = 1")
+    defaults.add_growth_verdicts(rows, found, "fixed α = 1")
     return {d["default"]: d for d in rows}
 
 
@@ -68,7 +68,9 @@ def test_relu_defaults_verdicts(relu_defaults):
     # He's σ_w² = 2 doubles the stream every block: 2^10
     he = relu_defaults["he"]
     assert he["growth_kind"] == "geometric" and he["growth"] > 300
-    assert he["verdict"].startswith("grows geometrically")
+    assert he["verdict"].startswith("geometric, ×2")
+    # the standard error is the seeds' spread of q_L/q_0 over √seeds: a few % of it here
+    assert 0 < he["growth_se"] < 0.1 * he["growth"] and he["growth_seeds"] == residual.SEEDS
     assert relu_defaults["xavier"]["growth_kind"] == "geometric"  # ×1.25 per block
 
 
@@ -80,24 +82,32 @@ def test_tanh_default_growth_is_a_monte_carlo_of_the_block():
                                       draws=8)
     assert found["growth"] == pytest.approx(expected, rel=0.1)
     # a tanh branch adds a bounded amount per block: linear, not compounding growth
-    assert defaults.growth_verdict(found["q"], blocks)[0] == "additive"
+    assert defaults.growth_verdict(found["q"])[0] == "additive"
 
 
-def test_growth_verdict_reads_the_profile():
-    assert defaults.growth_verdict([1.0, 2.0, 3.9], 2)[0] == "stable"
-    assert defaults.growth_verdict([1.0, 2.0, 3.0, 4.0, 5.0], 4)[0] == "additive"
-    assert defaults.growth_verdict([1.0, 2.0, 4.0, 8.0], 3) == (
-        "geometric", "grows geometrically: q_L/q_0 = 8, ×2 per branch over 3")
-    assert defaults.growth_verdict([1.0, math.inf], 1)[0] == "overflows"
+def test_growth_verdict_reads_the_increments():
+    assert defaults.growth_verdict([1.0, 2.0, 3.9])[0] == "stable"
+    # Δq = 1 every block: additive, whatever the stream
+    assert defaults.growth_verdict(np.arange(1.0, 10.0))[0] == "additive"
+    # Δq = q every block: geometric
+    assert defaults.growth_verdict(2.0 ** np.arange(9)) == (
+        "geometric", "geometric, ×2 per block (Δq per block 1.5 → 96 as q 1.5 → 96)")
+    # Δq ∝ √q: between the two, said so with the increments
+    q = [1.0]
+    for _ in range(40):
+        q.append(q[-1] + math.sqrt(q[-1]))
+    assert defaults.growth_verdict(q)[0] == "between"
+    assert defaults.growth_profile(q)["beta"] == pytest.approx(0.5, abs=0.1)
+    assert defaults.growth_verdict([1.0, math.inf])[0] == "overflows"
 
 
 def test_residual_option_is_measured_and_judged():
     r = recommend.recommend("resmlp", "relu", BLOCKS, WIDTH, data_root=DATA,
                             residual="inv_sqrt_depth", branch_scale=1.0)
-    growth = r["structure"]["variance_growth"]
+    growth = {k: v["growth"] for k, v in r["structure"]["variance_growth"].items()}
     asked = next(v for k, v in growth.items() if "(asked)" in k)
     # inv_sqrt_depth at α = 1 is the recommended α = 1/√L: the same gates
-    recommended = next(v for k, v in growth.items() if k.startswith("alpha=1/sqrt"))
+    recommended = growth[f"α = 1/√{BLOCKS}"]
     assert asked == pytest.approx(recommended, rel=1e-6)
     # (1 + α²) per block at σ_w² = 2 in the wide limit; at width 64 a block's draw falls short
     # of it by about 2% (the width-256 fixture above is within 2% of its recursion)

@@ -1,6 +1,8 @@
 """Evidence matched to what it judges: init family, norm, residual, parametrisation, σ_b² within
-B2_TOL, σ_w² within W2_TOL or bracketed by agreeing neighbours; a default's verdict says when the
-matching measurement contradicts it; framework defaults carry their own bias variance."""
+B2_TOL, σ_w² within W2_TOL or bracketed by neighbours that both trained (or both failed within
+NEAR_TOL), the nearest only within NEAR_TOL; a default's verdict follows the measurement where
+it decides the question and says what theory predicted; framework defaults carry their own
+bias variance; agreement is counted only where a setup can test the band."""
 
 import math
 from pathlib import Path
@@ -49,12 +51,34 @@ def test_sigma_w2_within_tolerance_or_agreeing_neighbours():
     m = evidence.match(cells, 2.0, 0.05, WANT)  # 1.76 is 12% away: not "at 2"
     assert m["how"] == "neighbours" and m["trains"] is None
     assert "3/3 at σ_w² 1.76 and 0/3 at σ_w² 2.5" == evidence.describe(m)
-    m = evidence.match([cell(1.5, 0), cell(2.5, 0)], 2.0, 0.05, WANT)
+    m = evidence.match([cell(1.7, 0), cell(2.4, 0)], 2.0, 0.05, WANT)
     assert m["how"] == "between" and m["trains"] is False
+    m = evidence.match([cell(0.5, 3), cell(8.0, 3)], 2.0, 0.05, WANT)  # a band is an interval
+    assert m["how"] == "between" and m["trains"] is True
     m = evidence.match([cell(1.96, 3), cell(2.5, 0)], 2.0, 0.05, WANT)
     assert m["how"] == "at" and m["cells"][0]["sigma_w2"] == 1.96
-    m = evidence.match([cell(1.0, 3)], 2.0, 0.05, WANT)  # one side only: named, not judged
+    m = evidence.match([cell(1.7, 3)], 2.0, 0.05, WANT)  # one side only: named, not judged
     assert m["how"] == "nearest" and m["trains"] is None and "nearest" in evidence.describe(m)
+
+
+def test_nearest_only_within_its_bound():
+    # both failed far apart: the band could lie between them, so nothing is said
+    assert evidence.match([cell(0.5, 0), cell(8.0, 0)], 2.0, 0.05, WANT) is None
+    # one side, 3× away: not measured (PyTorch's 1/3 beside a cell at 1)
+    assert evidence.match([cell(1.0, 3)], 1 / 3, 0.05, WANT) is None
+    assert evidence.describe(None).startswith("not measured")
+    near = evidence.match([cell(1.0, 3)], 1 / (1 + evidence.NEAR_TOL) + 1e-9, 0.05, WANT)
+    assert near["how"] == "nearest"
+    # a cell that differs in a field is named only within the bound too
+    assert evidence.match([cell(1.0, 3, init="orthogonal")], 2.0, 0.05, WANT) is None
+
+
+def test_where_names_what_differs_from_the_question():
+    text = evidence.where_text({"depth": 48, "width": 64, "sigma_b2": 1e-5},
+                               {"depth": 50, "width": None, "sigma_b2": 0.0013}, "its own")
+    assert text == "depth 48 (asked 50), width 64, σ_b² 1e-05 (its own 0.0013)"
+    assert evidence.where_text({"depth": 50, "width": 64, "sigma_b2": 0.05},
+                               {"depth": 50, "width": 64, "sigma_b2": 0.05}) == "depth 50, width 64"
 
 
 def test_sigma_b2_norm_and_residual_must_match():
@@ -76,42 +100,87 @@ def test_one_setup_is_never_pooled_with_another():
 
 def _default(deepest, depth=100, sigma_w2=1.0, sigma_b2=0.0, convention="flax-default"):
     shown = "∞" if math.isinf(deepest) else f"{deepest:.3g}"
-    verdict = (f"trains at depth {depth} (k·ξ = {shown} ≥ {depth})" if deepest >= depth
-               else f"too deep: predicted to train only to depth ≈ {deepest:.3g}")
+    trains = deepest >= depth
+    verdict = (f"trains (6·ξ = {shown} ≥ depth {depth})" if trains
+               else f"too deep (6·ξ = {shown} < depth {depth})")
     return {"default": convention, "convention": convention, "sigma_w2": sigma_w2,
-            "sigma_b2": sigma_b2, "deepest_trainable": deepest, "verdict": verdict}
+            "sigma_b2": sigma_b2, "deepest_trainable": deepest, "verdict": verdict,
+            "theory_trains": trains}
 
 
 def _found(cells, depth=100):
     return {"cells": cells, "depth": depth, "want": dict(WANT)}
 
 
-def test_a_contradicted_verdict_says_so():
+def test_a_contradicted_verdict_follows_the_measurement():
     entry = _default(math.inf)
-    evidence.judge_defaults([entry], _found([cell(1.0, 0, sigma_b2=0.0)]), 100, conventions)
+    evidence.judge_defaults([entry], _found([cell(1.0, 0, sigma_b2=0.0)]), 100, conventions,
+                            asked={"depth": 100})
     assert entry["evidence"] == "contradicted"
-    assert entry["verdict"].startswith("trains at depth 100")
-    assert entry["verdict"].endswith("measured 0/3 at σ_w² 1 at depth 100 — contradicted")
+    assert (entry["outcome"], entry["basis"]) == (False, "measured")
+    assert entry["verdict"].startswith("fails: measured, where theory predicted it trains")
+    assert entry["theory_verdict"].startswith("trains (6·ξ = ∞")
+    assert entry["measured"]["text"] == "0/3 at σ_w² 1"
     agree = _default(math.inf)
-    evidence.judge_defaults([agree], _found([cell(1.0, 3, sigma_b2=0.0)]), 100, conventions)
-    assert agree["evidence"] == "confirmed" and agree["verdict"].endswith("— confirmed")
+    evidence.judge_defaults([agree], _found([cell(1.0, 3, sigma_b2=0.0)]), 100, conventions,
+                            asked={"depth": 100})
+    assert agree["evidence"] == "confirmed" and agree["outcome"] is True
+    assert agree["verdict"] == "trains: measured, as theory predicts"
 
 
 def test_theory_is_rejudged_at_the_stored_depth():
     # 6·ξ = 60: too deep for 100, trainable at the stored 50, where 3/3 trained: confirmed
+    # there, and a shallower success says nothing of depth 100: theory's verdict stands
     entry = _default(60.0)
     evidence.judge_defaults([entry], _found([cell(1.0, 3, sigma_b2=0.0, depth=50)], 50), 100,
-                            conventions)
-    assert entry["evidence"] == "confirmed"
-    assert "where theory says trains" in entry["verdict"]
+                            conventions, asked={"depth": 100})
+    assert entry["evidence"] == "confirmed" and entry["basis"] == "theory"
+    assert entry["outcome"] is False
+    assert entry["verdict"] == "fails by theory, which the measurement confirms at depth 50"
+    assert entry["measured"]["where"].startswith("depth 50 (asked 100)")
+
+
+def test_a_measurement_carries_to_the_question_only_by_monotonicity():
+    # trained deeper than asked: trains at the asked depth too, whatever theory said
+    deeper = _default(20.0, depth=30)
+    evidence.judge_defaults([deeper], _found([cell(1.0, 3, sigma_b2=0.0, depth=50)], 50), 30,
+                            conventions, asked={"depth": 30})
+    assert (deeper["outcome"], deeper["basis"], deeper["evidence"]) == (True, "measured",
+                                                                        "contradicted")
+    # failed deeper than asked where theory said it trains there: uncertain at the question
+    failed = _default(math.inf, depth=50)
+    evidence.judge_defaults([failed], _found([cell(1.0, 0, sigma_b2=0.0, depth=64)], 64), 50,
+                            conventions, asked={"depth": 50})
+    assert (failed["outcome"], failed["basis"]) == (None, "uncertain")
+    assert failed["verdict"].startswith("uncertain: at depth 64 it failed where theory "
+                                        "predicted it trains")
+    # failed shallower than asked: fails at the question too
+    shallow = _default(math.inf, depth=50)
+    evidence.judge_defaults([shallow], _found([cell(1.0, 0, sigma_b2=0.0, depth=40)], 40), 50,
+                            conventions, asked={"depth": 50})
+    assert (shallow["outcome"], shallow["basis"]) == (False, "measured")
 
 
 def test_a_default_at_another_bias_is_not_credited():
     # tanh depth 100: flax-default (bias 0) beside the 0/3 measured at σ_b² 0.05
     entry = _default(math.inf)
     evidence.judge_defaults([entry], _found([cell(1.0, 0)]), 100, conventions)
-    assert entry["evidence"] == "not measured" and "contradicted" not in entry["verdict"]
-    assert "(σ_b² 0.05)" in entry["verdict"]
+    assert entry["evidence"] == "not measured" and entry["basis"] == "theory"
+    assert entry["measured"]["text"] == "0/3 at σ_w² 1, in that other setting (not judged)"
+    assert entry["measured"]["where"].endswith("σ_b² 0.05 (its own 0)")
+
+
+def test_agreement_is_counted_only_where_a_setup_can_test_the_band():
+    blank = [cell(w, 0, source="a", theory_trains=w > 1) for w in (0.5, 1.0, 2.0, 4.0)]
+    said = evidence._compare(blank, 100, 100, 2.0, 0.05, WANT)
+    assert not any("agree" in s for s in said)
+    assert any("every measured σ_w² failed" in s and "cannot test" in s for s in said)
+    mixed = [cell(0.5, 0, source="b", theory_trains=False),
+             cell(2.0, 3, source="b", theory_trains=True),
+             cell(4.0, 3, source="b", theory_trains=False)]
+    said = evidence._compare(blank + mixed, 100, 100, 2.0, 0.05, WANT)
+    assert "agree in 2 of 3 cells" in " ".join(said)
+    assert sum(s.startswith("disagree") for s in said) == 1
 
 
 @pytest.mark.parametrize("name,bias", [("pytorch-default", "pytorch"), ("xavier", "pytorch"),
@@ -152,11 +221,11 @@ def test_committed_evidence_credits_no_default_with_another_init():
 
 
 def test_tanh_depth_100_defaults_with_their_own_bias():
-    entries = rec.verdicts(rec.registry.get("mlp"), "tanh", 100, None, 0.05, band=None)
+    entries = rec.verdicts(rec.registry.get("mlp"), "tanh", 100, None, 0.05)
     evidence.judge_defaults(entries, _gather("mlp", "tanh", 100), 100, conventions)
     by = {d["default"]: d for d in entries}
     for name in ("xavier", "lecun", "orthogonal"):
-        assert by[name]["verdict"].startswith("trains at depth 100"), by[name]["verdict"]
+        assert by[name]["verdict"].startswith("trains (6·ξ"), by[name]["verdict"]
     # at the recommendation's σ_b² = 0.05 the same σ_w² = 1 would be too deep
     assert 6 * rec.depth_scales("tanh", 1.0, 0.05)["xi"][0] < 100
     assert by["xavier"]["sigma_b2"] == pytest.approx(1 / 768)
@@ -170,9 +239,11 @@ def test_text_prints_each_setup_with_what_differs():
     from research.cli.recommend import _evidence_text
 
     found = evidence.gather("cnn", "tanh", 8, None, 0.05, 1.76, [], DATA, None)
-    text = "\n".join(_evidence_text(found))
+    lines = _evidence_text(found)
+    assert max(map(len, lines)) <= 88
+    text = " ".join(" ".join(lines).split())  # unwrapped
     # the delta-orthogonal and Gaussian sweeps are separate blocks, each naming its setup
     assert "cnn2d-bands-delta: digits classification" in text
     assert "[differs: init delta_orthogonal]" in text
-    assert text.count("σ_w²  converged diverged") == len({evidence.setup_of(c)
+    assert text.count("σ_w² converged diverged") == len({evidence.setup_of(c)
                                                          for c in found["cells"]})

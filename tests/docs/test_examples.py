@@ -72,6 +72,7 @@ NOT_RUN = {
     "initmap recommend --arch resmlp --activation relu --depth 20 --residual fixed "
     "--branch-scale 1": SLOW,
     "initmap recommend --arch rnn --activation tanh --depth 1 --dataset digits": SLOW,
+    "initmap recommend --arch resnet --activation relu --depth 20 --norm batchnorm": SLOW,
     "initmap recommend --model examples/flax_patterns.py:scan_mlp --depth 16 --width 32": SLOW,
     "initmap recommend --model examples/flax_patterns.py:scan_mlp --depth 16 --width 32 --lr 0.02 "
     "--steps 1000": SLOW,

@@ -4,7 +4,8 @@ F is one or two dense layers on the activated (and, with norm = pre_ln, layer-no
 F(h) = W₁φ(n(h)) + b₁, or F(h) = W₂φ(W₁φ(n(h)) + b₁) + b₂ (Yang & Schoenholz 2017's reduced
 and full residual nets); images are flattened. α comes from `residual` (see
 layers.branch_gates). The ResNet (`resnet.py`) is the same network with convolutions and a
-global average pool.
+global average pool; its norm = batchnorm is the pre-activation ResNet's (He et al. 2016),
+BatchNorm before every φ: F(h) = W₂φ(BN(W₁φ(BN(h)) + b₁)) + b₂, and φ(BN(h)) into the pool.
 """
 
 import jax
@@ -45,7 +46,10 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
     """(outputs, q): q[0] the stream's mean square after the input layer, q[l] after block l."""
     net = layers.Net(cfg, hp)
     conv = params["w_in"].ndim >= 3
-    norm = layers.layer_norm if cfg.norm == "pre_ln" else (lambda h: h)
+    norm = {"pre_ln": layers.layer_norm, "batchnorm": layers.batch_norm}.get(cfg.norm,
+                                                                           lambda h: h)
+    # BatchNorm sits before every φ (pre-activation ResNet); layer norm only on the stream
+    inner = layers.batch_norm if cfg.norm == "batchnorm" else (lambda u: u)
     h = net.linear(layers.network_input(x, cfg, conv), params["w_in"], params["b_in"])
     gates = layers.branch_gates(params, hp, cfg, cfg.depth)
     branch = [params["w_b1"], params["b_b1"]]
@@ -56,7 +60,7 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
         alpha, w1, b1, *second = p
         u = net.linear(net.phi(norm(h)), w1, b1)
         if second:
-            u = net.linear(net.phi(u), *second)
+            u = net.linear(net.phi(inner(u)), *second)
         h = h + alpha.astype(h.dtype) * u
         return h, layers.mean_sq(h)
 

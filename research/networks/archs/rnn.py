@@ -105,5 +105,6 @@ ARCH = Arch(
     advice=Advice(theory_depth="time", recurrent=True,
                   note="theory's depth = the sequence length (time steps unrolled); --depth "
                        "counts stacked layers, as in sweeps",
-                  caveat="rnn: mean-field for untied weights; tied recurrent weights make the "
-                         "spectrum matter (orthogonal beats Gaussian at the same σ_w²)"))
+                  caveat="rnn: the σ_w² is for Gaussian recurrent weights; an orthogonal "
+                         "recurrence is a little more chaotic at the same σ_w² (a simulation "
+                         "of both: docs/recommend.md)"))

@@ -164,6 +164,7 @@ ARCH = Arch(
     norms=("none", "pre_ln", "post_ln"), check=check_heads, figure_label=", {norm}",
     typical={"norm": "pre_ln", "activation": "gelu"},
     advice=Advice(theory_depth="none", branches_per_block=2, typical_std=0.02,
-                  caveat="attention and LayerNorm are outside this mean-field theory: the σ_w² "
-                         "given is for the MLP branches' weights; the rest is practice, not "
-                         "derivation"))
+                  linear_inputs=("w_q", "w_k", "w_v", "w_o", "w_1"),
+                  caveat="attention and LayerNorm are outside this mean-field theory: the "
+                         "per-tensor σ_w² follows from what each weight reads, and the "
+                         "stream's growth is measured, not derived"))
