@@ -9,7 +9,7 @@ from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
 from research.training import presets
 from research.training import spec as spec_mod
-from research.training.spec import AXES, SPEC_FIELDS
+from research.training.spec import AXES, DYNAMIC_AXES, EXECUTION, SPEC_FIELDS, STATIC_AXES
 
 SWEEP_EXAMPLES = """\
 examples:
@@ -28,49 +28,49 @@ axis (--seeds 8, more --sigma-w2) adds runs to it; other fixed settings (--steps
 """
 
 
+USAGE = ("initmap sweep PRESET|FILE.toml [--FIELD V …] [--fresh] [--dry-run] [--shard K/N]\n"
+         "                     [--json | --quiet] [--no-plot] [--profile DIR]")
+
+# The spec's fields in --help, by kind (as on the reference page, docs/reference/spec.md).
+GROUPS = (("static axes: one compiled program per combination; one or more values each",
+           lambda name: name in STATIC_AXES),
+          ("per-member axes: traced inside one program; one or more values each",
+           lambda name: name in DYNAMIC_AXES),
+          ("settings: one value for the whole sweep",
+           lambda name: name not in AXES and name not in EXECUTION),
+          ("execution: where and how to run; not part of a run's identity",
+           lambda name: name in EXECUTION))
+
+
+def flag_help(name: str) -> str:
+    """A field's one line in --help, from its metadata: the meaning, then what it allows and
+    its default. '%' is doubled: argparse formats help strings."""
+    allowed = spec_mod.allowed(name)
+    among = f"{allowed}; " if allowed else ""
+    text = f"{SPEC_FIELDS[name].metadata['help']} [{among}default {spec_mod.shown_default(name)}]"
+    return text.replace("%", "%%")
+
+
 def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.usage = USAGE
     p.add_argument("source", metavar="PRESET|FILE.toml",
                    help="a preset name (see `initmap presets`) or a TOML spec file")
-    fields = p.add_argument_group("spec fields (override the preset or file)")
-    allowed = choices()
-    for name in SPEC_FIELDS:
-        flag = "--" + name.replace("_", "-")
-        default = SPEC_FIELDS[name].default
-        among = f"; one of: {', '.join(allowed[name])}" if name in allowed else ""
-        if name in AXES:
-            fields.add_argument(flag, dest=f"field_{name}", nargs="+", metavar="V",
-                                help=f"axis: one or more values (default "
-                                     f"{', '.join(map(str, default))}){among}")
-        else:
-            fields.add_argument(flag, dest=f"field_{name}", metavar="V",
-                                help=f"default {default!r}{among}")
     p.add_argument("--fresh", action="store_true", help="delete stored results and start over")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, no table, no notes")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.add_argument("--no-plot", action="store_true", help="skip phase.png")
-    p.add_argument("--shard", metavar="K/N", help="train only shard K of N (every N-th "
-                   "population); shards share the results folder")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan and a calibrated time estimate; train nothing")
+    p.add_argument("--shard", metavar="K/N", help="train only shard K of N (every N-th "
+                   "population); shards share the results folder")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no table, no notes")
+    p.add_argument("--no-plot", action="store_true", help="skip phase.png")
     p.add_argument("--profile", metavar="DIR",
                    help="write a JAX profiler trace of the sweep to DIR (TensorBoard, Perfetto)")
-
-
-def choices() -> dict[str, list[str]]:
-    """The allowed values of each field that takes a name: what validation accepts. Read from
-    lists that load no jax, so `initmap sweep --help` starts without it."""
-    from research.common.activations import NAMES as ACTIVATIONS
-    from research.networks.archs import NAMES as ARCHS
-    from research.networks.config import INITS
-
-    return {"arch": list(ARCHS),
-            "activation": sorted(ACTIVATIONS), "init": list(INITS),
-            "optimizer": list(spec_mod.OPTIMIZERS), "schedule": list(spec_mod.SCHEDULES),
-            "norm": list(spec_mod.NORMS), "residual": list(spec_mod.RESIDUALS),
-            "readout": list(spec_mod.READOUTS),
-            "parametrization": list(spec_mod.PARAMETRIZATIONS),
-            "padding": list(spec_mod.PADDINGS), "compute_dtype": list(spec_mod.COMPUTE_DTYPES),
-            "dataset": list(spec_mod.DATASETS)}
+    for title, member in GROUPS:
+        group = p.add_argument_group(title)
+        for name in (n for n in SPEC_FIELDS if member(n)):
+            flag = "--" + name.replace("_", "-")
+            group.add_argument(flag, dest=f"field_{name}", metavar="V",
+                               nargs="+" if name in AXES else None, help=flag_help(name))
 
 
 def _run(args: argparse.Namespace) -> int:
