@@ -130,13 +130,22 @@ def _run(args: argparse.Namespace) -> int:
     plot_path = None
     if not args.no_plot and len(result.runs):
         plot_path = maps.plot_phase(result.runs, result.out / "phase.png",
-                                      title=sweep_spec.name)
+                                    title=map_title(sweep_spec.name, overrides))
     summary = report.summary(result, plot_path)
     if args.json:
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
         print(summary_text(result, summary))
     return 0
+
+
+def map_title(name: str, overrides: dict) -> str:
+    """What was run, as the map's title: the sweep's name and the fields the command set over
+    its preset or file ("quick with activation=relu sigma_w2=1,2,4"); execution fields (where
+    and how it ran) aside."""
+    shown = [f"{field}={','.join(map(str, value)) if isinstance(value, list) else value}"
+             for field, value in overrides.items() if field not in EXECUTION]
+    return f"{name} with {' '.join(shown)}" if shown else name
 
 
 def _dry_run_model(sweep_spec, shard, show, as_json: bool) -> int:
@@ -156,7 +165,7 @@ def _dry_run_model(sweep_spec, shard, show, as_json: bool) -> int:
     mine = plan.shard_slots(all_slots, shard)
     out = out_dir(sweep_spec)
     stored = store.load_runs(out, quiet=True) if out.exists() else pd.DataFrame()
-    text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard)
+    text = plan.describe(grid, all_slots, mine, stored, shard)
     steps = sum(len(s) for s in mine) * sweep_spec.steps
     batch = sweep_spec.batch_size[0] or len(data.x)  # 0: full batch
     work = sum(len(s) * sweep_spec.steps * batch
@@ -199,7 +208,8 @@ def model_mapping(sweep_spec) -> str:
 def summary_text(result, info: dict) -> str:
     runs = result.runs
     lines = [f"\n{info['name']}: {info['n_runs']} runs in {result.out} "
-             f"({info['trained_now']} trained now, {info['wall_time_s']:.1f} s)"]
+             f"({info['trained_now']} trained now: {info['train_s'] or 0:.1f} s of training, "
+             f"{info['process_s']:.1f} s in all, compilation included)"]
     lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in info["outcomes"].items()))
     if len(runs):  # the map summary() computed, over the axes it chose (report.map_axes)
         from research.views import report

@@ -85,12 +85,16 @@ def _train_pieces(runs: list[RunSpec], dataset: Dataset, spec: SweepSpec,
 def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSpec,
                  on_steps: Callable[[int], None]) -> list[dict]:
     first = runs[0]
-    _, replicated = devices.member_sharding()
+    sharded, replicated = devices.member_sharding()
     # owners[i]: the run that population slot i trains; padding slots repeat the last run.
     owners = np.array(list(range(len(runs))) + [len(runs) - 1] * (size - len(runs)))
     program, hp, data = engine.place([runs[i] for i in owners], dataset, pad_to(spec))
 
     state, diag = engine.init_population(hp, data, program)
+    # The init program leaves the state it makes from constants (the optimizer's zeros, the
+    # flags) replicated, and a training chunk returns every leaf sharded: placed as the chunk
+    # returns it, the first chunk's call compiles the same program the later ones run, once.
+    state = jax.device_put(state, sharded)
     diag = jax.device_get(diag)
     timing.mark("init")
     n_logs = first.steps // first.log_every
@@ -154,9 +158,11 @@ def _compact(state, hp, owners, running, data, program, host):
     staying = np.isin(owners, owners[live])
     _settle(state, hp, owners, ~staying, data, program, host)
     index = np.concatenate([live, np.repeat(live[-1], target - len(live))])
-    sharded, _ = devices.member_sharding()
-    state, hp = jax.device_put(jax.tree.map(lambda a: a[index], (state, hp)), sharded)
-    return state, hp, owners[index]
+    sharded, replicated = devices.member_sharding()
+    members = hp._replace(depth=None)  # a padded program's depth is the population's, kept
+    state, members = jax.device_put(jax.tree.map(lambda a: a[index], (state, members)),
+                                    sharded)
+    return state, members._replace(depth=hp.depth), owners[index]
 
 
 def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict:
@@ -288,7 +294,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     if dry_run:
         stored = folder.settings(out, quiet=True) if not fresh else pd.DataFrame()
         checks.check_folder(out, stored, grid.fixed)
-        text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard, out)
+        text = plan.describe(grid, all_slots, mine, stored, shard, out)
         if on_plan:
             on_plan(text)
         estimate = calibrate(grid, mine, dataset) if mine else None
@@ -304,8 +310,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         folder.write_spec(out, spec)
         done = set(stored["run_id"]) if len(stored) else set()
         if on_plan:
-            on_plan(plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard,
-                                  out))
+            on_plan(plan.describe(grid, all_slots, mine, stored, shard, out))
             if sum(len(s) for s in mine) * spec.steps > CALIBRATE_ABOVE:
                 on_plan(plan.estimate_text(calibrate(grid, mine, dataset)))
         manifest = Manifest(out, spec, dataset, command, shard, len(grid), len(all_slots))

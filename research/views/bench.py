@@ -104,6 +104,31 @@ def _time_spec(values: dict, label: str) -> dict:
     return {"wall_s": wall, **manifest["timeline"]}
 
 
+def first_run(preset: str = "quick", repeats: int = 1) -> dict:
+    """`initmap sweep PRESET` as a newcomer's first run: each repeat a fresh process with no
+    compile cache, the phase diagram drawn, into a new folder. Per repeat: the whole process's
+    wall and CPU seconds (CPU time is steadier than wall time where other work shares the
+    machine) and the manifest's compile and training seconds."""
+    import resource
+
+    rows = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="initmap-bench-") as tmp:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "research", "sweep", preset, "--out",
+                            str(Path(tmp) / "out")], check=True, env=_child_env(True),
+                           capture_output=True)
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            timeline = json.loads((Path(tmp) / "out" / "manifest.json").read_text())["timeline"]
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(f"bench: initmap sweep {preset}, first run: {wall:.1f} s", file=sys.stderr)
+        rows.append({"wall_s": wall, "cpu_s": cpu, "compile_s": timeline["compile_s"],
+                     "train_s": timeline["train_s"]})
+    return {"preset": preset, "runs": rows}
+
+
 # A typical depth sweep: the quick preset's tanh MLPs (width 32, momentum, lr 0.005) at nine
 # depths up to its deepest, 32, spaced as depth maps are (denser where the band changes), four
 # σ_w² across the wedge × four seeds: 16 networks per depth, one population each.
