@@ -6,12 +6,15 @@ A fenced block that shows output is marked by an HTML comment on the line before
                                lines under it (up to the next `$ ` line) are what it printed
     <!-- output python -->     the block is what the ```python block just above it printed
 
-Options follow as shell words: `head=N` (the first N lines of what was printed), `until=REGEX`
-(the lines before the first that matches), `drop=REGEX` (lines that match left out),
-`setup='COMMAND; COMMAND'` (run first, not shown). A page's marked blocks run in order in one
-scratch folder of the page's own, with the checkout's examples/ and figure data beside it;
-each command is a fresh process without compile cache, as on a first run on a new machine.
-Progress bars are left out, as a terminal overwrites them.
+Options follow as shell words, applied in this order: `from=REGEX` (from the first line that
+matches), `until=REGEX` (the lines before the next that matches), `keep=REGEX` (only the lines
+that match), `drop=REGEX` (those that match left out), `head=N` (the first N lines). Then
+`setup='COMMAND && COMMAND'`: run first, not shown; `copy=FILE:PAGE_FILE`: a file the commands
+wrote (a figure) copied into the checkout, where the page shows it. A page's marked blocks run
+in order in one scratch folder of the page's own, with the checkout's examples/ and figure data
+beside it; each command is a fresh process without compile cache, as on a first run on a new
+machine. Progress bars are left out, as a terminal overwrites them. Each command's wall time
+is logged (`--check` too), for the pages that quote how long a command takes.
 
     python -m research.cli.pages                  # rerun every marked block, rewrite the pages
     python -m research.cli.pages --check          # rerun; exit 1 naming each block that differs
@@ -27,9 +30,11 @@ import argparse
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,8 +43,9 @@ MARKER = re.compile(r"^<!-- output(?P<options>.*?)-->\s*$")
 # What a progress bar leaves on a line: "quick: 100%|█████| 224k/224k [00:19<00:00, ...]".
 PROGRESS = re.compile(r"\d+%\|.*\|.*\[.*\]\s*$")
 DURATION = re.compile(r"\b\d+(?:\.\d+)?(?= (?:s|min)\b)")
-# Commands cheap enough for the test suite: no training, no stored runs read.
+# Commands cheap enough for the test suite (seconds): no training, no stored runs read.
 CHEAP_VERBS = {"theory", "convert", "presets"}
+TIMES: list[tuple[str, float]] = []  # (command, wall seconds) of every command run
 
 
 @dataclass
@@ -64,7 +70,7 @@ class Block:
         return [command for _, _, command in _shown(self.lines)]
 
     def setup(self) -> list[str]:
-        return [c.strip() for c in self.options.get("setup", "").split(";") if c.strip()]
+        return [c.strip() for c in self.options.get("setup", "").split("&&") if c.strip()]
 
 
 def _fences(lines: list[str]):
@@ -123,11 +129,21 @@ def cheap(block: Block) -> bool:
     runs read, no Python block."""
     if block.python:
         return False
-    for command in block.commands() + block.setup():
-        argv = shlex.split(command, comments=True)
-        if argv[0] != "initmap" or not (argv[1] in CHEAP_VERBS or "--help" in argv):
-            return False
-    return True
+    return all(_cheap(shlex.split(command, comments=True))
+               for command in block.commands() + block.setup())
+
+
+def _cheap(argv: list[str]) -> bool:
+    if argv[0] != "initmap":
+        return False
+    verb, flags = argv[1], set(argv[2:])
+    if verb in CHEAP_VERBS or "--help" in flags:
+        return True
+    if verb == "figures":  # a redraw from the committed tables, drawn in the scratch folder
+        return not flags & {"--rerun", "--index"}
+    if verb == "recommend":  # theory and the evidence index; no training, no stored runs
+        return not flags & {"--model", "--from-runs", "--table"}
+    return False
 
 
 def scratch(folder: Path) -> Path:
@@ -153,16 +169,22 @@ def run(command: str, cwd: Path) -> list[str]:
     argv = shlex.split(command, comments=True)
     if argv[0] == "initmap":
         argv = [sys.executable, "-m", "research", *argv[1:]]
+    elif argv[0] == "python":
+        argv[0] = sys.executable
+    started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=_environment(), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
+    TIMES.append((command, time.perf_counter() - started))
     if "Traceback (most recent call last)" in done.stdout:
         raise RuntimeError(f"`{command}` failed:\n{done.stdout}")
     return _clean(done.stdout)
 
 
 def run_python(code: str, cwd: Path) -> list[str]:
+    started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=_environment(),
                           capture_output=True, text=True)
+    TIMES.append(("python block", time.perf_counter() - started))
     if done.returncode:
         raise RuntimeError(f"a Python block failed:\n{done.stderr}")
     return _clean(done.stdout)
@@ -177,13 +199,19 @@ def _clean(text: str) -> list[str]:
 
 
 def excerpt(lines: list[str], options: dict[str, str]) -> list[str]:
-    """The part of an output a block shows (`until`, `drop`, `head`)."""
+    """The part of an output a block shows (`from`, `until`, `keep`, `drop`, `head`)."""
+    if "from" in options:
+        start = re.compile(options["from"])
+        lines = lines[next((i for i, line in enumerate(lines) if start.search(line)),
+                           len(lines)):]
     if "until" in options:
         stop = re.compile(options["until"])
         lines = lines[:next((i for i, line in enumerate(lines) if stop.search(line)),
                             len(lines))]
         while lines and not lines[-1]:
             lines.pop()
+    if "keep" in options:
+        lines = [line for line in lines if re.search(options["keep"], line)]
     if "drop" in options:
         lines = [line for line in lines if not re.search(options["drop"], line)]
     if "head" in options:
@@ -237,6 +265,9 @@ def process(page: Path, check: bool, only_cheap: bool, log=print) -> list[str]:
                 if check:
                     log("\n".join(diff))
             if not check:
+                for pair in filter(None, block.options.get("copy", "").split(",")):
+                    made, shown = pair.split(":")
+                    shutil.copyfile(cwd / made, ROOT / shown)
                 lines[block.start:block.end] = new
                 shift = len(new) - (block.end - block.start)
                 for later in chosen:
@@ -266,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for page in chosen:
         stale += process(page, args.check, args.cheap)
+    for command, seconds in TIMES:
+        print(f"{seconds:8.1f} s  {command}", file=sys.stderr)
     for label in stale:
         print(f"{label}: {'differs from what the command prints' if args.check else 'rewritten'}",
               file=sys.stderr)
