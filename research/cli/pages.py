@@ -4,7 +4,7 @@ A fenced block that shows output is marked by an HTML comment on the line before
 
     <!-- output -->            each `$ COMMAND` line of the block is run, in order, and the
                                lines under it (up to the next `$ ` line) are what it printed
-    <!-- output python -->     the block is what the ```python block just above it printed
+    <!-- output python -->     the block is what the last ```python block above it printed
 
 Options follow as shell words, applied in this order: `from=REGEX` (from the first line that
 matches), `until=REGEX` (the lines before the next that matches), `keep=REGEX` (only the lines
@@ -100,11 +100,11 @@ def blocks(page: Path) -> list[Block]:
         block = Block(page, opening + 1, closing, python, options,
                       lines=lines[opening + 1:closing])
         if python:
-            before = fences[n - 1] if n else None
-            if before is None or before[2] != "python" or before[1] + 1 != opening - 1:
+            before = [f for f in fences[:n] if f[2] == "python"]
+            if not before:
                 raise ValueError(f"{block.label}: `output python` must follow a ```python "
-                                 "block directly")
-            block.code = "\n".join(lines[before[0] + 1:before[1]])
+                                 "block")
+            block.code = "\n".join(lines[before[-1][0] + 1:before[-1][1]])
         found.append(block)
     return found
 
@@ -191,8 +191,11 @@ def run_python(code: str, cwd: Path) -> list[str]:
 
 
 def _clean(text: str) -> list[str]:
+    """Lines as a terminal leaves them: each line's last rewrite, no progress bar (a blank
+    line where one was is one blank line), no trailing blank lines."""
     lines = [line.split("\r")[-1].rstrip() for line in text.split("\n")]
     lines = [line for line in lines if not PROGRESS.search(line)]
+    lines = [line for i, line in enumerate(lines) if line or i == 0 or lines[i - 1]]
     while lines and not lines[-1]:
         lines.pop()
     return lines

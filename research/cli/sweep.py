@@ -209,7 +209,8 @@ def summary_text(result, info: dict) -> str:
     runs = result.runs
     lines = [f"\n{info['name']}: {info['n_runs']} runs in {result.out} "
              f"({info['trained_now']} trained now: {info['train_s'] or 0:.1f} s of training, "
-             f"{info['process_s']:.1f} s in all, compilation included)"]
+             f"{info['process_s']:.1f} s in all, compilation included; "
+             f"{info['process_cpu_s']:.1f} s of CPU time)"]
     lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in info["outcomes"].items()))
     if len(runs):  # the map summary() computed, over the axes it chose (report.map_axes)
         from research.views import report

@@ -398,6 +398,13 @@ def train_population_chunk(state: MemberState, hp: Hyper, data: Data, start_step
 
 
 @functools.partial(jax.jit, static_argnames=("program",))
+def optimizer_state(params: dict, hp: Hyper, program: Program):
+    """The members' optimizer state at step 0 for `program` (what `init_member` makes)."""
+    return _members(lambda params, hp: optimizer(program, hp).init(params), (0, HYPER_AXES),
+                    program)(params, hp)
+
+
+@functools.partial(jax.jit, static_argnames=("program",))
 def evaluate_population(params: dict, hp: Hyper, data: Data, program: Program):
     return _members(lambda params, hp, data: evaluate(params, hp, data, program),
                     (0, HYPER_AXES, None), program)(params, hp, data)

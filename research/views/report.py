@@ -3,6 +3,7 @@ rule the summary, its printed table and phase.png share), which static axes face
 figures are saved (atomically, on the file-only Agg backend). The maps are in maps.py."""
 
 import io
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -58,6 +59,7 @@ def summary(result, plot_path: Path | None) -> dict:
         # process's so far: imports, data, compilation, training, storing and drawing
         "train_s": result.manifest.get("timeline", {}).get("train_s"),
         "process_s": round(timing.process_age(), 3),
+        "process_cpu_s": round(time.process_time(), 3),  # every thread's, compile included
         "phase_png": str(plot_path) if plot_path else None,
         "facets": facets, "map_axes": [x, y], "map": cells.to_dict(orient="records"),
     }
