@@ -27,6 +27,8 @@ from run to run; everything else must match. Outputs that depend on floating-poi
 """
 
 import argparse
+import contextlib
+import io
 import os
 import re
 import shlex
@@ -163,10 +165,14 @@ def _environment() -> dict:
     return env
 
 
-def run(command: str, cwd: Path) -> list[str]:
+def run(command: str, cwd: Path, in_process: bool = False) -> list[str]:
     """What a command prints (stdout and stderr as a terminal interleaves them), run in `cwd`
-    as a reader types it; a traceback is an error, a refusal (exit 2) is output."""
+    as a reader types it; a traceback is an error, a refusal (exit 2) is output. `in_process`:
+    an `initmap` command runs in this process (the test suite's cheap blocks: no interpreter
+    and jax start per command), the same parser and code, the same text."""
     argv = shlex.split(command, comments=True)
+    if in_process and argv[0] == "initmap":
+        return _clean(_in_process(argv[1:], cwd))
     if argv[0] == "initmap":
         argv = [sys.executable, "-m", "research", *argv[1:]]
     elif argv[0] == "python":
@@ -178,6 +184,27 @@ def run(command: str, cwd: Path) -> list[str]:
     if "Traceback (most recent call last)" in done.stdout:
         raise RuntimeError(f"`{command}` failed:\n{done.stdout}")
     return _clean(done.stdout)
+
+
+def _in_process(args: list[str], cwd: Path) -> str:
+    from research.cli import main as cli
+
+    printed, here, columns = io.StringIO(), Path.cwd(), os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = _environment()["COLUMNS"]
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            try:
+                cli.main(args)
+            except SystemExit:  # --help, argparse's refusals
+                pass
+    finally:
+        os.chdir(here)
+        if columns is None:
+            os.environ.pop("COLUMNS")
+        else:
+            os.environ["COLUMNS"] = columns
+    return printed.getvalue()
 
 
 def run_python(code: str, cwd: Path) -> list[str]:
@@ -222,10 +249,10 @@ def excerpt(lines: list[str], options: dict[str, str]) -> list[str]:
     return lines
 
 
-def generate(block: Block, cwd: Path) -> list[str]:
+def generate(block: Block, cwd: Path, in_process: bool = False) -> list[str]:
     """The block's lines as the commands print them now."""
     for command in block.setup():
-        run(command, cwd)
+        run(command, cwd, in_process)
     if block.python:
         return excerpt(run_python(block.code, cwd), block.options)
     shown = list(_shown(block.lines))
@@ -233,7 +260,8 @@ def generate(block: Block, cwd: Path) -> list[str]:
         raise ValueError(f"{block.label}: an `output` block shows no `$ ` command")
     out = block.lines[:shown[0][0]]
     for first, last, command in shown:
-        out += block.lines[first:last + 1] + excerpt(run(command, cwd), block.options)
+        out += block.lines[first:last + 1] + excerpt(run(command, cwd, in_process),
+                                                     block.options)
     return out
 
 
@@ -249,9 +277,10 @@ def differences(old: list[str], new: list[str]) -> list[str]:
     return list(difflib.unified_diff(masked(old), masked(new), "page", "printed", lineterm=""))
 
 
-def process(page: Path, check: bool, only_cheap: bool, log=print) -> list[str]:
+def process(page: Path, check: bool, only_cheap: bool, log=print,
+            in_process: bool = False) -> list[str]:
     """Rerun a page's marked blocks in a scratch folder of its own; rewrite the page (or, with
-    `check`, leave it). The labels of the blocks whose output differs."""
+    `check`, leave it). The labels of the blocks whose output differs. `in_process`: `run`'s."""
     chosen = [b for b in blocks(page) if cheap(b) or not only_cheap]
     if not chosen:
         return []
@@ -261,7 +290,7 @@ def process(page: Path, check: bool, only_cheap: bool, log=print) -> list[str]:
         cwd = scratch(Path(tmp))
         for block in chosen:
             log(f"{block.label}: {'; '.join(block.commands()) or 'python'}")
-            new = generate(block, cwd)
+            new = generate(block, cwd, in_process)
             diff = differences(block.lines, new)
             if diff:
                 stale.append(block.label)

@@ -31,7 +31,7 @@ CHEAP = [page for page in PAGES if any(pages.cheap(b) for b in pages.blocks(page
 @pytest.mark.parametrize("page", CHEAP, ids=lambda p: str(p.relative_to(pages.ROOT)))
 def test_cheap_outputs_are_what_the_commands_print(page):
     said = []
-    stale = pages.process(page, check=True, only_cheap=True, log=said.append)
+    stale = pages.process(page, check=True, only_cheap=True, log=said.append, in_process=True)
     assert not stale, "\n".join(said) + "\n(run `python -m research.cli.pages`)"
 
 
