@@ -136,7 +136,7 @@ def cheap(block: Block) -> bool:
 
 
 def _cheap(argv: list[str]) -> bool:
-    if argv[0] != "initmap":
+    if not argv or argv[0] != "initmap":
         return False
     verb, flags = argv[1], set(argv[2:])
     if verb in CHEAP_VERBS or "--help" in flags:
@@ -171,14 +171,18 @@ def run(command: str, cwd: Path, in_process: bool = False) -> list[str]:
     an `initmap` command runs in this process (the test suite's cheap blocks: no interpreter
     and jax start per command), the same parser and code, the same text."""
     argv = shlex.split(command, comments=True)
-    if in_process and argv[0] == "initmap":
+    env = _environment()
+    while "=" in argv[0] and argv[0].split("=")[0].isidentifier():  # `NAME=value command`
+        name, value = argv.pop(0).split("=", 1)
+        env[name] = value
+    if in_process and argv[0] == "initmap" and env == _environment():
         return _clean(_in_process(argv[1:], cwd))
     if argv[0] == "initmap":
         argv = [sys.executable, "-m", "research", *argv[1:]]
     elif argv[0] == "python":
         argv[0] = sys.executable
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=_environment(), stdout=subprocess.PIPE,
+    done = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     TIMES.append((command, time.perf_counter() - started))
     if "Traceback (most recent call last)" in done.stdout:
