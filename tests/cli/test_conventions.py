@@ -131,7 +131,7 @@ class _Bar:
 
 
 def test_the_bar_says_compiling_until_the_first_steps(monkeypatch, tmp_path):
-    def train(population, dataset, spec, on_steps):
+    def train(population, dataset, spec, on_steps, compiled=None):
         on_steps(10)
         on_steps(10)
         raise KeyboardInterrupt  # stop here: the bar's words are what is checked
@@ -146,7 +146,7 @@ def test_the_bar_says_compiling_until_the_first_steps(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_an_interrupted_sweep_says_so_in_its_manifest(monkeypatch, tmp_path, capsys, how):
-    def train(population, dataset, spec, on_steps):
+    def train(population, dataset, spec, on_steps, compiled=None):
         if how == "sigterm":  # what a scheduler or `kill` sends: main unwinds it as Ctrl-C
             os.kill(os.getpid(), signal.SIGTERM)
         raise KeyboardInterrupt
