@@ -178,12 +178,13 @@ def depths_table(d: dict) -> str:
              f"× {d['steps']} steps, each a fresh process without compile cache; padded, every "
              f"member runs {max(d['depths']) - 1} hidden layers ({d['stack_ratio']:.2f}× the "
              "mean)", "",
-             "| programs | wall (s) | compile (s) | training (s) |", "| --- | --- | --- | --- |"]
+             "| programs | wall (s) | CPU (s) | compile (s) | training (s) |",
+             "| --- | --- | --- | --- | --- |"]
     for key, label in (("per_depth", f"one per depth ({len(d['depths'])})"),
                        ("padded", "pad_depth (1)")):
         t = d[key]
-        lines.append(f"| {label} | {t['wall_s']:.1f} | {t['compile_s']:.1f} | "
-                     f"{t['train_s']:.1f} |")
+        lines.append(f"| {label} | {t['wall_s']:.1f} | {t['cpu_s']:.1f} | {t['compile_s']:.1f} "
+                     f"| {t['train_s']:.1f} |")
     return "\n".join(lines)
 
 

@@ -92,16 +92,21 @@ def time_sweep(case: Case, steps: int) -> dict:
 def _time_spec(values: dict, label: str) -> dict:
     """`initmap sweep` of the spec `values` in a fresh process (no compile cache): wall time
     and the manifest's timeline."""
+    import resource
+
     with tempfile.TemporaryDirectory(prefix="initmap-bench-") as tmp:
         toml = Path(tmp) / "bench.toml"
         toml.write_text(presets.to_toml(spec.from_dict(values)))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "research", "sweep", str(toml), "--out",
                         str(Path(tmp) / "out"), "--quiet"], check=True, env=_child_env(True))
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         print(f"bench: initmap sweep, {label}: {wall:.1f} s", file=sys.stderr)
         manifest = json.loads((Path(tmp) / "out" / "manifest.json").read_text())
-    return {"wall_s": wall, **manifest["timeline"]}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, **manifest["timeline"]}
 
 
 def first_run(preset: str = "quick", repeats: int = 1) -> dict:

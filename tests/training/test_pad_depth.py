@@ -140,10 +140,10 @@ def test_pad_depth_is_an_execution_choice_not_part_of_run_ids():
 def test_the_bench_depth_table_reads_the_timelines():
     from research.cli.bench import depths_table
 
-    row = {"wall_s": 10.0, "compile_s": 8.0, "train_s": 1.0}
+    row = {"wall_s": 10.0, "cpu_s": 12.0, "compile_s": 8.0, "train_s": 1.0}
     text = depths_table({"depths": [2, 4, 32], "networks": 48, "steps": 500, "stack_ratio": 2.1,
                          "per_depth": row, "padded": {**row, "wall_s": 5.0}})
-    assert "| one per depth (3) | 10.0 | 8.0 | 1.0 |" in text
+    assert "| one per depth (3) | 10.0 | 12.0 | 8.0 | 1.0 |" in text
     assert "| pad_depth (1) | 5.0 |" in text and "31 hidden layers" in text
 
 
