@@ -13,7 +13,7 @@ from research.training.spec import AXES, DYNAMIC_AXES, EXECUTION, SPEC_FIELDS, S
 
 SWEEP_EXAMPLES = """\
 examples:
-  initmap sweep quick                               # the tanh map: 17 s of training, 2 cores
+  initmap sweep quick                               # the tanh map (docs/tutorial.md)
   initmap sweep dip-tanh --seeds 8                  # a preset, with more seeds
   initmap sweep my.toml --sigma-w2 1 1.5 2 --depth 4 16 64
   initmap sweep quick --activation relu --out runs/quick-relu --fresh
