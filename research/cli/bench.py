@@ -7,13 +7,15 @@ from research.cli.verb import Verb
 from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
 
-BENCH_PARTS = ("speed", "step-cost", "compaction", "compile", "flax", "depths", "recommend")
+BENCH_PARTS = ("speed", "step-cost", "compaction", "compile", "flax", "depths", "recommend",
+               "first-run")
 BENCH_EXAMPLES = """\
 examples:
   initmap bench --only compile         # compile time against depth, per architecture
   initmap bench --only depths          # a 9-depth sweep: one program per depth vs pad_depth
   initmap bench --only step-cost       # bare step vs checks, freezing, momentum, logging
   initmap bench --only recommend       # a whole `recommend` process ÷ `import jax`
+  initmap bench --only first-run --repeats 3   # `initmap sweep quick` cold, 3 fresh processes
   initmap bench --only speed --torch-python /path/to/venv-with-torch/bin/python
   initmap bench                        # all cases, 1000 steps; a few minutes on 2 cores
   initmap bench --steps 200 --json     # shorter, machine-readable
@@ -34,6 +36,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--torch-python", default=sys.executable, metavar="PYTHON",
                    help="the interpreter the PyTorch baseline runs under (one with torch and "
                         "numpy; default this one)")
+    p.add_argument("--preset", default="quick",
+                   help="the first-run part's preset (default quick)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="the first-run part's fresh processes (default 1)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
@@ -43,6 +49,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.steps < 1:
         raise SpecError("steps", args.steps, reason="must be >= 1")
+    if args.repeats < 1:
+        raise SpecError("repeats", args.repeats, reason="must be >= 1")
     if args.baseline_networks < 1:
         raise SpecError("baseline_networks", args.baseline_networks, reason="must be >= 1")
     parts = set(args.only or BENCH_PARTS)
@@ -65,6 +73,8 @@ def _run(args: argparse.Namespace) -> int:
         out["depths"] = bench.depth_padding(steps=min(args.steps, 500))
     if "recommend" in parts:
         out["recommend"] = bench.recommend_vs_import_jax()
+    if "first-run" in parts:
+        out["first_run"] = bench.first_run(args.preset, args.repeats)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -93,6 +103,8 @@ def _run(args: argparse.Namespace) -> int:
               f"{r['import_jax_s']:.2f} s (medians of {r['repeats']} fresh processes): "
               f"{r['ratio']:.2f}×; CPU time {r['recommend_cpu_s']:.2f} s against "
               f"{r['import_jax_cpu_s']:.2f} s: {r['cpu_ratio']:.2f}×")
+    if "first_run" in out:
+        print("\n" + first_run_table(out["first_run"]))
     if "compile_vs_depth" in out:
         print("\ncompile time of one training chunk (s), width 32, 8 members; repeated layers "
               "are scanned, so it should not grow with depth:")
@@ -166,12 +178,24 @@ def depths_table(d: dict) -> str:
              f"× {d['steps']} steps, each a fresh process without compile cache; padded, every "
              f"member runs {max(d['depths']) - 1} hidden layers ({d['stack_ratio']:.2f}× the "
              "mean)", "",
-             "| programs | wall (s) | compile (s) | training (s) |", "| --- | --- | --- | --- |"]
+             "| programs | wall (s) | CPU (s) | compile (s) | training (s) |",
+             "| --- | --- | --- | --- | --- |"]
     for key, label in (("per_depth", f"one per depth ({len(d['depths'])})"),
                        ("padded", "pad_depth (1)")):
         t = d[key]
-        lines.append(f"| {label} | {t['wall_s']:.1f} | {t['compile_s']:.1f} | "
-                     f"{t['train_s']:.1f} |")
+        lines.append(f"| {label} | {t['wall_s']:.1f} | {t['cpu_s']:.1f} | {t['compile_s']:.1f} "
+                     f"| {t['train_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def first_run_table(d: dict) -> str:
+    """A preset's first run, each a whole fresh process without compile cache."""
+    lines = [f"`initmap sweep {d['preset']}` as a first run (a fresh process, no compile cache, "
+             "phase.png drawn):", "",
+             "| run | wall (s) | CPU (s) | compile (s, all threads) | training (s) |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {i} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['compile_s']:.1f} | "
+              f"{r['train_s']:.1f} |" for i, r in enumerate(d["runs"], start=1)]
     return "\n".join(lines)
 
 

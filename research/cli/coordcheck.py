@@ -30,19 +30,28 @@ the figure goes to --out. delta is |h_t - h_0|, the change since init.
 """  # noqa: E501 (a help line as printed, with BATCH_SIZE in place)
 
 
+def _meaning(name: str, default) -> str:
+    """An option that is a spec field means what the field means (its metadata's help)."""
+    return f"{spec_mod.SPEC_FIELDS[name].metadata['help']} (default {default})"
+
+
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", default=SPEC.arch, help=f"architecture (default {SPEC.arch})")
-    p.add_argument("--activation", default=SPEC.activation)
-    p.add_argument("--depth", type=int, default=3)
-    p.add_argument("--norm", default=SPEC.norm)
-    p.add_argument("--optimizer", default="adam")
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--sigma-w2", type=float, default=1.0)
-    p.add_argument("--base-width", type=int, default=SPEC.base_width)
-    p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256, 512])
-    p.add_argument("--parametrizations", nargs="+", default=["standard", "mup"])
+    p.add_argument("--arch", default=SPEC.arch, help=_meaning("arch", SPEC.arch[0]))
+    p.add_argument("--activation", default=SPEC.activation,
+                   help=_meaning("activation", SPEC.activation[0]))
+    p.add_argument("--depth", type=int, default=3, help=_meaning("depth", 3))
+    p.add_argument("--norm", default=SPEC.norm, help=_meaning("norm", SPEC.norm[0]))
+    p.add_argument("--optimizer", default="adam", help=_meaning("optimizer", "adam"))
+    p.add_argument("--lr", type=float, default=0.01, help=_meaning("lr", 0.01))
+    p.add_argument("--sigma-w2", type=float, default=1.0, help=_meaning("sigma_w2", 1.0))
+    p.add_argument("--base-width", type=int, default=SPEC.base_width,
+                   help=_meaning("base_width", SPEC.base_width))
+    p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256, 512],
+                   help="the widths compared, one population each (default 32 64 128 256 512)")
+    p.add_argument("--parametrizations", nargs="+", default=["standard", "mup"],
+                   help="the parametrisations compared, one panel each (default standard mup)")
     p.add_argument("--steps", type=int, default=10, help="training steps (default 10)")
-    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--seeds", type=int, default=4, help="networks per width (default 4)")
     p.add_argument("--dataset", default=SPEC.dataset,
                    help=f"training data, as a sweep's dataset (default {SPEC.dataset})")
     p.add_argument("--out", default="coordcheck.png", help="figure path (default "

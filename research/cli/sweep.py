@@ -9,11 +9,11 @@ from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
 from research.training import presets
 from research.training import spec as spec_mod
-from research.training.spec import AXES, SPEC_FIELDS
+from research.training.spec import AXES, DYNAMIC_AXES, EXECUTION, SPEC_FIELDS, STATIC_AXES
 
 SWEEP_EXAMPLES = """\
 examples:
-  initmap sweep quick                               # the tanh map: 17 s of training, 2 cores
+  initmap sweep quick                               # the tanh map (docs/tutorial.md)
   initmap sweep dip-tanh --seeds 8                  # a preset, with more seeds
   initmap sweep my.toml --sigma-w2 1 1.5 2 --depth 4 16 64
   initmap sweep quick --activation relu --out runs/quick-relu --fresh
@@ -28,49 +28,49 @@ axis (--seeds 8, more --sigma-w2) adds runs to it; other fixed settings (--steps
 """
 
 
+USAGE = ("initmap sweep PRESET|FILE.toml [--FIELD V …] [--fresh] [--dry-run] [--shard K/N]\n"
+         "                     [--json | --quiet] [--no-plot] [--profile DIR]")
+
+# The spec's fields in --help, by kind (as on the reference page, docs/reference/spec.md).
+GROUPS = (("static axes: one compiled program per combination; one or more values each",
+           lambda name: name in STATIC_AXES),
+          ("per-member axes: traced inside one program; one or more values each",
+           lambda name: name in DYNAMIC_AXES),
+          ("settings: one value for the whole sweep",
+           lambda name: name not in AXES and name not in EXECUTION),
+          ("execution: where and how to run; not part of a run's identity",
+           lambda name: name in EXECUTION))
+
+
+def flag_help(name: str) -> str:
+    """A field's one line in --help, from its metadata: the meaning, then what it allows and
+    its default. '%' is doubled: argparse formats help strings."""
+    allowed = spec_mod.allowed(name)
+    among = f"{allowed}; " if allowed else ""
+    text = f"{SPEC_FIELDS[name].metadata['help']} [{among}default {spec_mod.shown_default(name)}]"
+    return text.replace("%", "%%")
+
+
 def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.usage = USAGE
     p.add_argument("source", metavar="PRESET|FILE.toml",
                    help="a preset name (see `initmap presets`) or a TOML spec file")
-    fields = p.add_argument_group("spec fields (override the preset or file)")
-    allowed = choices()
-    for name in SPEC_FIELDS:
-        flag = "--" + name.replace("_", "-")
-        default = SPEC_FIELDS[name].default
-        among = f"; one of: {', '.join(allowed[name])}" if name in allowed else ""
-        if name in AXES:
-            fields.add_argument(flag, dest=f"field_{name}", nargs="+", metavar="V",
-                                help=f"axis: one or more values (default "
-                                     f"{', '.join(map(str, default))}){among}")
-        else:
-            fields.add_argument(flag, dest=f"field_{name}", metavar="V",
-                                help=f"default {default!r}{among}")
     p.add_argument("--fresh", action="store_true", help="delete stored results and start over")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, no table, no notes")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.add_argument("--no-plot", action="store_true", help="skip phase.png")
-    p.add_argument("--shard", metavar="K/N", help="train only shard K of N (every N-th "
-                   "population); shards share the results folder")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan and a calibrated time estimate; train nothing")
+    p.add_argument("--shard", metavar="K/N", help="train only shard K of N (every N-th "
+                   "population); shards share the results folder")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no table, no notes")
+    p.add_argument("--no-plot", action="store_true", help="skip phase.png")
     p.add_argument("--profile", metavar="DIR",
                    help="write a JAX profiler trace of the sweep to DIR (TensorBoard, Perfetto)")
-
-
-def choices() -> dict[str, list[str]]:
-    """The allowed values of each field that takes a name: what validation accepts. Read from
-    lists that load no jax, so `initmap sweep --help` starts without it."""
-    from research.common.activations import NAMES as ACTIVATIONS
-    from research.networks.archs import NAMES as ARCHS
-    from research.networks.config import INITS
-
-    return {"arch": list(ARCHS),
-            "activation": sorted(ACTIVATIONS), "init": list(INITS),
-            "optimizer": list(spec_mod.OPTIMIZERS), "schedule": list(spec_mod.SCHEDULES),
-            "norm": list(spec_mod.NORMS), "residual": list(spec_mod.RESIDUALS),
-            "readout": list(spec_mod.READOUTS),
-            "parametrization": list(spec_mod.PARAMETRIZATIONS),
-            "padding": list(spec_mod.PADDINGS), "compute_dtype": list(spec_mod.COMPUTE_DTYPES),
-            "dataset": list(spec_mod.DATASETS)}
+    for title, member in GROUPS:
+        group = p.add_argument_group(title)
+        for name in (n for n in SPEC_FIELDS if member(n)):
+            flag = "--" + name.replace("_", "-")
+            group.add_argument(flag, dest=f"field_{name}", metavar="V",
+                               nargs="+" if name in AXES else None, help=flag_help(name))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -130,13 +130,22 @@ def _run(args: argparse.Namespace) -> int:
     plot_path = None
     if not args.no_plot and len(result.runs):
         plot_path = maps.plot_phase(result.runs, result.out / "phase.png",
-                                      title=sweep_spec.name)
+                                    title=map_title(sweep_spec.name, overrides))
     summary = report.summary(result, plot_path)
     if args.json:
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
         print(summary_text(result, summary))
     return 0
+
+
+def map_title(name: str, overrides: dict) -> str:
+    """What was run, as the map's title: the sweep's name and the fields the command set over
+    its preset or file ("quick with activation=relu sigma_w2=1,2,4"); execution fields (where
+    and how it ran) aside."""
+    shown = [f"{field}={','.join(map(str, value)) if isinstance(value, list) else value}"
+             for field, value in overrides.items() if field not in EXECUTION]
+    return f"{name} with {' '.join(shown)}" if shown else name
 
 
 def _dry_run_model(sweep_spec, shard, show, as_json: bool) -> int:
@@ -156,7 +165,7 @@ def _dry_run_model(sweep_spec, shard, show, as_json: bool) -> int:
     mine = plan.shard_slots(all_slots, shard)
     out = out_dir(sweep_spec)
     stored = store.load_runs(out, quiet=True) if out.exists() else pd.DataFrame()
-    text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard)
+    text = plan.describe(grid, all_slots, mine, stored, shard)
     steps = sum(len(s) for s in mine) * sweep_spec.steps
     batch = sweep_spec.batch_size[0] or len(data.x)  # 0: full batch
     work = sum(len(s) * sweep_spec.steps * batch
@@ -199,7 +208,9 @@ def model_mapping(sweep_spec) -> str:
 def summary_text(result, info: dict) -> str:
     runs = result.runs
     lines = [f"\n{info['name']}: {info['n_runs']} runs in {result.out} "
-             f"({info['trained_now']} trained now, {info['wall_time_s']:.1f} s)"]
+             f"({info['trained_now']} trained now: {info['train_s'] or 0:.1f} s of training, "
+             f"{info['process_s']:.1f} s in all, compilation included; "
+             f"{info['process_cpu_s']:.1f} s of CPU time)"]
     lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in info["outcomes"].items()))
     if len(runs):  # the map summary() computed, over the axes it chose (report.map_axes)
         from research.views import report

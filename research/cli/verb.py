@@ -6,6 +6,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """--help as every verb prints it: the epilog as written, a wider flag column, and a flag
+    that takes several values shown as `--depth V …` (not argparse's `V [V ...]`)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+    def _format_args(self, action, default_metavar):
+        if action.nargs == argparse.ONE_OR_MORE:
+            return f"{self._metavar_formatter(action, default_metavar)(1)[0]} …"
+        return super()._format_args(action, default_metavar)
+
+
 @dataclass(frozen=True)
 class Verb:
     name: str
@@ -19,7 +32,7 @@ class Verb:
         """Add this verb to an argparse subparsers object; `func` and `verb_parser` are set."""
         parser = subparsers.add_parser(self.name, help=self.help, description=self.description,
                                        epilog=self.epilog,
-                                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                                       formatter_class=HelpFormatter)
         self.add_arguments(parser)
         # verb_parser: main reports unknown options through the verb's own parser.
         parser.set_defaults(func=self.run, verb_parser=parser)

@@ -35,8 +35,9 @@ class Cost:
 @dataclass(frozen=True)
 class Pad:
     """How a type runs inside a deeper program (`pad_depth`): its hidden layers are one
-    scanned stack, and `forward` (and `jacobian`) pass a layer at or past the member's own
-    depth (`hp.depth`) through unchanged when `cfg.padded`. `stacked`: the layout's tensors
+    scanned stack, and `forward` (and `jacobian`) pass a layer at or past the population's own
+    depth (`hp.depth`, shared by its members) through unchanged when `cfg.padded`, a branch
+    not taken. `stacked`: the layout's tensors
     whose leading axis is that stack (depth − 1 layers); `init.params` reads each tensor at
     its offset in the member's own layout, so the member starts from its own parameters, and
     the optimizer leaves the masked layers unchanged. `trim(diagnostics, depth)`: the per-layer

@@ -99,9 +99,11 @@ class Hyper(NamedTuple):
     lr_hidden: jax.Array
     lr_output: jax.Array
     lr_bias: jax.Array
-    # The member's own depth where its program runs a larger one (pad_depth: the hidden layers
-    # past its own are masked to identities, `Arch.pad`); None otherwise. Not a sweep axis:
-    # depth stays static for the grid, this only lets several depths share one program.
+    # The population's own depth where its program runs a larger one (pad_depth: the hidden
+    # layers past it are identities, branches not taken, `Arch.pad`); None otherwise. One
+    # scalar the members share, not one per member (a population is one bucket, one depth).
+    # Not a sweep axis: depth stays static for the grid, this lets several depths share one
+    # program.
     depth: jax.Array | None = None
 
 

@@ -123,14 +123,35 @@ def float_dtype(run: RunSpec):
 
 
 def hyper_for(runs: list[RunSpec], padded: bool = False) -> Hyper:
-    """The runs' traced scalars, one array per field; their own depths in a padded program."""
+    """The runs' traced scalars, one array per field; in a padded program also their depth,
+    one scalar (a population holds runs of one bucket, so of one depth), which the members
+    share rather than each carrying it (`HYPER_AXES`)."""
     # float64 runs keep their rates' every digit: a zoom into the trainability boundary over
     # many decades resolves rates float32 cannot tell apart.
     dtype = float_dtype(runs[0])
-    depth = np.array([r.depth for r in runs], np.int32) if padded else None
+    depth = None
+    if padded:
+        depths = {r.depth for r in runs}
+        if len(depths) != 1:
+            raise ValueError(f"a padded population holds runs of one depth, not {depths}")
+        depth = np.int32(depths.pop())
     return Hyper(seed=np.array([r.seed for r in runs], np.uint32), depth=depth,
                  **{name: np.array([getattr(r, name) for r in runs], dtype)
                     for name in SWEPT[1:]})
+
+
+# How a population's `Hyper` maps over its members: every field one value per member, but the
+# depth of a padded program, the population's own: unbatched, a layer past it is a real branch
+# not taken (`lax.cond`), not computed and masked.
+HYPER_AXES = Hyper(**{name: 0 for name in Hyper._fields if name != "depth"}, depth=None)
+
+
+def hyper_shardings(hp: Hyper, sharded, replicated) -> Hyper:
+    """Where a population's `Hyper` lives: the members' values sharded, the shared depth
+    replicated."""
+    return jax.tree.map(lambda axis: sharded if axis == 0 else replicated, HYPER_AXES,
+                        is_leaf=lambda axis: axis is None)._replace(
+        depth=None if hp.depth is None else replicated)
 
 
 def hyper_of(run: RunSpec) -> Hyper:
@@ -146,7 +167,8 @@ def place(runs: list[RunSpec], dataset: Dataset,
     from research.training import devices
 
     sharded, replicated = devices.member_sharding()
-    hp = jax.device_put(hyper_for(runs, padded=pad_to is not None), sharded)
+    hp = hyper_for(runs, padded=pad_to is not None)
+    hp = jax.device_put(hp, hyper_shardings(hp, sharded, replicated))
     data = jax.device_put(data_for(dataset, runs[0].eval_size, float_dtype(runs[0]),
                                    runs[0].input_scale), replicated)
     return program_for(runs, dataset, pad_to), hp, data
@@ -351,7 +373,8 @@ def _members(f, in_axes: tuple, program: Program):
     from research.training import devices
 
     mesh = devices.member_sharding()[0].mesh
-    specs = tuple(PartitionSpec("members") if a == 0 else PartitionSpec() for a in in_axes)
+    specs = jax.tree.map(lambda a: PartitionSpec("members") if a == 0 else PartitionSpec(),
+                         in_axes, is_leaf=lambda a: a is None)
     # members never communicate; a user's module is traced outside the shard_map (user_built)
     # and its program replayed inside, so its arrays carry no per-axis typing to check
     return jax.shard_map(batched, mesh=mesh, in_specs=specs,
@@ -361,7 +384,8 @@ def _members(f, in_axes: tuple, program: Program):
 # The population versions: one compiled program per (Program, shapes), members on axis 0.
 @functools.partial(jax.jit, static_argnames=("program",))
 def init_population(hp: Hyper, data: Data, program: Program):
-    return _members(lambda hp, data: init_member(hp, data, program), (0, None), program)(
+    return _members(lambda hp, data: init_member(hp, data, program), (HYPER_AXES, None),
+                    program)(
         hp, data)
 
 
@@ -370,13 +394,20 @@ def train_population_chunk(state: MemberState, hp: Hyper, data: Data, start_step
                            program: Program, n_logs: int):
     return _members(lambda state, hp, data, start: train_chunk(state, hp, data, start, program,
                                                                n_logs),
-                    (0, 0, None, None), program)(state, hp, data, start_step)
+                    (0, HYPER_AXES, None, None), program)(state, hp, data, start_step)
+
+
+@functools.partial(jax.jit, static_argnames=("program",))
+def optimizer_state(params: dict, hp: Hyper, program: Program):
+    """The members' optimizer state at step 0 for `program` (what `init_member` makes)."""
+    return _members(lambda params, hp: optimizer(program, hp).init(params), (0, HYPER_AXES),
+                    program)(params, hp)
 
 
 @functools.partial(jax.jit, static_argnames=("program",))
 def evaluate_population(params: dict, hp: Hyper, data: Data, program: Program):
-    return _members(lambda params, hp, data: evaluate(params, hp, data, program), (0, 0, None),
-                    program)(params, hp, data)
+    return _members(lambda params, hp, data: evaluate(params, hp, data, program),
+                    (0, HYPER_AXES, None), program)(params, hp, data)
 
 
 @functools.partial(jax.jit, static_argnames=("program", "n_logs"))

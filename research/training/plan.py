@@ -137,6 +137,26 @@ class Grid:
         runs = tuple(self.run(slot.bucket, j) for j in range(slot.start, slot.stop))
         return Population(slot.bucket, slot.index, runs)
 
+    def missing(self, slots: list[Slot], frame: pd.DataFrame) -> list[int]:
+        """How many runs of each slot (cut by `slots(spec.max_members)`) the results table
+        `frame` does not hold yet (vectorised: each stored row of this spec is placed in the
+        grid by its axes' values)."""
+        rows = frame[self.stored(frame)].drop_duplicates("run_id") if len(frame) else frame
+        held: dict[tuple[int, int], int] = {}
+        if len(rows):
+            def index(name: str) -> np.ndarray:
+                where = {v: i for i, v in enumerate(getattr(self.spec, name))}
+                return rows[name].map(where).to_numpy()
+
+            static_shape = [len(getattr(self.spec, name)) for name in STATIC_AXES]
+            bucket = np.ravel_multi_index([index(n) for n in STATIC_AXES], static_shape)
+            position = np.ravel_multi_index(
+                [index(n) for n in self.dynamic_axes] + [rows["seed"].to_numpy()], self.shape)
+            for b, pos in zip(bucket, position, strict=True):  # slots of max_members each
+                key = (int(b), int(pos) // self.spec.max_members)
+                held[key] = held.get(key, 0) + 1
+        return [len(s) - held.get((s.bucket, s.index), 0) for s in slots]
+
     def stored(self, frame: pd.DataFrame) -> pd.Series:
         """Which rows of a results table are runs of this spec (vectorised: no run ids)."""
         s = self.spec
@@ -225,19 +245,23 @@ def estimate_text(estimate: dict) -> str:
             "per bucket)")
 
 
-def describe(grid: Grid, all_slots: list[Slot], mine: list[Slot], stored: int,
+def describe(grid: Grid, all_slots: list[Slot], mine: list[Slot], stored: pd.DataFrame,
              shard: Shard, out=None) -> str:
-    """The plan in a few lines; `stored`: this spec's runs already in the folder `out`."""
-    which = "" if shard.whole else f" in shard {shard.k}/{shard.n}"
+    """The plan in a few lines; `stored`: the results table already in the folder `out` (its
+    runs of this spec are skipped: the first line says how many are, and how many train)."""
+    which = "" if shard.whole else f" (shard {shard.k}/{shard.n})"
+    missing = grid.missing(mine, stored)
+    training = sum(1 for m in missing if m)
     lines = [f"plan: {len(grid)} runs in {len(grid.statics)} buckets, {len(all_slots)} "
-             f"populations; {stored} stored already; {sum(len(s) for s in mine)} runs in "
-             f"{len(mine)} populations{which}"]
+             f"populations; {int(grid.stored(stored).sum()) if len(stored) else 0} stored "
+             f"already; {sum(missing)} to train, in {training} "
+             f"population{'' if training == 1 else 's'}{which}"]
     if out is not None:
         lines.append(f"  results folder: {out}")
     if grid.spec.pad_depth:
         lines.append(f"  pad_depth: buckets that differ only in depth share one program, at "
                      f"depth {max(grid.spec.depth)} (shallower members' extra layers masked)")
-    for b in sorted({s.bucket for s in mine}):
-        count = sum(len(s) for s in mine if s.bucket == b)
+    for b in sorted({s.bucket for s, m in zip(mine, missing, strict=True) if m}):
+        count = sum(m for s, m in zip(mine, missing, strict=True) if s.bucket == b)
         lines.append(f"  {grid.label(b)}: {count} runs × {grid.spec.steps} steps")
     return "\n".join(lines)

@@ -16,12 +16,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from research.common.activations import NAMES as ACTIVATION_NAMES
 from research.common.errors import SpecError
-from research.networks.config import SWEPT
+from research.networks.archs import NAMES as ARCH_NAMES
+from research.networks.config import INITS, SWEPT
 from research.training import validate as checks
+from research.training.validate import Range
 
 parse_budget = checks.parse_budget  # the sweep and the tests read it here
 
+# The names a field allows, each read by its field's metadata (`choices`) below; other modules
+# import them from here.
 COMPUTE_DTYPES = ("float32", "bfloat16", "float64")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "linear")
@@ -37,15 +42,27 @@ CRITERIA = ("final", "reached")
 DATASETS = ("mnist1d", "teacher_student", "digits", "gaussian", "mod-add", "parity", "copy",
             "npz:PATH")
 
+AT_LEAST_1 = Range(1)
+AT_LEAST_0 = Range(0)
+ABOVE_0 = Range(0, closed="(]")
 
-def _knob(default: Any, *, axis: bool = False, later: Any = None, execution: bool = False):
-    """A spec field. `axis`: a list in the spec, one value per run. `later`: the field was added
-    after results were first stored, and every earlier run had this value: it enters a run's id
-    only when set away from it, so stored runs keep their ids (frozen here, not read from the
-    default: a later default change must not move ids). `execution`: says only where or how to
-    run, not part of a run's identity."""
-    return field(default=default, metadata={"axis": axis, "later": later,
-                                            "execution": execution})
+
+def _knob(default: Any, help: str, *, note: str = "", choices: tuple | None = None,
+          range: Range | None = None, axis: bool = False, later: Any = None,
+          execution: bool = False):
+    """A spec field and everything said about it, in one place: validation (validate.py), the
+    flags of `initmap sweep` and the reference page (cli/reference.py) read it from here.
+
+    `help`: what the field means, in one line (`sweep --help`); `note`: more, for the reference
+    page. `choices`: the values it allows; `range`: the interval a number allows. `axis`: a list
+    in the spec, one value per run. `later`: the field was added after results were first
+    stored, and every earlier run had this value: it enters a run's id only when set away from
+    it, so stored runs keep their ids (frozen here, not read from the default: a later default
+    change must not move ids). `execution`: says only where or how to run, not part of a run's
+    identity."""
+    return field(default=default, metadata={
+        "help": help, "note": note, "choices": choices, "range": range, "axis": axis,
+        "later": later, "execution": execution})
 
 
 @dataclass(frozen=True)
@@ -54,115 +71,180 @@ class SweepSpec:
     The one list of fields: `RunSpec`, the axes, the stored columns and the run id derive
     from it."""
 
-    name: str = _knob("sweep", execution=True)
-    arch: tuple[str, ...] = _knob(("mlp",), axis=True)
-    activation: tuple[str, ...] = _knob(("tanh",), axis=True)
-    depth: tuple[int, ...] = _knob((4,), axis=True)
-    width: tuple[int, ...] = _knob((32,), axis=True)
-    sigma_w2: tuple[float, ...] = _knob((1.0,), axis=True)
-    sigma_b2: tuple[float, ...] = _knob((0.05,), axis=True)
-    lr: tuple[float, ...] = _knob((0.01,), axis=True)
-    # Per-layer factors on lr (traced: sweepable per member): the input, hidden and readout
-    # weight matrices (by their parametrisation role) and every bias. 0 freezes a layer.
-    lr_input: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
-    lr_hidden: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
-    lr_output: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
-    lr_bias: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
-    # residual archs: α in h ← h + α·F(h)
-    branch_scale: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
-    # multiplies the readout's initial weights
-    readout_scale: tuple[float, ...] = _knob((1.0,), axis=True, later=1.0)
-    # used by `momentum` (heavy ball) and as Adam's b1
-    momentum: tuple[float, ...] = _knob((0.9,), axis=True)
-    # decoupled weight decay (Loshchilov & Hutter 2019): p ← p − lr_t·(update + wd·p), μP's
-    # factors on the update only (decay_rule)
-    weight_decay: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)
-    # gradients clipped to this global norm before the optimizer; 0: no clipping
-    clip_norm: tuple[float, ...] = _knob((0.0,), axis=True, later=0.0)
-    # each step's decay of a tensor (docs/parametrisations.md): lr: lr_t·wd in every tensor,
-    # whatever its μP rate factor (width-independent; the `mup` package's default); independent:
-    # wd·lr_t/lr (Wortsman et al. 2023: the decay does not follow the peak lr); group:
-    # lr_t·f·wd, f the tensor's μP rate factor (grows or shrinks with width)
-    decay_rule: str = _knob("lr", later="lr")
-    # global: one norm over every gradient; tensor: each tensor clipped by its own norm, so
-    # one layer's gradient (μP's readout, whose norm grows with width) cannot throttle the rest
-    clip_rule: str = _knob("global", later="global")
-    optimizer: tuple[str, ...] = _knob(("sgd",), axis=True)
-    schedule: str = _knob("constant", later="constant")  # the lr after warm-up: or cosine, linear
-    warmup_steps: int = _knob(0, later=0)  # lr rises linearly from 0 over these first steps
-    init: tuple[str, ...] = _knob(("gaussian",), axis=True)
-    # residual archs: none, pre_ln; transformer also post_ln; resnet also batchnorm
-    norm: tuple[str, ...] = _knob(("none",), axis=True, later="none")
-    # branch scaling: fixed α, α/√L, fixup, skipinit (learned α from 0)
-    residual: tuple[str, ...] = _knob(("fixed",), axis=True, later="fixed")
-    branch_layers: int = _knob(2, later=2)  # dense/conv layers per residual branch (1 or 2)
-    # or "zero": the readout starts at 0
-    readout: tuple[str, ...] = _knob(("standard",), axis=True, later="standard")
-    # standard, ntk, mup (μP relative to base_width)
-    parametrization: tuple[str, ...] = _knob(("standard",), axis=True, later="standard")
-    base_width: int = _knob(32, later=32)  # μP: the width at which μP is the standard one
-    padding: str = _knob("circular", later="circular")  # convolutions: circular or same (zero)
-    kernel_size: int = _knob(5, later=5)  # convolutions
-    patch_size: int = _knob(4, later=4)  # transformer: input samples per token
-    heads: int = _knob(4, later=4)  # transformer: attention heads (must divide width)
-    # a user's Flax module, "FILE.py:factory" or "package.module:factory" (arch user)
-    model: tuple[str, ...] = _knob(("",), axis=True, later="")
-    # its fan-ins set by hand where the traced program does not show them: {"path regex": n}
-    # (stored as JSON)
-    model_fan_in: str = _knob("", later="")
-    # the key or index of the logits among its outputs, if it returns a dict or tuple
-    model_output: str = _knob("", later="")
-    dataset: str = "mnist1d"
-    teacher_depth: int = 2  # teacher_student only: the random teacher MLP
-    teacher_width: int = 64
-    # multiplies every standardised input (train, eval, test): sqrt((q* − σ_b²)/σ_w²) starts the
-    # first hidden layer at mean-field's fixed point q* (mean squared input 1 after standardising)
-    input_scale: float = _knob(1.0, later=1.0)
-    # gaussian: training examples and input features (inputs and targets i.i.d. N(0, 1));
-    # digits: the first data_points training images only (0: all 1,497)
-    data_points: int = _knob(0, later=0)
-    data_dim: int = _knob(0, later=0)
-    # token tasks (docs/tokens.md): mod-add's p (a + b mod p)
-    modulus: int = _knob(97, later=97)
-    # token tasks: the fraction of the task's examples trained on, the rest held out
-    train_fraction: float = _knob(0.3, later=0.3)
-    # parity: bits per string; copy: tokens copied
-    seq_len: int = _knob(8, later=8)
-    batch_size: tuple[int, ...] = _knob((32,), axis=True)  # 0: full batch (every example)
-    steps: int = 1000
-    seeds: int = 1
-    log_every: int = 50
-    eval_size: int = 1000  # fixed training subset that loss/accuracy are measured on
-    # log held-out accuracy at every logged step (always on for token data; docs/tokens.md)
-    test_curve: bool = _knob(False, later=False)
-    target_acc: float = 0.5  # classification: converged iff final train accuracy >= this
-    target_loss_ratio: float = 0.01  # regression: converged iff loss <= this * initial loss
-    # regression: if > 0, the loss the criterion reads is the mean training-step loss over the
-    # last this many steps (Sohl-Dickstein 2024: 20, averaging over oscillations), not the
-    # final logged one
-    target_window: int = _knob(0, later=0)
-    diverge_factor: float = 1000.0  # diverged iff loss is non-finite or > this * initial loss
-    early_stop: bool = False  # freeze a member once it meets the success criterion
-    # what `outcome` counts as converged: "final" (default), the target holds at the last logged
-    # evaluation; "reached", it was met at any logged evaluation within `steps`. Both are
-    # recountable from the stored columns (`outcomes.under`).
-    criterion: str = _knob("final", later="final")
-    # matmuls in bfloat16 on accelerators (parameters stay f32); float64: parameters, data and
-    # per-member scalars in float64 too (jax's x64 mode, scoped to those populations)
-    compute_dtype: str = "float32"
-    # steps per compiled scan call; the progress bar moves between calls
-    chunk_steps: int = _knob(250, execution=True)
-    max_members: int = _knob(512, execution=True)  # members per compiled population, at most
-    # drop decided members from a population once half are decided
-    compact: bool = _knob(True, execution=True)
-    # run a sweep's depths in one compiled program at the largest, a shallower member's extra
-    # hidden layers masked to identities (types whose record allows it, `Arch.pad`)
-    pad_depth: bool = _knob(False, execution=True)
-    # bytes for a population, e.g. "8GB"; auto: half of memory
-    memory_budget: str = _knob("auto", execution=True)
-    # afterwards, locate the trainable band's edges (initmap refine)
-    refine: bool = _knob(False, execution=True)
-    out: str = _knob("", execution=True)  # results folder; default runs/<name>
+    name: str = _knob("sweep", "the sweep's name: results go to runs/NAME unless out is set",
+                      execution=True)
+    arch: tuple[str, ...] = _knob(
+        ("mlp",), "the network type (user: the Flax module named by model)",
+        choices=(*ARCH_NAMES, "user"), axis=True,
+        note="Types registered at run time (`research.networks.registry.register`) are "
+             "allowed too.")
+    activation: tuple[str, ...] = _knob(("tanh",), "the nonlinearity φ of every hidden layer",
+                                        choices=tuple(sorted(ACTIVATION_NAMES)), axis=True)
+    depth: tuple[int, ...] = _knob(
+        (4,), "hidden layers, residual blocks or stacked recurrent layers", range=AT_LEAST_1,
+        axis=True, note="Hidden layers for mlp and cnn, residual blocks for resmlp, resnet and "
+                        "transformer, stacked recurrent layers for rnn.")
+    width: tuple[int, ...] = _knob((32,), "units, channels or the model dimension",
+                                   range=AT_LEAST_1, axis=True)
+    sigma_w2: tuple[float, ...] = _knob(
+        (1.0,), "σ_w², the weight variance × fan-in: W ~ N(0, σ_w²/fan_in)", range=AT_LEAST_0,
+        axis=True)
+    sigma_b2: tuple[float, ...] = _knob((0.05,), "σ_b², the bias variance: b ~ N(0, σ_b²)",
+                                        range=AT_LEAST_0, axis=True)
+    lr: tuple[float, ...] = _knob((0.01,), "the learning rate (after warm-up, before decay)",
+                                  range=ABOVE_0, axis=True)
+    # Per-layer factors on lr (traced: sweepable per member), by the tensors' parametrisation
+    # roles.
+    lr_input: tuple[float, ...] = _knob((1.0,), "factor on lr of the input weight matrix",
+                                        note="0 freezes it.", range=AT_LEAST_0, axis=True,
+                                        later=1.0)
+    lr_hidden: tuple[float, ...] = _knob((1.0,), "factor on lr of the hidden weight matrices",
+                                         note="0 freezes them.", range=AT_LEAST_0, axis=True,
+                                         later=1.0)
+    lr_output: tuple[float, ...] = _knob((1.0,), "factor on lr of the readout's weights",
+                                         note="0 freezes them.", range=AT_LEAST_0, axis=True,
+                                         later=1.0)
+    lr_bias: tuple[float, ...] = _knob((1.0,), "factor on lr of every bias",
+                                       note="0 freezes them.", range=AT_LEAST_0, axis=True,
+                                       later=1.0)
+    branch_scale: tuple[float, ...] = _knob((1.0,), "residual types: α in h ← h + α·F(h)",
+                                            range=AT_LEAST_0, axis=True, later=1.0)
+    readout_scale: tuple[float, ...] = _knob((1.0,), "multiplies the readout's initial weights",
+                                             range=AT_LEAST_0, axis=True, later=1.0)
+    momentum: tuple[float, ...] = _knob((0.9,), "heavy-ball momentum; Adam's b1",
+                                        range=Range(0, 1, "[)"), axis=True)
+    weight_decay: tuple[float, ...] = _knob(
+        (0.0,), "decoupled weight decay: p ← p − lr_t·(update + wd·p)", range=AT_LEAST_0,
+        axis=True, later=0.0, note="Loshchilov & Hutter 2019; μP's factors apply to the update "
+                                   "only (`decay_rule`).")
+    clip_norm: tuple[float, ...] = _knob(
+        (0.0,), "clip the gradients to this norm before the optimizer; 0: off",
+        range=AT_LEAST_0, axis=True, later=0.0)
+    decay_rule: str = _knob(
+        "lr", "how weight decay scales per tensor (reference page)",
+        choices=DECAY_RULES, later="lr",
+        note="`lr`: lr_t·wd in every tensor, whatever its μP rate factor (width-independent; the "
+             "`mup` package's default); `independent`: wd·lr_t/lr (Wortsman et al. 2023: the decay "
+             "does not follow the peak lr); `group`: lr_t·f·wd, f the tensor's μP rate factor "
+             "(grows or shrinks with width). See parametrisations.md.")
+    clip_rule: str = _knob(
+        "global", "clip_norm over all gradients (global) or per tensor", choices=CLIP_RULES,
+        later="global", note="`tensor`: each tensor clipped by its own norm, so one layer's "
+                             "gradient (μP's readout, whose norm grows with width) cannot "
+                             "throttle the rest.")
+    optimizer: tuple[str, ...] = _knob(("sgd",), "the optimizer (momentum: heavy ball)",
+                                       choices=OPTIMIZERS, axis=True)
+    schedule: str = _knob("constant", "the lr after warm-up (cosine, linear: decay to 0)",
+                          choices=SCHEDULES, later="constant",
+                          note="They reach 0 at the last step.")
+    warmup_steps: int = _knob(0, "lr rises linearly from 0 over these first steps",
+                              range=Range(0, "steps", "[)"), later=0)
+    init: tuple[str, ...] = _knob(
+        ("gaussian",), "the weight distribution, drawn at unit variance and scaled by σ_w",
+        choices=INITS, axis=True,
+        note="Structured inits only for the types they are defined for (delta_orthogonal: "
+             "convolutions, identity: the RNN's recurrence, lsuv: mlp and cnn).")
+    norm: tuple[str, ...] = _knob(("none",), "residual types' normalisation",
+                                  choices=NORMS, axis=True, later="none",
+                                  note="post_ln is for the transformer only, batchnorm for "
+                                       "the resnet only.")
+    residual: tuple[str, ...] = _knob(
+        ("fixed",), "branch scaling of residual types", choices=RESIDUALS, axis=True,
+        later="fixed", note="Fixed α, α/√L, Fixup, or SkipInit (a learned α from 0).")
+    branch_layers: int = _knob(2, "dense or conv layers per residual branch", choices=(1, 2),
+                               later=2)
+    readout: tuple[str, ...] = _knob(("standard",), "the readout's init (zero: starts at 0)",
+                                     choices=READOUTS, axis=True, later="standard")
+    parametrization: tuple[str, ...] = _knob(
+        ("standard",), "how scales and rates depend on width (mup: μP)",
+        choices=PARAMETRIZATIONS, axis=True, later="standard",
+        note="μP and mean-field are relative to `base_width`; see parametrisations.md.")
+    base_width: int = _knob(32, "μP: the width at which μP is the standard parametrisation",
+                            range=AT_LEAST_1, later=32)
+    padding: str = _knob("circular", "convolutions: circular or same (zero) padding",
+                         choices=PADDINGS, later="circular")
+    kernel_size: int = _knob(5, "convolutions: the kernel's size", range=AT_LEAST_1, later=5)
+    patch_size: int = _knob(4, "transformer: input samples per token", range=AT_LEAST_1,
+                            later=4)
+    heads: int = _knob(4, "transformer: attention heads (must divide width)", range=AT_LEAST_1,
+                       later=4)
+    model: tuple[str, ...] = _knob(("",), "a user's Flax module, FILE.py:factory (arch user)",
+                                   axis=True, later="",
+                                   note='Or "package.module:factory"; see models.md.')
+    model_fan_in: str = _knob(
+        "", "a user's module: fan-ins by hand, {\"path regex\": n}", later="",
+        note="For the tensors whose fan-in the traced program does not show; stored as JSON.")
+    model_output: str = _knob("", "a user's module: the logits' key or index among its outputs",
+                              later="", note="If it returns a dict or a tuple.")
+    dataset: str = _knob(
+        "mnist1d", "the training data", choices=DATASETS,
+        note="mnist1d, teacher_student (regression onto a random tanh MLP), digits (8 × 8 "
+             "images), gaussian (noise: `data_points` × `data_dim`), the token tasks mod-add, "
+             "parity, copy (tokens.md) or npz:PATH (arrays x, y, optionally x_test, y_test; with "
+             "a scalar `vocab`: token ids).")
+    teacher_depth: int = _knob(2, "teacher_student: the random teacher MLP's depth",
+                               range=AT_LEAST_1)
+    teacher_width: int = _knob(64, "teacher_student: the random teacher MLP's width",
+                               range=AT_LEAST_1)
+    # sqrt((q* − σ_b²)/σ_w²) starts the first hidden layer at mean-field's fixed point q* (mean
+    # squared input 1 after standardising)
+    input_scale: float = _knob(1.0, "multiplies every standardised input", range=ABOVE_0,
+                               later=1.0, note="Train, eval and test inputs alike.")
+    data_points: int = _knob(0, "gaussian: examples; digits: the first N images (0: all)",
+                             range=AT_LEAST_0, later=0)
+    data_dim: int = _knob(0, "gaussian: input features", range=AT_LEAST_0, later=0)
+    modulus: int = _knob(97, "mod-add: p in a + b mod p", range=Range(2), later=97)
+    train_fraction: float = _knob(0.3, "token tasks: the fraction of examples trained on",
+                                  range=Range(0, 1, "()"), later=0.3,
+                                  note="The rest is held out (tokens.md).")
+    seq_len: int = _knob(8, "parity: bits per string; copy: tokens copied",
+                         range=Range(1, 62), later=8)
+    batch_size: tuple[int, ...] = _knob((32,), "examples per step (0: full batch)",
+                                        range=AT_LEAST_0, axis=True)
+    steps: int = _knob(1000, "training steps per network", range=AT_LEAST_1)
+    seeds: int = _knob(1, "networks per grid point (seed 0 … seeds − 1)", range=AT_LEAST_1)
+    log_every: int = _knob(50, "steps between logged evaluations; divides steps",
+                           range=AT_LEAST_1)
+    eval_size: int = _knob(1000, "the fixed training subset loss and accuracy are measured on",
+                           range=AT_LEAST_1)
+    test_curve: bool = _knob(False, "log held-out accuracy at every logged step", later=False,
+                             note="Always on for token data (tokens.md).")
+    target_acc: float = _knob(0.5, "classification: converged iff train accuracy >= this",
+                              range=Range(0, 1))
+    target_loss_ratio: float = _knob(0.01, "regression: converged iff loss <= this × initial",
+                                     range=ABOVE_0)
+    target_window: int = _knob(
+        0, "regression: judge the mean loss of the last N steps (0: the last logged)",
+        range=Range(0, "steps"), later=0,
+        note="Sohl-Dickstein 2024: 20, averaging over oscillations.")
+    diverge_factor: float = _knob(1000.0, "diverged iff loss is non-finite or > this × initial",
+                                  range=Range(1, closed="(]"))
+    early_stop: bool = _knob(False, "freeze a member once it meets the success criterion")
+    criterion: str = _knob(
+        "final", "converged: target met at the end (final) or ever (reached)",
+        choices=CRITERIA, later="final",
+        note="`final`: at the last logged evaluation; `reached`: at any logged evaluation within "
+             "`steps`. Both are recountable from the stored columns (`outcomes.under`).")
+    compute_dtype: str = _knob(
+        "float32", "float type (bfloat16: matmuls on accelerators)",
+        choices=COMPUTE_DTYPES,
+        note="bfloat16 keeps parameters in float32; float64 runs parameters, data and per-member "
+             "scalars in float64 (jax's x64 mode, scoped to those populations).")
+    chunk_steps: int = _knob(250, "steps per compiled call; the progress bar moves between them",
+                             range=AT_LEAST_1, execution=True)
+    max_members: int = _knob(512, "members per compiled population, at most", range=AT_LEAST_1,
+                             execution=True)
+    compact: bool = _knob(True, "drop decided members once half of a population is decided",
+                          execution=True)
+    pad_depth: bool = _knob(
+        False, "run a sweep's depths in one program at the deepest", execution=True,
+        note="A shallower member's extra hidden layers are masked to identities; for types "
+             "whose record allows it (`Arch.pad`): see performance.md.")
+    memory_budget: str = _knob("auto", "bytes per population, e.g. 8GB; auto: half of memory",
+                               execution=True)
+    refine: bool = _knob(False, "afterwards, locate the trainable band's edges (refine)",
+                         execution=True)
+    out: str = _knob("", "the results folder (default runs/NAME)", execution=True)
 
 
 def _meta(name: str) -> tuple[str, ...]:
@@ -213,6 +295,25 @@ RunSpec.__module__ = __name__  # so it pickles and prints as this module's
 
 
 SPEC_FIELDS = {f.name: f for f in fields(SweepSpec)}
+
+
+def allowed(name: str) -> str:
+    """What a field allows, in words, from its metadata: 'sgd, momentum, adam', '>= 1',
+    'in [0, 1)', 'true, false', or '' (any text)."""
+    meta = SPEC_FIELDS[name].metadata
+    if meta["choices"] is not None:
+        return ", ".join(map(str, meta["choices"]))
+    if meta["range"] is not None:
+        return meta["range"].text()
+    return "true, false" if _field_kind(name) is bool else ""
+
+
+def shown_default(name: str) -> str:
+    """A field's default as a flag takes it: '0.05', '2 8', "''" for the empty text."""
+    default = SPEC_FIELDS[name].default
+    values = default if isinstance(default, tuple) else (default,)
+    return " ".join("''" if v == "" else str(v).lower() if isinstance(v, bool) else str(v)
+                    for v in values)
 
 
 def _field_kind(name: str) -> type:
@@ -286,29 +387,28 @@ def _fan_in_json(value: dict | str) -> str:
     return json.dumps(value, sort_keys=True) if value else ""
 
 
-def _check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -> None:
-    if value not in allowed:
-        raise SpecError(name, value, allowed=list(allowed))
-
-
 def validate(spec: SweepSpec) -> SweepSpec:
-    """Raise SpecError naming the first bad field; return the spec unchanged otherwise."""
-    # The names below load jax: imported here, so the field list itself (and `initmap sweep
+    """Raise SpecError naming the first bad field; return the spec unchanged otherwise. A
+    field's own value (its choices, its range) is checked before the checks that read several
+    fields, so the first error named is about the value given, not its consequences."""
+    # The registry loads jax: imported here, so the field list itself (and `initmap sweep
     # --help`) does not.
-    from research.common.activations import ACTIVATIONS
     from research.networks import registry
-    from research.networks.config import INITS
 
     for arch in spec.arch:
         registry.get(arch)
-    choices = {"activation": sorted(ACTIVATIONS), "optimizer": OPTIMIZERS,
-               "schedule": SCHEDULES, "init": INITS, "compute_dtype": COMPUTE_DTYPES,
-               "norm": NORMS, "residual": RESIDUALS, "readout": READOUTS,
-               "parametrization": PARAMETRIZATIONS, "padding": PADDINGS,
-               "decay_rule": DECAY_RULES, "clip_rule": CLIP_RULES}
-    for name, allowed in choices.items():
-        for value in getattr(spec, name) if name in AXES else (getattr(spec, name),):
-            _check_choice(name, value, allowed)
+    checks.check_choices(spec)
+    if not (spec.dataset in DATASETS[:-1] or spec.dataset.startswith("npz:")):
+        raise SpecError("dataset", spec.dataset, allowed=list(DATASETS))
+    for name in AXES:
+        values = getattr(spec, name)
+        if len(set(values)) != len(values):
+            raise SpecError(name, list(values), reason=f"repeats a value: {list(values)}")
+    checks.check_ranges(spec)
+    if not spec.name or "/" in spec.name:
+        raise SpecError("name", spec.name, reason="must be a non-empty name without '/'")
+    if spec.dataset.startswith("npz:") and not Path(spec.dataset[4:]).expanduser().is_file():
+        raise SpecError("dataset", spec.dataset, reason=f"file not found: {spec.dataset[4:]}")
     for combination, view in combinations(spec):
         try:
             checks.check_architecture(view)
@@ -318,19 +418,7 @@ def validate(spec: SweepSpec) -> SweepSpec:
                                 f"combination {combination})") from None
             raise
     checks.check_gaussian(spec)
-    if not (spec.dataset in DATASETS[:-1] or spec.dataset.startswith("npz:")):
-        raise SpecError("dataset", spec.dataset, allowed=list(DATASETS))
-    if spec.dataset.startswith("npz:") and not Path(spec.dataset[4:]).expanduser().is_file():
-        raise SpecError("dataset", spec.dataset, reason=f"file not found: {spec.dataset[4:]}")
-    if not spec.name or "/" in spec.name:
-        raise SpecError("name", spec.name, reason="must be a non-empty name without '/'")
     checks.check_out(out_dir(spec))
-    for name in AXES:
-        values = getattr(spec, name)
-        if len(set(values)) != len(values):
-            raise SpecError(name, list(values), reason=f"repeats a value: {list(values)}")
-    checks.check_ranges(spec)
-    _check_choice("criterion", spec.criterion, CRITERIA)
     return spec
 
 

@@ -39,6 +39,56 @@ def pad_to(spec: SweepSpec) -> int | None:
     return max(spec.depth) if spec.pad_depth else None
 
 
+def init_pad_to(spec: SweepSpec, run: RunSpec) -> int | None:
+    """The depth a population's init program runs at when the sweep has several depths and the
+    network starts the same whatever the program's depth (`checks.check_pad_depth`'s
+    conditions): the sweep's largest, so that one init program, with the init-time diagnostics
+    the costliest compile of a bucket, serves every depth. Each member starts from its own
+    network bit for bit (`init.params`), its diagnostics computed through its own layers only;
+    training runs the depth's own program. None otherwise (or with pad_depth, whose programs
+    are all padded already)."""
+    if spec.pad_depth or len(spec.depth) < 2:
+        return None
+    arch = registry.get(run.arch)
+    if (arch.pad is None or run.init not in checks.PAD_INITS
+            or run.residual in ("inv_sqrt_depth", "fixup")):
+        return None
+    return max(spec.depth)
+
+
+def _init(runs: list[RunSpec], hp, data, program, dataset: Dataset, spec: SweepSpec,
+          compiled: dict | None):
+    """A population's state at step 0 and its init-time diagnostics (on the host), from the
+    init program at `init_pad_to`'s depth where there is one: its stacked tensors cut to the
+    population's own depth, its optimizer state made for the population's own program.
+    `compiled` keeps that one compiled init program for the sweep's later buckets."""
+    depth = init_pad_to(spec, runs[0])
+    if depth is None:
+        state, diag = engine.init_population(hp, data, program)
+        return state, jax.device_get(diag)
+    sharded, replicated = devices.member_sharding()
+    padded = engine.program_for(runs, dataset, depth)
+    padded_hp = engine.hyper_for(runs, padded=True)
+    padded_hp = jax.device_put(padded_hp, engine.hyper_shardings(padded_hp, sharded,
+                                                                  replicated))
+    key = (padded, len(runs))
+    compiled = {} if compiled is None else compiled
+    if key not in compiled:
+        compiled[key] = engine.init_population.lower(padded_hp, data, padded).compile()
+    state, diag = compiled[key](padded_hp, data)
+    own = runs[0].depth
+    pad = registry.get(runs[0].arch).pad
+    params = {name: value[:, :own - 1] if name in pad.stacked else value
+              for name, value in state.params.items()}
+    state = state._replace(params=params,
+                           opt_state=engine.optimizer_state(params, hp, program))
+    diag = jax.device_get(diag)
+    layers = [pad.trim({name: diag[name][i] for name in ("init_q", "init_grad_norm")}, own)
+              for i in range(len(runs))]
+    diag.update({name: np.stack([member[name] for member in layers]) for name in layers[0]})
+    return state, diag
+
+
 def _as_run(run: RunSpec, spec: SweepSpec) -> RunSpec:
     """The run as its program computes it, for memory and work: at the padded depth."""
     return dataclasses.replace(run, depth=pad_to(spec) or run.depth)
@@ -55,21 +105,23 @@ def program_key(grid: plan.Grid, bucket: int) -> tuple:
 
 
 def train(population: Population, dataset: Dataset, spec: SweepSpec,
-          on_steps: Callable[[int], None] = lambda n: None) -> list[dict]:
+          on_steps: Callable[[int], None] = lambda n: None,
+          compiled: dict | None = None) -> list[dict]:
     """Train one population, in pieces that fit the memory budget; one record per run.
     A float64 population runs in jax's x64 mode, switched on for it alone: turned on for the
-    whole process it would make every later default-dtype array float64."""
+    whole process it would make every later default-dtype array float64. `compiled`: programs
+    a sweep shares between its populations (`_init`), kept by the caller."""
     runs = list(population.runs)
     if runs[0].compute_dtype == "float64":
         scope = jax.enable_x64(True)
     else:
         scope = contextlib.nullcontext()
     with scope:
-        return _train_pieces(runs, dataset, spec, on_steps)
+        return _train_pieces(runs, dataset, spec, on_steps, compiled)
 
 
 def _train_pieces(runs: list[RunSpec], dataset: Dataset, spec: SweepSpec,
-                  on_steps: Callable[[int], None]) -> list[dict]:
+                  on_steps: Callable[[int], None], compiled: dict | None) -> list[dict]:
     n_devices = devices.device_count()
     budget = parse_budget(spec.memory_budget) or devices.memory_budget()
     fit = plan.piece_size(_as_run(runs[0], spec), n_devices, budget, dataset.in_shape,
@@ -78,20 +130,25 @@ def _train_pieces(runs: list[RunSpec], dataset: Dataset, spec: SweepSpec,
     size = min(fit, plan.ceil_to(len(runs), n_devices))
     records = []
     for start in range(0, len(runs), size):
-        records += _train_piece(runs[start:start + size], size, dataset, spec, on_steps)
+        records += _train_piece(runs[start:start + size], size, dataset, spec, on_steps,
+                                compiled)
     return records
 
 
 def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSpec,
-                 on_steps: Callable[[int], None]) -> list[dict]:
+                 on_steps: Callable[[int], None], compiled: dict | None) -> list[dict]:
     first = runs[0]
-    _, replicated = devices.member_sharding()
+    sharded, replicated = devices.member_sharding()
     # owners[i]: the run that population slot i trains; padding slots repeat the last run.
     owners = np.array(list(range(len(runs))) + [len(runs) - 1] * (size - len(runs)))
-    program, hp, data = engine.place([runs[i] for i in owners], dataset, pad_to(spec))
+    members = [runs[i] for i in owners]
+    program, hp, data = engine.place(members, dataset, pad_to(spec))
 
-    state, diag = engine.init_population(hp, data, program)
-    diag = jax.device_get(diag)
+    state, diag = _init(members, hp, data, program, dataset, spec, compiled)
+    # The init program leaves the state it makes from constants (the optimizer's zeros, the
+    # flags) replicated, and a training chunk returns every leaf sharded: placed as the chunk
+    # returns it, the first chunk's call compiles the same program the later ones run, once.
+    state = jax.device_put(state, sharded)
     timing.mark("init")
     n_logs = first.steps // first.log_every
     chunk_logs = logs_per_chunk(n_logs, spec.chunk_steps // first.log_every)
@@ -154,9 +211,11 @@ def _compact(state, hp, owners, running, data, program, host):
     staying = np.isin(owners, owners[live])
     _settle(state, hp, owners, ~staying, data, program, host)
     index = np.concatenate([live, np.repeat(live[-1], target - len(live))])
-    sharded, _ = devices.member_sharding()
-    state, hp = jax.device_put(jax.tree.map(lambda a: a[index], (state, hp)), sharded)
-    return state, hp, owners[index]
+    sharded, replicated = devices.member_sharding()
+    members = hp._replace(depth=None)  # a padded program's depth is the population's, kept
+    state, members = jax.device_put(jax.tree.map(lambda a: a[index], (state, members)),
+                                    sharded)
+    return state, members._replace(depth=hp.depth), owners[index]
 
 
 def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict:
@@ -224,6 +283,7 @@ def _train_slots(grid: plan.Grid, mine: list[plan.Slot], done: set, dataset: Dat
               disable=not progress, desc=spec.name, dynamic_ncols=True,
               file=sys.stderr) as bar:
         last_program = None
+        compiled: dict = {}  # programs the sweep's populations share (`_init`)
         for slot in _in_program_order(grid, mine):
             pop = grid.population(slot)
             if all(r.run_id in done for r in pop.runs):
@@ -246,7 +306,7 @@ def _train_slots(grid: plan.Grid, mine: list[plan.Slot], done: set, dataset: Dat
                 bar.update(n)
 
             t0 = time.perf_counter()
-            records = train(pop, dataset, spec, on_steps=advance)
+            records = train(pop, dataset, spec, on_steps=advance, compiled=compiled)
             records = [r for r in records if r["run_id"] not in done]
             store.append_part(out, records, pop.label)
             trained += len(records)
@@ -288,7 +348,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
     if dry_run:
         stored = folder.settings(out, quiet=True) if not fresh else pd.DataFrame()
         checks.check_folder(out, stored, grid.fixed)
-        text = plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard, out)
+        text = plan.describe(grid, all_slots, mine, stored, shard, out)
         if on_plan:
             on_plan(text)
         estimate = calibrate(grid, mine, dataset) if mine else None
@@ -304,8 +364,7 @@ def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, comma
         folder.write_spec(out, spec)
         done = set(stored["run_id"]) if len(stored) else set()
         if on_plan:
-            on_plan(plan.describe(grid, all_slots, mine, int(grid.stored(stored).sum()), shard,
-                                  out))
+            on_plan(plan.describe(grid, all_slots, mine, stored, shard, out))
             if sum(len(s) for s in mine) * spec.steps > CALIBRATE_ABOVE:
                 on_plan(plan.estimate_text(calibrate(grid, mine, dataset)))
         manifest = Manifest(out, spec, dataset, command, shard, len(grid), len(all_slots))

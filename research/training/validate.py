@@ -1,13 +1,14 @@
-"""The spec's checks beyond a field's own type: each number's range, those that read several
-fields (a network type's options, the gaussian dataset's sizes, depth padding), the results
-folder and the memory budget. Each takes
-a spec (or one combination's view of it, `spec.combinations`) and raises SpecError naming the
-field; `spec.validate` runs them. Below spec.py: it imports nothing of it, so imports stay
-one-way; network types (which load jax) only inside the checks that read them."""
+"""The spec's checks beyond a field's own type: each value against the choices and the range
+its field declares (`Range`, kept in `SweepSpec`'s field metadata with the field's help), the
+checks that read several fields (a network type's options, the gaussian dataset's sizes, depth
+padding), the results folder and the memory budget. Each takes a spec (or one combination's
+view of it, `spec.combinations`) and raises SpecError naming the field; `spec.validate` runs
+them. Below spec.py: it imports nothing of it, so imports stay one-way; network types (which
+load jax) only inside the checks that read them."""
 
 import dataclasses
-import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from research.common.errors import SpecError
@@ -49,63 +50,73 @@ def check_gaussian(spec) -> None:
                             f"{spec.dataset}")
 
 
+@dataclass(frozen=True)
+class Range:
+    """The interval a number field allows, kept on the field (`SweepSpec`'s metadata): `low`
+    and `high` are numbers, None (unbounded) or another field's name (its value in the spec);
+    `closed` says which ends are included, as the interval is written: "[]", "[)", "(]", "()"."""
+
+    low: float | str | None = None
+    high: float | str | None = None
+    closed: str = "[]"
+
+    @property
+    def reads_a_field(self) -> bool:
+        return isinstance(self.low, str) or isinstance(self.high, str)
+
+    def _bound(self, spec, end):
+        return getattr(spec, end) if isinstance(end, str) else end
+
+    def contains(self, value, spec=None) -> bool:
+        low, high = self._bound(spec, self.low), self._bound(spec, self.high)
+        above = low is None or (value >= low if self.closed[0] == "[" else value > low)
+        below = high is None or (value <= high if self.closed[1] == "]" else value < high)
+        return above and below
+
+    def text(self, spec=None) -> str:
+        """'>= 1', '> 0', 'in [0, 1)'; a bound that is a field gets its value too
+        ('in [0, steps) = [0, 1000)') when `spec` is given."""
+        if self.high is None:
+            return f"{'>=' if self.closed[0] == '[' else '>'} {_number(self.low)}"
+        written = f"{self.closed[0]}{_number(self.low)}, {_number(self.high)}{self.closed[1]}"
+        if spec is not None and isinstance(self.high, str):
+            valued = (f"{self.closed[0]}{_number(self._bound(spec, self.low))}, "
+                      f"{_number(self._bound(spec, self.high))}{self.closed[1]}")
+            return f"in {written} = {valued}"
+        return f"in {written}"
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else f"{value}"
+
+
+def check_choices(spec) -> None:
+    """Each value of a field that names one of a few choices (`choices` in its metadata) is
+    one of them. `arch` is the registry's (types can be registered at run time) and `dataset`
+    takes npz:PATH as well: both are checked where they are read."""
+    for f in dataclasses.fields(spec):
+        allowed = f.metadata.get("choices")
+        if allowed is None or f.name in ("arch", "dataset"):
+            continue
+        values = getattr(spec, f.name)
+        for value in values if isinstance(values, tuple) else (values,):
+            if value not in allowed:
+                raise SpecError(f.name, value, allowed=list(allowed))
+
+
 def check_ranges(spec) -> None:
-    """Each number within its range: sizes >= 1, variances and rates >= 0, fractions in their
-    intervals, and the steps' multiples (log_every divides steps, chunk_steps a multiple of it)."""
-    for name in ("depth", "width"):
-        for v in getattr(spec, name):
-            if v < 1:
-                raise SpecError(name, v, reason=f"must be >= 1, got {v}")
-    for name in ("sigma_w2", "sigma_b2"):
-        for v in getattr(spec, name):
-            if v < 0:
-                raise SpecError(name, v, reason=f"variance must be >= 0, got {v}")
-    for v in spec.lr:
-        if v <= 0:
-            raise SpecError("lr", v, reason=f"must be > 0, got {v}")
-    for name in ("branch_scale", "readout_scale", "lr_input", "lr_hidden", "lr_output",
-                 "lr_bias"):
-        for v in getattr(spec, name):
-            if v < 0:
-                raise SpecError(name, v, reason=f"must be >= 0, got {v}")
-    for v in spec.batch_size:
-        if v < 0:
-            raise SpecError("batch_size", v, reason=f"must be >= 1, or 0 for full batch; got {v}")
-    if not 0 <= spec.target_window <= spec.steps:
-        raise SpecError("target_window", spec.target_window,
-                        reason=f"must be in [0, steps] = [0, {spec.steps}]")
-    positive = ("teacher_depth", "teacher_width", "steps", "seeds", "log_every",
-                "eval_size", "chunk_steps", "max_members", "base_width", "kernel_size",
-                "patch_size", "heads")
-    for name in positive:
-        values = getattr(spec, name)
-        for v in values if isinstance(values, tuple) else (values,):
-            if v < 1:
-                raise SpecError(name, v, reason=f"must be >= 1, got {v}")
-    for v in spec.momentum:
-        if not 0 <= v < 1:
-            raise SpecError("momentum", v, reason=f"must be in [0, 1), got {v}")
-    for name in ("weight_decay", "clip_norm"):
-        for v in getattr(spec, name):
-            if v < 0:
-                raise SpecError(name, v, reason=f"must be >= 0, got {v}")
-    if not 0 <= spec.warmup_steps < spec.steps:
-        raise SpecError("warmup_steps", spec.warmup_steps,
-                        reason=f"must be in [0, steps) = [0, {spec.steps})")
-    if not (spec.input_scale > 0 and math.isfinite(spec.input_scale)):
-        raise SpecError("input_scale", spec.input_scale, reason="must be a finite number > 0")
-    if not 0 < spec.train_fraction < 1:
-        raise SpecError("train_fraction", spec.train_fraction, reason="must be in (0, 1)")
-    if spec.modulus < 2:
-        raise SpecError("modulus", spec.modulus, reason=f"must be >= 2, got {spec.modulus}")
-    if not 1 <= spec.seq_len <= 62:
-        raise SpecError("seq_len", spec.seq_len, reason=f"must be in [1, 62], got {spec.seq_len}")
-    if not 0 <= spec.target_acc <= 1:
-        raise SpecError("target_acc", spec.target_acc, reason="must be in [0, 1]")
-    if spec.target_loss_ratio <= 0:
-        raise SpecError("target_loss_ratio", spec.target_loss_ratio, reason="must be > 0")
-    if spec.diverge_factor <= 1:
-        raise SpecError("diverge_factor", spec.diverge_factor, reason="must be > 1")
+    """Each number within its field's `Range` (sizes >= 1, variances and rates >= 0, fractions
+    in their intervals), the budget readable, and the steps' multiples (log_every divides
+    steps, chunk_steps a multiple of it)."""
+    ranged = [f for f in dataclasses.fields(spec) if f.metadata.get("range") is not None]
+    # a range bounded by another field is checked once every field's own bounds hold
+    for f in sorted(ranged, key=lambda f: f.metadata["range"].reads_a_field):
+        allowed = f.metadata["range"]
+        values = getattr(spec, f.name)
+        for value in values if isinstance(values, tuple) else (values,):
+            if not allowed.contains(value, spec):
+                raise SpecError(f.name, value,
+                                reason=f"must be {allowed.text(spec)}, got {_number(value)}")
     parse_budget(spec.memory_budget)
     if spec.steps % spec.log_every:
         raise SpecError("log_every", spec.log_every,
@@ -157,8 +168,6 @@ def check_architecture(spec) -> None:
         raise SpecError("norm", spec.norm, reason=f"{spec.norm} is for the "
                         f"{_takers(lambda a: spec.norm in a.norms)}; {arch.name} allows "
                         f"{', '.join(arch.norms)}")
-    if spec.branch_layers not in (1, 2):
-        raise SpecError("branch_layers", spec.branch_layers, allowed="1, 2")
     if spec.residual == "fixup" and spec.branch_layers != 2:
         raise SpecError("residual", spec.residual,
                         reason="fixup scales by L^(-1/(2m-2)): it needs branch_layers = 2")

@@ -92,16 +92,46 @@ def time_sweep(case: Case, steps: int) -> dict:
 def _time_spec(values: dict, label: str) -> dict:
     """`initmap sweep` of the spec `values` in a fresh process (no compile cache): wall time
     and the manifest's timeline."""
+    import resource
+
     with tempfile.TemporaryDirectory(prefix="initmap-bench-") as tmp:
         toml = Path(tmp) / "bench.toml"
         toml.write_text(presets.to_toml(spec.from_dict(values)))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "research", "sweep", str(toml), "--out",
                         str(Path(tmp) / "out"), "--quiet"], check=True, env=_child_env(True))
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         print(f"bench: initmap sweep, {label}: {wall:.1f} s", file=sys.stderr)
         manifest = json.loads((Path(tmp) / "out" / "manifest.json").read_text())
-    return {"wall_s": wall, **manifest["timeline"]}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, **manifest["timeline"]}
+
+
+def first_run(preset: str = "quick", repeats: int = 1) -> dict:
+    """`initmap sweep PRESET` as a newcomer's first run: each repeat a fresh process with no
+    compile cache, the phase diagram drawn, into a new folder. Per repeat: the whole process's
+    wall and CPU seconds (CPU time is steadier than wall time where other work shares the
+    machine) and the manifest's compile and training seconds."""
+    import resource
+
+    rows = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="initmap-bench-") as tmp:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "research", "sweep", preset, "--out",
+                            str(Path(tmp) / "out")], check=True, env=_child_env(True),
+                           capture_output=True)
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            timeline = json.loads((Path(tmp) / "out" / "manifest.json").read_text())["timeline"]
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(f"bench: initmap sweep {preset}, first run: {wall:.1f} s", file=sys.stderr)
+        rows.append({"wall_s": wall, "cpu_s": cpu, "compile_s": timeline["compile_s"],
+                     "train_s": timeline["train_s"]})
+    return {"preset": preset, "runs": rows}
 
 
 # A typical depth sweep: the quick preset's tanh MLPs (width 32, momentum, lr 0.005) at nine

@@ -3,12 +3,14 @@ rule the summary, its printed table and phase.png share), which static axes face
 figures are saved (atomically, on the file-only Agg backend). The maps are in maps.py."""
 
 import io
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from research.common.errors import SpecError
 from research.common.files import atomic_path, write_bytes
+from research.training import timing
 from research.training.outcomes import OUTCOMES, convergence_map
 from research.training.spec import STATIC_AXES
 
@@ -53,6 +55,11 @@ def summary(result, plot_path: Path | None) -> dict:
         "n_runs": int(len(runs)), "trained_now": result.trained,
         "outcomes": {o: int((runs["outcome"] == o).sum()) if len(runs) else 0 for o in OUTCOMES},
         "wall_time_s": result.manifest.get("wall_time_s"),
+        # the compiled training chunks' seconds (the manifest's timeline), and the whole
+        # process's so far: imports, data, compilation, training, storing and drawing
+        "train_s": result.manifest.get("timeline", {}).get("train_s"),
+        "process_s": round(timing.process_age(), 3),
+        "process_cpu_s": round(time.process_time(), 3),  # every thread's, compile included
         "phase_png": str(plot_path) if plot_path else None,
         "facets": facets, "map_axes": [x, y], "map": cells.to_dict(orient="records"),
     }

@@ -140,8 +140,33 @@ def test_pad_depth_is_an_execution_choice_not_part_of_run_ids():
 def test_the_bench_depth_table_reads_the_timelines():
     from research.cli.bench import depths_table
 
-    row = {"wall_s": 10.0, "compile_s": 8.0, "train_s": 1.0}
+    row = {"wall_s": 10.0, "cpu_s": 12.0, "compile_s": 8.0, "train_s": 1.0}
     text = depths_table({"depths": [2, 4, 32], "networks": 48, "steps": 500, "stack_ratio": 2.1,
                          "per_depth": row, "padded": {**row, "wall_s": 5.0}})
-    assert "| one per depth (3) | 10.0 | 8.0 | 1.0 |" in text
+    assert "| one per depth (3) | 10.0 | 12.0 | 8.0 | 1.0 |" in text
     assert "| pad_depth (1) | 5.0 |" in text and "31 hidden layers" in text
+
+
+def test_one_init_program_serves_every_depth_of_a_sweep(mnist1d):
+    """A sweep of several depths draws each population's network and its init-time
+    diagnostics with one init program, at the deepest: the same networks (so the same training,
+    bit for bit) and diagnostics as each depth's own init program gives."""
+    s = tiny_spec(depth=[2, 5], sigma_w2=[0.5, 2.0], seeds=1, steps=40, chunk_steps=20)
+    compiled = {}
+    for depth, runs in _by_depth(s).items():
+        assert sweep.init_pad_to(s, runs[0]) == 5
+        shared = sweep.train(plan.Population(0, 0, tuple(runs)), mnist1d, s,
+                             compiled=compiled)
+        alone_spec = dataclasses.replace(s, depth=(depth,))
+        assert sweep.init_pad_to(alone_spec, runs[0]) is None
+        alone = _train(alone_spec, runs, mnist1d)
+        for a, b in zip(alone, shared, strict=True):
+            np.testing.assert_array_equal(b["loss_curve"], a["loss_curve"])
+            for k in ("init_q", "init_grad_norm"):
+                assert len(b[k]) == len(a[k])
+                np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-7)
+            for k in ("initial_loss", "init_jac_mean", "init_jac_max"):
+                np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-7)
+    assert len(compiled) == 1  # one init program for both depths
+    lsuv = tiny_spec(depth=DEPTHS, init="lsuv")
+    assert sweep.init_pad_to(lsuv, spec.expand(lsuv)[0]) is None  # LSUV depends on the depth

@@ -49,7 +49,7 @@ def test_a_million_run_grid_plans_without_building_its_runs():
     grid = plan.Grid(s)
     slots = grid.slots(s.max_members)
     mine = plan.shard_slots(slots, plan.Shard(3, 8))
-    text = plan.describe(grid, slots, mine, 0, plan.Shard(3, 8))
+    text = plan.describe(grid, slots, mine, pd.DataFrame(), plan.Shard(3, 8))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert len(grid) == 1_000_000 and "1000000 runs in 2 buckets" in text
@@ -127,3 +127,23 @@ def test_estimate_bounds_xla_memory_analysis(depth, width, optimizer, arch, data
         measured = max(measured, total * devices.device_count() / members)
     estimate = plan.member_bytes(runs[0], dataset.in_shape, dataset.out_dim)
     assert measured <= estimate <= 6 * measured
+
+
+def test_the_plan_says_how_many_runs_train_and_in_which_populations():
+    s = tiny_spec(depth=[2, 3], sigma_w2=[0.5, 1.0, 2.0], seeds=2, max_members=4)
+    grid = plan.Grid(s)
+    slots = grid.slots(s.max_members)  # per depth: 6 runs, populations of 4 and 2
+    runs = spec.expand(s)
+    # stored: all of depth 2's first population, one run of depth 3's second, one of another spec
+    held = [r for r in runs if r.depth == 2][:4] + [r for r in runs if r.depth == 3][4:5]
+    frame = pd.DataFrame([{**{f: getattr(r, f) for f in grid.fixed}, "run_id": r.run_id,
+                           "seed": r.seed, **{a: getattr(r, a) for a in spec.AXES}}
+                          for r in held])
+    other = frame.iloc[:1].assign(sigma_w2=8.0, run_id="x")
+    assert grid.missing(slots, pd.concat([frame, other])) == [0, 2, 4, 1]
+    text = plan.describe(grid, slots, slots, pd.concat([frame, other]), plan.WHOLE)
+    assert text.splitlines()[0].endswith("5 stored already; 7 to train, in 3 populations")
+    assert "depth=2 width=8: 2 runs" in text and "depth=3 width=8: 5 runs" in text
+    mine = plan.shard_slots(slots, plan.Shard(1, 2))  # populations 0 and 2
+    assert plan.describe(grid, slots, mine, frame, plan.Shard(1, 2)).splitlines()[0].endswith(
+        "4 to train, in 1 population (shard 1/2)")

@@ -8,13 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
 
 from research import load_runs
 from research.cli import main as cli
-from research.training import presets, spec, store, sweep
+from research.training import engine, plan, presets, spec, store, sweep
 from tests.helpers import TINY, tiny_spec
 
 COLUMNS = {"run_id", "seed", "outcome", "diverged_step", "converged_step", "initial_loss",
@@ -129,3 +130,17 @@ def test_cli_smoke(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "P(converged)" in out and len(load_runs("here")) == 2
     assert np.isfinite(load_runs("here")["final_loss"]).all()
+
+
+def test_a_bucket_compiles_its_training_chunk_once(mnist1d):
+    """Every chunk of a population runs one compiled program: the state the init program
+    returns is placed as a chunk returns it, so the first chunk's call does not compile a
+    second program for other input shardings (a compile of several seconds per bucket)."""
+    jax.clear_caches()
+    s = spec.from_dict({"depth": [2], "width": [8], "sigma_w2": [1.0, 2.0], "seeds": 2,
+                        "steps": 30, "log_every": 10, "chunk_steps": 10,
+                        "optimizer": ["momentum"]})
+    pop = plan.Population(0, 0, tuple(spec.expand(s)))
+    records = sweep.train(pop, mnist1d, s)
+    assert len(records) == 4
+    assert engine.train_population_chunk._cache_size() == 1

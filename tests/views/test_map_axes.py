@@ -5,6 +5,7 @@ image."""
 
 import itertools
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -38,7 +39,8 @@ def runs_over(seeds=2, **axes) -> pd.DataFrame:
 
 
 def _summary(runs, name="t", plot=Path("/r/t/phase.png")):
-    result = SimpleNamespace(runs=runs, manifest={"name": name, "wall_time_s": 2.5},
+    result = SimpleNamespace(runs=runs, manifest={"name": name, "wall_time_s": 2.5,
+                                                  "timeline": {"train_s": 1.5}},
                              out=Path(f"/r/{name}"), trained=12)
     info = report.summary(result, plot)
     return info, summary_text(result, info)
@@ -117,9 +119,11 @@ def test_a_long_axis_beside_a_short_one_keeps_the_short_ones_ticks():
     maps.pyplot().close(fig)
 
 
-# What `initmap sweep` printed for this table before map_axes (commit cd278fd), byte for byte.
+# What `initmap sweep` printed for this table before map_axes (commit cd278fd), byte for byte,
+# but for the first line's times (the training's and the whole process's since).
 BEFORE = """
-t: 72 runs in /r/t (12 trained now, 2.5 s)
+t: 72 runs in /r/t (12 trained now: 1.5 s of training, N s in all, compilation included; \
+N s of CPU time)
 outcomes: converged 16, stalled 40, diverged 16
 
 P(converged), depth × σ_w² (≥ 4 runs per cell):
@@ -146,13 +150,14 @@ def test_a_sigma_w2_by_depth_summary_is_as_before():
     runs = runs_over(depth=[2, 6, 10], sigma_w2=[0.5, 1.76, 3.0], init=["gaussian", "orthogonal"],
                      lr=[0.01, 0.1])
     info, text = _summary(runs)
-    assert text == BEFORE
+    assert re.sub(r"[\d.]+ s (in all|of CPU)", r"N s \1", text) == BEFORE
     # The same data as before (the call summary() made then), plus the axes' names.
     before = convergence_map(runs, "depth", "sigma_w2", by=report.facet_axes(runs))
     assert info["map"] == before.to_dict(orient="records")
     assert info["facets"] == ["init"] and info["map_axes"] == ["sigma_w2", "depth"]
     assert list(info) == ["name", "out", "n_runs", "trained_now", "outcomes", "wall_time_s",
-                          "phase_png", "facets", "map_axes", "map"]
+                          "train_s", "process_s", "process_cpu_s", "phase_png", "facets",
+                          "map_axes", "map"]
 
 
 def test_a_sweep_over_lr_and_width_prints_and_draws_that_map(tmp_path, capsys):

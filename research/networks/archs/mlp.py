@@ -65,13 +65,16 @@ def _hidden_stack(net: layers.Net, h: jax.Array, params: dict, cfg: ModelConfig,
     """The scanned hidden layers from the first hidden pre-activation h: (the last one, each
     layer's `per_layer`). In a padded program (pad_depth) hidden layer l runs only for
     l < hp.depth − 1 and is the identity after: the member's own network exactly, its masked
-    layers getting zero gradients (and a Jacobian of I)."""
+    layers getting zero gradients (and a Jacobian of I). hp.depth is the population's, shared
+    by its members (not batched), so the layer is a branch not taken: a shallow population in
+    a deep program computes its own layers only."""
     stack = (params["w_hidden"], params["b_hidden"])
 
     def layer(h, xs):
         if cfg.padded:
             l, wb = xs
-            h_next = jnp.where(l < hp.depth - 1, net.linear(net.phi(h), *wb), h)
+            h_next = jax.lax.cond(l < hp.depth - 1, lambda h: net.linear(net.phi(h), *wb),
+                                  lambda h: h, h)
         else:
             h_next = net.linear(net.phi(h), *xs)
         return h_next, per_layer(h_next)
