@@ -112,6 +112,9 @@ class SweepSpec:
     model_fan_in: str = _knob("", later="")
     # the key or index of the logits among its outputs, if it returns a dict or tuple
     model_output: str = _knob("", later="")
+    # a regex over the paths of the values it sows ("losses/Block_0/aux"): those matched are
+    # added to the training loss; "": none (each sown value is named in a note)
+    model_aux_loss: str = _knob("", later="")
     dataset: str = "mnist1d"
     teacher_depth: int = 2  # teacher_student only: the random teacher MLP
     teacher_width: int = 64

@@ -1,13 +1,24 @@
-"""A user's Flax module built at one size (`Built`): its tensors (`Entry`) and how to run it on
-the engine's flat dict of arrays, in evaluation or training mode. `user_probe.build` makes it;
-networks/user.py is the type.
+"""A user's module built at one size (`Built`): its tensors and how to run it on the engine's
+flat dict of arrays, in evaluation or training mode. `probe.build` makes it; network.py is the
+type.
 
 The module becomes one pure function of (its float tensors, the inputs, a key) → (the logits,
-the updated state) (`pure`); that is traced to a jaxpr once per shape, and the jaxpr is run by
-`user_trace.Reader`, which reads each weight layer's pre-activation (the per-layer q) and runs
-convolutions as matmuls on CPU. Nothing in Flax or jax is patched. An axis name that a norm
-layer reduces over (BatchNorm's `axis_name="batch"`, written for data parallelism) is bound to
-a one-element vmap axis: within one member the statistics are over its own batch.
+the updated state, the sown auxiliary loss) (`Built.pure`); that is traced to a jaxpr once per
+shape and run by `jaxpr.Reader`, which reads each weight layer's pre-activation (the per-layer
+q). Nothing in Flax or jax is patched.
+
+- Boxed parameters (linen `nn.Partitioned` / `nn.LogicallyPartitioned`, NNX variables with
+  sharding metadata) are unboxed: a member's parameters are plain arrays on one device; linen's
+  `apply` takes them unboxed, NNX keeps each variable's metadata and takes the new value.
+- rng streams: a linen module gets a key per step for `dropout` and for every other stream it
+  asks for (`self.make_rng("lstm")`: found when the probe's trace asks, `rng_streams`); an NNX
+  module's own streams are reseeded per step, and a `rngs` call argument gets
+  `nnx.Rngs(default=…, dropout=key)`.
+- Sown values (linen `self.sow("losses", …)` into a collection, NNX `self.sow(Type, …)`, read
+  with `nnx.capture`) are collected in training; those whose "collection/path" matches
+  `aux_loss` (a regex, the spec field `model_aux_loss`) are summed into the training loss.
+- An axis name that a norm layer reduces over (BatchNorm's `axis_name="batch"`) is bound to a
+  one-element vmap axis: within one member the statistics are over its own batch.
 """
 
 import inspect
@@ -21,39 +32,24 @@ import jax
 import jax.numpy as jnp
 
 from research.common.errors import SpecError
-from research.networks.user_trace import Reader
+from research.networks.user.jaxpr import Reader
+from research.networks.user.load import Made, folder_on_path
+from research.networks.user.roles import Entry
 
-WEIGHT_NAMES = ("kernel", "embedding")  # a param of one of these names must be a weight
 # __call__ arguments initmap gives: train-like (True in training), their opposites, NNX rngs
 TRAIN_ARGS = ("train", "training", "is_training")
 EVAL_ARGS = ("deterministic", "use_running_average", "eval")
-NORMS = ("BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm", "InstanceNorm")
+# linen collections that hold what a module sows (not state carried from step to step)
+SOWN = ("intermediates", "losses")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One tensor of the module, as the engine stores it."""
-
-    key: str  # the flat dict's key
-    path: str  # "params/Dense_0/kernel"
-    shape: tuple[int, ...]
-    role: str  # weight, readout, bias, untouched, state
-    fan_in: int = 0  # weights only
-    layer: str = ""  # how its fan-in was read (weights), or what reads it
-    stacked: int = 1  # layers of a stack in its leading axes (each drawn on its own)
-
-    @property
-    def is_weight(self) -> bool:
-        return self.role in ("weight", "readout")
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     """Nested dicts to {"a/b/c": leaf}, in the dicts' own order (not sorted)."""
     out = {}
     for k, v in tree.items():
         path = f"{prefix}/{k}" if prefix else str(k)
         if isinstance(v, dict) or hasattr(v, "items") and not hasattr(v, "shape"):
-            out.update(_flatten(dict(v.items()), path))
+            out.update(flatten(dict(v.items()), path))
         else:
             out[path] = v
     return out
@@ -81,6 +77,37 @@ def _nest(paths: list[str], arrays) -> dict:
             node = node.setdefault(p, {})
         node[leaf] = a
     return nested
+
+
+def unboxed(variables) -> dict:
+    """linen variables without their partitioning boxes (`nn.meta.unbox`)."""
+    import flax.linen as nn
+
+    return nn.meta.unbox(variables)
+
+
+def sown_collections(flat: dict) -> tuple[str, ...]:
+    """The linen collections a module sows into (from its init's variables by path): SOWN by
+    name, or any whose values are sow's tuples."""
+    cols: dict[str, bool] = {}
+    for path, value in flat.items():
+        col = path.split("/")[0]
+        cols[col] = cols.get(col, False) or isinstance(value, tuple)
+    return tuple(c for c, tupled in cols.items() if c != "params" and (c in SOWN or tupled))
+
+
+def nnx_sown_types() -> tuple[type, ...]:
+    """NNX variable types a module may sow: Intermediate and every type defined outside Flax."""
+    from flax import nnx
+
+    def below(t):
+        for s in t.__subclasses__():
+            yield s
+            yield from below(s)
+
+    return (nnx.Intermediate, *sorted({t for t in below(nnx.Variable)
+                                       if not t.__module__.startswith("flax.")},
+                                      key=lambda t: t.__qualname__))
 
 
 def call_kwargs(call: Callable, train: bool, key, nnx_rngs: bool) -> dict:
@@ -145,12 +172,16 @@ def bound(fn: Callable, names: tuple[str, ...]) -> Callable:
     return run
 
 
-UNBOUND = re.compile(r"unbound axis name: ([^\s.]+)")
-
-
-def unbound_name(err: Exception) -> str | None:
-    found = UNBOUND.search(str(err))
-    return found.group(1) if found else None
+def _aux(sown: dict[str, Any], pattern: str, seen: list | None) -> jax.Array:
+    """The sum of the sown values whose path matches `pattern` ("" adds none)."""
+    total = jnp.float32(0)
+    for path, value in sown.items():
+        if seen is not None:
+            seen.append(path)
+        if pattern and re.search(pattern, path):
+            for leaf in jax.tree.leaves(value):
+                total = total + jnp.sum(jnp.asarray(leaf, jnp.float32))
+    return total
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,56 +193,75 @@ class Built:
     entries: tuple[Entry, ...]
     layers: int  # q entries (pre-activations before the readout's)
     out_floats: int  # floats per example of all weight layers' outputs (the memory estimate's)
-    factory: Callable
-    factory_kwargs: dict
+    made: Made
     in_shape: tuple[int, ...]
     nnx_like: tuple = ()  # NNX: (params, state, rest, rng streams)
     axis_names: tuple[str, ...] = ()  # bound (norm layers' data-parallel axes)
     model_output: str = ""
-    readout: int = -1  # index (in entries) of the readout weight
     token_ids: bool = False  # token data: the module reads int32 ids, not floats
+    rng_streams: tuple[str, ...] = ()  # linen: the streams it asks for beyond params, dropout
+    sown: tuple[str, ...] = ()  # linen: the collections it sows into
+    aux_loss: str = ""  # regex: sown values added to the training loss
+    notes: tuple[str, ...] = ()  # what the dry run and the sweep say about the module
     _jaxprs: dict = field(default_factory=dict)
 
+    @property
+    def readouts(self) -> tuple[int, ...]:
+        return tuple(i for i, e in enumerate(self.entries) if e.role == "readout")
+
+    def rngs(self, key) -> dict:
+        """A linen module's keys for one call: dropout's the key itself, every other stream
+        its own fold of it."""
+        return {"dropout": key, **{s: jax.random.fold_in(key, 2 + i)
+                                   for i, s in enumerate(self.rng_streams) if s != "dropout"}}
+
     def module_init(self, key: jax.Array) -> dict[str, jax.Array]:
-        """The module's own init of every tensor (the untouched ones and the state keep it)."""
+        """The module's own init of every tensor (the untouched ones and the state keep it),
+        unboxed, in its own dtypes."""
         x = jnp.zeros((1, *self.in_shape), jnp.int32 if self.token_ids else jnp.float32)
         if self.kind == "linen":
             k1, k2 = jax.random.split(key)
-            init = bound(lambda: self.module.init({"params": k1, "dropout": k2}, x,
+            init = bound(lambda: self.module.init({**self.rngs(k2), "params": k1}, x,
                                                   **self.mode_kwargs(False, k2)),
                          self.axis_names)
-            return _flatten(dict(init()))
+            variables = unboxed(dict(init()))
+            return flatten({c: v for c, v in variables.items() if c not in self.sown})
         from flax import nnx
 
-        if "rngs" in self.factory_kwargs:  # the member's own init (the factory, traced)
-            module = self.factory(**{**self.factory_kwargs, "rngs": nnx.Rngs(key)})
+        if "rngs" in self.made.kwargs:  # the member's own init (the factory, traced)
+            module = self.made.again(rngs=nnx.Rngs(key))
             _, params, state, _ = nnx.split(module, nnx.Param, nnx.BatchStat, ...)
         else:
             params, state = self.nnx_like[0], self.nnx_like[1]
-        return {**_flatten(nnx.to_pure_dict(params), "params"),
-                **_flatten(nnx.to_pure_dict(state), "batch_stats")}
+        return {**flatten(nnx.to_pure_dict(params), "params"),
+                **flatten(nnx.to_pure_dict(state), "batch_stats")}
 
     def mode_kwargs(self, train: bool, key) -> dict:
         if self.kind == "linen":
             return call_kwargs(type(self.module).__call__, train, key, nnx_rngs=False)
         return {}
 
-    def pure(self, train: bool) -> Callable:
-        """(float tensors in entry order, x, key) → (logits, updated state in entry order)."""
+    def pure(self, train: bool, seen: list | None = None) -> Callable:
+        """(float tensors in entry order, x, key) → (logits, updated state in entry order,
+        the sown auxiliary loss). `seen` collects the sown values' paths."""
         paths = [e.path for e in self.entries]
-        where = f"{getattr(self.factory, '__name__', 'the factory')}()'s module"
+        where = f"{getattr(self.made.factory, '__name__', 'the factory')}()'s module"
         if self.kind == "linen":
             state_cols = sorted({p.split("/")[0] for p in paths} - {"params"})
 
             def linen(arrays, x, key):
                 variables = _nest(paths, arrays)
-                mutable = state_cols if train and state_cols else False
-                result = self.module.apply(variables, x, rngs={"dropout": key},
-                                           mutable=mutable, **self.mode_kwargs(train, key))
+                mutable = [*(state_cols if train else ()), *(self.sown if train else ())]
+                result = self.module.apply(variables, x, rngs=self.rngs(key),
+                                           mutable=mutable or False,
+                                           **self.mode_kwargs(train, key))
                 out, updated = result if mutable else (result, {})
-                updated = _flatten(dict(updated))
+                updated = dict(updated)
+                sown = flatten({c: updated.pop(c) for c in self.sown if c in updated})
+                updated = flatten(updated)
                 return (select_output(out, self.model_output, where),
-                        [updated.get(p, a) for p, a in zip(paths, arrays, strict=True)])
+                        [updated.get(p, a) for p, a in zip(paths, arrays, strict=True)],
+                        _aux(sown, self.aux_loss, seen))
 
             return bound(linen, self.axis_names)
         from flax import nnx
@@ -227,16 +277,23 @@ class Built:
                 nnx.replace_by_pure_dict(tree, _unflatten(
                     {p[len(prefix):]: a for p, a in by_path.items() if p.startswith(prefix)},
                     nnx.to_pure_dict(like)))
-            model = nnx.merge(self.module, params, state, rest)
-            model.train() if train else model.eval()
-            if streams:
-                # a vmapped stack's streams hold a key per layer: split to match
-                nnx.reseed(model, policy="match_shape", **{s: key for s in streams})
-            out = model(x, **call_kwargs(type(model).__call__, train, key, nnx_rngs=True))
-            updated = _flatten(nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)),
-                               "batch_stats")
+            with nnx.use_eager_sharding(False), folder_on_path(self.made.model):
+                model = nnx.merge(self.module, params, state, rest)
+                model.train() if train else model.eval()
+                if streams:
+                    # a vmapped stack's streams hold a key per layer: split to match
+                    nnx.reseed(model, policy="match_shape", **{s: key for s in streams})
+                kwargs = call_kwargs(type(model).__call__, train, key, nnx_rngs=True)
+                types = nnx_sown_types()
+                out, *captured = nnx.capture(lambda m, x: m(x, **kwargs), *types)(model, x)
+            sown = {}
+            for t, st in zip(types, captured, strict=True):
+                sown.update(flatten(nnx.to_pure_dict(st), t.__name__))
+            updated = flatten(nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)),
+                              "batch_stats")
             return (select_output(out, self.model_output, where),
-                    [updated.get(p, a) for p, a in zip(paths, arrays, strict=True)])
+                    [updated.get(p, a) for p, a in zip(paths, arrays, strict=True)],
+                    _aux(sown, self.aux_loss if train else "", seen))
 
         return bound(nnx_fn, self.axis_names)
 
@@ -255,24 +312,25 @@ class Built:
         return self._jaxprs[sig]
 
     def apply(self, flat: dict[str, jax.Array], x: jax.Array, train: bool = False,
-              key: jax.Array | None = None) -> tuple[jax.Array, jax.Array, dict]:
-        """(outputs, q per hidden pre-activation in program order, the updated state)."""
+              key: jax.Array | None = None) -> tuple[jax.Array, jax.Array, dict, jax.Array]:
+        """(outputs, q per hidden pre-activation in program order, the updated state, the
+        sown auxiliary loss)."""
         arrays = [flat[e.key] for e in self.entries]
         key = jax.random.key(0) if key is None else key
         closed = self.traced(train, arrays, x, key)
         reader = Reader(len(arrays))
         outs, caps = reader.run(closed, [*arrays, x, key])
-        out, updated = outs[0], outs[1:]
-        q = hidden_q(caps, self.readout)
+        out, updated, aux = outs[0], outs[1:-1], outs[-1]
+        q = hidden_q(caps, set(self.readouts))
         changed = {e.key: a for e, a in zip(self.entries, updated, strict=True)
                    if e.role == "state"} if train else {}
-        return out, q, changed
+        return out, q, changed, aux
 
 
-def hidden_q(caps: list, readout: int) -> jax.Array:
+def hidden_q(caps: list, readouts: set[int]) -> jax.Array:
     """The pre-activations' mean squares in program order (a scan's, layer by layer), the
-    readout's left out."""
-    kept = [(c, v) for c, v in caps if c.param != readout] or caps
+    readouts' left out."""
+    kept = [(c, v) for c, v in caps if c.param not in readouts] or caps
     if not kept:
         return jnp.zeros((0,), jnp.float32)
     parts, i = [], 0
