@@ -30,19 +30,8 @@ axis (--seeds 8, more --sigma-w2) adds runs to it; other fixed settings (--steps
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="PRESET|FILE.toml",
                    help="a preset name (see `initmap presets`) or a TOML spec file")
-    fields = p.add_argument_group("spec fields (override the preset or file)")
-    allowed = choices()
-    for name in SPEC_FIELDS:
-        flag = "--" + name.replace("_", "-")
-        default = SPEC_FIELDS[name].default
-        among = f"; one of: {', '.join(allowed[name])}" if name in allowed else ""
-        if name in AXES:
-            fields.add_argument(flag, dest=f"field_{name}", nargs="+", metavar="V",
-                                help=f"axis: one or more values (default "
-                                     f"{', '.join(map(str, default))}){among}")
-        else:
-            fields.add_argument(flag, dest=f"field_{name}", metavar="V",
-                                help=f"default {default!r}{among}")
+    add_field_flags(p.add_argument_group("spec fields (override the preset or file)"),
+                    list(SPEC_FIELDS))
     p.add_argument("--fresh", action="store_true", help="delete stored results and start over")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table, no notes")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -53,6 +42,29 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="print the plan and a calibrated time estimate; train nothing")
     p.add_argument("--profile", metavar="DIR",
                    help="write a JAX profiler trace of the sweep to DIR (TensorBoard, Perfetto)")
+
+
+def add_field_flags(group, names: list[str]) -> None:
+    """--field-name V for each spec field in `names` (dest field_NAME; an axis takes several
+    values), with its default and allowed values in the help."""
+    allowed = choices()
+    for name in names:
+        flag = "--" + name.replace("_", "-")
+        default = SPEC_FIELDS[name].default
+        among = f"; one of: {', '.join(allowed[name])}" if name in allowed else ""
+        if name in AXES:
+            group.add_argument(flag, dest=f"field_{name}", nargs="+", metavar="V",
+                               help=f"axis: one or more values (default "
+                                    f"{', '.join(map(str, default))}){among}")
+        else:
+            group.add_argument(flag, dest=f"field_{name}", metavar="V",
+                               help=f"default {default!r}{among}")
+
+
+def field_values(args: argparse.Namespace) -> dict:
+    """The spec fields given as --field-name flags."""
+    return {key[len("field_"):]: value for key, value in vars(args).items()
+            if key.startswith("field_") and value is not None}
 
 
 def choices() -> dict[str, list[str]]:
@@ -78,8 +90,7 @@ def _run(args: argparse.Namespace) -> int:
 
     timing.watch_compiles()
     devices.enable_compilation_cache()
-    overrides = {key[len("field_"):]: value for key, value in vars(args).items()
-                 if key.startswith("field_") and value is not None}
+    overrides = field_values(args)
     note = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     sweep_spec = presets.load(args.source, overrides, note=note)
     shard = plan.parse_shard(args.shard)

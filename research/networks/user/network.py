@@ -3,8 +3,9 @@
 shape: probe.py).
 
 The flat dict the engine trains has keys "NNN collection/path" (NNN: the order in which the
-traced program first reads the tensor's layer, so sorted keys follow the forward pass) and the
-module's own dtypes. The roles and their rules are roles.py's; the per-layer q (mean squared
+traced program first reads the tensor's layer, so sorted keys follow the forward pass), float32
+values: master copies of tensors the module keeps in another dtype (bfloat16), cast to it for
+each call. The roles and their rules are roles.py's; the per-layer q (mean squared
 pre-activation, the mean-field q^l) is the mean square of each weight's dot or convolution
 output (plus its bias), the readout's excepted, in program order and layer by layer through a
 scan (jaxpr.py).
@@ -61,7 +62,7 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
 def init(key: jax.Array, cfg: ModelConfig, hp: Hyper) -> dict[str, jax.Array]:
     """One member: the module's own init from its key; then every weight by the spec's scheme
     at unit variance times sqrt(σ_w²/fan_in) (the readout also times readout_scale), every bias
-    N(0, σ_b²); each in the module's own dtype (drawn in float32)."""
+    N(0, σ_b²); all in float32 (the module reads its own dtypes: Built.pure)."""
     built = built_for(cfg)
     key_module, key_w, key_b = jax.random.split(key, 3)
     own = built.module_init(key_module)
@@ -75,11 +76,11 @@ def init(key: jax.Array, cfg: ModelConfig, hp: Hyper) -> dict[str, jax.Array]:
             std = jnp.sqrt(hp.sigma_w2 / e.fan_in)
             if e.role == "readout":
                 std = std * (0.0 if cfg.readout == "zero" else hp.readout_scale)
-            out[e.key] = (unit_w[e.key].reshape(e.shape) * std).astype(e.dtype)
+            out[e.key] = unit_w[e.key].reshape(e.shape) * std
         elif e.role == "bias":
-            out[e.key] = (unit_b[e.key] * jnp.sqrt(hp.sigma_b2)).astype(e.dtype)
+            out[e.key] = unit_b[e.key] * jnp.sqrt(hp.sigma_b2)
         else:
-            out[e.key] = jnp.asarray(own[e.path])
+            out[e.key] = jnp.asarray(own[e.path], jnp.float32)
     return out
 
 
@@ -197,14 +198,17 @@ def check_data(spec, configs: list[ModelConfig]) -> tuple[str, ...]:
                                for n in b.notes))
 
 
-def own_init(built: Built, keys: int = 4) -> list[dict]:
-    """The module's own init of each weight as σ_w² (mean square × fan-in, averaged over
-    `keys` draws of its own initializers; a tied table once per use), in program order."""
-    draws = [built.module_init(jax.random.key(k)) for k in range(keys)]
+def own_init(built: Built, entries: int = 1 << 16) -> list[dict]:
+    """The module's own init of each weight as σ_w² (mean square × fan-in over draws of its own
+    initializers, enough that the smallest weight has about `entries` entries, 4 to 64 draws;
+    a tied table once per use), in program order."""
+    weights = sorted((e for e in built.entries if e.is_weight), key=lambda e: e.key)
+    smallest = min(math.prod(e.shape) for e in weights)
+    keys = jax.random.split(jax.random.key(0), min(64, max(4, entries // smallest)))
+    draws = jax.jit(jax.vmap(built.module_init))(keys)
     rows = []
-    for e in sorted((e for e in built.entries if e.is_weight), key=lambda e: e.key):
-        mean_sq = float(np.mean([np.mean(np.square(np.asarray(d[e.path], np.float64)))
-                                 for d in draws]))
+    for e in weights:
+        mean_sq = float(np.mean(np.square(np.asarray(draws[e.path], np.float64))))
         uses = [(e.role, e.fan_in)] + ([("lookup", 1)] if e.lookup else [])
         for use, fan in uses:
             rows.append({"path": e.path, "role": use, "fan_in": fan,

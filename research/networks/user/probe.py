@@ -165,7 +165,7 @@ def build(um: UserModel) -> Built:
         if kind == "linen":
             probe, variables = _trace(probe, None, [], x, allowed, um)
             sown = sown_collections(variables)
-            probe = dataclasses.replace(probe, sown=sown)
+            probe = dataclasses.replace(probe, sown=sown, _jaxprs={})
             _, flat = _trace(probe, None, [], x, allowed, um)
         floats = {p: a for p, a in flat.items() if jnp.issubdtype(a.dtype, jnp.floating)}
         entries = tuple(roles.Entry(p, p, tuple(a.shape), "untouched", dtype=str(a.dtype))
@@ -226,7 +226,8 @@ def notes(built: Built, um: UserModel, seen: list[str], stochastic: bool) -> tup
     for dtype in narrow:
         paths = [e.path for e in built.entries if e.dtype == dtype]
         out.append(f"{len(paths)} tensors in {dtype} (the module's param_dtype, e.g. "
-                   f"{paths[0]}): drawn in float32, kept and trained in {dtype}")
+                   f"{paths[0]}): the module reads them in {dtype}, cast from float32 master "
+                   "copies that initmap draws and the optimizer updates")
     for e in built.entries:
         if e.lookup:
             out.append(f"{e.path} is read twice, as the input lookup (fan-in 1) and by a dot "

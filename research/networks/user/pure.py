@@ -30,6 +30,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.extend import core as jax_core
 
 from research.common.errors import SpecError
 from research.networks.user.jaxpr import Reader
@@ -80,20 +81,30 @@ def _nest(paths: list[str], arrays) -> dict:
 
 
 def unboxed(variables) -> dict:
-    """linen variables without their partitioning boxes (`nn.meta.unbox`)."""
+    """linen variables without their partitioning boxes: each box's value, no sharding
+    constraint applied (a member has no mesh of the module's axes)."""
     import flax.linen as nn
 
-    return nn.meta.unbox(variables)
+    def plain(box):
+        if not isinstance(box, nn.meta.AxisMetadata):
+            return box
+        try:
+            return box.unbox(apply_constraint=False)
+        except TypeError:  # a box type without constraints
+            return box.unbox()
+
+    return jax.tree.map(plain, variables, is_leaf=lambda v: isinstance(v, nn.meta.AxisMetadata))
 
 
 def sown_collections(flat: dict) -> tuple[str, ...]:
-    """The linen collections a module sows into (from its init's variables by path): SOWN by
-    name, or any whose values are sow's tuples."""
+    """The linen collections a module sows into (from its init's variables by path): SOWN,
+    and any whose values are sow's tuples."""
     cols: dict[str, bool] = {}
     for path, value in flat.items():
         col = path.split("/")[0]
         cols[col] = cols.get(col, False) or isinstance(value, tuple)
-    return tuple(c for c, tupled in cols.items() if c != "params" and (c in SOWN or tupled))
+    found = [c for c, tupled in cols.items() if c != "params" and (c in SOWN or tupled)]
+    return tuple(dict.fromkeys([*SOWN, *found]))  # init leaves out "intermediates"
 
 
 def nnx_sown_types() -> tuple[type, ...]:
@@ -217,7 +228,19 @@ class Built:
 
     def module_init(self, key: jax.Array) -> dict[str, jax.Array]:
         """The module's own init of every tensor (the untouched ones and the state keep it),
-        unboxed, in its own dtypes."""
+        unboxed, in its own dtypes: its program traced once, in a thread of its own (a boxed
+        parameter's sharding constraint must not meet the engine's mesh), and run."""
+        sig = ("init", key.shape, str(key.dtype))
+        if sig not in self._jaxprs:
+            shape = jax.ShapeDtypeStruct(key.shape, key.dtype)
+            with ThreadPoolExecutor(1) as pool:
+                closed, out = pool.submit(lambda: jax.make_jaxpr(
+                    self._own_init, return_shape=True)(shape)).result()
+            self._jaxprs[sig] = (closed, jax.tree.structure(out))
+        closed, tree = self._jaxprs[sig]
+        return jax.tree.unflatten(tree, jax_core.jaxpr_as_fun(closed)(key))
+
+    def _own_init(self, key: jax.Array) -> dict[str, jax.Array]:
         x = jnp.zeros((1, *self.in_shape), jnp.int32 if self.token_ids else jnp.float32)
         if self.kind == "linen":
             k1, k2 = jax.random.split(key)
@@ -243,14 +266,24 @@ class Built:
 
     def pure(self, train: bool, seen: list | None = None) -> Callable:
         """(float tensors in entry order, x, key) → (logits, updated state in entry order,
-        the sown auxiliary loss). `seen` collects the sown values' paths."""
+        the sown auxiliary loss). The tensors are cast to the module's own dtypes (a
+        param_dtype of bfloat16 reads bfloat16), the state cast back to the tensors' dtypes.
+        `seen` collects the sown values' paths."""
         paths = [e.path for e in self.entries]
+        dtypes = [e.dtype for e in self.entries]
         where = f"{getattr(self.made.factory, '__name__', 'the factory')}()'s module"
+
+        def own(arrays):  # the module's own dtypes, from the engine's float32 copies
+            return [a.astype(d) for a, d in zip(arrays, dtypes, strict=True)]
+
+        def back(updated: dict, arrays):  # the updated state in the engine's dtypes
+            return [updated[p].astype(a.dtype) if p in updated else a
+                    for p, a in zip(paths, arrays, strict=True)]
         if self.kind == "linen":
             state_cols = sorted({p.split("/")[0] for p in paths} - {"params"})
 
             def linen(arrays, x, key):
-                variables = _nest(paths, arrays)
+                variables = _nest(paths, own(arrays))
                 mutable = [*(state_cols if train else ()), *(self.sown if train else ())]
                 result = self.module.apply(variables, x, rngs=self.rngs(key),
                                            mutable=mutable or False,
@@ -259,8 +292,7 @@ class Built:
                 updated = dict(updated)
                 sown = flatten({c: updated.pop(c) for c in self.sown if c in updated})
                 updated = flatten(updated)
-                return (select_output(out, self.model_output, where),
-                        [updated.get(p, a) for p, a in zip(paths, arrays, strict=True)],
+                return (select_output(out, self.model_output, where), back(updated, arrays),
                         _aux(sown, self.aux_loss, seen))
 
             return bound(linen, self.axis_names)
@@ -269,7 +301,7 @@ class Built:
         params_like, state_like, rest_like, streams = self.nnx_like
 
         def nnx_fn(arrays, x, key):
-            by_path = dict(zip(paths, arrays, strict=True))
+            by_path = dict(zip(paths, own(arrays), strict=True))
             params, state, rest = jax.tree.map(lambda a: a, (params_like, state_like,
                                                              rest_like))
             for prefix, tree, like in (("params/", params, params_like),
@@ -291,8 +323,7 @@ class Built:
                 sown.update(flatten(nnx.to_pure_dict(st), t.__name__))
             updated = flatten(nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)),
                               "batch_stats")
-            return (select_output(out, self.model_output, where),
-                    [updated.get(p, a) for p, a in zip(paths, arrays, strict=True)],
+            return (select_output(out, self.model_output, where), back(updated, arrays),
                     _aux(sown, self.aux_loss if train else "", seen))
 
         return bound(nnx_fn, self.axis_names)
