@@ -205,7 +205,7 @@ def own_init(built: Built, entries: int = 1 << 16) -> list[dict]:
     weights = sorted((e for e in built.entries if e.is_weight), key=lambda e: e.key)
     smallest = min(math.prod(e.shape) for e in weights)
     keys = jax.random.split(jax.random.key(0), min(64, max(4, entries // smallest)))
-    draws = jax.jit(jax.vmap(built.module_init))(keys)
+    draws = jax.vmap(built.module_init)(keys)
     rows = []
     for e in weights:
         mean_sq = float(np.mean(np.square(np.asarray(draws[e.path], np.float64))))
