@@ -539,3 +539,31 @@ def test_notes_are_printed_by_the_sweep(models, tmp_path, capsys):
     assert "tensors in bfloat16" in captured.err and "estimated time:" in captured.out
     assert re.search(r"params/Dense_0/kernel +\(40, 8\) +weight +40 .*\[bfloat16\]",
                      captured.out)
+
+
+def test_dry_run_estimates_a_user_module_from_a_short_timed_run(models, tmp_path, capsys,
+                                                                monkeypatch):
+    # The estimate is the calibration's: a short run of the population, cold then warm, scaled
+    # to the sweep's steps. A clock on which the two short runs take 10 s and 2 s: 8 s
+    # of compile, 2 s of training for 4 of the 8 steps, so 8 + 2 × 8 / 4 = 12 s.
+    import json
+    from types import SimpleNamespace
+
+    from research.training import sweep
+
+    clock, trained, real_train = [0.0], [], sweep.train
+
+    def train(pop, *args, **kwargs):  # really trains; the clock says 10 s, then 2 s
+        trained.append({r.steps for r in pop.runs})
+        clock[0] += 10.0 if len(trained) == 1 else 2.0
+        return real_train(pop, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(sweep, "train", train)
+    assert main(["sweep", "quick", "--model", f"{models}:noisy_mlp", "--depth", "1", "--width",
+                 "8", "--sigma-w2", "1", "--seeds", "1", "--steps", "8", "--log-every", "2",
+                 "--chunk-steps", "4", "--out", str(tmp_path / "e"), "--dry-run", "--json"]) == 0
+    estimate = json.loads(capsys.readouterr().out)["estimate"]
+    assert trained == [{4}, {4}]  # the short run, twice; nothing stored
+    assert estimate["compile_s_per_bucket"] == 8.0 and estimate["estimated_s"] == 12.0
+    assert not (tmp_path / "e").exists()
