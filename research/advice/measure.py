@@ -108,6 +108,12 @@ def measure(model: str, depth: int, width: int, activation: str = "tanh",
                     optimizer, target_acc, fields)
     devices.enable_compilation_cache()
     data = dataset_of(s)
+    from research.training.spec import STATIC_AXES
+
+    for name in STATIC_AXES:
+        if len(getattr(s, name)) > 1:
+            raise SpecError(name, list(getattr(s, name)), reason="recommend --model measures "
+                            "one network: give one value")
     notes = sweep.check_data(s, data)
     # the module the sweep trains, built from the run's own fields (one bucket)
     ((_, cfg),) = sweep.model_configs(s, data)
