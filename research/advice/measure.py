@@ -141,8 +141,10 @@ def measure(model: str, depth: int, width: int, activation: str = "tanh",
     log(f"timing short runs of the coarse and of a refinement population to estimate the total "
         f"({training})")
     total, compile_s = estimate(s, grid, slots, data, extra // (2 * seeds), seeds)
+    timed = time.perf_counter() - started
     log(f"estimated time: {total / 60:.1f} min ({len(grid)} coarse runs + ≤ {extra} refinement "
         f"runs × {s.steps} steps; compile ≈ {compile_s:.0f} s)")
+    started = time.perf_counter()
     result = sweep.run_sweep(s, progress=progress)
     found = refine.refine(result.out, tol=tol, log=log)
     runs = store.load_runs(result.out)
@@ -167,14 +169,16 @@ def measure(model: str, depth: int, width: int, activation: str = "tanh",
             "cells": cells.to_dict("records"), "defaults": verdicts, "own_init": own,
             "theory": {"activation": activation, **{k: theory[k] for k in (
                 "critical_sigma_w2", "lower", "upper", "empty")}},
-            "runs": found["runs"], "estimated_s": total,
+            "runs": found["runs"], "estimated_s": total, "estimate_timing_s": timed,
             "wall_s": time.perf_counter() - started}
 
 
 def estimate(s, grid, slots, data, rounds: int, seeds: int) -> tuple[float, float]:
     """(seconds for the coarse sweep and `rounds` refinement rounds, compile seconds per
     program): each timed on a short run of its own population (the coarse one and one of a
-    round's 2 × seeds members: a small population costs more per run than a large one)."""
+    round's 2 × seeds members: a small population costs more per run than a large one). A
+    short run of all the steps is the run's own program, compiled here: its compile is not
+    counted again."""
     import dataclasses
 
     from research.training import plan, sweep
@@ -183,9 +187,12 @@ def estimate(s, grid, slots, data, rounds: int, seeds: int) -> tuple[float, floa
     lo, hi = s.sigma_w2[0], s.sigma_w2[-1]
     fine_grid = plan.Grid(dataclasses.replace(s, sigma_w2=(lo, hi), seeds=seeds))
     fine = sweep.calibrate(fine_grid, fine_grid.slots(s.max_members), data)
+    def compiled(timed):  # compile seconds the run will spend on the timed program
+        return 0.0 if timed["probe_steps"] == s.steps else timed["compile_s_per_bucket"]
+
+    coarse_s = coarse["estimated_s"] - coarse["compile_s_per_bucket"] + compiled(coarse)
     per_round = fine["estimated_s"] - fine["compile_s_per_bucket"]
-    total = coarse["estimated_s"] + (fine["compile_s_per_bucket"] + rounds * per_round
-                                     if rounds else 0.0)
+    total = coarse_s + (compiled(fine) + rounds * per_round if rounds else 0.0)
     return total, coarse["compile_s_per_bucket"]
 
 
@@ -290,6 +297,7 @@ def text(r: dict) -> str:
                                              for c in r["cells"]))
     ru = r["runs"]
     lines.append(f"runs         {ru['coarse']} coarse + {ru['refinement']} refinement in "
-                 f"{r['run_dir']} ({r['wall_s']:.0f} s; estimated {r['estimated_s']:.0f} s)")
+                 f"{r['run_dir']} ({r['wall_s']:.0f} s; estimated {r['estimated_s']:.0f} s, "
+                 f"after {r['estimate_timing_s']:.0f} s of timed runs)")
     return "\n".join(lines)
 

@@ -188,7 +188,7 @@ def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict
     per_work_step = warm / (len(short.runs) * steps * work(probe_slot))
     train_s = sum(len(s) * spec.steps * work(s) for s in slots) * per_work_step
     programs = {program_key(grid, s.bucket) for s in slots}
-    return {"probe_bucket": plan.bucket_label(_as_run(first, spec)),
+    return {"probe_bucket": plan.bucket_label(_as_run(first, spec)), "probe_steps": steps,
             "compile_s_per_bucket": compile_s,
             "estimated_s": train_s + compile_s * len(programs)}
 

@@ -272,6 +272,20 @@ MODELS = textwrap.dedent('''
 
     def init_zoo(vocab):
         return InitZoo(vocab)
+
+
+    class TwoWays(nn.Module):
+        """One kernel read forwards and transposed: two contractions, two fan-ins."""
+
+        @nn.compact
+        def __call__(self, x):
+            w = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[-1], 16))
+            h = jnp.tanh(x @ w)
+            return nn.Dense(10)(jnp.tanh(h @ w.T))
+
+
+    def two_ways():
+        return TwoWays()
 ''')
 
 
@@ -396,6 +410,14 @@ def test_position_tables_keep_the_modules_init(models, mnist):
     own = network.built_for(program.model).module_init(own_key)
     np.testing.assert_array_equal(tables[0], own["params/AddPositionEmbs_0/pos_embedding"])
     np.testing.assert_array_equal(tables[0], tables[1])  # whatever σ_w²
+
+
+def test_a_weight_read_with_two_fan_ins_is_refused_naming_model_fan_in(models):
+    with pytest.raises(SpecError, match=r"model_fan_in: .*params/kernel is read with fan-ins "
+                                        r"\[16, 40\].*model_fan_in = "):
+        built(models, "two_ways")
+    fixed = built(models, "two_ways", fan_in='{"^params/kernel$": 40}')
+    assert mapped(fixed)["params/kernel"] == ("weight", 40)
 
 
 def test_nnx_sharding_metadata_maps_as_plain(models):
