@@ -177,8 +177,9 @@ def estimate(s, grid, slots, data, rounds: int, seeds: int) -> tuple[float, floa
     """(seconds for the coarse sweep and `rounds` refinement rounds, compile seconds per
     program): each timed on a short run of its own population (the coarse one and one of a
     round's 2 × seeds members: a small population costs more per run than a large one). A
-    short run of all the steps is the run's own program, compiled here: its compile is not
-    counted again."""
+    short run of all the steps is the coarse sweep's own program, compiled here: its compile
+    is not counted again; a round's is (a round with one edge left open has seeds members,
+    another program)."""
     import dataclasses
 
     from research.training import plan, sweep
@@ -192,7 +193,7 @@ def estimate(s, grid, slots, data, rounds: int, seeds: int) -> tuple[float, floa
 
     coarse_s = coarse["estimated_s"] - coarse["compile_s_per_bucket"] + compiled(coarse)
     per_round = fine["estimated_s"] - fine["compile_s_per_bucket"]
-    total = coarse_s + (compiled(fine) + rounds * per_round if rounds else 0.0)
+    total = coarse_s + (fine["compile_s_per_bucket"] + rounds * per_round if rounds else 0.0)
     return total, coarse["compile_s_per_bucket"]
 
 
