@@ -15,7 +15,7 @@ import pytest
 from research.cli.main import main
 from research.common.errors import SpecError
 from research.networks import user
-from research.networks.user import jaxpr as user_jaxpr
+from research.networks.user import im2col as user_im2col
 from research.networks.user import network
 from research.theory import meanfield as theory
 from research.training import engine, spec
@@ -256,7 +256,7 @@ def test_im2col_convolution_is_lax_convolution(x_shape, w_shape, padding, stride
     w = jax.random.normal(jax.random.key(1), w_shape)
     spec_ = ("NWC", "WIO", "NWC") if len(x_shape) == 3 else ("NHWC", "HWIO", "NHWC")
     numbers = jax.lax.conv_dimension_numbers(x_shape, w_shape, spec_)
-    ours = user_jaxpr.im2col_conv(x, w, strides, padding, dimension_numbers=numbers)
+    ours = user_im2col.im2col_conv(x, w, strides, padding, dimension_numbers=numbers)
     theirs = jax.lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=numbers)
     if strides[0] > 1:
         assert ours is None  # runs as lax's
