@@ -162,7 +162,9 @@ def _compact(state, hp, owners, running, data, program, host):
 
 def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict:
     """Time the most expensive bucket on a short run (compile, then the same again, warm) and
-    scale to every slot: a rough estimate, printed before a long sweep."""
+    scale to every slot: a rough estimate, printed before a long sweep. Where the sweep has
+    programs of less work, the cheapest is timed cold too, and each program's compile is put
+    between the two in proportion to its work (a deeper unrolled network compiles longer)."""
     spec = grid.spec
     d_in, d_out = dataset.in_shape, dataset.out_dim
 
@@ -171,26 +173,40 @@ def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict
                          dataset.per_position)
 
     probe_slot = max(slots, key=work)
-    probe = grid.population(probe_slot)
-    first = probe.runs[0]
+    first = grid.population(probe_slot).runs[0]
     steps = min(first.steps, max(first.log_every, (spec.chunk_steps // first.log_every)
                                  * first.log_every))
-    short = Population(probe.bucket, probe.index,
-                       tuple(dataclasses.replace(r, steps=steps) for r in probe.runs))
     quick = dataclasses.replace(spec, chunk_steps=steps)
-    started = time.perf_counter()
-    train(short, dataset, quick)
-    cold = time.perf_counter() - started
-    started = time.perf_counter()
-    train(short, dataset, quick)
-    warm = time.perf_counter() - started
+
+    def shortened(slot) -> Population:
+        pop = grid.population(slot)
+        return Population(pop.bucket, pop.index,
+                          tuple(dataclasses.replace(r, steps=steps) for r in pop.runs))
+
+    def timed(pop: Population) -> float:
+        started = time.perf_counter()
+        train(pop, dataset, quick)
+        return time.perf_counter() - started
+
+    short = shortened(probe_slot)
+    cold, warm = timed(short), timed(short)
     compile_s = max(cold - warm, 0.0)
     per_work_step = warm / (len(short.runs) * steps * work(probe_slot))
     train_s = sum(len(s) * spec.steps * work(s) for s in slots) * per_work_step
-    programs = {program_key(grid, s.bucket) for s in slots}
+    programs: dict = {}
+    for slot in slots:
+        programs.setdefault(program_key(grid, slot.bucket), slot)
+    compiles = dict.fromkeys(programs, compile_s)
+    cheap = min(programs.values(), key=work)
+    if work(cheap) < work(probe_slot):
+        pop = shortened(cheap)
+        cheap_s = max(timed(pop) - len(pop.runs) * steps * work(cheap) * per_work_step, 0.0)
+        lo, hi = work(cheap), work(probe_slot)
+        compiles = {key: cheap_s + (compile_s - cheap_s) * (work(slot) - lo) / (hi - lo)
+                    for key, slot in programs.items()}
     return {"probe_bucket": plan.bucket_label(_as_run(first, spec)), "probe_steps": steps,
-            "compile_s_per_bucket": compile_s,
-            "estimated_s": train_s + compile_s * len(programs)}
+            "compile_s_per_bucket": compile_s, "compile_s": sum(compiles.values()),
+            "estimated_s": train_s + sum(compiles.values())}
 
 
 def _in_program_order(grid: plan.Grid, slots: list[plan.Slot]) -> list[plan.Slot]:
