@@ -280,7 +280,7 @@ def test_a_user_lm_is_offered_vocab_and_per_position_and_probed_with_ids():
 
     lm = f"{Path(__file__).resolve().parents[2]}/examples/flax_lm.py:lm"
     built = user.build(user.UserModel(lm, 1, 8, (5,), 16, vocab=16, per_position=True))
-    assert built.factory_kwargs["vocab"] == 16 and built.factory_kwargs["per_position"]
+    assert built.made.kwargs["vocab"] == 16 and built.made.kwargs["per_position"]
     assert built.token_ids  # nn.Embed refuses float inputs: the build itself shows ids
     embed = next(e for e in built.entries if e.path.endswith("embed/embedding"))
     assert embed.fan_in == 1  # a lookup: one row read per token
