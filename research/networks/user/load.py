@@ -1,12 +1,15 @@
 """Loading a user's module: the `model` string to its factory, and the factory called with the
 sizes it accepts.
 
-`model` is "FILE.py:factory" or "package.module:factory". A file is imported the way `python
-FILE.py` runs it: its own folder is first on `sys.path` while it is imported and while the
-factory is called, so `import helpers` finds the helpers.py beside it. The factory is offered
-FACTORY_ARGS (and, on token data, `vocab` and `per_position`) and given those its signature
-accepts (all of them if it takes **kwargs); NNX variables with sharding metadata are created
-without a device mesh (`nnx.use_eager_sharding(False)`): a member lives on one device.
+`model` is "FILE.py:factory" or "package.module:factory". A relative FILE.py is looked up
+from the working folder, then from the checkout's root (where examples/ is: a preset naming
+examples/vit.py loads from any folder, its runs keeping the one path in their ids). A file is
+imported the way `python FILE.py` runs it: its own folder is first on `sys.path` while it is
+imported and while the factory is called, so `import helpers` finds the helpers.py beside it.
+The factory is offered FACTORY_ARGS (and, on token data, `vocab` and `per_position`) and given
+those its signature accepts (all of them if it takes **kwargs); NNX variables with sharding
+metadata are created without a device mesh (`nnx.use_eager_sharding(False)`): a member lives
+on one device.
 """
 
 import contextlib
@@ -26,8 +29,17 @@ FACTORY_ARGS = ("depth", "width", "in_shape", "out_dim", "activation", "rngs")
 SIZE_ARGS = ("depth", "width", "activation")
 
 
+ROOT = Path(__file__).resolve().parents[3]  # the checkout: research/networks/user/load.py
+
+
 def _file_of(where: str) -> Path | None:
-    return Path(where).expanduser() if where.endswith(".py") or "/" in where else None
+    """The file a model string's FILE.py part names (None for a module path)."""
+    if not (where.endswith(".py") or "/" in where):
+        return None
+    path = Path(where).expanduser()
+    if not path.is_file() and not path.is_absolute() and (ROOT / path).is_file():
+        return ROOT / path
+    return path
 
 
 @contextlib.contextmanager
