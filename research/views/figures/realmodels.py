@@ -166,7 +166,7 @@ def real_models(runs: dict[str, pd.DataFrame], path: Path) -> dict:
                  f"0; trains = P ≥ ½, final accuracy ≥ target), green the band bisected to "
                  f"{TOL:g} in log10, black ticks each weight's own init (a zero head at the "
                  f"left end), red dashed Flax's default, grey mean field's band for a plain "
-                 f"stack of the activation (| its critical σ_w²); σ_b² "
+                 f"{first['activation']} stack of that depth (| its critical σ_w²); σ_b² "
                  f"{first['sigma_b2']:g}", fontsize=8, wrap=True)
     report.save_figure(fig, path)
     return facts
