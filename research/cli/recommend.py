@@ -78,6 +78,23 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="--model: the sweep folder (default runs/recommend-…)")
     p.add_argument("--table", action="store_true", help="the table for every network type")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    from research.cli.sweep import add_field_flags
+
+    add_field_flags(p.add_argument_group("--model: the sweep's other fields (as `initmap sweep` "
+                                         "takes them)"), model_fields())
+
+
+# spec fields recommend takes as its own flags, or sets itself (the σ_w² grid, the folder's name)
+OWN_FIELDS = ("name", "arch", "activation", "depth", "width", "sigma_w2", "sigma_b2", "seq_len",
+              "input_scale", "norm", "residual", "branch_scale", "model", "dataset", "seeds",
+              "steps", "lr", "optimizer", "target_acc", "out", "refine")
+
+
+def model_fields() -> list[str]:
+    """The sweep fields `recommend --model` takes as --field-name flags."""
+    from research.training.spec import SPEC_FIELDS
+
+    return [name for name in SPEC_FIELDS if name not in OWN_FIELDS]
 
 
 def _band_text(lower, upper) -> str:
@@ -86,7 +103,13 @@ def _band_text(lower, upper) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from research.advice import recommend
+    from research.cli.sweep import field_values
 
+    given = field_values(args)
+    if given and not args.model:
+        name = next(iter(given))
+        raise SpecError(name, reason=f"--{name.replace('_', '-')} is a sweep field of the "
+                        "measured band: it applies with --model only")
     if args.table:
         rows = recommend.magic_table()
         print(json.dumps(rows, indent=2) if args.json else table_text(rows))
@@ -111,6 +134,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _measure(args: argparse.Namespace) -> int:
     from research.advice import measure
+    from research.cli.sweep import field_values
 
     for field in ("depth", "width"):
         if getattr(args, field) is None:
@@ -118,13 +142,19 @@ def _measure(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise SpecError("seeds", args.seeds, reason="must be >= 1")
     log = (lambda line: None) if args.json else print
+    fields = field_values(args)
+    for name, value, default in (("seq_len", args.seq_len, None),
+                                 ("input_scale", args.input_scale, 1.0),
+                                 ("norm", args.norm, "none"), ("residual", args.residual, None),
+                                 ("branch_scale", args.branch_scale, None)):
+        if value != default:
+            fields[name] = value
     result = measure.measure(args.model, args.depth, args.width, args.activation or "tanh",
                              0.05 if args.sigma_b2 is None else args.sigma_b2,
                              args.dataset or "mnist1d",
                              args.seeds, args.tol, args.steps, args.out, log=log, lr=args.lr,
                              optimizer=args.optimizer, target_acc=args.target_acc,
-                             dry_run=args.dry_run,
-                             progress=not args.json)
+                             dry_run=args.dry_run, progress=not args.json, fields=fields)
     if args.dry_run:
         print(json.dumps(result, indent=2) if args.json else result["plan"])
         return 0

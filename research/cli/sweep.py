@@ -1,7 +1,6 @@
 """`initmap sweep`: train every run of a preset or TOML spec; store results; draw phase.png."""
 
 import argparse
-import itertools
 import sys
 
 from research.cli.verb import Verb
@@ -66,11 +65,21 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", metavar="DIR",
                    help="write a JAX profiler trace of the sweep to DIR (TensorBoard, Perfetto)")
     for title, member in GROUPS:
-        group = p.add_argument_group(title)
-        for name in (n for n in SPEC_FIELDS if member(n)):
-            flag = "--" + name.replace("_", "-")
-            group.add_argument(flag, dest=f"field_{name}", metavar="V",
-                               nargs="+" if name in AXES else None, help=flag_help(name))
+        add_field_flags(p.add_argument_group(title), [n for n in SPEC_FIELDS if member(n)])
+
+
+def add_field_flags(group, names: list[str]) -> None:
+    """--field-name V for each spec field in `names` (dest field_NAME; an axis takes several
+    values), its meaning, what it allows and its default in the help."""
+    for name in names:
+        group.add_argument("--" + name.replace("_", "-"), dest=f"field_{name}", metavar="V",
+                           nargs="+" if name in AXES else None, help=flag_help(name))
+
+
+def field_values(args: argparse.Namespace) -> dict:
+    """The spec fields given as --field-name flags."""
+    return {key[len("field_"):]: value for key, value in vars(args).items()
+            if key.startswith("field_") and value is not None}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -79,14 +88,14 @@ def _run(args: argparse.Namespace) -> int:
 
     timing.watch_compiles()
     devices.enable_compilation_cache()
-    overrides = {key[len("field_"):]: value for key, value in vars(args).items()
-                 if key.startswith("field_") and value is not None}
+    overrides = field_values(args)
     note = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     sweep_spec = presets.load(args.source, overrides, note=note)
     shard = plan.parse_shard(args.shard)
     show = None if args.quiet or args.json else print
-    if args.dry_run and any(sweep_spec.model):
-        return _dry_run_model(sweep_spec, shard, show, args.json)
+    mapping = model_mapping(sweep_spec) if args.dry_run and any(sweep_spec.model) else ""
+    if mapping and show:
+        show(mapping)
     # The phase diagram's theory overlay, computed in a thread while the sweep trains: started
     # once the plan is shown (every refusal is behind it) and joined on every way out, so the
     # process never exits while that thread is inside XLA (a native abort, not exit code 2).
@@ -102,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             result = sweep.run_sweep(sweep_spec, fresh=args.fresh, progress=not args.quiet,
                                      command=" ".join(["initmap"] + sys.argv[1:]), shard=shard,
-                                     dry_run=args.dry_run, on_plan=on_plan)
+                                     dry_run=args.dry_run, on_plan=on_plan, note=note)
         except Exception as err:
             if not args.dry_run or isinstance(err, SpecError):
                 raise
@@ -117,7 +126,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         estimate = result.estimate
         if args.json:
-            print(json.dumps({"plan": result.plan_text, "estimate": estimate}, indent=2))
+            print(json.dumps({"plan": result.plan_text, "estimate": estimate,
+                              **({"mapping": mapping} if mapping else {})}, indent=2))
         elif estimate:
             print(plan.estimate_text(estimate))
         return 0
@@ -148,60 +158,24 @@ def map_title(name: str, overrides: dict) -> str:
     return f"{name} with {' '.join(shown)}" if shown else name
 
 
-def _dry_run_model(sweep_spec, shard, show, as_json: bool) -> int:
-    """A sweep of a user's module, dry: the mapping, the plan and the cost model's work per
-    step; nothing is trained (its time is measured by the first real run's timed probe)."""
-    import pandas as pd
-
-    from research.training import plan, store
-    from research.training import sweep as sweep_
-    from research.training.data import dataset_of
-    from research.training.spec import out_dir
-
-    data = dataset_of(sweep_spec)
-    sweep_.check_data(sweep_spec, data)
-    grid = plan.Grid(sweep_spec)
-    all_slots = grid.slots(sweep_spec.max_members)
-    mine = plan.shard_slots(all_slots, shard)
-    out = out_dir(sweep_spec)
-    stored = store.load_runs(out, quiet=True) if out.exists() else pd.DataFrame()
-    text = plan.describe(grid, all_slots, mine, stored, shard)
-    steps = sum(len(s) for s in mine) * sweep_spec.steps
-    batch = sweep_spec.batch_size[0] or len(data.x)  # 0: full batch
-    work = sum(len(s) * sweep_spec.steps * batch
-               * plan.work(grid.run(s.bucket, 0), data.in_shape, data.out_dim, data.vocab,
-                           data.per_position) for s in mine)
-    estimate = (f"estimated work: {steps} member-steps, {work:.3g} multiply-adds forward (the "
-                "cost model's); not timed: a dry run trains nothing")
-    if as_json:
-        print(json.dumps({"plan": text, "mapping": model_mapping(sweep_spec),
-                          "estimate": {"member_steps": steps, "multiply_adds": work}}, indent=2))
-    elif show:
-        show(model_mapping(sweep_spec))
-        show(text)
-        show(estimate)
-    return 0
-
-
 def model_mapping(sweep_spec) -> str:
-    """A user's module (--model): what each parameter is and how it is scaled, per bucket."""
+    """A user's module (--model): what each parameter is and how it is scaled, per module the
+    sweep builds (its buckets' networks, as the run builds them)."""
     from research.networks import user
+    from research.networks.user import UserModel
     from research.training.data import dataset_of
-    from research.training.spec import combinations
+    from research.training.sweep import model_configs
 
-    data = dataset_of(sweep_spec)
-    lines = []
-    for _, view in combinations(sweep_spec):
-        if not view.model:
+    lines, seen = [], set()
+    for _, cfg in model_configs(sweep_spec, dataset_of(sweep_spec)):
+        if cfg.arch != "user" or UserModel.of(cfg) in seen:
             continue
-        for depth, width in itertools.product(view.depth, view.width):
-            built = user.build(view.model, depth, width, tuple(data.x.shape[1:]),
-                               data.out_dim, view.activation, vocab=data.vocab,
-                               per_position=data.per_position)
-            lines += [f"{view.model} ({built.kind}) at depth {depth}, width {width}: weights "
-                      f"~ N(0, σ_w²/fan_in) by init {view.init}, biases ~ N(0, σ_b²), the "
-                      "readout also × readout_scale; untouched and state keep the module's init",
-                      user.mapping_text(built), ""]
+        seen.add(UserModel.of(cfg))
+        built = user.built_for(cfg)
+        lines += [f"{cfg.model} ({built.kind}) at depth {cfg.depth}, width {cfg.width}: weights "
+                  f"~ N(0, σ_w²/fan_in) by init {cfg.init}, biases ~ N(0, σ_b²), the readout "
+                  "also × readout_scale; position, untouched and state keep the module's init",
+                  user.mapping_text(built), ""]
     return "\n".join(lines)
 
 

@@ -72,15 +72,15 @@ class Advice:
 class Arch:
     """One network type. `layout(cfg)` names its tensors for `init.params`;
     `forward(params, x, cfg, hp) -> (out, q)` with q the per-layer mean squared pre-activation
-    (or residual stream); `weight_grad_norms(grads)` per layer; `unit_diversity(params)` of the
-    first layer's units."""
+    (or residual stream); `weight_grad_norms(grads, cfg)` per layer; `unit_diversity(params,
+    cfg)` of the first layer's units."""
 
     name: str
     summary: str
     layout: Callable[[ModelConfig], Layout]
     forward: Callable[[dict, jax.Array, ModelConfig, Hyper], tuple[jax.Array, jax.Array]]
-    weight_grad_norms: Callable[[dict], jax.Array]
-    unit_diversity: Callable[[dict], jax.Array]
+    weight_grad_norms: Callable[[dict, ModelConfig], jax.Array]
+    unit_diversity: Callable[[dict, ModelConfig], jax.Array]
     cost: Callable[[ModelConfig], Cost]
     advice: Advice = Advice()
     options: tuple[str, ...] = ()  # which of ARCH_OPTIONS this type takes
@@ -94,15 +94,18 @@ class Arch:
     figure_label: str = ""  # str.format over a run's row: what tells two presets apart
     typical: Mapping[str, Any] = field(default_factory=dict)  # options of a typical instance
     mnist1d_reference: tuple[str, float] | None = None  # Greydanus 2020: (model, test acc %)
-    # A type that draws its own parameters (a user's Flax module, networks/user.py):
+    # A type that draws its own parameters (a user's Flax module, networks/user/):
     # init(key, cfg, hp) -> params in place of init.params over the layout; train_forward(params,
-    # x, cfg, hp, key) -> (out, updated) for training steps (BatchNorm's batch statistics,
-    # dropout with `key`), `updated` replacing those entries of params after each step; and
-    # check_data(spec, in_shape, out_dim, vocab, per_position), spec checks that need the
-    # data's shapes (token data: its vocabulary, and whether targets are per position).
+    # x, cfg, hp, key) -> (out, updated, aux) for training steps (BatchNorm's batch statistics,
+    # dropout with `key`), `updated` replacing those entries of params after each step, `aux` a
+    # loss added to the step's (a module's sown auxiliary losses).
     init: Callable[[jax.Array, ModelConfig, Hyper], dict] | None = None
-    train_forward: Callable[..., tuple[jax.Array, dict]] | None = None
-    check_data: Callable[[Any, tuple[int, ...], int, int, bool], None] | None = None
+    train_forward: Callable[..., tuple[jax.Array, dict, jax.Array]] | None = None
+    # check_data(spec, configs) -> notes: spec checks that need the data's shapes, given the
+    # ModelConfig of each of the sweep's buckets of this type (built from the runs' own fields
+    # and the data: token data's vocabulary, whether targets are per position); one plain
+    # line for each thing worth saying about them.
+    check_data: Callable[[Any, list[ModelConfig]], tuple[str, ...]] | None = None
     # Run a population as shard_map over the member axis with a plain vmap inside (each device
     # its own members), and the init's gradient probes one at a time. For modules that may call
     # lax.conv_general_dilated: vmapped over member-sharded kernels, its weight gradients come

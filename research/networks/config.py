@@ -45,9 +45,10 @@ class ModelConfig:
     kernel_size: int
     patch_size: int
     heads: int
-    model: str = ""  # a user's Flax module, "FILE.py:factory" (arch user; networks/user.py)
+    model: str = ""  # a user's Flax module, "FILE.py:factory" (arch user; networks/user/)
     model_fan_in: str = ""  # its fan-ins set by hand: JSON {"path regex": fan_in}
     model_output: str = ""  # the key or index of the logits among its outputs
+    model_aux_loss: str = ""  # regex: its sown values added to the training loss
     # Token inputs (the data's, not run fields): ids in [0, vocab), in_shape = (seq,); 0: real
     # inputs. `causal`: a target at every position, so attention is masked to the past and the
     # readout is applied at every position.

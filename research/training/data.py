@@ -41,6 +41,15 @@ class Dataset:
         return self.vocab > 0 and self.y.ndim == 2
 
     @property
+    def chance(self) -> float | None:
+        """Classification: the accuracy of always answering the most frequent training label
+        (per position: over the positions that have a target); None for regression."""
+        if not self.is_classification:
+            return None
+        labels = self.y[self.y >= 0]  # tokens.NO_TARGET (-1): no target at that position
+        return float(np.bincount(labels).max() / len(labels)) if len(labels) else None
+
+    @property
     def is_classification(self) -> bool:
         return self.n_classes > 0
 

@@ -210,7 +210,7 @@ def init_params(hp: Hyper, data: Data, program: Program) -> dict:
     `batch_size` training examples."""
     init_key, _ = member_keys(hp.seed)
     model, cfg = registry.get(program.arch), program.model
-    if model.init is not None:  # a type that draws its own (a user's module: networks/user.py)
+    if model.init is not None:  # a type that draws its own (a user's module: networks/user/)
         return model.init(init_key, cfg, hp)
     params = init_schemes.params(init_key, model.layout(cfg), cfg, hp,
                                  model.pad.stacked if cfg.padded else ())
@@ -239,7 +239,7 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
 
     def example_grad_norms(x, y):
         grads = jax.grad(lambda p: loss_and_acc(p, x[None], y[None], program, hp)[0])(params)
-        return model.weight_grad_norms(grads) ** 2
+        return model.weight_grad_norms(grads, program.model) ** 2
 
     probe = slice(0, GRAD_PROBE_EXAMPLES)
     # lax.map in small batches: a vmap over all probes would hold 64 full gradients per member.
@@ -250,7 +250,7 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
                         initial_loss=loss, running=jnp.bool_(True),
                         diverged_step=jnp.int32(-1), window_loss=jnp.zeros_like(loss))
     diagnostics = {"initial_loss": loss, "initial_acc": acc, "init_q": q,
-                   "initial_diversity": model.unit_diversity(params),
+                   "initial_diversity": model.unit_diversity(params, program.model),
                    "init_grad_norm": jnp.sqrt(jnp.mean(grad_sq, axis=0)),
                    "init_jac": jacobian_moments(params, data.x_eval, program, hp)}
     return state, diagnostics
@@ -294,12 +294,13 @@ def minibatch_step(params: dict, opt_state, opt: optax.GradientTransformation,
         (loss, _), grads = jax.value_and_grad(loss_and_acc, has_aux=True)(
             params, x, y, program, hp)
         updated = {}
-    else:  # training mode: batch statistics (carried per member), dropout from the step's key
+    else:  # training mode: batch statistics (carried per member), dropout from the step's key,
+        # a module's auxiliary loss added
         dropout_key = jax.random.fold_in(jax.random.fold_in(data_key, step), 1)
 
         def train_loss(p):
-            out, new_state = train_forward(p, x, program.model, hp, dropout_key)
-            return metrics(out, y, program.crit.classification)[0], new_state
+            out, new_state, aux = train_forward(p, x, program.model, hp, dropout_key)
+            return metrics(out, y, program.crit.classification)[0] + aux, new_state
 
         (loss, updated), grads = jax.value_and_grad(train_loss, has_aux=True)(params)
     updates, opt_state = opt.update(grads, opt_state, params)
@@ -339,7 +340,7 @@ def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array
         running = state.running & ~bad
         if program.early_stop:
             running = running & ~meets_target(loss, acc, state.initial_loss, crit)
-        diversity = registry.get(program.arch).unit_diversity(state.params)
+        diversity = registry.get(program.arch).unit_diversity(state.params, program.model)
         return (state._replace(running=running, diverged_step=diverged_step),
                 (loss, acc, diversity, test_accuracy(state.params, hp, data, program)))
 
@@ -375,7 +376,7 @@ def _members(f, in_axes: tuple, program: Program):
     mesh = devices.member_sharding()[0].mesh
     specs = jax.tree.map(lambda a: PartitionSpec("members") if a == 0 else PartitionSpec(),
                          in_axes, is_leaf=lambda a: a is None)
-    # members never communicate; a user's module is traced outside the shard_map (user_built)
+    # members never communicate; a user's module is traced outside the shard_map (user/pure)
     # and its program replayed inside, so its arrays carry no per-axis typing to check
     return jax.shard_map(batched, mesh=mesh, in_specs=specs,
                          out_specs=PartitionSpec("members"), check_vma=False)

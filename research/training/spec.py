@@ -176,6 +176,10 @@ class SweepSpec:
         note="For the tensors whose fan-in the traced program does not show; stored as JSON.")
     model_output: str = _knob("", "a user's module: the logits' key or index among its outputs",
                               later="", note="If it returns a dict or a tuple.")
+    model_aux_loss: str = _knob(
+        "", "a user's module: a regex over the paths of sown values added to the loss",
+        later="", note='E.g. "losses/Block_0/aux"; "": none (each sown value is named in a '
+                       'note).')
     dataset: str = _knob(
         "mnist1d", "the training data", choices=DATASETS,
         note="mnist1d, teacher_student (regression onto a random tanh MLP), digits (8 × 8 "

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from research.common.errors import SpecError
 from research.networks import registry
+from research.networks.config import ModelConfig
 from research.training import devices, engine, folder, plan, store, timing
 from research.training import spec as spec_mod
 from research.training import validate as checks
@@ -25,7 +26,7 @@ from research.training.data import Dataset, dataset_of
 from research.training.manifest import Manifest
 from research.training.plan import Population, Shard
 from research.training.records import record
-from research.training.spec import RunSpec, SweepSpec, combinations, out_dir, parse_budget
+from research.training.spec import RunSpec, SweepSpec, out_dir, parse_budget
 
 
 def logs_per_chunk(n_logs: int, wanted: int) -> int:
@@ -220,7 +221,9 @@ def _compact(state, hp, owners, running, data, program, host):
 
 def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict:
     """Time the most expensive bucket on a short run (compile, then the same again, warm) and
-    scale to every slot: a rough estimate, printed before a long sweep."""
+    scale to every slot: a rough estimate, printed before a long sweep. Where the sweep has
+    programs of less work, the cheapest is timed cold too, and each program's compile is put
+    between the two in proportion to its work (a deeper unrolled network compiles longer)."""
     spec = grid.spec
     d_in, d_out = dataset.in_shape, dataset.out_dim
 
@@ -229,26 +232,40 @@ def calibrate(grid: plan.Grid, slots: list[plan.Slot], dataset: Dataset) -> dict
                          dataset.per_position)
 
     probe_slot = max(slots, key=work)
-    probe = grid.population(probe_slot)
-    first = probe.runs[0]
+    first = grid.population(probe_slot).runs[0]
     steps = min(first.steps, max(first.log_every, (spec.chunk_steps // first.log_every)
                                  * first.log_every))
-    short = Population(probe.bucket, probe.index,
-                       tuple(dataclasses.replace(r, steps=steps) for r in probe.runs))
     quick = dataclasses.replace(spec, chunk_steps=steps)
-    started = time.perf_counter()
-    train(short, dataset, quick)
-    cold = time.perf_counter() - started
-    started = time.perf_counter()
-    train(short, dataset, quick)
-    warm = time.perf_counter() - started
+
+    def shortened(slot) -> Population:
+        pop = grid.population(slot)
+        return Population(pop.bucket, pop.index,
+                          tuple(dataclasses.replace(r, steps=steps) for r in pop.runs))
+
+    def timed(pop: Population) -> float:
+        started = time.perf_counter()
+        train(pop, dataset, quick)
+        return time.perf_counter() - started
+
+    short = shortened(probe_slot)
+    cold, warm = timed(short), timed(short)
     compile_s = max(cold - warm, 0.0)
     per_work_step = warm / (len(short.runs) * steps * work(probe_slot))
     train_s = sum(len(s) * spec.steps * work(s) for s in slots) * per_work_step
-    programs = {program_key(grid, s.bucket) for s in slots}
-    return {"probe_bucket": plan.bucket_label(_as_run(first, spec)),
-            "compile_s_per_bucket": compile_s,
-            "estimated_s": train_s + compile_s * len(programs)}
+    programs: dict = {}
+    for slot in slots:
+        programs.setdefault(program_key(grid, slot.bucket), slot)
+    compiles = dict.fromkeys(programs, compile_s)
+    cheap = min(programs.values(), key=work)
+    if work(cheap) < work(probe_slot):
+        pop = shortened(cheap)
+        cheap_s = max(timed(pop) - len(pop.runs) * steps * work(cheap) * per_work_step, 0.0)
+        lo, hi = work(cheap), work(probe_slot)
+        compiles = {key: cheap_s + (compile_s - cheap_s) * (work(slot) - lo) / (hi - lo)
+                    for key, slot in programs.items()}
+    return {"probe_bucket": plan.bucket_label(_as_run(first, spec)), "probe_steps": steps,
+            "compile_s_per_bucket": compile_s, "compile_s": sum(compiles.values()),
+            "estimated_s": train_s + sum(compiles.values())}
 
 
 def _in_program_order(grid: plan.Grid, slots: list[plan.Slot]) -> list[plan.Slot]:
@@ -261,13 +278,34 @@ def _in_program_order(grid: plan.Grid, slots: list[plan.Slot]) -> list[plan.Slot
     return sorted(slots, key=lambda s: first[program_key(grid, s.bucket)])
 
 
-def check_data(spec: SweepSpec, dataset: Dataset) -> None:
-    """The type's checks that need the data's shapes (a user's module: its output shape)."""
-    for _, view in combinations(spec):
-        arch = registry.get(view.arch)
-        if arch.check_data is not None:
-            arch.check_data(view, tuple(dataset.x.shape[1:]), dataset.out_dim,
-                            dataset.vocab, dataset.per_position)
+def model_configs(spec: SweepSpec, dataset: Dataset) -> list[tuple[int, ModelConfig]]:
+    """(bucket, its network's `ModelConfig`): the bucket's runs' fields and the data's shapes,
+    as the engine builds the network (`engine.model_config`)."""
+    grid = plan.Grid(spec)
+    return [(b, engine.model_config(grid.run(b, 0), dataset.in_shape, dataset.out_dim,
+                                    dataset.vocab, dataset.per_position))
+            for b in range(len(grid.statics))]
+
+
+def check_data(spec: SweepSpec, dataset: Dataset) -> tuple[str, ...]:
+    """The checks that need the data: a target accuracy above chance, and each type's own on
+    its buckets' networks (a user's module: built for each, its outputs' shape). Returns the
+    types' notes (what a user's module does that would otherwise pass unsaid)."""
+    chance = dataset.chance
+    if chance is not None and spec.target_acc <= chance:
+        raise SpecError("target_acc", spec.target_acc, reason=f"at or below chance on "
+                        f"{spec.dataset} ({chance:.3g}, the share of its most frequent training "
+                        f"label): every run would count as converged at step 0; set it above "
+                        f"{chance:.3g}")
+    by_arch: dict[str, list[ModelConfig]] = {}
+    for _, cfg in model_configs(spec, dataset):
+        by_arch.setdefault(cfg.arch, []).append(cfg)
+    notes: list[str] = []
+    for name, configs in by_arch.items():
+        check = registry.get(name).check_data
+        if check is not None:
+            notes += check(spec, configs)
+    return tuple(notes)
 
 
 CALIBRATE_ABOVE = 50_000_000  # network-steps: sweeps this large print an estimate before training
@@ -326,19 +364,22 @@ class SweepResult:
 
 def run_sweep(spec: SweepSpec, fresh: bool = False, progress: bool = True, command: str = "",
               shard: Shard = plan.WHOLE, dry_run: bool = False,
-              on_plan: Callable[[str], None] | None = None) -> SweepResult:
+              on_plan: Callable[[str], None] | None = None,
+              note: Callable[[str], None] = lambda line: None) -> SweepResult:
     """Train every run of `spec` (of `shard`) not already stored in its folder.
 
     Raises SpecError on bad input before anything is written; a dry run writes nothing at all.
-    `on_plan` receives the plan (and, for a long sweep, a calibrated estimate) before training.
-    Runs are built population by population as training reaches them (see `plan.Grid`).
+    `on_plan` receives the plan (and, for a long sweep, a calibrated estimate) before training;
+    `note` each of the networks' notes (`check_data`). Runs are built population by
+    population as training reaches them (see `plan.Grid`).
     """
     if fresh and not shard.whole:
         raise SpecError("fresh", reason="cannot be combined with --shard: shards share one "
                         "folder; delete it once before launching them")
     timing.mark("spec")
     dataset = dataset_of(spec)
-    check_data(spec, dataset)
+    for line in check_data(spec, dataset):
+        note(line)
     timing.mark("data")
     out = out_dir(spec)
     grid = plan.Grid(spec)

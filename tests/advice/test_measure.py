@@ -75,3 +75,18 @@ def test_recommend_dry_run_on_token_data_takes_the_training_and_target(tmp_path,
     assert "adam at lr 0.01, 100 steps" in text
     assert "converged = train accuracy ≥ 0.05 on mod-add" in text
     assert "params/embed/embedding" in text  # built on int32 ids: nn.Embed takes no floats
+
+
+def test_recommend_model_takes_every_sweep_field_and_builds_as_the_sweep(tmp_path, capsys):
+    patterns = Path(__file__).resolve().parents[2] / "examples" / "flax_patterns.py"
+    out = tmp_path / "rec"
+    assert main(["recommend", "--model", f"{patterns}:tuple_output", "--depth", "2", "--width",
+                 "8", "--model-output", "0", "--batch-size", "16", "--momentum", "0.5",
+                 "--out", str(out), "--dry-run", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert "batch 16" in r["plan"] and not out.exists()
+    assert {row["role"] for row in r["own_init"]} == {"weight", "readout"}
+    assert main(["recommend", "--arch", "mlp", "--activation", "tanh", "--depth", "3",
+                 "--batch-size", "16"]) == 2
+    assert "batch_size: --batch-size is a sweep field of the measured band: it applies with " \
+           "--model only" in capsys.readouterr().err

@@ -32,12 +32,12 @@ def test_shapes(arch, mnist1d):
     assert out.shape == (7, 10) and out.dtype == jnp.float32
     grads = jax.grad(lambda p: engine.loss_and_acc(p, data.x[:4], data.y[:4], program, hp)[0])(
         params)
-    norms = model.weight_grad_norms(grads)
+    norms = model.weight_grad_norms(grads, program.model)
     # Plain nets: one q per hidden layer; residual and sequence models: one after the input
     # layer and one per block or layer (the RNN's layers are its depth).
     layers = run.depth + (arch in ("resmlp", "resnet", "transformer"))
     assert q.shape == (layers,) and norms.shape == (layers + 1,)
-    assert np.all(np.isfinite(norms)) and model.unit_diversity(params).shape == ()
+    assert np.all(np.isfinite(norms)) and model.unit_diversity(params, program.model).shape == ()
 
 
 # The slowest two compile most; their engine paths are also checked by the arch tests above.

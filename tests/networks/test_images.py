@@ -39,7 +39,7 @@ def test_2d_shapes(arch, shape):
     grads = jax.grad(lambda p: engine.loss_and_acc(p, data.x[:3], data.y[:3], program, hp)[0])(
         params)
     depth = run.depth + (arch in ("resmlp", "resnet", "transformer"))
-    norms = model.weight_grad_norms(grads)
+    norms = model.weight_grad_norms(grads, program.model)
     assert q.shape == (depth,) and norms.shape == (depth + 1,)
     assert np.all(np.isfinite(np.asarray(q))) and np.all(np.isfinite(np.asarray(norms)))
 

@@ -28,7 +28,8 @@ def pattern(name: str) -> str:
 
 
 def fans(model: str, depth=4, width=8, in_shape=(40,), **kw) -> dict:
-    built = user.build(model, depth, width, in_shape, 10, "tanh", *kw.get("extra", ()))
+    built = user.build(user.UserModel(model, depth, width, in_shape, 10, "tanh",
+                                      *kw.get("extra", ())))
     return {e.path: (e.role, e.fan_in, e.stacked, e.layer) for e in built.entries}
 
 
@@ -52,7 +53,7 @@ def test_nnx_vmap_made_blocks_under_nnx_scan():
 
 
 def test_convolutions_embed_and_einsum_layers():
-    resnet = user.build(pattern("imagenet_resnet"), 2, 8, (8, 8, 1), 10)
+    resnet = user.build(user.UserModel(pattern("imagenet_resnet"), 2, 8, (8, 8, 1), 10))
     got = {e.path: e.fan_in for e in resnet.entries}
     assert got["params/conv_init/kernel"] == 7 * 7 * 1
     assert got["params/ResNetBlock_1/Conv_1/kernel"] == 3 * 3 * 16
@@ -69,13 +70,13 @@ def test_convolutions_embed_and_einsum_layers():
 def test_outputs_and_call_arguments():
     with pytest.raises(SpecError, match="model_output: .*returns a dict with keys "
                                         r"\['features', 'logits'\]"):
-        user.build(pattern("dict_output"), 2, 8, (40,), 10)
-    assert user.build(pattern("dict_output"), 2, 8, (40,), 10, "tanh", "", "logits")
+        user.build(user.UserModel(pattern("dict_output"), 2, 8, (40,), 10))
+    assert user.build(user.UserModel(pattern("dict_output"), 2, 8, (40,), 10, "tanh", "", "logits"))
     with pytest.raises(SpecError, match="model_output: .*tuple of 2: set model_output"):
-        user.build(pattern("tuple_output"), 2, 8, (40,), 10)
-    assert user.build(pattern("tuple_output"), 2, 8, (40,), 10, "tanh", "", "0")
-    assert user.build(pattern("deterministic_mlp"), 2, 8, (40,), 10).layers == 2
-    assert user.build(pattern("norms_mlp"), 2, 8, (40,), 10).layers == 3
+        user.build(user.UserModel(pattern("tuple_output"), 2, 8, (40,), 10))
+    assert user.build(user.UserModel(pattern("tuple_output"), 2, 8, (40,), 10, "tanh", "", "0"))
+    assert user.build(user.UserModel(pattern("deterministic_mlp"), 2, 8, (40,), 10)).layers == 2
+    assert user.build(user.UserModel(pattern("norms_mlp"), 2, 8, (40,), 10)).layers == 3
 
 
 UNREAD = textwrap.dedent("""
@@ -119,7 +120,7 @@ def test_model_fan_in_sets_a_fan_in_by_hand(tmp_path):
     s = spec.from_dict({**TINY, "model": f"{tmp_path / 'unread.py'}:unused",
                         "model_fan_in": {"^params/kernel$": 3}})
     assert s.model_fan_in == '{"^params/kernel$": 3}'
-    built = user.build(s.model[0], 2, 8, (40,), 10, "tanh", s.model_fan_in)
+    built = user.build(user.UserModel(s.model[0], 2, 8, (40,), 10, "tanh", s.model_fan_in))
     got = {e.path: (e.fan_in, e.layer) for e in built.entries}
     assert got["params/kernel"] == (3, "model_fan_in '^params/kernel$'")
     with pytest.raises(SpecError, match="model_fan_in: .*positive integer"):

@@ -195,7 +195,8 @@ def test_cli_sweep_on_token_data(tmp_path, dataset, net):
         dataset = _npz(tmp_path, x=x, y=np.roll(x, -1, axis=1), x_test=x[:16],
                        y_test=np.roll(x[:16], -1, axis=1), vocab=np.array(6))
     out = tmp_path / "out"
-    code = cli.main(["sweep", "quick", *net, "--dataset", dataset,
+    target = ["--target-acc", "0.9"] if dataset == "parity" else []  # quick's 0.4: chance
+    code = cli.main(["sweep", "quick", *net, "--dataset", dataset, *target,
                      "--modulus", "7", "--depth", "1", "--width", "8",
                      "--sigma-w2", "0.5", "2", "--seeds", "1", "--steps", "20",
                      "--log-every", "10", "--no-plot", "--out", str(out)])
@@ -249,6 +250,23 @@ def test_mlp_on_tokens_is_the_dense_layer_on_one_hot_pairs():
     assert abs(float(q[0]) / 2.5 - 1) < 0.15
 
 
+def test_chance_is_the_most_frequent_training_label_and_a_target_at_it_is_refused(
+        tmp_path, capsys):
+    parity = datasets.load_dataset("parity")
+    assert parity.chance == max(np.mean(parity.y == 0), np.mean(parity.y == 1)) >= 0.5
+    copy = datasets.load_dataset("copy", seq_len=4)
+    targets = copy.y[copy.y != tokens.NO_TARGET]
+    assert copy.chance == pytest.approx(np.bincount(targets).max() / targets.size)
+    assert datasets.load_dataset("teacher_student").chance is None  # regression
+    out = tmp_path / "out"
+    # the quick preset's target 0.4 on 2-class parity: every run converged at step 0
+    assert cli.main(["sweep", "quick", "--dataset", "parity", "--arch", "transformer",
+                     "--heads", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    assert f"target_acc: at or below chance on parity ({parity.chance:.3g}" in err
+
+
 def test_mlp_refuses_per_position_targets(tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["sweep", "quick", "--arch", "mlp", "--dataset", "copy", "--seq-len", "3",
@@ -258,11 +276,11 @@ def test_mlp_refuses_per_position_targets(tmp_path, capsys):
 
 
 def test_a_user_lm_is_offered_vocab_and_per_position_and_probed_with_ids():
-    from research.networks import user_probe
+    from research.networks import user
 
     lm = f"{Path(__file__).resolve().parents[2]}/examples/flax_lm.py:lm"
-    built = user_probe.build(lm, 1, 8, (5,), 16, vocab=16, per_position=True)
-    assert built.factory_kwargs["vocab"] == 16 and built.factory_kwargs["per_position"]
+    built = user.build(user.UserModel(lm, 1, 8, (5,), 16, vocab=16, per_position=True))
+    assert built.made.kwargs["vocab"] == 16 and built.made.kwargs["per_position"]
     assert built.token_ids  # nn.Embed refuses float inputs: the build itself shows ids
     embed = next(e for e in built.entries if e.path.endswith("embed/embedding"))
     assert embed.fan_in == 1  # a lookup: one row read per token

@@ -101,14 +101,14 @@ def stack_jacobian(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> j
     return jax.jacfwd(stack)(h1.reshape(-1))
 
 
-def weight_grad_norms(grads: dict) -> jax.Array:
+def weight_grad_norms(grads: dict, cfg: ModelConfig) -> jax.Array:
     """Frobenius norm of each weight matrix's gradient, input layer to readout."""
     return jnp.concatenate([layers.frobenius(grads["w_in"]),
                             layers.frobenius(grads["w_hidden"], stacked=True),
                             layers.frobenius(grads["w_out"])])
 
 
-def unit_diversity(params: dict) -> jax.Array:
+def unit_diversity(params: dict, cfg: ModelConfig) -> jax.Array:
     """How different the first hidden layer's units are (see layers.unit_diversity)."""
     return layers.unit_diversity(params["w_in"])
 
@@ -125,11 +125,11 @@ def trim_padded(diagnostics: dict, depth: int) -> dict:
 PAD = Pad(stacked=("w_hidden", "b_hidden"), trim=trim_padded)
 
 
-def check_data(spec, in_shape: tuple[int, ...], out_dim: int, vocab: int = 0,
-               per_position: bool = False) -> None:
-    if per_position:
+def check_data(spec, configs: list[ModelConfig]) -> tuple[str, ...]:
+    if any(cfg.causal for cfg in configs):
         raise SpecError("arch", "mlp", reason="reads a whole sequence at once, so it takes no "
                         "per-position (next-token) targets; use transformer or rnn")
+    return ()
 
 
 def lsuv_layers(cfg: ModelConfig) -> int:

@@ -70,7 +70,7 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
     return out, jnp.concatenate([q_first[None], q_rest])
 
 
-def weight_grad_norms(grads: dict) -> jax.Array:
+def weight_grad_norms(grads: dict, cfg: ModelConfig) -> jax.Array:
     """Input layer, each block's branch weights together, readout."""
     branch = [grads["w_b1"]] + ([grads["w_b2"]] if "w_b2" in grads else [])
     return jnp.concatenate([layers.frobenius(grads["w_in"]),
@@ -78,7 +78,7 @@ def weight_grad_norms(grads: dict) -> jax.Array:
                             layers.frobenius(grads["w_out"])])
 
 
-def unit_diversity(params: dict) -> jax.Array:
+def unit_diversity(params: dict, cfg: ModelConfig) -> jax.Array:
     return layers.unit_diversity(params["w_in"])
 
 

@@ -77,7 +77,7 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
     return layers.readout(net, states[-1], params), q  # from the last layer's final state
 
 
-def weight_grad_norms(grads: dict) -> jax.Array:
+def weight_grad_norms(grads: dict, cfg: ModelConfig) -> jax.Array:
     """Each layer's input and recurrent weights together, then the readout."""
     return jnp.concatenate([layers.frobenius(grads["w_x"], grads["w_h"]),
                             layers.frobenius(grads["w_x_rest"], grads["w_h_rest"],
@@ -85,7 +85,7 @@ def weight_grad_norms(grads: dict) -> jax.Array:
                             layers.frobenius(grads["w_out"])])
 
 
-def unit_diversity(params: dict) -> jax.Array:
+def unit_diversity(params: dict, cfg: ModelConfig) -> jax.Array:
     """Units of the first layer: their incoming input and recurrent weights."""
     w_x = params["w_x"]
     return layers.unit_diversity(jnp.concatenate([w_x.reshape(-1, w_x.shape[-1]),

@@ -131,7 +131,7 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
     return layers.readout(net, h, params), q
 
 
-def weight_grad_norms(grads: dict) -> jax.Array:
+def weight_grad_norms(grads: dict, cfg: ModelConfig) -> jax.Array:
     """Embedding, each block's weights together, readout."""
     block = [grads[name] for name in ("w_q", "w_k", "w_v", "w_o", "w_1", "w_2")]
     return jnp.concatenate([layers.frobenius(grads["w_embed"]),
@@ -139,7 +139,7 @@ def weight_grad_norms(grads: dict) -> jax.Array:
                             layers.frobenius(grads["w_out"])])
 
 
-def unit_diversity(params: dict) -> jax.Array:
+def unit_diversity(params: dict, cfg: ModelConfig) -> jax.Array:
     return layers.unit_diversity(params["w_embed"])
 
 

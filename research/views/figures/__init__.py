@@ -15,6 +15,7 @@ from research.views.figures import grokking as figure_grokking
 from research.views.figures import isometry as figure_isometry
 from research.views.figures import mutransfer as figure_mutransfer
 from research.views.figures import papers as figure_plots
+from research.views.figures import realmodels as figure_realmodels
 
 
 @dataclass(frozen=True)
@@ -68,4 +69,8 @@ FIGURES = {f.name: f for f in (
            "drift per doubling of width (Yang et al. 2022, Fig. 1)"),
     Figure("grokking", figure_grokking.PRESETS, figure_grokking.grokking,
            "Omnigrok (Liu et al. 2023): the init scale decides when a network generalises"),
+    Figure("real-models", figure_realmodels.PRESETS, figure_realmodels.real_models,
+           "the σ_w² band that trains on real architectures (ViT, MLP-Mixer, a decoder LM, a "
+           "BiLSTM) at two depths, beside Flax's default, their own init and mean field",
+           compute=figure_realmodels.compute),
 )}
