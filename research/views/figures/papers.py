@@ -10,7 +10,7 @@ import pandas as pd
 from research.theory import meanfield as theory
 from research.training.outcomes import CRITERIA, best_accuracies, convergence_map, under
 from research.views import maps, report
-from research.views.figures import claims
+from research.views.figures import claims, robustness
 
 
 def _both(table: pd.DataFrame) -> pd.DataFrame:
@@ -28,6 +28,12 @@ def dip_tanh(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     facts.update(claims.six_xi_c_scores(table))
     facts.update(claims.six_xi_c_scores(under(table, "reached"), prefix="reached_"))
     facts.update(claims.criterion_changes(table))
+    rule = claims.six_xi_c_verdict(str(table["activation"].iloc[0]),
+                                   float(table["sigma_b2"].iloc[0]))
+    for criterion in CRITERIA:
+        facts.update(robustness.evaluate(robustness.Claim(
+            f"six_xi_c_{criterion}", table.assign(criterion=criterion), ("depth", "sigma_w2"),
+            rule, compared=1)))
     return facts
 
 
@@ -60,6 +66,10 @@ def relu_depth(runs: dict[str, pd.DataFrame], path: Path) -> dict:
             facts[f"{prefix}deepest_trained_sigma{sigma:g}"] = (int(trained.max())
                                                                if len(trained) else 0)
     facts.update(claims.criterion_changes(table, "sigma_w2", "depth"))
+    for criterion in CRITERIA:
+        facts.update(robustness.evaluate(robustness.Claim(
+            f"deepest_{criterion}", table.assign(criterion=criterion), ("sigma_w2", "depth"),
+            robustness.deepest_trained(), compared=len(table["sigma_w2"].unique()))))
     best = best_accuracies(table)
     for sigma, group in table[table["depth"] == deepest].groupby("sigma_w2"):
         colour = colours[sigma]
