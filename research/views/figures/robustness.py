@@ -4,8 +4,8 @@ says how many seeds stand behind each condition it compares.
 
 * **Neighbouring targets**: the target moved by ±20% of its distance to the nearer end of
   [0, 1] (accuracy 0.25 → 0.2 and 0.3; 0.9 → 0.88 and 0.92; a loss ratio, near 0: ×0.8 and
-  ×1.2). A target above the one a net was frozen at by early stop is not reached by it: the net
-  stopped training there.
+  ×1.2). A sweep with early stop froze each net at its first evaluation at the target, so the
+  higher target is not measured there (said so, not counted).
 * **A shorter budget**: 10% fewer steps, counted from each net's logged curve up to that step.
 * **One net**: the verdict recomputed with one net's outcome flipped in any one cell; a claim
   that one net can change is decided by that net.
@@ -36,6 +36,10 @@ class Variant:
     name: str
     target: float
     steps: int
+    measured: bool = True  # False: a target above the one early stop froze the nets at
+
+
+NOT_MEASURED = "not measured (early stop froze each net at the target)"
 
 
 def neighbour_targets(target: float) -> tuple[float, float]:
@@ -50,8 +54,9 @@ def variants(table: pd.DataFrame) -> list[Variant]:
     target = _target(table)
     steps = int(table["steps"].max())
     lo, hi = neighbour_targets(target)
+    frozen = "early_stop" in table and bool(table["early_stop"].any())
     return [Variant("as run", target, steps), Variant(f"target {lo:g}", lo, steps),
-            Variant(f"target {hi:g}", hi, steps),
+            Variant(f"target {hi:g}", hi, steps, measured=not frozen),
             Variant(f"{int(round((1 - BUDGET_CUT) * steps))} steps", target,
                     int(round((1 - BUDGET_CUT) * steps)))]
 
@@ -111,46 +116,66 @@ def flips(counts: pd.DataFrame):
 class Claim:
     """A headline claim counted over the nets of `table`: `verdict` maps the per-cell counts
     (the `by` columns, k, n) to the words the claim stands on; `compared` is how many
-    conditions it sets against each other (seeds are checked per condition where ≥ 2)."""
+    conditions it sets against each other (seeds are checked per condition where ≥ 2);
+    `strength` orders verdicts (a comparison: effect above trend above no difference), so that
+    only a weaker verdict makes the claim fragile; without it any other verdict does."""
 
     name: str
     table: pd.DataFrame
     by: tuple[str, ...]
     verdict: Callable[[pd.DataFrame], str]
     compared: int = 2
+    strength: Callable[[str], float] | None = None
 
 
 def evaluate(claim: Claim) -> dict:
     """The claim's facts under the standard: `robust_NAME` (the one-line summary the pages
     print), `robust_NAME_verdict` and `robust_NAME_at_<variant>` (each verdict), `_one_net`
-    (the first flip that changes it, or "none"), `_seeds` (the fewest nets in a cell) and
+    (the first flip that weakens it, or "none"), `_seeds` (the fewest nets in a cell) and
     `_standing` (robust, fragile, underpowered or fragile and underpowered)."""
+    every = variants(claim.table)
     counted = {v: cells(claim.table, converged(claim.table, v), claim.by)
-               for v in variants(claim.table)}
+               for v in every if v.measured}
     as_run = next(iter(counted))
     verdict = claim.verdict(counted[as_run])
     at = {v.name: claim.verdict(c) for v, c in counted.items()}
+
+    def weaker(word: str) -> bool:
+        if claim.strength is None:
+            return word != verdict
+        return claim.strength(word) < claim.strength(verdict)
+
     moved = [f"{name}: {word}" for name, word in at.items() if word != verdict]
+    weakened = [f"{name}: {word}" for name, word in at.items() if weaker(word)]
     one = next((label for label, flipped in flips(counted[as_run])
-                if claim.verdict(flipped) != verdict), None)
+                if weaker(claim.verdict(flipped))), None)
     seeds = int(counted[as_run]["n"].min())
-    facts = summary(claim.name, verdict, moved, one, seeds, claim.compared)
+    facts = summary(claim.name, verdict, weakened, one, seeds, claim.compared,
+                    [m for m in moved if m not in weakened])
     facts.update({f"robust_{claim.name}_at_{_key(name)}": word for name, word in at.items()
                   if name != "as run"})
+    facts.update({f"robust_{claim.name}_at_{_key(v.name)}": NOT_MEASURED
+                  for v in every if not v.measured})
+    if not all(v.measured for v in every):
+        facts[f"robust_{claim.name}"] += f"; the higher target {NOT_MEASURED}"
     return facts
 
 
-def summary(name: str, verdict: str, moved: list[str], one: str | None, seeds: int,
-            compared: int = 2) -> dict:
+def summary(name: str, verdict: str, weakened: list[str], one: str | None, seeds: int,
+            compared: int = 2, stronger: list[str] = ()) -> dict:
     """The standard's facts of one claim from its parts (for claims with their own
-    neighbours): `moved` the neighbours whose verdict differs ('neighbour: verdict'), `one`
-    the single net (or seed) that changes it, or None."""
+    neighbours): `weakened` the neighbours whose verdict is weaker ('neighbour: verdict'),
+    `one` the single net (or seed) that weakens it, or None; `stronger` the neighbours whose
+    verdict is stronger (quoted, not fragile)."""
     few = compared >= 2 and seeds < ENOUGH_SEEDS
-    fragile = bool(moved) or one is not None
+    fragile = bool(weakened) or one is not None
     standing = ("fragile and underpowered" if fragile and few else "fragile" if fragile
                 else "underpowered" if few else "robust")
-    parts = [f"changes at {'; '.join(moved)}" if moved else "the same at every neighbour"]
-    parts.append(f"one net changes it ({one})" if one else "no single net changes it")
+    parts = [f"weaker at {'; '.join(weakened)}" if weakened
+             else "no weaker verdict at any neighbour"]
+    if stronger:
+        parts.append(f"stronger at {'; '.join(stronger)}")
+    parts.append(f"one net weakens it ({one})" if one else "no single net weakens it")
     parts.append(f"{seeds} seeds a condition" + (f", fewer than {ENOUGH_SEEDS}" if few else ""))
     return {f"robust_{name}": f"{standing}: {'; '.join(parts)}",
             f"robust_{name}_verdict": verdict, f"robust_{name}_standing": standing,
@@ -187,6 +212,15 @@ def comparison_word(a: dict, b: dict) -> Callable[[pd.DataFrame], str]:
         return f"{'effect' if intervals_separate(k1, n1, k2, n2) else 'trend'}, {more}"
 
     return verdict
+
+
+def comparison_strength(word: str) -> float:
+    """How strongly a comparison's verdict says "the first is higher": effect 2, trend 1, no
+    difference 0, and the negatives for the second."""
+    if word == "no difference":
+        return 0.0
+    size = 2.0 if word.startswith("effect") else 1.0
+    return size if word.endswith("first higher") else -size
 
 
 def deepest_trained(rows: str = "sigma_w2") -> Callable[[pd.DataFrame], str]:
