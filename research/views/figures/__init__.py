@@ -64,8 +64,11 @@ FIGURES = {f.name: f for f in (
            "dynamical isometry: J Jᵀ's spectrum against depth, Gaussian vs orthogonal, and "
            "learning speed (Pennington et al. 2017)", compute=figure_isometry.compute_spectrum),
     Figure("mu-transfer", figure_mutransfer.PRESETS, figure_mutransfer.mu_transfer,
-           "training loss against learning rate per width, SP beside μP: the best rate's "
-           "drift per doubling of width (Yang et al. 2022, Fig. 1)"),
+           "μTransfer (Yang et al. 2022, Fig. 1): rate multipliers tuned at the base width and "
+           "transferred; training and held-out loss against learning rate per width, SP beside "
+           "μP, the best rate's drift per doubling of width, and the coordinate check",
+           compute=figure_mutransfer.compute_coordcheck),
     Figure("grokking", figure_grokking.PRESETS, figure_grokking.grokking,
-           "Omnigrok (Liu et al. 2023): the init scale decides when a network generalises"),
+           "Omnigrok (Liu et al. 2023): the init scale, the weight norm and when a network "
+           "generalises; the delay against weight decay"),
 )}

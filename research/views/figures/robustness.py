@@ -141,9 +141,7 @@ def evaluate(claim: Claim) -> dict:
     at = {v.name: claim.verdict(c) for v, c in counted.items()}
 
     def weaker(word: str) -> bool:
-        if claim.strength is None:
-            return word != verdict
-        return claim.strength(word) < claim.strength(verdict)
+        return is_weaker(word, verdict, claim.strength)
 
     moved = [f"{name}: {word}" for name, word in at.items() if word != verdict]
     weakened = [f"{name}: {word}" for name, word in at.items() if weaker(word)]
@@ -159,6 +157,18 @@ def evaluate(claim: Claim) -> dict:
     if not all(v.measured for v in every):
         facts[f"robust_{claim.name}"] += f"; the higher target {NOT_MEASURED}"
     return facts
+
+
+def is_weaker(word: str, verdict: str, strength: Callable[[str], float] | None) -> bool:
+    """Whether `word` says less than `verdict`, in the direction `verdict` points (a trend the
+    other way is weaker than no difference); without `strength`, any other word is; against
+    "no difference" (strength 0), any difference is."""
+    if strength is None:
+        return word != verdict
+    here, there = strength(verdict), strength(word)
+    if here == 0:
+        return there != 0
+    return np.sign(here) * there < abs(here)
 
 
 def summary(name: str, verdict: str, weakened: list[str], one: str | None, seeds: int,
