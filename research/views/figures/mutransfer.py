@@ -230,7 +230,8 @@ def mu_transfer(runs: dict[str, pd.DataFrame], path: Path) -> dict:
                                                                "coordinate check")))
     else:
         axes[0, 3].axis("off")
-    fig.suptitle(f"μTransfer on MNIST-1D: ReLU MLP, Adam, batch {int(table['batch_size'].iloc[0])}, "
+    batch = int(table["batch_size"].iloc[0])
+    fig.suptitle(f"μTransfer on MNIST-1D: ReLU MLP, Adam, batch {batch}, "
                  f"{facts['steps']} steps, {facts['seeds']} seeds; multipliers tuned at width "
                  f"{int(tune['width'].iloc[0])} and transferred (band: seeds' interquartile "
                  "range; ★ best rate)", fontsize=11)
