@@ -24,6 +24,7 @@ DIGITS = ("dip-deep-digits", "dip-deep-digits-wedge")
 LONG = "dip-deep-digits-long"
 NEAR = "dip-deep-digits-near"
 PRESETS = (*DIGITS, LONG, NEAR)
+CHANCE = 0.1  # ten classes
 
 
 def digits_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -49,6 +50,8 @@ def draw(fig, runs: dict[str, pd.DataFrame]) -> dict:
         ax_200, deep200, colours, nearest, target,
         f"depth 200, {int(deep200['steps'].max())} steps "
         f"({NEAR if near is not None else LONG})")
+    if near is not None:
+        ax_200.axhline((CHANCE + target) / 2, color="0.4", lw=0.6, ls="-.")
     deep300 = table[table["depth"] == 300]
     if len(deep300):
         deeppanels.accuracy_curves(ax_300, deep300, colours, nearest, target,
@@ -62,7 +65,7 @@ def draw(fig, runs: dict[str, pd.DataFrame]) -> dict:
         facts.update(_long_facts(runs[LONG], nearest))
     if near is not None:
         facts.update(_near_facts(near, nearest))
-        _robust_panel(ax_robust, near, colours)
+        _robust_panel(ax_robust, near, colours, facts)
     else:
         ax_robust.axis("off")
     return facts
@@ -177,10 +180,24 @@ def _near_facts(near: pd.DataFrame, nearest: float) -> dict:
     others = [s for s in np.sort(near["sigma_w2"].unique()) if s != nearest]
     facts.update(deeppanels.critical_claims(near, nearest, "digits_near", against=others))
     facts.update(_critical_steps(near, nearest, "digits_near_"))
+    # counted again half-way from chance to the target, a bar the critical nets' still-rising
+    # curves pass: whether they learn at all, where the target asks whether they finish
+    half = near.assign(target_acc=(CHANCE + float(near["target_acc"].iloc[0])) / 2)
+    facts["digits_near_half_target"] = float(half["target_acc"].iloc[0])
+    facts.update(claims.cell_texts(convergence_map(_recount(half), "depth", "sigma_w2"),
+                                   "depth", "sigma_w2", prefix="digits_near_half_"))
+    facts.update(deeppanels.critical_claims(half, nearest, "digits_near_half", against=others))
     finals = near.groupby("sigma_w2")["final_train_acc"].median()
     facts.update({f"digits_near_median_final_train_acc_sigma{s:g}": float(v)
                   for s, v in finals.items()})
     return facts
+
+
+def _recount(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with each outcome counted again at its own `target_acc` and budget."""
+    variant = robustness.variants(table)[0]
+    ok = robustness.converged(table, variant)
+    return table.assign(outcome=np.where(ok, "converged", "stalled"))
 
 
 def _critical_steps(table: pd.DataFrame, nearest: float, prefix: str) -> dict:
@@ -192,22 +209,31 @@ def _critical_steps(table: pd.DataFrame, nearest: float, prefix: str) -> dict:
             f"{prefix}median_steps_to_target_{key}": median if np.isfinite(median) else None}
 
 
-def _robust_panel(ax, near: pd.DataFrame, colours: dict) -> None:
-    """P(converged) per σ_w² as run and at each neighbour of the robustness standard."""
-    variants = [v for v in robustness.variants(near) if v.measured]
+def _robust_panel(ax, near: pd.DataFrame, colours: dict, facts: dict) -> None:
+    """P(converged) per σ_w² as run and at each neighbour of the robustness standard, at the
+    target and at the half-way bar."""
+    half = near.assign(target_acc=facts["digits_near_half_target"])
+    variants = [(table, v) for table in (near, half)
+                for v in robustness.variants(table) if v.measured]
     sigmas = np.sort(near["sigma_w2"].unique())
     for i, sigma in enumerate(sigmas):
-        nets = near[near["sigma_w2"] == sigma]
-        k = np.array([robustness.converged(nets, v).sum() for v in variants])
-        n = len(nets)
+        k = np.array([robustness.converged(t[t["sigma_w2"] == sigma], v).sum()
+                      for t, v in variants])
+        n = int((near["sigma_w2"] == sigma).sum())
         lo, hi = wilson_interval(k, n)
-        x = np.arange(len(variants)) + (i - (len(sigmas) - 1) / 2) * 0.12
-        ax.errorbar(x, k / n, yerr=[k / n - lo, hi - k / n], marker="o", ls="none", capsize=3,
-                    color=colours[sigma], label=f"σ_w² = {sigma:g}")
-        for xi, ki in zip(x, k, strict=True):
-            ax.annotate(f"{ki}/{n}", (xi, ki / n), fontsize=6, textcoords="offset points",
-                        xytext=(3, 4), color=colours[sigma])
-    ax.set_xticks(range(len(variants)), [v.name for v in variants], fontsize=8)
-    ax.set(ylim=(-0.05, 1.1), ylabel="P(converged) (bars: 95% Wilson)",
-           title=f"depth 200 ({NEAR}): as run and at the\nneighbouring targets and budget")
-    ax.legend(fontsize=7)
+        x = np.arange(len(variants)) + (i - (len(sigmas) - 1) / 2) * 0.2
+        ax.errorbar(x, k / n, yerr=[k / n - lo, hi - k / n], marker="o", ls="none", capsize=2,
+                    color=colours[sigma], label=f"σ_w² = {sigma:g}", ms=4)
+    ax.axvline(len(variants) / 2 - 0.5, color="0.5", lw=0.6)
+    labels = [("target " if v.name == "as run" else "") + (f"{v.target:g}" if "steps" not in
+              v.name else f"{v.target:g},\n{v.steps} st.") for _, v in variants]
+    ax.set_xticks(range(len(variants)), labels, fontsize=7)
+    verdicts = [facts[f"robust_digits_near{h}_vs_{s:g}_verdict"].split(",")[0]
+                for h in ("", "_half") for s in sigmas if f"robust_digits_near{h}_vs_{s:g}"
+                "_verdict" in facts]
+    ax.set(ylim=(-0.05, 1.1), ylabel="P(reached) (bars: 95% Wilson)",
+           title=f"depth 200 ({NEAR}): left, the target and its neighbours;\nright, "
+                 f"half-way. 1.76 against the others: {', '.join(verdicts[:2])} | "
+                 f"{', '.join(verdicts[2:])}")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
