@@ -187,6 +187,7 @@ def _near_facts(near: pd.DataFrame, nearest: float) -> dict:
     facts.update(claims.cell_texts(convergence_map(_recount(half), "depth", "sigma_w2"),
                                    "depth", "sigma_w2", prefix="digits_near_half_"))
     facts.update(deeppanels.critical_claims(half, nearest, "digits_near_half", against=others))
+    facts.update(_critical_steps(half.assign(reached_step=np.nan), nearest, "digits_near_half_"))
     finals = near.groupby("sigma_w2")["final_train_acc"].median()
     facts.update({f"digits_near_median_final_train_acc_sigma{s:g}": float(v)
                   for s, v in finals.items()})

@@ -139,8 +139,10 @@ def facts_of(table: pd.DataFrame) -> dict:
     intervals over the seeds, each width's best log₂ lr and lowest mean loss, and the claim
     "μP's best rate moves less than SP's" under the robustness standard: at the budget cut by a
     tenth, on held-out loss, without the smallest or the largest width, and without each seed."""
-    facts = {"widths": sorted(int(w) for w in table["width"].unique()),
-             "seeds": int(table["seed"].nunique()), "steps": int(table["steps"].max())}
+    widths = sorted(int(w) for w in table["width"].unique())
+    facts = {"widths": widths, "widths_text": ", ".join(map(str, widths[:-1]))
+             + f" and {widths[-1]}", "seeds": int(table["seed"].nunique()),
+             "steps": int(table["steps"].max())}
     train = losses(table)
     verdict, drift = drift_verdict(train)
     facts.update(drift)
@@ -154,7 +156,6 @@ def facts_of(table: pd.DataFrame) -> dict:
         for (name, width), low in means.groupby(level=[0, 1]).min().items():
             facts[f"{label}best_loss_{name}_w{width}"] = float(low)
     cut = int(round((1 - robustness.BUDGET_CUT) * facts["steps"]))
-    widths = facts["widths"]
     at = {f"{cut} steps": drift_verdict(losses(table, step=cut), 200)[0],
           "held-out loss": test_verdict,
           f"without width {widths[0]}": drift_verdict(train[train["width"] != widths[0]], 200)[0],
