@@ -117,7 +117,10 @@ def _trainability_facts(tables: dict[str, pd.DataFrame], rates: pd.DataFrame,
              "chi1": theory.chi1(activation, sigma_w2, sigma_b2),
              "depths": ", ".join(str(d) for d in sorted(tables["delta"]["depth"].unique()))}
     for row in rates.itertuples():
-        facts[f"{cnnspectra.init_name(row.init)}_best_lr_depth{row.depth}"] = row.lr
+        name = cnnspectra.init_name(row.init)
+        facts[f"{name}_best_lr_depth{row.depth}"] = row.lr
+        facts[f"{name}_jac_var_theory_main_depth{row.depth}"] = float(theory.jacobian_spectrum(
+            activation, sigma_w2, sigma_b2, row.depth - 1, cnnspectra.THEORY_WEIGHTS[name])[1])
     counted = {name: cells(table) for name, table in tables.items()}
     for name, table in tables.items():
         facts[f"{name}_deepest_trained"] = deepest_trained(counted[name])
