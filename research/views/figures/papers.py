@@ -42,7 +42,7 @@ def relu_depth(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     reached), and the training-accuracy curves of the deepest nets."""
     plt = report.pyplot()
     table = runs["relu-depth"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained")
     deepest = int(table["depth"].max())
     target = float(table["target_acc"].iloc[0])
     facts = claims.budget(table)
@@ -83,11 +83,10 @@ def relu_depth(runs: dict[str, pd.DataFrame], path: Path) -> dict:
              ylim=(-0.05, 1.05),
              title=f"ReLU MLPs, {facts['steps']} steps, {facts['seeds_per_cell']} seeds a "
                    "point\nsolid: target at the last step; dashed: ever reached")
-    left.legend(fontsize=7, loc="center left")
+    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
     right.set(xlabel="step", ylabel="training accuracy (eval subset)", ylim=(0, 1),
               title=f"every net at depth {deepest} (colours as left)")
     right.legend(fontsize=7)
-    fig.tight_layout()
     report.save_figure(fig, path)
     return facts
 
