@@ -21,6 +21,7 @@ from research.views.figures import robustness
 TUNE, MAIN = "mu-transfer-tune", "mu-transfer"
 PRESETS = (TUNE, MAIN)
 NAMES = {"standard": "SP", "mup": "μP"}
+COLOURS = {"standard": "tab:red", "mup": "tab:blue"}
 COORD_DIR = "mu-transfer-coordcheck"  # beside the sweep folders in figures/data
 COORD_STEPS, COORD_SEEDS = 10, 4
 BOOTSTRAP = 1000  # resamples of the seeds, each (parametrisation, width) on its own
@@ -235,25 +236,27 @@ def mu_transfer(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     fig.suptitle(f"μTransfer on MNIST-1D: ReLU MLP, Adam, batch {batch}, "
                  f"{facts['steps']} steps, {facts['seeds']} seeds; multipliers tuned at width "
                  f"{int(tune['width'].iloc[0])} and transferred (band: seeds' interquartile "
-                 "range; ★ best rate)", fontsize=11)
+                 "range; ★ best rate)\n\"μP's best rate drifts less than SP's\": "
+                 f"{facts['robust_drift_verdict']} ({facts['robust_drift_standing']} under the "
+                 "robustness standard)", fontsize=11)
     report.save_figure(fig, path)
     return facts
 
 
 def _tuning(ax, grid: pd.DataFrame, best: dict, width: int) -> None:
     table = grid.pivot(index="lr_output", columns="lr_input", values="loss")
-    image = ax.imshow(np.log10(table.to_numpy()), origin="lower", cmap="viridis_r")
+    image = ax.imshow(table.to_numpy(), origin="lower", cmap="Greens_r")
     for i, m_out in enumerate(table.index):
         for j, m_in in enumerate(table.columns):
             chosen = (m_in, m_out) == (best["tuned_lr_input"], best["tuned_lr_output"])
             ax.text(j, i, f"{table.iloc[i, j]:.3f}" + (" ★" if chosen else ""), ha="center",
-                    va="center", fontsize=8, color="white" if chosen else "black")
+                    va="center", fontsize=9, fontweight="bold" if chosen else "normal")
     ax.set_xticks(range(len(table.columns)), [f"{v:g}" for v in table.columns])
     ax.set_yticks(range(len(table.index)), [f"{v:g}" for v in table.index])
     ax.set(xlabel="input-layer rate multiplier", ylabel="readout rate multiplier",
            title=f"tuning at width {width}: lowest mean training loss\nover the rate grid "
                  "(★ transferred)")
-    ax.figure.colorbar(image, ax=ax, label="log₁₀ loss", shrink=0.8)
+    ax.figure.colorbar(image, ax=ax, label="training loss", shrink=0.8)
 
 
 def _optima(ax, table: pd.DataFrame, facts: dict) -> None:
@@ -268,7 +271,7 @@ def _optima(ax, table: pd.DataFrame, facts: dict) -> None:
             lo = np.array([np.quantile(boot[name, w], 0.025) for w in widths])
             hi = np.array([np.quantile(boot[name, w], 0.975) for w in widths])
             ax.errorbar(widths, y, yerr=[y - lo, hi - y], marker=marker, ls=style, capsize=3,
-                        label=f"{NAMES[name]}, {label} loss")
+                        color=COLOURS[name], label=f"{NAMES[name]}, {label} loss")
     ax.set_xscale("log", base=2)
     ax.set(xlabel="width", ylabel="best log₂ learning rate",
            title="best rate against width\n(95% bootstrap over seeds)")
@@ -280,7 +283,7 @@ def _lowest(ax, facts: dict) -> None:
     for label, style in (("", "-"), ("heldout_", "--")):
         for name, marker in (("standard", "o"), ("mup", "s")):
             ax.plot(widths, [facts[f"{label}best_loss_{name}_w{w}"] for w in widths],
-                    marker=marker, ls=style,
+                    marker=marker, ls=style, color=COLOURS[name],
                     label=f"{NAMES[name]}, {'held-out' if label else 'training'}")
     ax.set_xscale("log", base=2)
     ax.set(yscale="log", xlabel="width", ylabel="lowest mean loss over the rate grid",
