@@ -57,8 +57,8 @@ class Program:
     window: int = 0  # target_window: steps whose mean training loss the criterion reads
     decay_rule: str = "lr"  # how weight decay meets the per-tensor rate factors (optim.py)
     clip_rule: str = "global"  # one global gradient norm, or each tensor's own
-    # held-out accuracy logged beside the training one (token data: where generalisation,
-    # not fitting, is the question); nan in the log otherwise, at no cost
+    # held-out accuracy and the weight norm logged beside the training accuracy (token data:
+    # where generalisation, not fitting, is the question); nan in the log otherwise, at no cost
     test_curve: bool = False
 
 
@@ -251,6 +251,7 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
                         diverged_step=jnp.int32(-1), window_loss=jnp.zeros_like(loss))
     diagnostics = {"initial_loss": loss, "initial_acc": acc, "init_q": q,
                    "initial_diversity": model.unit_diversity(params, program.model),
+                   "initial_norm": weight_norm(params, program),
                    "init_grad_norm": jnp.sqrt(jnp.mean(grad_sq, axis=0)),
                    "init_jac": jacobian_moments(params, data.x_eval, program, hp)}
     return state, diagnostics
@@ -310,8 +311,8 @@ def minibatch_step(params: dict, opt_state, opt: optax.GradientTransformation,
 def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array,
                 program: Program, n_logs: int) -> tuple[MemberState, tuple[jax.Array, ...]]:
     """`n_logs × log_every` SGD steps of one network from `start_step`; the eval loss,
-    accuracy, unit diversity and held-out accuracy (`Program.test_curve`, else nan) after
-    every `log_every` steps."""
+    accuracy, unit diversity, held-out accuracy and weight norm (both `Program.test_curve`,
+    else nan) after every `log_every` steps."""
     _, data_key = member_keys(hp.seed)
     opt = optimizer(program, hp)
     crit = program.crit
@@ -342,7 +343,8 @@ def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array
             running = running & ~meets_target(loss, acc, state.initial_loss, crit)
         diversity = registry.get(program.arch).unit_diversity(state.params, program.model)
         return (state._replace(running=running, diverged_step=diverged_step),
-                (loss, acc, diversity, test_accuracy(state.params, hp, data, program)))
+                (loss, acc, diversity, test_accuracy(state.params, hp, data, program),
+                 weight_norm(state.params, program)))
 
     return jax.lax.scan(logged_block, state, jnp.arange(n_logs, dtype=jnp.int32))
 
@@ -352,6 +354,15 @@ def test_accuracy(params: dict, hp: Hyper, data: Data, program: Program) -> jax.
     if not program.test_curve:
         return jnp.float32(jnp.nan)
     return loss_and_acc(params, data.x_test, data.y_test, program, hp)[1].astype(jnp.float32)
+
+
+def weight_norm(params: dict, program: Program) -> jax.Array:
+    """‖θ‖₂ over every parameter tensor, logged where the held-out accuracy is (nan unless
+    `Program.test_curve`): Omnigrok's measure, generalisation against the weight norm."""
+    if not program.test_curve:
+        return jnp.float32(jnp.nan)
+    return jnp.sqrt(sum(jnp.sum(jnp.square(p.astype(jnp.float32)))
+                        for p in jax.tree.leaves(params)))
 
 
 def evaluate(params: dict, hp: Hyper, data: Data,

@@ -13,7 +13,8 @@ from research.training.spec import RunSpec
 
 def record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
     """Run `run`'s row: it is member `i` of `host` (init diagnostics `diag`, final state) and of
-    `logs` (eval loss, eval accuracy, unit diversity, held-out accuracy per logged step)."""
+    `logs` (eval loss, eval accuracy, unit diversity, held-out accuracy, weight norm per logged
+    step)."""
     diag = host["diag"]
     layers = {name: diag[name][i] for name in ("init_q", "init_grad_norm")}
     if program.model.padded:  # the member's own layers, as its own program stores them
@@ -25,6 +26,7 @@ def record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
         for start, log in zip(("initial_loss", "initial_acc", "initial_diversity"), logs[:3],
                               strict=True))
     test_acc = np.concatenate([[np.nan], logs[3][i]])
+    norm = np.concatenate([[float(diag["initial_norm"][i])], logs[4][i]])
     # Cut the curve where the member was frozen: later entries describe frozen weights.
     stop = int(host["diverged_step"][i])
     if stop < 0 and run.early_stop and not host["running"][i]:
@@ -33,7 +35,7 @@ def record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
     if stop >= 0:
         keep = steps <= stop
         steps, loss, acc, diversity = steps[keep], loss[keep], acc[keep], diversity[keep]
-        test_acc = test_acc[keep]
+        test_acc, norm = test_acc[keep], norm[keep]
     # target_window: the criterion reads the mean training loss of the last steps instead
     window = (float(host["window_loss"][i]) / run.target_window if run.target_window
               else None)
@@ -60,6 +62,6 @@ def record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
         **{f"init_jac_{m}": float(diag["init_jac"][i][k])
            for k, m in enumerate(("mean", "var", "max"))},
         **extra,
-        **(generalisation(reached, test_acc, steps, run.target_acc) if program.test_curve
-           else {}),
+        **({**generalisation(reached, test_acc, steps, run.target_acc),
+            "norm_curve": norm.tolist()} if program.test_curve else {}),
     }

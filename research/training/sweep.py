@@ -158,9 +158,9 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
             "running": np.zeros(len(runs), bool), "diverged_step": np.full(len(runs), -1),
             "test_loss": np.full(len(runs), np.nan), "test_acc": np.full(len(runs), np.nan),
             "window_loss": np.full(len(runs), np.nan)}
-    # Logged per run: eval loss, eval accuracy, unit diversity, held-out accuracy (nan where
-    # never reached, or not logged).
-    logs = np.full((4, len(runs), n_logs), np.nan, np.float64)
+    # Logged per run: eval loss, eval accuracy, unit diversity, held-out accuracy, weight norm
+    # (nan where never reached, or not logged).
+    logs = np.full((5, len(runs), n_logs), np.nan, np.float64)
     for block, start in enumerate(range(0, first.steps, chunk_steps)):
         step0 = jax.device_put(np.int32(start), replicated)
         # Everything the chunk reads is on device already: an implicit copy here is a bug.

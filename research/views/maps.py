@@ -144,10 +144,10 @@ def _tick(value) -> str:
 
 
 def draw_map(ax, runs: pd.DataFrame, tick_size: float | None = None, x: str = "sigma_w2",
-             y: str = "depth"):
+             y: str = "depth", hatch: bool = True):
     """P(converged) over x × y on `ax`: k/n in each cell, cells whose interval is wider than
-    UNCERTAIN_WIDTH hatched, and, on a σ_w² × depth map, the theory where it applies. Returns
-    the image."""
+    UNCERTAIN_WIDTH hatched (unless `hatch` is off: a map whose every cell is, and whose title
+    says so), and, on a σ_w² × depth map, the theory where it applies. Returns the image."""
     from matplotlib.patches import Rectangle
 
     cells = convergence_map(runs, y, x)
@@ -160,7 +160,7 @@ def draw_map(ax, runs: pd.DataFrame, tick_size: float | None = None, x: str = "s
                       aspect="auto")
     for row in cells.itertuples():
         i, j = np.searchsorted(ys, getattr(row, y)), np.searchsorted(xs, getattr(row, x))
-        if row.hi - row.lo > UNCERTAIN_WIDTH:
+        if hatch and row.hi - row.lo > UNCERTAIN_WIDTH:
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
                                    edgecolor="0.6", lw=0))
         ax.text(j, i, f"{row.converged}/{row.n}", ha="center", va="center", fontsize=7,

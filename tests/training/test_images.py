@@ -88,7 +88,7 @@ def test_digits_data_points_keeps_the_first_training_images(digits):
 def _single(run, dataset):
     program = engine.program_for([run], dataset)
     data = engine.data_for(dataset, run.eval_size)
-    state, diag, (loss, acc, _, test_acc), _ = engine.train_member(
+    state, diag, (loss, acc, _, test_acc, _), _ = engine.train_member(
         engine.hyper_of(run), data, program, run.steps // run.log_every)
     return diag, np.asarray(loss), np.asarray(acc), np.asarray(test_acc)
 

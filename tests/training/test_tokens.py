@@ -137,10 +137,13 @@ def copy_population():
 
 def test_population_equals_each_member_alone_on_tokens(copy_population):
     runs, records, _, _, alone = copy_population
-    for record, (_, _, (loss, acc, _, test_acc), _) in zip(records, alone, strict=True):
+    for record, (_, diag, (loss, acc, _, test_acc, norm), _) in zip(records, alone,
+                                                                    strict=True):
         np.testing.assert_allclose(record["loss_curve"][1:], loss, rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(record["acc_curve"][1:], acc, atol=1e-6)
         np.testing.assert_allclose(record["test_acc_curve"][1:], test_acc, atol=1e-6)
+        np.testing.assert_allclose(record["norm_curve"], [diag["initial_norm"], *norm],
+                                   rtol=1e-5)
         # memorised_step is the training curve's reached_step, read off the same curve
         reached = record["reached_step"]
         np.testing.assert_equal(record["memorised_step"], reached if reached >= 0 else np.nan)
@@ -149,7 +152,7 @@ def test_population_equals_each_member_alone_on_tokens(copy_population):
 def test_one_network_equals_a_hand_written_optax_loop(copy_population):
     """Member 0 alone against optax's adamw and a hand-written masked next-token loss."""
     runs, _, program, data, alone = copy_population
-    run, (_, _, (loss, acc, _, _), _) = runs[0], alone[0]
+    run, (_, diag, (loss, acc, _, _, norm), _) = runs[0], alone[0]
     hp = engine.hyper_of(run)
     params = engine.init_params(hp, data, program)
     forward = registry.get("transformer").forward
@@ -174,13 +177,20 @@ def test_one_network_equals_a_hand_written_optax_loop(copy_population):
         return optax.apply_updates(params, updates), state
 
     evaluate = jax.jit(lambda p: loss_acc(p, data.x_eval, data.y_eval))
-    logged = []
+
+    def norm_of(p):  # every parameter tensor, in float64
+        return np.sqrt(sum(np.sum(np.asarray(v, np.float64) ** 2) for v in p.values()))
+
+    assert float(diag["initial_norm"]) == pytest.approx(norm_of(params), rel=1e-5)
+    logged, norms = [], []
     for step in range(run.steps):
         params, state = step_fn(params, state, step)
         if step % run.log_every == run.log_every - 1:
             logged.append(evaluate(params))
+            norms.append(norm_of(params))
     np.testing.assert_allclose(loss, [a for a, _ in logged], rtol=1e-4)
     np.testing.assert_allclose(acc, [b for _, b in logged], atol=1e-6)
+    np.testing.assert_allclose(norm, norms, rtol=1e-4)  # the weight norm AdamW decays
 
 
 @pytest.mark.parametrize(("dataset", "net"), [

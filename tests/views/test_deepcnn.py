@@ -6,7 +6,7 @@ import pytest
 
 from research.training import engine, presets, spec
 from research.training.data import load_dataset
-from research.views.figures import deepcnn
+from research.views.figures import cnnspectra
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +19,13 @@ def test_block_moments_equal_the_engines_jacobian_moments(digits):
     largest) that the engine's jacfwd over positions × channels stores (`init_jac`); at depth 1
     J is the identity."""
     depth, channels, seeds = 6, 4, 2
-    params, h1 = deepcnn.delta_parameters(digits, channels, depth, seeds=seeds)
-    got = deepcnn.block_moments(params, h1, (1, depth))
+    params, h1 = cnnspectra.delta_parameters(digits, channels, depth, seeds=seeds)
+    got = cnnspectra.block_moments(params, h1, (1, depth))
     np.testing.assert_allclose(got[1], [[1.0, 0.0, 1.0]] * seeds, atol=1e-12)  # J = I
     s = presets.load("deep-cnn-delta", {"depth": [depth], "width": [channels], "seeds": seeds,
-                                        "eval_size": deepcnn.INPUTS})
+                                        "eval_size": cnnspectra.INPUTS})
     runs = spec.expand(s)
-    data = engine.data_for(digits, deepcnn.INPUTS, input_scale=s.input_scale)
+    data = engine.data_for(digits, cnnspectra.INPUTS, input_scale=s.input_scale)
     _, diag = engine.init_population(engine.hyper_for(runs), data,
                                      engine.program_for(runs, digits))
     stored = np.asarray(diag["init_jac"], np.float64)
@@ -36,4 +36,4 @@ def test_block_moments_equal_the_engines_jacobian_moments(digits):
     np.testing.assert_allclose(stored[:, 2], got[depth][:, 2], rtol=1e-2)
     with pytest.raises(ValueError, match="centre tap"):
         params["w_hidden"][:, :, 0, 0] += 0.1
-        deepcnn.block_moments(params, h1, (depth,))
+        cnnspectra.block_moments(params, h1, (depth,))

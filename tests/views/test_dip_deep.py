@@ -149,3 +149,42 @@ def test_the_digits_row_counts_the_deep_cells_and_the_critical_steps(tmp_path, m
             ] == [25, 50, 300, 50, 25]
     # 6·ξ_c (21.8, 94.7, ~3e4, 70.8, 41.9) misses only σ_w² = 1 at depth 25, which trains
     assert (facts["digits_cells"], facts["digits_rule_agrees"]) == (23, 22)
+
+
+def _near() -> pd.DataFrame:
+    """dip-deep-digits-near as a synthetic table: 8 seeds at σ_w² 1.5, 1.76, 2.5, no early
+    stop; every critical net passes 0.5 by step 2000, three of them reach 0.9 at step 4000;
+    one net at 1.5 does both; none at 2.5."""
+    rows = []
+    for sigma in (1.5, 1.76, 2.5):
+        for seed in range(8):
+            rises = (sigma == 1.76) or (sigma == 1.5 and seed == 0)
+            top = 0.95 if (rises and seed < 3) else 0.7 if rises else 0.12
+            acc = [0.1, 0.55 if rises else 0.11, top]
+            rows.append({"arch": "mlp", "activation": "tanh", "optimizer": "adam",
+                         "steps": 4000, "sigma_b2": 0.05, "target_acc": 0.9, "depth": 200,
+                         "criterion": "reached", "early_stop": False, "diverged_step": -1,
+                         "initial_loss": 2.5, "curve_steps": [0, 2000, 4000],
+                         "loss_curve": [2.5, 2.0, 1.5], "target_loss_ratio": 0.01,
+                         "diverge_factor": 1000.0,
+                         "sigma_w2": sigma, "seed": seed, "acc_curve": acc,
+                         "final_train_acc": acc[-1], "reached_step": 4000 if top > 0.9 else -1,
+                         "converged_step": 4000 if top > 0.9 else -1,
+                         "outcome": "converged" if top > 0.9 else "stalled"})
+    return pd.DataFrame(rows)
+
+
+def test_the_near_sweep_compares_each_neighbour_at_the_target_and_half_way(tmp_path, mnist1d):
+    facts = figure_plots.dip_deep({**mnist1d, **_digits_tables(),
+                                   "dip-deep-digits-near": _near()}, tmp_path / "n.png")
+    assert facts["digits_near_converged_depth200_sigma1.76"] == "3/8 (0.14–0.69)"
+    assert facts["digits_near_converged_depth200_sigma1.5"] == "1/8 (0.02–0.47)"
+    assert facts["robust_digits_near_vs_2.5_verdict"] == "trend, first higher"
+    assert facts["robust_digits_near_vs_2.5_at_target0.92"] == "trend, first higher"
+    assert facts["digits_near_half_target"] == 0.5
+    assert facts["digits_near_half_converged_depth200_sigma1.76"] == "8/8 (0.68–1.00)"
+    assert facts["robust_digits_near_half_vs_1.5_verdict"] == "effect, first higher"
+    assert facts["digits_near_half_steps_to_target_depth200_sigma1.76"] == ", ".join(["2000"] * 8)
+    # the budget cut by a tenth reads the curves to step 3600: the target 0.9 is never reached
+    assert facts["robust_digits_near_vs_1.5_at_3600steps"] == "no difference"
+    assert facts["robust_digits_near_vs_1.5_standing"] == "fragile"

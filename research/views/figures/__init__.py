@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from research.views.figures import archs as figure_arch
+from research.views.figures import cnnspectra as figure_cnnspectra
 from research.views.figures import deepcnn as figure_deepcnn
 from research.views.figures import dipdeep as figure_dipdeep
 from research.views.figures import fractal as figure_fractal
@@ -58,17 +59,20 @@ FIGURES = {f.name: f for f in (
     Figure("cnn2d-bands", figure_arch.CNN2D, figure_arch.cnn2d_bands,
            "2-D tanh CNN on digits: Gaussian vs delta-orthogonal, with the MLP's critical line"),
     Figure("deep-cnn", figure_deepcnn.PRESETS, figure_deepcnn.deep_cnn,
-           "tanh CNNs on digits to depth 256 at criticality: delta-orthogonal vs Gaussian "
-           "kernels, trainability, training curves and J Jᵀ at init (Xiao et al. 2018)",
-           compute=figure_deepcnn.compute_channels),
+           "tanh CNNs on digits at criticality, inputs at q*: delta-orthogonal vs Gaussian "
+           "kernels, each at its best rate; trainability, learning speed, and J Jᵀ at init "
+           "(Xiao et al. 2018)", compute=figure_cnnspectra.compute_channels),
     Figure("isometry", figure_isometry.SPEED, figure_isometry.isometry,
            "dynamical isometry: J Jᵀ's spectrum against depth, Gaussian vs orthogonal, and "
            "learning speed (Pennington et al. 2017)", compute=figure_isometry.compute_spectrum),
     Figure("mu-transfer", figure_mutransfer.PRESETS, figure_mutransfer.mu_transfer,
-           "training loss against learning rate per width, SP beside μP: the best rate's "
-           "drift per doubling of width (Yang et al. 2022, Fig. 1)"),
+           "μTransfer (Yang et al. 2022, Fig. 1): rate multipliers tuned at the base width and "
+           "transferred; training and held-out loss against learning rate per width, SP beside "
+           "μP, the best rate's drift per doubling of width, and the coordinate check",
+           compute=figure_mutransfer.compute_coordcheck),
     Figure("grokking", figure_grokking.PRESETS, figure_grokking.grokking,
-           "Omnigrok (Liu et al. 2023): the init scale decides when a network generalises"),
+           "Omnigrok (Liu et al. 2023): the init scale, the weight norm and when a network "
+           "generalises; the delay against weight decay"),
     Figure("real-models", figure_realmodels.PRESETS, figure_realmodels.real_models,
            "the σ_w² band that trains on real architectures (ViT, MLP-Mixer, a decoder LM, a "
            "BiLSTM) at two depths, beside Flax's default, their own init and mean field",

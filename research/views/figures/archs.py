@@ -10,7 +10,7 @@ import pandas as pd
 from research.networks import registry
 from research.training.outcomes import comparison, convergence_map
 from research.views import maps, report
-from research.views.figures import claims
+from research.views.figures import claims, robustness
 
 # Greydanus 2020 (MNIST-1D), test accuracy in %, for the baseline that is no network type
 # here; each type's own row is in its record (`Arch.mnist1d_reference`). The paper's recurrent
@@ -69,12 +69,38 @@ def arch_bands(runs: dict[str, pd.DataFrame], path: Path) -> dict:
         facts.update({f"{name}_{k}": v for k, v in claims.budget(table).items()})
         facts.update(claims.cell_texts(cells, "depth", "sigma_w2", prefix=f"{name}_"))
     facts.update(_cnn_against_mlp(runs))
+    for preset in BANDS:
+        facts.update(_refinement(runs[preset], path.parent / "data" / preset,
+                                 preset.removeprefix("arch-bands-")))
     fig.colorbar(image, ax=axes.ravel().tolist(), label="P(converged)", shrink=0.8)
     first = runs[BANDS[0]].iloc[0]
     fig.suptitle(f"the band of initial σ_w² that trains, per network type: P(converged), "
                  f"final accuracy ≥ {first['target_acc']:g} after {first['steps']} steps; "
                  f"{maps.HATCH_NOTE}", fontsize=10)
     report.save_figure(fig, path)
+    return facts
+
+
+def _refinement(table: pd.DataFrame, folder: Path, name: str) -> dict:
+    """The runs stored in the preset's folder beside its grid (`initmap refine`'s bisection of
+    the band edges, at σ_w² between the grid's): the map draws the grid only, so the facts say
+    how many there are and what each depth's band is with them counted too."""
+    from research.training import store
+
+    stored = store.load_runs(folder) if folder.is_dir() else table.iloc[:0]
+    extra = stored[~stored["run_id"].isin(table["run_id"])] if len(stored) else stored
+    facts = {f"{name}_refine_runs": int(len(extra))}
+    if not len(extra):
+        return facts
+    facts[f"{name}_refine_depths"] = ", ".join(str(d) for d in sorted(extra["depth"].unique()))
+    both = convergence_map(pd.concat([table, extra], ignore_index=True), "depth", "sigma_w2")
+    for depth in sorted(extra["depth"].unique()):
+        here = both[(both["depth"] == depth) & (both["p_converged"] >= 0.5)]
+        facts[f"{name}_refined_depth{depth}_trains"] = ", ".join(
+            f"{r.sigma_w2:.3g} ({r.converged}/{r.n})" for r in here.itertuples()) or "none"
+        edges = band(both[both["depth"] == depth])[int(depth)]
+        facts[f"{name}_refined_depth{depth}"] = ("none" if edges is None
+                                                 else f"{edges[0]:.3g}–{edges[1]:.3g}")
     return facts
 
 
@@ -90,6 +116,12 @@ def _cnn_against_mlp(runs: dict[str, pd.DataFrame]) -> dict:
         a, b = (cells[k].loc[cells[k]["sigma_w2"] == sigma].iloc[0] for k in ("cnn", "mlp"))
         facts[f"cnn_vs_mlp-tanh_depth{deepest}_sigma{sigma:g}"] = comparison(
             a["converged"], a["n"], b["converged"], b["n"])
+        both = pd.concat([t[(t["depth"] == deepest) & (t["sigma_w2"] == sigma)]
+                          for t in (cnn, mlp)], ignore_index=True)
+        facts.update(robustness.evaluate(robustness.Claim(
+            f"cnn_vs_mlp_depth{deepest}_sigma{sigma:g}", both, ("arch",),
+            robustness.comparison_word({"arch": "cnn"}, {"arch": "mlp"}),
+            strength=robustness.comparison_strength)))
     return facts
 
 

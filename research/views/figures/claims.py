@@ -66,6 +66,29 @@ def six_xi_c_scores(table: pd.DataFrame, prefix: str = "") -> dict:
     return {f"{prefix}{k}": v for k, v in facts.items()}
 
 
+def six_xi_c_verdict(activation: str, sigma_b2: float):
+    """The robustness standard's verdict on the 6·ξ_c rule against the best depth-only rule,
+    from per-cell counts (depth, sigma_w2, k, n): which agrees with more of the cells where the
+    two differ ("6·ξ_c ahead", "tied", "depth rule ahead")."""
+    limits = {}  # theory's 6·ξ_c per σ_w², computed once: the verdict is asked per flipped net
+
+    def verdict(counts: pd.DataFrame) -> str:
+        sigmas = counts["sigma_w2"].to_numpy()
+        missing = np.setdiff1d(sigmas, list(limits))
+        if len(missing):
+            limits.update(zip(missing, np.asarray(theory.trainable_depth(
+                activation, missing, sigma_b2)), strict=True))
+        limit = np.array([limits[s] for s in sigmas])
+        predicted = counts["depth"].to_numpy() <= np.nan_to_num(limit, nan=np.inf)
+        facts = agreement(counts["depth"].to_numpy(), predicted,
+                          (counts["k"] / counts["n"]).to_numpy() >= 0.5)
+        lead = facts["rule_agrees_informative"] - facts["baseline_agrees_informative"]
+        return ("tied" if lead == 0 else
+                f"{'6·ξ_c' if lead > 0 else 'depth rule'} ahead")
+
+    return verdict
+
+
 def criterion_changes(table: pd.DataFrame, rows: str = "depth", cols: str = "sigma_w2") -> dict:
     """Counted under `final` and under `reached`: how many cells' counts differ, those cells
     ('row r, col c: k/n → k'/n'), and how many cells change side of P(converged) ≥ 1/2."""

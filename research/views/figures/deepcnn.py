@@ -1,37 +1,26 @@
 """The `deep-cnn` figure: very deep tanh CNNs at criticality, delta-orthogonal against Gaussian
-kernels (Xiao et al. 2018). (a) P(converged) against depth per init, each depth's k/n and 95%
-Wilson interval; (b) training accuracy against steps at the deepest depth, every seed; (c) the
-spectrum of J Jᵀ at init (J = ∂h^L/∂h^1 over positions × channels, the sweeps' `init_jac_*`)
-against depth, with the wide-limit moments of free probability (theory.jacobian_spectrum:
-delta-orthogonal kernels act as orthogonal matrices at every position); (d) why: the
-delta-orthogonal spectrum against the channel count at the sweeps' depths.
-
-(d) is computed from networks at init (no training) by `compute_channels` on `--rerun` and
-stored in figures/data/deep-cnn-channels/: with circular padding a delta-orthogonal CNN never
-mixes positions at init (only the centre tap is nonzero), so J is block-diagonal, one
-channels × channels block per position, each the Jacobian of an orthogonal tanh MLP as wide as
-the channel count. The blocks are accumulated layer by layer in float64, which reaches widths
-whose full Jacobian (positions × channels square) this CPU cannot afford."""
+kernels (Xiao et al. 2018), at the scale this CPU affords. Top: (a) the learning-rate search
+(deep-cnn-search: each init and depth at three Adam rates, 2 seeds), (b) P(converged) against
+depth per init at its best rate (deep-cnn-32, 8 seeds), (c) every deepest net's training
+curve and the median per init, (d) each net's steps to the target against depth. Bottom:
+J Jᵀ at init from the 8-channel sweeps, and the delta-orthogonal spectrum against the channel
+count (cnnspectra.py)."""
 
 from pathlib import Path
 
-import jax
 import numpy as np
 import pandas as pd
 
 import research.theory as theory
 from research.training.outcomes import comparison, convergence_map, interval_text
 from research.views import report
-from research.views.figures import claims
+from research.views.figures import claims, cnnspectra, robustness
 
-PRESETS = ("deep-cnn-gaussian", "deep-cnn-delta")
+SEARCH = "deep-cnn-search"
+MAIN = "deep-cnn-32"
+PRESETS = (*cnnspectra.SPECTRA, SEARCH, MAIN)
 NAMES = {"deep-cnn-gaussian": "gaussian", "deep-cnn-delta": "delta"}
-COLOURS = {"gaussian": "tab:red", "delta": "tab:blue"}
-THEORY_WEIGHTS = {"gaussian": "gaussian", "delta": "orthogonal"}  # v_W of one layer
-REFERENCE_SIGMA_B2 = 0.05  # cnn2d-bands' σ_b², for the wide limit there
-CHANNELS_DIR = "deep-cnn-channels"  # beside the sweep folders in figures/data
-CHANNELS = (8, 16, 32, 64)
-SEEDS, INPUTS = 4, 4  # the sweeps' seeds and Jacobian inputs (engine.JACOBIAN_EXAMPLES)
+COLOURS = cnnspectra.COLOURS
 
 
 def cells(table: pd.DataFrame) -> pd.DataFrame:
@@ -45,121 +34,137 @@ def deepest_trained(depth_cells: pd.DataFrame) -> int:
     return int(good.max()) if len(good) else 0
 
 
-def jacobian_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Per depth: the seeds' mean of each stored moment of J Jᵀ at init, and the wide-limit
-    (mean, variance) of `depth − 1` layers at the table's σ's."""
-    first = table.iloc[0]
-    weights = THEORY_WEIGHTS[_name(first["init"])]
-    rows = table.groupby("depth")[["init_jac_mean", "init_jac_var", "init_jac_max"]].mean()
-    rows = rows.reset_index()
-    wide = [theory.jacobian_spectrum(str(first["activation"]), float(first["sigma_w2"]),
-                                     float(first["sigma_b2"]), int(d) - 1, weights)
-            for d in rows["depth"]]
-    rows["theory_mean"] = [float(m) for m, _ in wide]
-    rows["theory_var"] = [float(v) for _, v in wide]
-    return rows
+def first_reached(table: pd.DataFrame) -> pd.Series:
+    """Each net's first logged step at the target (inf: never within the budget)."""
+    out = []
+    for row in table.itertuples():
+        good = np.asarray(row.acc_curve) >= row.target_acc
+        out.append(float(np.asarray(row.curve_steps)[np.argmax(good)]) if good.any()
+                   else np.inf)
+    return pd.Series(out, table.index)
 
 
-def _name(init: str) -> str:
-    return "delta" if init == "delta_orthogonal" else str(init)
-
-
-def delta_parameters(dataset, channels: int, depth: int, seeds: int = SEEDS,
-                     inputs: int = INPUTS) -> tuple[dict, np.ndarray]:
-    """(parameters of seeds 0 … seeds − 1 stacked on a leading axis, the first hidden layer's
-    pre-activations (seeds, inputs, positions, channels)) of deep-cnn-delta's networks with
-    `channels` channels and `depth` layers, as the engine draws them, in float64."""
-    # Here, not at the top: every CLI verb imports the figure registry, and the engine loads optax.
-    from research.networks import layers
-    from research.training import engine, presets, spec
-
-    s = presets.load("deep-cnn-delta", {"depth": [depth], "width": [channels], "seeds": seeds,
-                                        "eval_size": inputs, "steps": 1, "log_every": 1,
-                                        "chunk_steps": 1})
-    runs = spec.expand(s)
-    program = engine.program_for(runs, dataset)
-    data = engine.data_for(dataset, inputs, input_scale=s.input_scale)
-
-    def first_layer(hp):
-        params = engine.init_params(hp, data, program)
-        net = layers.Net(program.model, hp)
-        x = layers.network_input(data.x_eval, program.model, True)
-        h = net.linear(x, params["w_in"], params["b_in"])
-        return params, h.reshape(h.shape[0], -1, h.shape[-1])
-
-    params, h1 = jax.jit(jax.vmap(first_layer))(engine.hyper_for(runs))
-    return ({k: np.asarray(v, np.float64) for k, v in params.items()},
-            np.asarray(h1, np.float64))
-
-
-def block_moments(params: dict, h1: np.ndarray, depths) -> dict[int, np.ndarray]:
-    """{depth L: (mean, variance, largest) of J Jᵀ's eigenvalues per member, averaged over
-    its inputs as the engine's `init_jac_*` are}, J = ∂h^L/∂h^1 of a delta-orthogonal CNN:
-    per position J_p ← Cᵀ diag(tanh'(h_p)) J_p with C the centre tap, the spectrum of J Jᵀ
-    the union of its blocks' (positions × channels eigenvalues)."""
-    w = params["w_hidden"]  # (members, layers, k, k, c, c)
-    k = w.shape[2]
-    centre = w[:, :, k // 2, k // 2]
-    if not np.allclose(np.abs(w).sum(axis=(2, 3)), np.abs(centre)):
-        raise ValueError("block_moments needs delta-orthogonal kernels (only the centre tap)")
-    channels = centre.shape[-1]
-    out = {depth: [] for depth in depths}
-    for m in range(len(centre)):
-        h = h1[m]  # (inputs, positions, channels)
-        jac = np.broadcast_to(np.eye(channels), (*h.shape[:2], channels, channels))
-        for layer in range(max(depths)):
-            if layer + 1 in out:
-                eig = np.linalg.eigvalsh(jac @ np.swapaxes(jac, -1, -2))
-                eig = eig.reshape(len(h), -1)  # every block of an input: its J's spectrum
-                out[layer + 1].append(np.mean([eig.mean(axis=1), eig.var(axis=1),
-                                               eig.max(axis=1)], axis=1))
-            if layer + 1 == max(depths):
-                break
-            c, b = centre[m, layer], params["b_hidden"][m, layer]
-            jac = c.T @ ((1.0 - np.tanh(h) ** 2)[..., None] * jac)
-            h = np.tanh(h) @ c + b
-    return {depth: np.asarray(rows) for depth, rows in out.items()}
-
-
-def channel_table(dataset, depths, channels=CHANNELS) -> pd.DataFrame:
-    """One row per (channels, depth): the members' mean of each moment, and the wide limit."""
+def best_rates(search: pd.DataFrame) -> pd.DataFrame:
+    """Per (init, depth): the rate whose nets reach the search's target soonest (median over
+    seeds, never as later than any step), ties to the higher mean final accuracy."""
+    scored = search.assign(steps_to=first_reached(search))
     rows = []
-    for c in channels:
-        params, h1 = delta_parameters(dataset, c, max(depths))
-        for depth, moments in block_moments(params, h1, depths).items():
-            rows.append({"channels": c, "depth": depth, "mean": moments[:, 0].mean(),
-                         "var": moments[:, 1].mean(), "max": moments[:, 2].mean(),
-                         "members": len(moments)})
+    for (init, depth), group in scored.groupby(["init", "depth"]):
+        per = group.groupby("lr").agg(median=("steps_to", "median"),
+                                      acc=("final_train_acc", "mean")).reset_index()
+        best = per.sort_values(["median", "acc"], ascending=[True, False]).iloc[0]
+        rows.append({"init": init, "depth": int(depth), "lr": float(best["lr"]),
+                     "median_steps": float(best["median"])})
     return pd.DataFrame(rows)
 
 
-def compute_channels(data_root: Path) -> Path:
-    """`initmap figures deep-cnn --rerun`: the channel table at the delta preset's depths,
-    stored as DATA_ROOT/deep-cnn-channels/channels.parquet for `deep_cnn` to draw from."""
-    from research.training import presets
-    from research.training.data import load_dataset
-
-    depths = presets.load("deep-cnn-delta").depth
-    table = channel_table(load_dataset("digits"), depths)
-    return report.write_table(table, data_root / CHANNELS_DIR / "channels.parquet")
+def at_best(table: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
+    """The main sweep's nets at each (init, depth)'s best rate of the search."""
+    keep = table.merge(rates[["init", "depth", "lr"]], on=["init", "depth", "lr"])
+    return keep.reset_index(drop=True)
 
 
-def stored_channels(data_root: Path) -> pd.DataFrame:
-    return report.read_table(data_root / CHANNELS_DIR / "channels.parquet", "deep-cnn",
-                             "channel table")
+def deep_cnn(runs: dict[str, pd.DataFrame], path: Path) -> dict:
+    plt = report.pyplot()
+    rates = best_rates(runs[SEARCH])
+    main = at_best(runs[MAIN], rates)
+    tables = {cnnspectra.init_name(i): t for i, t in main.groupby("init")}
+    spectra = {NAMES[p]: runs[p] for p in cnnspectra.SPECTRA}
+    channels = cnnspectra.stored_channels(path.parent / "data")
+    fig = plt.figure(figsize=(17, 9), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=(1, 0.9))
+    ax_search, ax_train, ax_curves, ax_steps = top.subplots(1, 4)
+    ax_spectrum, ax_channels = bottom.subplots(1, 2)
+    first = main.iloc[0]
+    _draw_search(ax_search, runs[SEARCH], rates)
+    _draw_trainability(ax_train, tables)
+    _draw_curves(ax_curves, tables)
+    facts = _draw_steps(ax_steps, tables)
+    cnnspectra.draw_spectrum(ax_spectrum, spectra)
+    cnnspectra.draw_channels(ax_channels, channels, spectra["delta"].iloc[0])
+    q_star = theory.q_star(str(first["activation"]), float(first["sigma_w2"]),
+                           float(first["sigma_b2"]))
+    top.suptitle(f"deep {first['activation']} CNNs on digits at criticality (σ_w² = "
+                 f"{first['sigma_w2']:g}, σ_b² = {first['sigma_b2']:g}, inputs at q* = "
+                 f"{q_star:.2f}; k = {first['kernel_size']}, {first['padding']}, "
+                 f"{first['width']} channels, Adam, batch {first['batch_size']}, "
+                 f"{first['steps']} steps): delta-orthogonal against Gaussian kernels "
+                 "(Xiao et al. 2018)", fontsize=10)
+    sp = spectra["delta"].iloc[0]
+    bottom.suptitle(f"J Jᵀ at init (J = ∂hᴸ/∂h¹ over positions × channels) of the "
+                    f"{sp['width']}-channel nets at σ_w² = {sp['sigma_w2']:g}, σ_b² = "
+                    f"{sp['sigma_b2']:g}, and delta-orthogonal against the channel count",
+                    fontsize=10)
+    report.save_figure(fig, path)
+
+    facts.update(_trainability_facts(tables, rates, q_star))
+    facts.update(cnnspectra.spectra_facts(spectra, channels))
+    return facts
 
 
-def _draw_channels(ax, table: pd.DataFrame, first) -> None:
-    for c, rows in table.groupby("channels"):
-        ax.plot(rows["depth"], rows["var"], marker="o", label=f"{c} channels")
-    depths = sorted(table["depth"].unique())
-    wide = [float(theory.jacobian_spectrum(str(first["activation"]), float(first["sigma_w2"]),
-                                           float(first["sigma_b2"]), int(d) - 1,
-                                           "orthogonal")[1]) for d in depths]
-    ax.plot(depths, wide, ls="--", color="black", lw=1, label="wide limit, from q* on")
-    _depth_axis(ax, depths)
-    ax.set(yscale="log", xlabel="depth (conv layers)", ylabel="variance of J Jᵀ's eigenvalues",
-           title="delta-orthogonal at init against the channel count")
+def _trainability_facts(tables: dict[str, pd.DataFrame], rates: pd.DataFrame,
+                        q_star: float) -> dict:
+    """The point, the best rates, per init and depth the counts, medians and accuracies,
+    delta-orthogonal against Gaussian per depth under the one standard and the robustness
+    standard."""
+    first = tables["delta"].iloc[0]
+    activation, sigma_w2 = str(first["activation"]), float(first["sigma_w2"])
+    sigma_b2 = float(first["sigma_b2"])
+    facts = {**claims.budget(tables["delta"], by=("depth",)), "sigma_w2": sigma_w2,
+             "sigma_b2": sigma_b2, "width": int(first["width"]), "q_star": q_star,
+             "input_scale": float(first["input_scale"]),
+             "first_layer_q": float(np.mean([q[0] for q in tables["delta"]["init_q"]])),
+             "chi1": theory.chi1(activation, sigma_w2, sigma_b2),
+             "depths": ", ".join(str(d) for d in sorted(tables["delta"]["depth"].unique()))}
+    for row in rates.itertuples():
+        name = cnnspectra.init_name(row.init)
+        facts[f"{name}_best_lr_depth{row.depth}"] = row.lr
+        facts[f"{name}_jac_var_theory_main_depth{row.depth}"] = float(theory.jacobian_spectrum(
+            activation, sigma_w2, sigma_b2, row.depth - 1, cnnspectra.THEORY_WEIGHTS[name])[1])
+    counted = {name: cells(table) for name, table in tables.items()}
+    for name, table in tables.items():
+        facts[f"{name}_deepest_trained"] = deepest_trained(counted[name])
+        for row in counted[name].itertuples():
+            facts[f"{name}_converged_depth{row.depth}"] = interval_text(row.converged, row.n)
+        reached = first_reached(table)
+        for depth, group in table.groupby("depth"):
+            steps = reached[group.index]
+            median = float(steps.median())
+            facts[f"{name}_median_steps_depth{depth}"] = median if np.isfinite(median) else None
+            facts[f"{name}_steps_depth{depth}"] = ", ".join(
+                f"{s:.0f}" for s in sorted(steps[np.isfinite(steps)])) or "-"
+            facts[f"{name}_final_train_acc_depth{depth}"] = float(
+                group["final_train_acc"].median())
+    both = counted["delta"].merge(counted["gaussian"], on="depth", suffixes=("_d", "_g"))
+    every = pd.concat(tables.values(), ignore_index=True)
+    for row in both.itertuples():
+        facts[f"delta_vs_gaussian_depth{row.depth}"] = comparison(
+            row.converged_d, row.n_d, row.converged_g, row.n_g)
+        facts.update(robustness.evaluate(robustness.Claim(
+            f"delta_vs_gaussian_depth{row.depth}", every[every["depth"] == row.depth],
+            ("init",), robustness.comparison_word({"init": "delta_orthogonal"},
+                                                  {"init": "gaussian"}),
+            strength=robustness.comparison_strength)))
+    return facts
+
+
+def _draw_search(ax, search: pd.DataFrame, rates: pd.DataFrame) -> None:
+    """Each net's final training accuracy against the rate, per init and depth."""
+    markers = dict(zip(sorted(search["depth"].unique()), "os^D", strict=False))
+    for (init, depth), group in search.groupby(["init", "depth"]):
+        name = cnnspectra.init_name(init)
+        mean = group.groupby("lr")["final_train_acc"].mean()
+        ax.plot(mean.index, mean.to_numpy(), marker=markers[depth], color=COLOURS[name],
+                ls="-" if depth == min(markers) else "--", label=f"{name}, depth {depth}")
+        ax.plot(group["lr"], group["final_train_acc"], ls="none", marker=markers[depth],
+                color=COLOURS[name], alpha=0.35, ms=3)
+        best = rates[(rates["init"] == init) & (rates["depth"] == depth)]["lr"].iloc[0]
+        ax.plot(best, mean.loc[best], "*", ms=12, color=COLOURS[name], mec="k", mew=0.5)
+    ax.axhline(float(search["target_acc"].iloc[0]), color="black", lw=0.5, ls=":")
+    ax.set(xscale="log", ylim=(0, 1), xlabel="Adam learning rate",
+           ylabel="final training accuracy (eval subset)",
+           title=f"rate search: {int(search['seed'].nunique())} seeds, "
+                 f"{int(search['steps'].max())} steps\n(★ the rate used; line: mean)")
     ax.legend(fontsize=7)
 
 
@@ -173,111 +178,49 @@ def _draw_trainability(ax, tables: dict[str, pd.DataFrame]) -> None:
                     color=COLOURS[name], marker="o", capsize=3, label=name)
         for row in c.itertuples():
             ax.annotate(f"{row.converged}/{row.n}", (row.depth * shift, row.p_converged),
-                        fontsize=7, color=COLOURS[name], textcoords="offset points",
+                        fontsize=8, color=COLOURS[name], textcoords="offset points",
                         xytext=(4, 6 if name == "delta" else -12))
-    _depth_axis(ax, sorted(next(iter(tables.values()))["depth"].unique()))
+    cnnspectra.depth_axis(ax, sorted(next(iter(tables.values()))["depth"].unique()))
+    target = float(next(iter(tables.values()))["target_acc"].iloc[0])
     ax.set(ylim=(-0.05, 1.1), xlabel="depth (conv layers)",
-           ylabel="P(converged) (bars: 95% Wilson)", title="trainability against depth")
+           ylabel="P(converged) (bars: 95% Wilson)",
+           title=f"trainability: final accuracy ≥ {target:g}\n(each init at its best rate)")
     ax.legend(fontsize=8)
 
 
 def _draw_curves(ax, tables: dict[str, pd.DataFrame]) -> None:
     for name, table in tables.items():
         deepest = table[table["depth"] == table["depth"].max()]
-        for k, run in enumerate(deepest.itertuples()):
-            ax.plot(run.curve_steps, run.acc_curve, color=COLOURS[name], lw=1,
-                    label=f"{name}, depth {run.depth}" if k == 0 else None)
+        for run in deepest.itertuples():
+            ax.plot(run.curve_steps, run.acc_curve, color=COLOURS[name], lw=0.6, alpha=0.4)
+        curves = np.stack([np.asarray(c, float) for c in deepest["acc_curve"]])
+        ax.plot(deepest["curve_steps"].iloc[0], np.median(curves, axis=0), color=COLOURS[name],
+                lw=2, label=f"{name}, depth {int(deepest['depth'].iloc[0])} (median)")
     first = next(iter(tables.values())).iloc[0]
     ax.axhline(first["target_acc"], color="black", lw=0.5, ls="--", label="target")
     ax.set(xlabel="step", ylabel="training accuracy (eval subset)", ylim=(0, 1),
-           title="the deepest nets, every seed")
+           title="the deepest nets: each seed, and the median")
     ax.legend(fontsize=8)
 
 
-def _draw_spectrum(ax, tables: dict[str, pd.DataFrame]) -> None:
+def _draw_steps(ax, tables: dict[str, pd.DataFrame]) -> dict:
+    """Each net's first step at the target against depth (× at the top: never), medians
+    joined."""
+    budget = int(next(iter(tables.values()))["steps"].max())
     for name, table in tables.items():
-        jac = jacobian_table(table)
-        ax.plot(table["depth"], table["init_jac_var"], ls="none", marker=".", alpha=0.5,
-                color=COLOURS[name])
-        ax.plot(jac["depth"], jac["init_jac_var"], marker="o", color=COLOURS[name],
-                label=f"{name}: variance of J Jᵀ's eigenvalues")
-        ax.plot(jac["depth"], jac["init_jac_max"], marker="^", ls=":", color=COLOURS[name],
-                label=f"{name}: largest")
-        ax.plot(jac["depth"], jac["theory_var"], ls="--", color=COLOURS[name], lw=1,
-                label=f"{name}: wide limit, from q* on")
-    _depth_axis(ax, sorted(next(iter(tables.values()))["depth"].unique()))
-    ax.set(yscale="log", xlabel="depth (conv layers)",
-           title="J Jᵀ at init (J = ∂hᴸ/∂h¹, positions × channels)")
-    ax.legend(fontsize=6)
-
-
-def _depth_axis(ax, depths) -> None:
-    ax.set_xscale("log")
-    ax.set_xticks(list(depths), [str(d) for d in depths])
-    ax.minorticks_off()
-
-
-def deep_cnn(runs: dict[str, pd.DataFrame], path: Path) -> dict:
-    """The three panels, and the facts: the point and its q*, per init the deepest depth that
-    trains and every depth's k/n with its interval, delta-orthogonal against Gaussian per depth
-    under the one standard, median steps to the target, and the Jacobian moments per init and
-    depth beside the wide limit's."""
-    plt = report.pyplot()
-    tables = {NAMES[p]: runs[p] for p in PRESETS}
-    channels = stored_channels(path.parent / "data")
-    first = tables["delta"].iloc[0]
-    fig, axes = plt.subplots(1, 4, figsize=(21, 4.6), layout="constrained")
-    _draw_trainability(axes[0], tables)
-    _draw_curves(axes[1], tables)
-    _draw_spectrum(axes[2], tables)
-    _draw_channels(axes[3], channels, first)
-    fig.suptitle(f"deep {first['activation']} CNNs on digits at criticality (σ_w² = "
-                 f"{first['sigma_w2']:g}, σ_b² = {first['sigma_b2']:g}; k = "
-                 f"{first['kernel_size']}, {first['padding']}, {first['width']} channels): "
-                 f"delta-orthogonal against Gaussian kernels (Xiao et al. 2018)", fontsize=10)
-    report.save_figure(fig, path)
-
-    sigma_w2, sigma_b2 = float(first["sigma_w2"]), float(first["sigma_b2"])
-    activation = str(first["activation"])
-    facts = {**claims.budget(tables["delta"], by=("depth",)), "sigma_w2": sigma_w2,
-             "sigma_b2": sigma_b2, "width": int(first["width"]),
-             "q_star": theory.q_star(activation, sigma_w2, sigma_b2),
-             "chi1": theory.chi1(activation, sigma_w2, sigma_b2),
-             "xi_q": theory.point(activation, sigma_w2, sigma_b2)["xi_q"],
-             "depths": ", ".join(str(d) for d in sorted(tables["delta"]["depth"].unique()))}
-    # the wide limit at cnn2d-bands' point on the critical line, σ_b² = 0.05: q* far from 0
-    deepest = int(tables["delta"]["depth"].max())
-    other = theory.critical_sigma_w2(activation, REFERENCE_SIGMA_B2)
-    facts["reference_sigma_w2"] = other
-    facts["reference_q_star"] = theory.q_star(activation, other, REFERENCE_SIGMA_B2)
-    facts[f"reference_delta_jac_var_theory_depth{deepest}"] = float(theory.jacobian_spectrum(
-        activation, other, REFERENCE_SIGMA_B2, deepest - 1, "orthogonal")[1])
-    counted = {name: cells(table) for name, table in tables.items()}
-    for name, table in tables.items():
-        c = counted[name]
-        deepest = deepest_trained(c)
-        facts[f"{name}_deepest_trained"] = deepest
-        for row in c.itertuples():
-            facts[f"{name}_converged_depth{row.depth}"] = interval_text(row.converged, row.n)
-        for depth, group in table.groupby("depth"):
-            steps = group["converged_step"].where(group["outcome"] == "converged")
-            facts[f"{name}_median_steps_depth{depth}"] = (
-                float(steps.median()) if steps.notna().any() else "never")
-            facts[f"{name}_final_train_acc_depth{depth}"] = round(
-                100 * float(group["final_train_acc"].mean()), 1)
-        spread = (table["init_jac_var"] / table["init_jac_mean"] ** 2).groupby(table["depth"])
-        for depth, ratio in spread.mean().items():  # the spread beside the mean's drift
-            facts[f"{name}_jac_var_over_mean2_depth{depth}"] = float(ratio)
-        for row in jacobian_table(table).itertuples():
-            for moment in ("mean", "var", "max"):
-                facts[f"{name}_jac_{moment}_depth{row.depth}"] = float(
-                    getattr(row, f"init_jac_{moment}"))
-            facts[f"{name}_jac_var_theory_depth{row.depth}"] = row.theory_var
-    for row in channels.itertuples():
-        facts[f"delta_channels{row.channels}_jac_var_depth{row.depth}"] = float(row.var)
-        facts[f"delta_channels{row.channels}_jac_mean_depth{row.depth}"] = float(row.mean)
-    both = counted["delta"].merge(counted["gaussian"], on="depth", suffixes=("_d", "_g"))
-    for row in both.itertuples():
-        facts[f"delta_vs_gaussian_depth{row.depth}"] = comparison(
-            row.converged_d, row.n_d, row.converged_g, row.n_g)
-    return facts
+        reached = first_reached(table)
+        shift = 1.04 if name == "delta" else 1 / 1.04
+        shown = reached.replace(np.inf, 1.08 * budget)
+        ax.plot(table["depth"] * shift, shown, ls="none", marker="o", alpha=0.5,
+                color=COLOURS[name], ms=4)
+        median = reached.groupby(table["depth"]).median()
+        ok = np.isfinite(median.to_numpy())
+        ax.plot(median.index[ok] * shift, median.to_numpy()[ok], "-", color=COLOURS[name],
+                label=f"{name} (median)")
+    ax.axhline(budget, color="0.6", lw=0.8, ls="--", label="budget (above: never)")
+    cnnspectra.depth_axis(ax, sorted(next(iter(tables.values()))["depth"].unique()))
+    ax.set(ylim=(0, 1.15 * budget), xlabel="depth (conv layers)",
+           ylabel="first step at the target", title="learning speed: steps to the target\n"
+                                                   "(each net)")
+    ax.legend(fontsize=8)
+    return {}

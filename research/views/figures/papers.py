@@ -10,7 +10,7 @@ import pandas as pd
 from research.theory import meanfield as theory
 from research.training.outcomes import CRITERIA, best_accuracies, convergence_map, under
 from research.views import maps, report
-from research.views.figures import claims
+from research.views.figures import claims, robustness
 
 
 def _both(table: pd.DataFrame) -> pd.DataFrame:
@@ -28,6 +28,12 @@ def dip_tanh(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     facts.update(claims.six_xi_c_scores(table))
     facts.update(claims.six_xi_c_scores(under(table, "reached"), prefix="reached_"))
     facts.update(claims.criterion_changes(table))
+    rule = claims.six_xi_c_verdict(str(table["activation"].iloc[0]),
+                                   float(table["sigma_b2"].iloc[0]))
+    for criterion in CRITERIA:
+        facts.update(robustness.evaluate(robustness.Claim(
+            f"six_xi_c_{criterion}", table.assign(criterion=criterion), ("depth", "sigma_w2"),
+            rule, compared=1)))
     return facts
 
 
@@ -36,7 +42,7 @@ def relu_depth(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     reached), and the training-accuracy curves of the deepest nets."""
     plt = report.pyplot()
     table = runs["relu-depth"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained")
     deepest = int(table["depth"].max())
     target = float(table["target_acc"].iloc[0])
     facts = claims.budget(table)
@@ -60,6 +66,10 @@ def relu_depth(runs: dict[str, pd.DataFrame], path: Path) -> dict:
             facts[f"{prefix}deepest_trained_sigma{sigma:g}"] = (int(trained.max())
                                                                if len(trained) else 0)
     facts.update(claims.criterion_changes(table, "sigma_w2", "depth"))
+    for criterion in CRITERIA:
+        facts.update(robustness.evaluate(robustness.Claim(
+            f"deepest_{criterion}", table.assign(criterion=criterion), ("sigma_w2", "depth"),
+            robustness.deepest_trained(), compared=len(table["sigma_w2"].unique()))))
     best = best_accuracies(table)
     for sigma, group in table[table["depth"] == deepest].groupby("sigma_w2"):
         colour = colours[sigma]
@@ -73,11 +83,10 @@ def relu_depth(runs: dict[str, pd.DataFrame], path: Path) -> dict:
              ylim=(-0.05, 1.05),
              title=f"ReLU MLPs, {facts['steps']} steps, {facts['seeds_per_cell']} seeds a "
                    "point\nsolid: target at the last step; dashed: ever reached")
-    left.legend(fontsize=7, loc="center left")
+    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
     right.set(xlabel="step", ylabel="training accuracy (eval subset)", ylim=(0, 1),
               title=f"every net at depth {deepest} (colours as left)")
     right.legend(fontsize=7)
-    fig.tight_layout()
     report.save_figure(fig, path)
     return facts
 
