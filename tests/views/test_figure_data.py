@@ -278,7 +278,8 @@ def test_cnn2d_bands_and_arch_zoo_digits():
 
 def test_deep_cnn_counts_comparisons_and_jacobian_moments():
     facts = FACTS["deep-cnn"]
-    search, main = runs("deep-cnn-search"), runs("deep-cnn-32")
+    search = runs("deep-cnn-search")
+    main = pd.concat([runs("deep-cnn-depth16"), runs("deep-cnn-depth32")], ignore_index=True)
     first = search.assign(t=[float(np.asarray(s)[np.argmax(np.asarray(c) >= t)])
                              if max(c) >= t else np.inf for s, c, t in zip(
                                  search["curve_steps"], search["acc_curve"],

@@ -1,10 +1,10 @@
 """The `deep-cnn` figure: very deep tanh CNNs at criticality, delta-orthogonal against Gaussian
 kernels (Xiao et al. 2018), at the scale this CPU affords. Top: (a) the learning-rate search
-(deep-cnn-search: each init and depth at three Adam rates, 2 seeds), (b) P(converged) against
-depth per init at its best rate (deep-cnn-32, 8 seeds), (c) every deepest net's training
-curve and the median per init, (d) each net's steps to the target against depth. Bottom:
-J Jᵀ at init from the 8-channel sweeps, and the delta-orthogonal spectrum against the channel
-count (cnnspectra.py)."""
+(deep-cnn-search: each init and depth at five Adam rates, 2 seeds), (b) P(converged) against
+depth per init at its best rate (deep-cnn-depth16 and -depth32, 8 seeds), (c) every deepest
+net's training curve and the median per init, (d) each net's steps to the target against
+depth. Bottom: J Jᵀ at init from the 8-channel sweeps, and the delta-orthogonal spectrum
+against the channel count (cnnspectra.py)."""
 
 from pathlib import Path
 
@@ -17,8 +17,9 @@ from research.views import report
 from research.views.figures import claims, cnnspectra, robustness
 
 SEARCH = "deep-cnn-search"
-MAIN = "deep-cnn-32"
-PRESETS = (*cnnspectra.SPECTRA, SEARCH, MAIN)
+# the trainability sweeps, one per depth at the rate the search chose there
+MAINS = ("deep-cnn-depth16", "deep-cnn-depth32")
+PRESETS = (*cnnspectra.SPECTRA, SEARCH, *MAINS)
 NAMES = {"deep-cnn-gaussian": "gaussian", "deep-cnn-delta": "delta"}
 COLOURS = cnnspectra.COLOURS
 
@@ -67,7 +68,7 @@ def at_best(table: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
 def deep_cnn(runs: dict[str, pd.DataFrame], path: Path) -> dict:
     plt = report.pyplot()
     rates = best_rates(runs[SEARCH])
-    main = at_best(runs[MAIN], rates)
+    main = at_best(pd.concat([runs[name] for name in MAINS], ignore_index=True), rates)
     tables = {cnnspectra.init_name(i): t for i, t in main.groupby("init")}
     spectra = {NAMES[p]: runs[p] for p in cnnspectra.SPECTRA}
     channels = cnnspectra.stored_channels(path.parent / "data")
