@@ -19,6 +19,7 @@ import optax
 
 from research.networks import init as init_schemes
 from research.networks import layers, registry
+from research.networks.arch import Arch
 from research.networks.config import SWEPT, Hyper, ModelConfig
 from research.training import losses
 from research.training.data import Dataset
@@ -36,7 +37,6 @@ JACOBIAN_EXAMPLES = 4  # eval inputs whose hidden-stack Jacobian spectra the dia
 class Program:
     """Everything static about a bucket: it selects one compiled program."""
 
-    arch: str
     model: ModelConfig
     optimizer: str
     schedule: str
@@ -60,6 +60,15 @@ class Program:
     # held-out accuracy and the weight norm logged beside the training accuracy (token data:
     # where generalisation, not fitting, is the question); nan in the log otherwise, at no cost
     test_curve: bool = False
+
+    @property
+    def arch(self) -> str:
+        return self.model.arch
+
+    @property
+    def network(self) -> Arch:
+        """The network type's record (networks/registry.py)."""
+        return registry.get(self.model.arch)
 
 
 class Data(NamedTuple):
@@ -101,7 +110,7 @@ def program_for(runs: list[RunSpec], data: Dataset, pad_to: int | None = None) -
         model = dataclasses.replace(model, depth=pad_to, padded=True)
     crit = Criterion(classification=data.is_classification, target_acc=run.target_acc,
                      target_loss_ratio=run.target_loss_ratio, diverge_factor=run.diverge_factor)
-    return Program(arch=run.arch, model=model, optimizer=run.optimizer, schedule=run.schedule,
+    return Program(model=model, optimizer=run.optimizer, schedule=run.schedule,
                    warmup_steps=run.warmup_steps, steps=run.steps,
                    decay=any(r.weight_decay > 0 for r in runs),
                    clip=any(r.clip_norm > 0 for r in runs),
@@ -137,7 +146,7 @@ def hyper_for(runs: list[RunSpec], padded: bool = False) -> Hyper:
         depth = np.int32(depths.pop())
     return Hyper(seed=np.array([r.seed for r in runs], np.uint32), depth=depth,
                  **{name: np.array([getattr(r, name) for r in runs], dtype)
-                    for name in SWEPT[1:]})
+                    for name in SWEPT if name != "seed"})
 
 
 # How a population's `Hyper` maps over its members: every field one value per member, but the
@@ -201,7 +210,7 @@ def metrics(out: jax.Array, y: jax.Array, classification: bool) -> tuple[jax.Arr
 
 
 def loss_and_acc(params: dict, x: jax.Array, y: jax.Array, program: Program, hp: Hyper):
-    out, _ = registry.get(program.arch).forward(params, x, program.model, hp)
+    out, _ = program.network.forward(params, x, program.model, hp)
     return metrics(out, y, program.crit.classification)
 
 
@@ -209,7 +218,7 @@ def init_params(hp: Hyper, data: Data, program: Program) -> dict:
     """One network's parameters at step 0. LSUV rescales its orthogonal draw on the first
     `batch_size` training examples."""
     init_key, _ = member_keys(hp.seed)
-    model, cfg = registry.get(program.arch), program.model
+    model, cfg = program.network, program.model
     if model.init is not None:  # a type that draws its own (a user's module: networks/user/)
         return model.init(init_key, cfg, hp)
     params = init_schemes.params(init_key, model.layout(cfg), cfg, hp,
@@ -232,7 +241,7 @@ def init_member(hp: Hyper, data: Data, program: Program) -> tuple[MemberState, d
     (root mean square over GRAD_PROBE_EXAMPLES single-example gradients, the quantity whose
     layer-to-layer ratio mean-field theory predicts as χ₁), and the spectrum of J Jᵀ for the
     hidden stack's Jacobian J (`jacobian_moments`)."""
-    model = registry.get(program.arch)
+    model = program.network
     params = init_params(hp, data, program)
     out, q = model.forward(params, data.x_eval, program.model, hp)
     loss, acc = metrics(out, data.y_eval, program.crit.classification)
@@ -261,7 +270,7 @@ def jacobian_moments(params: dict, x: jax.Array, program: Program, hp: Hyper) ->
     """(mean, variance, largest) eigenvalue of J Jᵀ, J = ∂h^L/∂h^1 the hidden stack's Jacobian
     at each of the first JACOBIAN_EXAMPLES inputs, each moment averaged over them; NaN for a
     type without one (`Arch.jacobian`)."""
-    model = registry.get(program.arch)
+    model = program.network
     if model.jacobian is None:
         return jnp.full((3,), jnp.nan, jnp.float32)
     jac = jax.vmap(lambda xi: model.jacobian(params, xi, program.model, hp))(
@@ -290,7 +299,7 @@ def minibatch_step(params: dict, opt_state, opt: optax.GradientTransformation,
         x, y = data.x[idx], data.y[idx]
     else:  # unbatched over members: vmap makes the first layer one matmul for them all
         x, y = data.x, data.y
-    train_forward = registry.get(program.arch).train_forward
+    train_forward = program.network.train_forward
     if train_forward is None:
         (loss, _), grads = jax.value_and_grad(loss_and_acc, has_aux=True)(
             params, x, y, program, hp)
@@ -341,7 +350,7 @@ def train_chunk(state: MemberState, hp: Hyper, data: Data, start_step: jax.Array
         running = state.running & ~bad
         if program.early_stop:
             running = running & ~meets_target(loss, acc, state.initial_loss, crit)
-        diversity = registry.get(program.arch).unit_diversity(state.params, program.model)
+        diversity = program.network.unit_diversity(state.params, program.model)
         return (state._replace(running=running, diverged_step=diverged_step),
                 (loss, acc, diversity, test_accuracy(state.params, hp, data, program),
                  weight_norm(state.params, program)))
@@ -378,7 +387,7 @@ def _members(f, in_axes: tuple, program: Program):
     (`Arch.per_device`), inside a shard_map over the member axis, so each device vmaps its own
     members with unsharded arrays."""
     batched = jax.vmap(f, in_axes=in_axes)
-    if not registry.get(program.arch).per_device:
+    if not program.network.per_device:
         return batched
     from jax.sharding import PartitionSpec
 

@@ -7,7 +7,6 @@ import jax.numpy as jnp
 import optax
 
 from research.networks import init as init_schemes
-from research.networks import registry
 from research.networks.config import Hyper
 
 
@@ -49,7 +48,7 @@ def optimizer(program, hp: Hyper) -> optax.GradientTransformation:
         raise ValueError(f"unknown optimizer {program.optimizer!r}")
     factors = None
     if program.model.parametrization == "mup":
-        factors = init_schemes.lr_multipliers(registry.get(program.arch).layout(program.model),
+        factors = init_schemes.lr_multipliers(program.network.layout(program.model),
                                               program.model, program.optimizer)
     if program.decay:
         parts.append(_decay(program, hp, factors))
@@ -57,10 +56,10 @@ def optimizer(program, hp: Hyper) -> optax.GradientTransformation:
     if factors is not None:
         parts.append(_scale_each(factors))
     if program.layer_rates:
-        layout = registry.get(program.arch).layout(program.model)
+        layout = program.network.layout(program.model)
         parts.append(_scale_each(init_schemes.layer_rates(layout, hp)))
     if program.model.padded:
-        parts.append(_freeze_masked(registry.get(program.arch).pad.stacked, hp.depth))
+        parts.append(_freeze_masked(program.network.pad.stacked, hp.depth))
     return optax.chain(*parts)
 
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from research.networks import layers, registry
+from research.networks import layers
 from research.training import devices, engine, plan
 from research.training import spec as spec_mod
 from research.training.data import dataset_of
@@ -43,7 +43,7 @@ def measure(base: spec_mod.SweepSpec, widths: list[int], steps: int,
                                          - len(runs))
             program, hp, data = engine.place(padded, dataset)
             squares = np.asarray(jax.device_get(
-                _trajectory(program, hp, data, steps, registry.get(program.arch))))[:len(runs)]
+                _trajectory(program, hp, data, steps, program.network)))[:len(runs)]
             sizes = np.sqrt(np.mean(squares, axis=0))  # over seeds: (2, steps + 1, layers + 1)
             for step in range(steps + 1):
                 for layer in range(sizes.shape[2]):

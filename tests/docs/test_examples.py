@@ -46,6 +46,10 @@ NOT_RUN = {
     "initmap sweep quick --arch cnn --dataset digits --kernel-size 3 --width 16 --depth 2 8 "
     "--sigma-w2 1 2 4 --seeds 2 --steps 200 --lr 0.02 --out runs/digits": SLOW,
     "initmap sweep dip-tanh --dry-run": CALIBRATES,
+    "initmap sweep quick --model examples/flax_patterns.py:nnx_scan_mlp --depth 4 --width 16 "
+    "--dry-run": CALIBRATES,
+    "initmap sweep quick --model examples/nanodo_lm.py:lm --dataset copy --seq-len 8 "
+    "--target-acc 0.5 --depth 2 --width 16 --dry-run": CALIBRATES,
     "initmap sweep dip-tanh --shard 1/4": SLOW,
     "initmap sweep dip-tanh --shard 2/4": SLOW,
     "initmap sweep my.toml --dataset npz:data/mine.npz": NEEDS,

@@ -334,7 +334,8 @@ def ok_at(table: pd.DataFrame, target: float, budget: int) -> pd.Series:
     out = []
     for row in table.itertuples():
         acc = np.asarray(row.acc_curve)[np.asarray(row.curve_steps) <= budget]
-        if row.criterion == "reached":
+        # parts stored before `criterion` existed lack the column: its `later` value, "final"
+        if getattr(row, "criterion", "final") == "reached":
             out.append(bool((acc >= target - 1e-9).any()))
         else:
             out.append(bool(len(acc)) and acc[-1] >= target - 1e-9
