@@ -43,7 +43,7 @@ class Program:
     warmup_steps: int
     steps: int
     # Whether any member decays weights / clips gradients: the transformations are left out of
-    # the program otherwise, so a sweep without them runs exactly the optimizer it always did.
+    # the program otherwise, so a sweep without them runs the bare optimizer.
     # A member with 0 in a program that has them gets exactly its own updates (+0·p; no clip).
     decay: bool
     clip: bool

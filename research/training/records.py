@@ -3,6 +3,7 @@ final state) turned into the record that becomes a Parquet row. Curves stop wher
 frozen; the outcome is classified from the curve the member trained."""
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,11 +12,30 @@ from research.training.outcomes import classify, generalisation, meets_target, r
 from research.training.spec import RunSpec
 
 
-def record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
-    """Run `run`'s row: it is member `i` of `host` (init diagnostics `diag`, final state) and of
+@dataclass
+class Settled:
+    """A population's results on the host, one entry per run: the init diagnostics and the
+    final state, filled as members leave (compaction) or the population ends."""
+
+    diag: dict  # init diagnostics by name (`engine.init_member`)
+    running: np.ndarray
+    diverged_step: np.ndarray
+    test_loss: np.ndarray
+    test_acc: np.ndarray
+    window_loss: np.ndarray
+
+    @classmethod
+    def empty(cls, diag: dict, n: int) -> "Settled":
+        return cls(diag={k: v[:n] for k, v in diag.items()}, running=np.zeros(n, bool),
+                   diverged_step=np.full(n, -1), test_loss=np.full(n, np.nan),
+                   test_acc=np.full(n, np.nan), window_loss=np.full(n, np.nan))
+
+
+def record(run: RunSpec, i: int, host: Settled, logs: np.ndarray, program) -> dict:
+    """Run `run`'s row: it is member `i` of `host` (init diagnostics, final state) and of
     `logs` (eval loss, eval accuracy, unit diversity, held-out accuracy, weight norm per logged
     step)."""
-    diag = host["diag"]
+    diag = host.diag
     layers = {name: diag[name][i] for name in ("init_q", "init_grad_norm")}
     if program.model.padded:  # the member's own layers, as its own program stores them
         layers = registry.get(run.arch).pad.trim(layers, run.depth)
@@ -28,8 +48,8 @@ def record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
     test_acc = np.concatenate([[np.nan], logs[3][i]])
     norm = np.concatenate([[float(diag["initial_norm"][i])], logs[4][i]])
     # Cut the curve where the member was frozen: later entries describe frozen weights.
-    stop = int(host["diverged_step"][i])
-    if stop < 0 and run.early_stop and not host["running"][i]:
+    stop = int(host.diverged_step[i])
+    if stop < 0 and run.early_stop and not host.running[i]:
         good = meets_target(loss, acc, initial_loss, program.crit)
         stop = int(steps[np.argmax(good)])
     if stop >= 0:
@@ -37,10 +57,10 @@ def record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
         steps, loss, acc, diversity = steps[keep], loss[keep], acc[keep], diversity[keep]
         test_acc, norm = test_acc[keep], norm[keep]
     # target_window: the criterion reads the mean training loss of the last steps instead
-    window = (float(host["window_loss"][i]) / run.target_window if run.target_window
+    window = (float(host.window_loss[i]) / run.target_window if run.target_window
               else None)
     outcome, diverged_step, converged_step = classify(
-        loss, acc, steps, initial_loss, int(host["diverged_step"][i]), program.crit, window,
+        loss, acc, steps, initial_loss, int(host.diverged_step[i]), program.crit, window,
         run.criterion)
     diverged = outcome == "diverged"
     reached = reached_step(loss, acc, steps, initial_loss, program.crit)
@@ -54,8 +74,8 @@ def record(run: RunSpec, i: int, host: dict, logs: np.ndarray, program) -> dict:
         # beside the final ones, so either criterion can be counted from the table
         "best_train_acc": float(np.max(acc)) if np.isfinite(acc).any() else np.nan,
         "reached_step": reached,
-        "final_test_loss": np.nan if diverged else float(host["test_loss"][i]),
-        "final_test_acc": np.nan if diverged else float(host["test_acc"][i]),
+        "final_test_loss": np.nan if diverged else float(host.test_loss[i]),
+        "final_test_acc": np.nan if diverged else float(host.test_acc[i]),
         "loss_curve": loss.tolist(), "acc_curve": acc.tolist(), "curve_steps": steps.tolist(),
         "diversity_curve": diversity.tolist(),
         **{name: np.asarray(values, np.float64).tolist() for name, values in layers.items()},

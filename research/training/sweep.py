@@ -25,7 +25,7 @@ from research.training import validate as checks
 from research.training.data import Dataset, dataset_of
 from research.training.manifest import Manifest
 from research.training.plan import Population, Shard
-from research.training.records import record
+from research.training.records import Settled, record
 from research.training.spec import RunSpec, SweepSpec, out_dir, parse_budget
 
 
@@ -154,10 +154,7 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
     n_logs = first.steps // first.log_every
     chunk_logs = logs_per_chunk(n_logs, spec.chunk_steps // first.log_every)
     chunk_steps = chunk_logs * first.log_every
-    host = {"diag": {k: v[:len(runs)] for k, v in diag.items()},
-            "running": np.zeros(len(runs), bool), "diverged_step": np.full(len(runs), -1),
-            "test_loss": np.full(len(runs), np.nan), "test_acc": np.full(len(runs), np.nan),
-            "window_loss": np.full(len(runs), np.nan)}
+    host = Settled.empty(diag, len(runs))
     # Logged per run: eval loss, eval accuracy, unit diversity, held-out accuracy, weight norm
     # (nan where never reached, or not logged).
     logs = np.full((5, len(runs), n_logs), np.nan, np.float64)
@@ -185,7 +182,7 @@ def _train_piece(runs: list[RunSpec], size: int, dataset: Dataset, spec: SweepSp
     return [record(run, i, host, logs, program) for i, run in enumerate(runs)]
 
 
-def _settle(state, hp, owners, leaving, data, program, host: dict) -> None:
+def _settle(state, hp, owners, leaving, data, program, host: Settled) -> None:
     """Record the final state of the runs whose slots are `leaving` (first slot of each run)."""
     test_loss, test_acc = engine.evaluate_population(state.params, hp, data, program)
     final = jax.device_get({"running": state.running, "diverged_step": state.diverged_step,
@@ -194,7 +191,7 @@ def _settle(state, hp, owners, leaving, data, program, host: dict) -> None:
     members, first_slot = np.unique(owners, return_index=True)
     keep = leaving[first_slot]
     for key, values in final.items():
-        host[key][members[keep]] = np.asarray(values)[first_slot[keep]]
+        getattr(host, key)[members[keep]] = np.asarray(values)[first_slot[keep]]
 
 
 def _compact(state, hp, owners, running, data, program, host):
