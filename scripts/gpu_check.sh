@@ -2,7 +2,7 @@
 # What initmap does on a GPU, in one run from the repository root (results in $OUT, or
 # ./gpu-check): the device (nvidia-smi); one table of net-steps/s for the tiny, target, medium
 # and large MLPs and a Flax module, with the fraction of the measured matmul peak and the memory
-# per member (research.views.devicecheck); the per-step cost ladder; `initmap sweep quick` timed,
+# per member (research.measure.devicecheck); the per-step cost ladder; `initmap sweep quick` timed,
 # in float32 and bfloat16; and the engine's tests on the device.
 # MNIST-1D is read from INITMAP_CACHE=.gpu-cache: on a machine without the mnist1d package or
 # network access, build it first where they are and copy the folder over:
@@ -20,7 +20,7 @@ PY
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv | tee "$out/gpu.txt"
 # The one table: net-steps/s for the tiny, target, medium and large MLPs and a Flax module,
 # the fraction of the measured matmul peak, memory per member (estimate and XLA's analysis).
-python3 -m research.views.devicecheck | tee "$out/table.md"
+python3 -m research.measure.devicecheck | tee "$out/table.md"
 # The per-step cost ladder on the device (bare step, checks, freezing, momentum, logging).
 python3 -m research bench --only step-cost --json > "$out/step-cost.json"
 # The main job, timed, and the same sweep in bfloat16.

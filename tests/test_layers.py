@@ -12,7 +12,7 @@ PACKAGE = "research"
 
 # Low to high: a module may import its own layer or lower ones. research/__init__.py and
 # research/__main__.py sit above all of them.
-LAYERS = ("common", "theory", "networks", "training", "advice", "views", "cli")
+LAYERS = ("common", "theory", "networks", "training", "advice", "measure", "views", "cli")
 TOP = len(LAYERS)
 
 

@@ -44,8 +44,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from research.measure import bench
     from research.training import devices
-    from research.views import bench
 
     if args.steps < 1:
         raise SpecError("steps", args.steps, reason="must be >= 1")
@@ -60,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
                                 cases=bench.pick_cases(args.cases),
                                 torch_python=args.torch_python)
     if "step-cost" in parts:
-        from research.views import stepcost
+        from research.measure import stepcost
 
         out["step_cost"] = stepcost.ladder(steps=min(args.steps, 500))
     if "compaction" in parts:

@@ -12,8 +12,9 @@ from pathlib import Path
 from research.cli.verb import Verb
 from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
+from research.measure.coordcheck import measure, width_slopes
 from research.training import spec as spec_mod
-from research.views.coordcheck import measure, plot, width_slopes
+from research.views.coordcheck import plot
 
 SPEC = spec_mod.SweepSpec()  # the spec defaults, which the options restating them read
 BATCH_SIZE = 32  # coordcheck's own, whatever the spec default

@@ -174,7 +174,7 @@ def test_mup_coordinates_are_flat_in_width_and_standard_adam_is_not():
     """Yang et al. 2022's coordinate check: after a few Adam steps, the size of each layer's
     activations against width. Slopes d log(rms)/d log(width): ~0 under μP; under the
     standard parametrisation the hidden layers grow roughly like √width or faster."""
-    from research.views import coordcheck
+    from research.measure import coordcheck
 
     base = tiny_spec(depth=[3], width=[32], optimizer="adam", lr=[0.01], seeds=2, steps=8,
                      log_every=8, chunk_steps=8, batch_size=32, sigma_w2=[1.0])

@@ -175,8 +175,8 @@ def facts_of(table: pd.DataFrame) -> dict:
 def compute_coordcheck(data_root: Path) -> Path:
     """`initmap figures mu-transfer --rerun`: μP's and SP's coordinate check at the transferred
     multipliers and rate over the main sweep's widths, stored for `mu_transfer` to draw."""
+    from research.measure import coordcheck
     from research.training import plan, presets, store
-    from research.views import coordcheck
 
     stored = store.load_runs(data_root / TUNE)
     best, _ = tuned(stored[plan.Grid(presets.load(TUNE)).stored(stored)])
@@ -294,7 +294,7 @@ def _lowest(ax, facts: dict) -> None:
 def _coordcheck(ax, frame: pd.DataFrame) -> dict:
     """|h_t − h_0| at the last step against width, per layer, SP dashed and μP solid; the
     facts: its slope in log width per parametrisation and layer."""
-    from research.views.coordcheck import width_slopes
+    from research.measure.coordcheck import width_slopes
 
     last = int(frame["step"].max())
     facts = {}

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from research.measure import stepcost
 from research.training import engine, spec
-from research.views import stepcost
 
 
 def test_bare_rung_equals_the_engine_bit_for_bit(mnist1d):

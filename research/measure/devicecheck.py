@@ -1,4 +1,4 @@
-"""One table for an accelerator (`scripts/gpu_check.sh`: `python -m research.views.devicecheck`):
+"""One table for an accelerator (`scripts/gpu_check.sh`: `python -m research.measure.devicecheck`):
 per case, the engine's network-steps/s on a compiled population (warm: compile apart), the
 fraction of the measured matmul peak, and the memory per member (the planner's estimate and
 XLA's own analysis of the compiled chunk); a Flax linen MLP of the target's shapes beside the
@@ -10,9 +10,9 @@ import sys
 import jax
 import jax.numpy as jnp
 
+from research.measure import bench
 from research.training import engine, plan
 from research.training.data import load_dataset
-from research.views import bench
 
 CASES = (bench.Case("tiny (w16 d4)", 16, 4, 256), bench.Case("target (w32 d4)", 32, 4, 256),
          bench.Case("medium (w64 d10)", 64, 10, 256), bench.Case("large (w256 d4)", 256, 4, 256))

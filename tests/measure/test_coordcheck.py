@@ -5,7 +5,7 @@
 import numpy as np
 import pytest
 
-from research.views import coordcheck
+from research.measure import coordcheck
 from tests.helpers import tiny_spec
 
 WIDTHS = [32, 128, 512]

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from research.cli import bench as bench_verb
+from research.measure import bench, loops
 from research.training import devices, timing
-from research.views import bench, loops
 
 
 @pytest.mark.slow  # four fresh processes, each compiling: over a minute on 2 cores

@@ -1,5 +1,5 @@
 """The baselines `initmap bench` compares a whole `initmap sweep` with, each run as its own
-process the way a researcher would run it (`python -m research.views.loops KIND ...`), so its
+process the way a researcher would run it (`python -m research.measure.loops KIND ...`), so its
 interpreter start, imports, data loading and compilation count as the sweep's do:
 
 * `plain`: the loop a researcher writes — a bare jit + lax.scan of SGD on one tanh MLP,
@@ -138,7 +138,7 @@ class Run:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m research.views.loops KIND JSON`: JSON holds `runs` (a list of dicts with
+    """`python -m research.measure.loops KIND JSON`: JSON holds `runs` (a list of dicts with
     seed, width, depth, batch_size, steps, sigma_w2, sigma_b2, lr) and `spec` (the sweep spec
     they were expanded from, as a dict)."""
     kind, payload = argv[0], json.loads(argv[1])

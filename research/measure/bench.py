@@ -168,7 +168,7 @@ def time_loop(kind: str, runs: list[spec.RunSpec], networks: int,
                "spec": case_spec(Case("", runs[0].width, runs[0].depth, networks,
                                       runs[0].batch_size), runs[0].steps)}
     start = time.perf_counter()
-    done = subprocess.run([python, "-m", "research.views.loops", kind, json.dumps(payload)],
+    done = subprocess.run([python, "-m", "research.measure.loops", kind, json.dumps(payload)],
                           check=True, env=_child_env(False), capture_output=True, text=True)
     wall = time.perf_counter() - start
     print(f"bench: {kind} loop, {len(runs)} networks: {wall:.1f} s", file=sys.stderr)
@@ -256,7 +256,7 @@ def flops_per_net_step(case: Case, in_dim: int = 40, out_dim: int = 10) -> float
 
 def flax_mlp(depth: int, width: int, out_dim: int, activation):
     """The built-in MLP's shapes as a user's linen module (`model =
-    "research.views.bench:flax_mlp"`)."""
+    "research.measure.bench:flax_mlp"`)."""
     import flax.linen as nn
 
     class MLP(nn.Module):
@@ -292,7 +292,7 @@ def flax_vs_builtin(steps: int = 1000, case: Case = CASES[1]) -> dict:
     MLP of the same shapes (arch user): the time of each, and their ratio."""
     dataset = load_dataset("mnist1d")
     runs = _runs(case, steps)
-    as_flax = [dataclasses.replace(r, arch="user", model="research.views.bench:flax_mlp")
+    as_flax = [dataclasses.replace(r, arch="user", model="research.measure.bench:flax_mlp")
                for r in runs]
     builtin_cold, builtin_warm = _time_warm(runs, dataset)
     flax_cold, flax_warm = _time_warm(as_flax, dataset)
