@@ -11,7 +11,6 @@ a sweep pads), trained with the engine's own optimizer (μP's per-layer rates in
 member's own minibatches.
 """
 
-import contextlib
 import dataclasses
 
 import jax
@@ -68,31 +67,15 @@ def width_slopes(frame: pd.DataFrame, step: int) -> pd.DataFrame:
 
 @jax.custom_batching.custom_vmap
 def _moved_mean_sq(h):
-    return _MEAN_SQ(h)
+    return layers.mean_sq(h)
 
 
 @_moved_mean_sq.def_vmap
 def _moved_rule(axis_size, in_batched, h):
     """Under a vmap over (h_0, h_t), a layer's statistic becomes (mean h_t², mean (h_t − h_0)²)."""
     if not in_batched[0]:  # the layer did not move
-        return jnp.stack([_MEAN_SQ(h), jnp.zeros((), jnp.float32)]), True
-    return jnp.stack([_MEAN_SQ(h[1]), _MEAN_SQ(h[1] - h[0])]), True
-
-
-_MEAN_SQ = layers.mean_sq
-
-
-@contextlib.contextmanager
-def _reading_moves():
-    """Every type reports its layers through `layers.mean_sq` (and aggregates them by means,
-    which keep a mean square's meaning), so swapping it for `_moved_mean_sq` while the forward
-    pass is traced gives each layer's |h_t − h_0| without a type exposing its activations. Only
-    the measuring pass: custom_vmap has no derivative, and training differentiates."""
-    layers.mean_sq = _moved_mean_sq
-    try:
-        yield
-    finally:
-        layers.mean_sq = _MEAN_SQ
+        return jnp.stack([layers.mean_sq(h), jnp.zeros((), jnp.float32)]), True
+    return jnp.stack([layers.mean_sq(h[1]), layers.mean_sq(h[1] - h[0])]), True
 
 
 def _trajectory(program, hp, data, steps: int, model):
@@ -102,8 +85,11 @@ def _trajectory(program, hp, data, steps: int, model):
 
     def sizes(params, params0, h):
         pair = jax.tree.map(lambda a, b: jnp.stack([a, b]), params0, params)
-        with _reading_moves():
-            outs, q = jax.vmap(lambda p: model.forward(p, batch, program.model, h))(pair)
+        # each layer's statistic as _moved_mean_sq makes it under this vmap over (h_0, h_t):
+        # |h_t − h_0| without a type exposing its activations. custom_vmap has no derivative,
+        # so only this measuring pass passes it; training keeps the mean square.
+        outs, q = jax.vmap(lambda p: model.forward(p, batch, program.model, h,
+                                                   stat=_moved_mean_sq))(pair)
         out0, out = outs.astype(jnp.float32)
         return jnp.stack([jnp.concatenate([q[0], jnp.mean(out ** 2)[None]]),
                           jnp.concatenate([q[1], jnp.mean((out - out0) ** 2)[None]])])

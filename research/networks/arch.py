@@ -71,14 +71,15 @@ class Advice:
 @dataclass(frozen=True)
 class Arch:
     """One network type. `layout(cfg)` names its tensors for `init.params`;
-    `forward(params, x, cfg, hp) -> (out, q)` with q the per-layer mean squared pre-activation
-    (or residual stream); `weight_grad_norms(grads, cfg)` per layer; `unit_diversity(params,
-    cfg)` of the first layer's units."""
+    `forward(params, x, cfg, hp, stat=layers.mean_sq) -> (out, q)` with q each layer's
+    `stat` of its pre-activation (or residual stream), the mean square unless a measurement
+    passes its own (the coordinate check's); `weight_grad_norms(grads, cfg)` per layer;
+    `unit_diversity(params, cfg)` of the first layer's units."""
 
     name: str
     summary: str
     layout: Callable[[ModelConfig], Layout]
-    forward: Callable[[dict, jax.Array, ModelConfig, Hyper], tuple[jax.Array, jax.Array]]
+    forward: Callable[..., tuple[jax.Array, jax.Array]]
     weight_grad_norms: Callable[[dict, ModelConfig], jax.Array]
     unit_diversity: Callable[[dict, ModelConfig], jax.Array]
     cost: Callable[[ModelConfig], Cost]

@@ -2,6 +2,8 @@
 |h_t| cannot show), equal to a hand computation; any seed count on any number of devices.
 (μP flat and the standard parametrisation rising with Adam: tests/networks/test_archs.py.)"""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -102,3 +104,19 @@ def test_a_bad_dataset_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert cli.main(["coordcheck", "--dataset", "nope", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "dataset" in err and not out.exists()
+
+
+def test_a_users_module_reports_its_change_since_init_as_the_built_in_mlp_does():
+    """The statistic is passed to the forward, not swapped in a module global: a user's Flax
+    MLP (its own capture of each pre-activation) reports |h_t − h_0| = 0 at init and the same
+    sizes as the built-in MLP of that shape, layer for layer, within the spread of seeds."""
+    model = str(Path(__file__).resolve().parents[2] / "examples" / "flax_models.py") + ":mlp"
+    fields = dict(depth=[3], width=[32], optimizer="sgd", lr=[0.1], seeds=2, steps=STEPS,
+                  log_every=STEPS, chunk_steps=STEPS, batch_size=32, sigma_w2=[1.0])
+    builtin = coordcheck.measure(tiny_spec(**fields), [32], STEPS, ("standard",))
+    users = coordcheck.measure(tiny_spec(arch=["user"], model=[model], **fields), [32], STEPS,
+                               ("standard",))
+    assert (users.loc[users["step"] == 0, "delta"] == 0).all(), users
+    assert (users.loc[users["step"] == STEPS, "delta"] > 0).all(), users
+    assert len(users) == len(builtin)
+    np.testing.assert_allclose(users["rms"], builtin["rms"], rtol=0.3)

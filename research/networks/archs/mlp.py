@@ -38,14 +38,15 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
             "b_out": Bias((cfg.out_dim,), role="scalar")}
 
 
-def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[jax.Array, jax.Array]:
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper,
+            stat=layers.mean_sq) -> tuple[jax.Array, jax.Array]:
     """(outputs, q) where q[l] is the mean squared pre-activation of hidden layer l + 1.
     Convolutional kernels make it a CNN over the input as a 1-channel signal (or, for 2-D
     data, an image); a dense first layer takes images flattened."""
     net = layers.Net(cfg, hp)
     h = _first_layer(net, x, params, cfg)
-    q_first = layers.mean_sq(h)
-    h, q_rest = _hidden_stack(net, h, params, cfg, hp, layers.mean_sq)
+    q_first = stat(h)
+    h, q_rest = _hidden_stack(net, h, params, cfg, hp, stat)
     return layers.readout(net, net.phi(h), params), jnp.concatenate([q_first[None], q_rest])
 
 

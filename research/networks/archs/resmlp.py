@@ -42,7 +42,8 @@ def layout(cfg: ModelConfig, conv: bool = False) -> init_schemes.Layout:
     return lay
 
 
-def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[jax.Array, jax.Array]:
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper,
+            stat=layers.mean_sq) -> tuple[jax.Array, jax.Array]:
     """(outputs, q): q[0] the stream's mean square after the input layer, q[l] after block l."""
     net = layers.Net(cfg, hp)
     conv = params["w_in"].ndim >= 3
@@ -62,9 +63,9 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
         if second:
             u = net.linear(net.phi(inner(u)), *second)
         h = h + alpha.astype(h.dtype) * u
-        return h, layers.mean_sq(h)
+        return h, stat(h)
 
-    q_first = layers.mean_sq(h)
+    q_first = stat(h)
     h, q_rest = jax.lax.scan(block, h, (gates, *branch))
     out = layers.readout(net, net.phi(norm(h)), params)
     return out, jnp.concatenate([q_first[None], q_rest])

@@ -43,7 +43,8 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
             "b_out": Bias((cfg.out_dim,), role="scalar")}
 
 
-def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[jax.Array, jax.Array]:
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper,
+            stat=layers.mean_sq) -> tuple[jax.Array, jax.Array]:
     """(outputs, q): q[l] layer l's mean squared pre-activation over time steps and examples."""
     net = layers.Net(cfg, hp)
     # (time, examples, features per step)
@@ -57,7 +58,7 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
         def step(h, d):
             a = d + net.linear(h, w_h)
             h = net.phi(a)
-            return h, (h, layers.mean_sq(a))
+            return h, (h, stat(a))
 
         h0 = jnp.zeros(drive.shape[1:], net.dtype)
         _, (states, q) = jax.lax.scan(step, h0, drive)

@@ -74,7 +74,8 @@ def layout(cfg: ModelConfig) -> init_schemes.Layout:
     return lay
 
 
-def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[jax.Array, jax.Array]:
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper,
+            stat=layers.mean_sq) -> tuple[jax.Array, jax.Array]:
     """(outputs, q): q[0] the mean square of the embedded tokens, q[l] after block l."""
     net = layers.Net(cfg, hp)
     n, n_tokens, width, heads = x.shape[0], tokens(cfg), cfg.width, cfg.heads
@@ -112,9 +113,9 @@ def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper) -> tuple[ja
         else:
             h = h + alpha * attention(h, wq, wk, wv, wo)
             h = h + alpha * mlp(h, w1, b1, w2, b2)
-        return h, layers.mean_sq(h)
+        return h, stat(h)
 
-    q_first = layers.mean_sq(h)
+    q_first = stat(h)
     stacked = tuple(params[name] for name in ("w_q", "w_k", "w_v", "w_o", "w_1", "b_1", "w_2",
                                               "b_2"))
     gates = layers.branch_gates(params, hp, cfg, cfg.depth)

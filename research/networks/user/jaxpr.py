@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 from jax.extend import core
 
+from research.networks import layers
 from research.networks.user.im2col import im2col_conv
 
 # Operations a parameter passes through unchanged in meaning: it is still that weight.
@@ -101,8 +101,9 @@ class Reader:
     `run`, in program order; a scan's as arrays of its length). `params`: the number of
     leading inputs that are parameters."""
 
-    def __init__(self, params: int, im2col: bool | None = None):
+    def __init__(self, params: int, im2col: bool | None = None, stat=layers.mean_sq):
         self.params = params
+        self.stat = stat  # the statistic captured per pre-activation (the mean square)
         self.reading = Reading()
         self.im2col = jax.default_backend() == "cpu" if im2col is None else im2col
         self._live = True
@@ -146,7 +147,7 @@ class Reader:
         caps = []
         for item in items:
             if isinstance(item, Capture):
-                caps.append((item, _mean_sq(env[ends[item]]) if self._live else None))
+                caps.append((item, self.stat(env[ends[item]]) if self._live else None))
             else:
                 caps.extend(item)
         outs = [_read(env, v) if self._live else None for v in jaxpr.outvars]
@@ -322,10 +323,6 @@ def _per_example(v) -> int:
 
 def _times(where) -> int:
     return math.prod(int(w.split("×")[-1]) for w in where if w.startswith("scan"))
-
-
-def _mean_sq(y):
-    return jnp.mean(jnp.square(y.astype(jnp.float32)))
 
 
 # --- which inputs an output reads ------------------------------------------------------------

@@ -84,10 +84,10 @@ def init(key: jax.Array, cfg: ModelConfig, hp: Hyper) -> dict[str, jax.Array]:
     return out
 
 
-def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper):
-    """Evaluation mode (running averages, no dropout): (outputs, q per hidden pre-activation,
-    a scanned stack's layer by layer)."""
-    out, q, _, _ = built_for(cfg).apply(params, x, train=False)
+def forward(params: dict, x: jax.Array, cfg: ModelConfig, hp: Hyper, stat=layers.mean_sq):
+    """Evaluation mode (running averages, no dropout): (outputs, each hidden pre-activation's
+    `stat`, a scanned stack's layer by layer)."""
+    out, q, _, _ = built_for(cfg).apply(params, x, train=False, stat=stat)
     return out.astype(jnp.float32), q
 
 

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from jax.extend import core as jax_core
 
 from research.common.errors import SpecError
+from research.networks import layers
 from research.networks.user.jaxpr import Reader
 from research.networks.user.load import Made, folder_on_path
 from research.networks.user.roles import Entry
@@ -343,13 +344,14 @@ class Built:
         return self._jaxprs[sig]
 
     def apply(self, flat: dict[str, jax.Array], x: jax.Array, train: bool = False,
-              key: jax.Array | None = None) -> tuple[jax.Array, jax.Array, dict, jax.Array]:
-        """(outputs, q per hidden pre-activation in program order, the updated state, the
-        sown auxiliary loss)."""
+              key: jax.Array | None = None,
+              stat=layers.mean_sq) -> tuple[jax.Array, jax.Array, dict, jax.Array]:
+        """(outputs, each hidden pre-activation's `stat` in program order, the updated state,
+        the sown auxiliary loss)."""
         arrays = [flat[e.key] for e in self.entries]
         key = jax.random.key(0) if key is None else key
         closed = self.traced(train, arrays, x, key)
-        reader = Reader(len(arrays))
+        reader = Reader(len(arrays), stat=stat)
         outs, caps = reader.run(closed, [*arrays, x, key])
         out, updated, aux = outs[0], outs[1:-1], outs[-1]
         q = hidden_q(caps, set(self.readouts))
