@@ -294,7 +294,8 @@ def text(r: dict) -> str:
         lines.append(f"mean field   a plain {th['activation']} stack of this depth: critical "
                      f"σ_w² = {th['critical_sigma_w2']:.3g}, band (6·ξ_c ≥ depth) {band} "
                      "(reference only: the module is not that stack)")
-    lines.append("measured     " + "  ".join(f"{c['sigma_w2']:.3g}: {c['k']}/{c['n']}"
+    # a no-break space inside each cell: a wrapped line breaks between cells, not in one
+    lines.append("measured     " + "  ".join(f"{c['sigma_w2']:.3g}:\u00a0{c['k']}/{c['n']}"
                                              for c in r["cells"]))
     ru = r["runs"]
     lines.append(f"runs         {ru['coarse']} coarse + {ru['refinement']} refinement in "

@@ -6,8 +6,8 @@ The logic lives in research/advice (recommend.py, evidence.py); this module pars
 
 import argparse
 
+from research.cli.text import fit, plus_minus, wrap
 from research.cli.text import num as _num
-from research.cli.text import plus_minus, wrap
 from research.cli.verb import Verb
 from research.common import strict_json as json  # null, never NaN or Infinity
 from research.common.errors import SpecError
@@ -141,7 +141,7 @@ def _measure(args: argparse.Namespace) -> int:
             raise SpecError(field, reason=f"--{field} is required with --model")
     if args.seeds < 1:
         raise SpecError("seeds", args.seeds, reason="must be >= 1")
-    log = (lambda line: None) if args.json else print
+    log = (lambda line: None) if args.json else (lambda line: print(fit(line)))
     fields = field_values(args)
     for name, value, default in (("seq_len", args.seq_len, None),
                                  ("input_scale", args.input_scale, 1.0),
@@ -158,7 +158,8 @@ def _measure(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(result, indent=2) if args.json else result["plan"])
         return 0
-    print(json.dumps(result, indent=2, default=float) if args.json else measure.text(result))
+    print(json.dumps(result, indent=2, default=float) if args.json
+          else fit(measure.text(result)))
     return 0
 
 

@@ -2,6 +2,7 @@
 that fit a terminal."""
 
 import math
+import re
 import textwrap
 
 WIDTH = 88  # columns a printed line may take
@@ -34,3 +35,22 @@ def wrap(text: str, first: str = "", rest: str | None = None, width: int = WIDTH
     rest = " " * len(first) if rest is None else rest
     return textwrap.wrap(text, width=width, initial_indent=first, subsequent_indent=rest,
                          break_on_hyphens=False, break_long_words=False) or [first.rstrip()]
+
+
+# A labelled line: the label, then two or more spaces, then its text ("band         lower …").
+_LABELLED = re.compile(r"^(\S(?:\S| (?! ))*\s{2,})")
+
+
+def fit(text: str, width: int = WIDTH) -> str:
+    """Each line of `text` longer than `width` wrapped, its continuation lines indented to
+    where the text after its label starts (a heading's by two spaces); indented lines (table
+    rows) are kept."""
+    out = []
+    for line in text.splitlines():
+        if len(line) <= width or line[:1].isspace():
+            out.append(line)
+            continue
+        label = _LABELLED.match(line)
+        first = label.group(1) if label else ""
+        out += wrap(line[len(first):], first=first, rest=None if label else "  ", width=width)
+    return "\n".join(out)

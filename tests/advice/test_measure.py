@@ -30,6 +30,12 @@ def test_recommend_measures_the_band_of_a_model(tmp_path, capsys):
         lo = band["lower"] or min(c["sigma_w2"] for c in r["cells"])
         hi = band["upper"] or max(c["sigma_w2"] for c in r["cells"])
         assert lo <= r["recommended_sigma_w2"] <= hi
+    from research.advice import measure
+    from research.cli.text import WIDTH, fit
+
+    shown = fit(measure.text(r)).splitlines()  # what the text form prints, in 88 columns
+    assert any(line.startswith("measured ") for line in shown)
+    assert all(len(line) <= WIDTH for line in shown if str(out) not in line), shown
 
 
 def test_recommend_model_needs_depth_and_width(capsys):
