@@ -65,6 +65,12 @@ def _knob(default: Any, help: str, *, note: str = "", choices: tuple | None = No
         "later": later, "execution": execution})
 
 
+def _rate_factor(tensors: str, pronoun: str):
+    """A per-layer factor on lr for `tensors`: sweepable per member, 0 freezes them."""
+    return _knob((1.0,), f"factor on lr of {tensors}", note=f"0 freezes {pronoun}.",
+                 range=AT_LEAST_0, axis=True, later=1.0)
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """A sweep: the product of the axes, times `seeds` seeds; every field a declared knob.
@@ -95,18 +101,10 @@ class SweepSpec:
                                   range=ABOVE_0, axis=True)
     # Per-layer factors on lr (traced: sweepable per member), by the tensors' parametrisation
     # roles.
-    lr_input: tuple[float, ...] = _knob((1.0,), "factor on lr of the input weight matrix",
-                                        note="0 freezes it.", range=AT_LEAST_0, axis=True,
-                                        later=1.0)
-    lr_hidden: tuple[float, ...] = _knob((1.0,), "factor on lr of the hidden weight matrices",
-                                         note="0 freezes them.", range=AT_LEAST_0, axis=True,
-                                         later=1.0)
-    lr_output: tuple[float, ...] = _knob((1.0,), "factor on lr of the readout's weights",
-                                         note="0 freezes them.", range=AT_LEAST_0, axis=True,
-                                         later=1.0)
-    lr_bias: tuple[float, ...] = _knob((1.0,), "factor on lr of every bias",
-                                       note="0 freezes them.", range=AT_LEAST_0, axis=True,
-                                       later=1.0)
+    lr_input: tuple[float, ...] = _rate_factor("the input weight matrix", "it")
+    lr_hidden: tuple[float, ...] = _rate_factor("the hidden weight matrices", "them")
+    lr_output: tuple[float, ...] = _rate_factor("the readout's weights", "them")
+    lr_bias: tuple[float, ...] = _rate_factor("every bias", "them")
     branch_scale: tuple[float, ...] = _knob((1.0,), "residual types: α in h ← h + α·F(h)",
                                             range=AT_LEAST_0, axis=True, later=1.0)
     readout_scale: tuple[float, ...] = _knob((1.0,), "multiplies the readout's initial weights",

@@ -1,7 +1,8 @@
 """The figures' facts (figures/facts.json, quoted by docs/figures.md) recounted from the
 committed Parquet with pandas and scipy alone: no project code reads the tables here, so a
-bug in the drawing code, the store or `outcomes` cannot agree with itself. Theory's 6·ξ_c is
-the one import (theory, not a view of the data)."""
+bug in the drawing code, the store or `outcomes` cannot agree with itself. The imports read no
+table: theory's 6·ξ_c, and the spec's values of the fields added after some runs were stored
+(`LATER_FIELDS`, which runs stored before them had)."""
 
 import json
 import tomllib
@@ -12,6 +13,8 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
+from research.training.spec import LATER_FIELDS
+
 REPO = Path(__file__).parents[2]
 FACTS = json.loads((REPO / "figures" / "facts.json").read_text())
 
@@ -21,6 +24,8 @@ def runs(preset: str) -> pd.DataFrame:
     the rows outside the preset's axes (a refine's extra σ_w²) dropped."""
     parts = sorted((REPO / "figures" / "data" / preset / "runs").glob("part-*.parquet"))
     table = pd.concat([pd.read_parquet(p) for p in parts]).drop_duplicates("run_id")
+    for name, value in LATER_FIELDS.items():  # runs stored before a field existed had this
+        table[name] = table[name].fillna(value) if name in table else value
     preset_file = REPO / "research" / "presets" / "figures" / f"{preset}.toml"
     spec = tomllib.loads(preset_file.read_text())
     for axis in ("depth", "sigma_w2"):
@@ -334,8 +339,7 @@ def ok_at(table: pd.DataFrame, target: float, budget: int) -> pd.Series:
     out = []
     for row in table.itertuples():
         acc = np.asarray(row.acc_curve)[np.asarray(row.curve_steps) <= budget]
-        # parts stored before `criterion` existed lack the column: its `later` value, "final"
-        if getattr(row, "criterion", "final") == "reached":
+        if row.criterion == "reached":
             out.append(bool((acc >= target - 1e-9).any()))
         else:
             out.append(bool(len(acc)) and acc[-1] >= target - 1e-9
